@@ -1,0 +1,177 @@
+"""Sentence-aware chunking sized by the embedding model's own tokenizer, with exact char/line spans."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+
+class Tokenizer(Protocol):
+    """Reports where each wordpiece of a text sits, as (start, end) character offsets."""
+
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]: ...
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are cut into passages; recorded in the index manifest."""
+
+    max_tokens: int = 128
+    """Wordpieces per chunk, excluding [CLS]/[SEP]; never above the model's limit."""
+    overlap_tokens: int = 32
+    """Up to this many wordpieces of whole trailing sentences are repeated in the next chunk."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one document: its text is exactly document_text[char_start:char_end]."""
+
+    ordinal: int
+    """Position of the chunk within its document, from 0."""
+    char_start: int
+    """Offset of the first character in the document text."""
+    char_end: int
+    """Offset one past the last character."""
+    line_start: int
+    """1-based line of the first character."""
+    line_end: int
+    """1-based line of the last character."""
+    n_tokens: int
+    """Wordpieces the model sees (without special tokens)."""
+    text: str
+    """The passage, copied from the document text."""
+
+
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
+_SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)|\n""")
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "gen", "col", "lt", "st", "jr", "sr",
+    "vs", "etc", "no", "nov", "dec", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "u.s", "u.k", "e.g", "i.e", "inc", "ltd", "co", "corp", "fig", "al",
+}
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) with surrounding whitespace trimmed; blank spans dropped."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        if match.group() != "\n":
+            word = re.search(r"([\w.]+)[.!?…]+[\"'”’)\]]*$", text[start:end])
+            if word and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
+                continue
+            nxt = re.match(r"\s+(\S)", text[end:end + 8])
+            if nxt and nxt.group(1).islower():
+                continue
+        _append_trimmed(spans, text, start, end)
+        start = end
+    _append_trimmed(spans, text, start, len(text))
+    return spans
+
+
+def _append_trimmed(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))
+
+
+class LineIndex:
+    """Maps character offsets to 1-based line numbers in O(log n)."""
+
+    def __init__(self, text: str) -> None:
+        self._breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+
+    def line_of(self, offset: int) -> int:
+        return bisect.bisect_right(self._breaks, offset - 1) + 1 if offset > 0 else 1
+
+
+def _split_long(span: tuple[int, int], offsets: list[tuple[int, int]], limit: int, text: str) -> list[tuple[int, int, int]]:
+    """Cut an over-long sentence at wordpiece boundaries (preferring whitespace) into <= limit pieces."""
+    start, _ = span
+    pieces: list[tuple[int, int, int]] = []
+    i = 0
+    n = len(offsets)
+    while i < n:
+        j = min(i + limit, n)
+        if j < n:
+            # back off to a boundary where whitespace separates the wordpieces, if one is near
+            k = j
+            while k > i + limit // 2 and offsets[k][0] == offsets[k - 1][1]:
+                k -= 1
+            if k > i + limit // 2:
+                j = k
+        piece_start = start + offsets[i][0]
+        piece_end = start + offsets[j - 1][1]
+        pieces.append((piece_start, piece_end, j - i))
+        i = j
+    return pieces
+
+
+def chunk_text(text: str, tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int) -> list[Chunk]:
+    """Cut one document into chunks of whole sentences, none over the model's wordpiece limit."""
+    limit = min(settings.max_tokens, model_limit)
+    sentences = split_sentences(text)
+    if not sentences:
+        return []
+    token_offsets = tokenizer.offsets([text[s:e] for s, e in sentences])
+    units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
+    for span, offs in zip(sentences, token_offsets):
+        if not offs:
+            continue  # nothing the model would see (e.g. only control characters)
+        if len(offs) <= limit:
+            units.append((span[0], span[1], len(offs)))
+        else:
+            units.extend(_split_long(span, offs, limit, text))
+    groups = _pack(units, limit, min(settings.overlap_tokens, limit // 2))
+    lines = LineIndex(text)
+    chunks: list[Chunk] = []
+    bounds = [(units[a][0], units[b - 1][1]) for a, b in groups]
+    # Tokenising the joined text can differ slightly from the sum of its parts: verify, re-split.
+    verified = tokenizer.offsets([text[s:e] for s, e in bounds])
+    for (s, e), offs in zip(bounds, verified):
+        parts = [(s, e, len(offs))] if len(offs) <= limit else _split_long((s, e), offs, limit, text)
+        for ps, pe, pn in parts:
+            chunks.append(
+                Chunk(
+                    ordinal=len(chunks),
+                    char_start=ps,
+                    char_end=pe,
+                    line_start=lines.line_of(ps),
+                    line_end=lines.line_of(pe - 1),
+                    n_tokens=pn,
+                    text=text[ps:pe],
+                )
+            )
+    return chunks
+
+
+def _pack(units: list[tuple[int, int, int]], limit: int, overlap: int) -> list[tuple[int, int]]:
+    """Greedy packing of units into [a, b) groups within the limit, repeating trailing units as overlap."""
+    groups: list[tuple[int, int]] = []
+    a = 0
+    n = len(units)
+    while a < n:
+        total = 0
+        b = a
+        while b < n and total + units[b][2] <= limit:
+            total += units[b][2]
+            b += 1
+        if b == a:
+            b = a + 1  # a unit is never above the limit, but guard anyway
+        groups.append((a, b))
+        if b >= n:
+            break
+        # next group starts with whole trailing units worth <= overlap tokens
+        back = b
+        kept = 0
+        while back - 1 > a and kept + units[back - 1][2] <= overlap:
+            kept += units[back - 1][2]
+            back -= 1
+        a = back
+    return groups

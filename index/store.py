@@ -1,0 +1,278 @@
+"""The on-disk index: generation folders (manifest, SQLite, FAISS, BM25) swapped in atomically under a lock."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from index.chunker import ChunkSettings
+from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
+from index.lexical import BM25Settings, LexicalIndex
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+LOCK = ".lock"
+MANIFEST = "manifest.json"
+SQLITE = "meta.sqlite"
+FAISS = "vectors.faiss"
+BM25_DIR = "bm25"
+BM25_IDS = "bm25_ids.npy"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    n_chars INTEGER NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    line_start INTEGER NOT NULL,
+    line_end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+"""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What built an index; loading with other settings is refused."""
+
+    format_version: int
+    model: str
+    model_fingerprint: str
+    dim: int
+    backend: str
+    chunking: dict
+    bm25: dict
+    roots: list[str]
+    root: str
+    created_at: float
+    n_documents: int
+    n_chunks: int
+    faiss_kind: str = "flat"
+    files: dict = field(default_factory=dict)
+    """Every file of the generation with its size; anything else in the folder is refused."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_path(cls, path: Path) -> "Manifest":
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**raw)
+        except FileNotFoundError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise IndexCorruptError(f"The index manifest {path} is unreadable ({exc}).", REBUILD_HINT) from exc
+
+    def chunk_settings(self) -> ChunkSettings:
+        return ChunkSettings(**self.chunking)
+
+    def bm25_settings(self) -> BM25Settings:
+        return BM25Settings(**self.bm25)
+
+
+REBUILD_HINT = "Rebuild it: qa index --rebuild PATH (or delete the index folder)."
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
+    """Exclusive lock for writers; released by the OS even on kill -9."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(index_dir / LOCK, "a+")
+    try:
+        flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            fcntl.flock(fh.fileno(), flags)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise IndexLockedError(
+                    f"Another 'qa index' ({holder}) is updating {index_dir}.",
+                    "Wait for it to finish, or run again with --wait.",
+                ) from exc
+            raise
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not name.startswith("gen-") or "/" in name or ".." in name:
+        raise IndexCorruptError(f"{index_dir / CURRENT} names '{name[:40]}', not an index generation.", REBUILD_HINT)
+    return index_dir / name
+
+
+def clean_leftovers(index_dir: Path) -> list[str]:
+    """Remove half-written and superseded generations (call with the write lock held)."""
+    live = current_generation(index_dir)
+    removed = []
+    for entry in index_dir.iterdir():
+        if entry.name.startswith("gen-") and entry != live and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        elif entry.name.startswith(CURRENT + ".tmp"):
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
+def new_generation_dir(index_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    path = index_dir / f"gen-{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}.tmp"
+    path.mkdir(parents=True)
+    return path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_generation(index_dir: Path, tmp: Path) -> Path:
+    """Make a fully written generation live: rename it, then atomically repoint CURRENT."""
+    for path in tmp.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    final = tmp.with_name(tmp.name.removesuffix(".tmp"))
+    os.replace(tmp, final)
+    pointer = index_dir / f"{CURRENT}.tmp{os.getpid()}"
+    pointer.write_text(final.name, encoding="utf-8")
+    with open(pointer, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    return final
+
+
+def list_files(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path)
+        conn.executescript(SCHEMA)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class LoadedIndex:
+    """A read-only view of one generation: metadata in SQLite, vectors in FAISS, terms in bm25s."""
+
+    def __init__(self, folder: Path, manifest: Manifest, conn: sqlite3.Connection, faiss_index, lexical: LexicalIndex, bm25_ids: np.ndarray) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.conn = conn
+        self.faiss = faiss_index
+        self.lexical = lexical
+        self.bm25_ids = bm25_ids
+        self.root = Path(manifest.root)
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.bm25_ids.shape[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def expected_mismatch(manifest: Manifest, *, fingerprint: str | None, chunking: ChunkSettings | None, backend: str | None) -> str | None:
+    """Describe how the manifest differs from what the caller expects, or None."""
+    if manifest.format_version != FORMAT_VERSION:
+        return f"index format {manifest.format_version}, this qa reads format {FORMAT_VERSION}"
+    if backend is not None and manifest.backend != backend:
+        return f"backend {manifest.backend}, you asked for {backend}"
+    if fingerprint is not None and manifest.model_fingerprint != fingerprint:
+        return f"model {manifest.model} [{manifest.model_fingerprint}], the installed model is [{fingerprint}]"
+    if chunking is not None and manifest.chunking != asdict(chunking):
+        return f"chunking {manifest.chunking}, you asked for {asdict(chunking)}"
+    return None
+
+
+def load_index(index_dir: Path) -> LoadedIndex:
+    """Open the live generation, checking the manifest's file list and sizes first."""
+    import faiss
+
+    if not index_dir.is_dir():
+        raise IndexMissingError(f"No index at {index_dir}.", "Build it: qa index PATH")
+    folder = current_generation(index_dir)
+    if folder is None:
+        raise IndexMissingError(f"No index at {index_dir}.", "Build it: qa index PATH")
+    if not folder.is_dir():
+        raise IndexCorruptError(f"The index at {index_dir} points to a missing folder {folder.name}.", REBUILD_HINT)
+    try:
+        manifest = Manifest.from_path(folder / MANIFEST)
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(f"The index at {index_dir} has no manifest.", REBUILD_HINT) from exc
+    actual = list_files(folder)
+    actual.pop(MANIFEST, None)
+    if actual != manifest.files:
+        extra = sorted(set(actual) - set(manifest.files))
+        missing = sorted(set(manifest.files) - set(actual))
+        changed = sorted(k for k in set(actual) & set(manifest.files) if actual[k] != manifest.files[k])
+        detail = "; ".join(
+            part
+            for part in (
+                f"unexpected file(s) {', '.join(extra)} (never loaded)" if extra else "",
+                f"missing {', '.join(missing)}" if missing else "",
+                f"wrong size {', '.join(changed)} (truncated or modified)" if changed else "",
+            )
+            if part
+        )
+        raise IndexCorruptError(f"The index at {folder} is damaged or was tampered with: {detail}.", REBUILD_HINT)
+    try:
+        conn = connect(folder / SQLITE, readonly=True)
+        conn.execute("SELECT count(*) FROM chunks").fetchone()
+        vectors = faiss.read_index(str(folder / FAISS))
+        lexical = LexicalIndex.load(folder / BM25_DIR, manifest.bm25_settings())
+        bm25_ids = np.load(folder / BM25_IDS, allow_pickle=False)
+    except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError, KeyError) as exc:
+        raise IndexCorruptError(f"The index at {folder} cannot be read ({type(exc).__name__}: {str(exc)[:120]}).", REBUILD_HINT) from exc
+    if vectors.ntotal != manifest.n_chunks or bm25_ids.shape[0] != manifest.n_chunks:
+        raise IndexCorruptError(f"The index at {folder} is inconsistent (vector count differs from chunk count).", REBUILD_HINT)
+    return LoadedIndex(folder, manifest, conn, vectors, lexical, bm25_ids)
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    folder = current_generation(index_dir) if index_dir.is_dir() else None
+    if folder is None or not (folder / MANIFEST).is_file():
+        return None
+    return Manifest.from_path(folder / MANIFEST)

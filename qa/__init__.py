@@ -1,0 +1,1 @@
+"""Answers questions from an index: retrieve, fuse, extract, cite, evaluate."""

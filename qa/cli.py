@@ -1,0 +1,216 @@
+"""The thin `qa` command line: index, ask, sources, chat, bench. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SAMPLE_QUESTION = "Who did Hollande meet in Washington?"
+
+
+def _backend_option(f):
+    return click.option(
+        "--backend",
+        type=click.Choice(["torch", "onnx-int8"]),
+        default=None,
+        help="Embedding backend (default: the index's own, or torch for a new index).",
+    )(f)
+
+
+def _index_dir_option(f):
+    return click.option(
+        "--index-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Where the index lives (default: a per-corpus folder in the user cache dir; QA_HOME moves all state).",
+    )(f)
+
+
+def _chunk_options(f):
+    f = click.option("--chunk-tokens", type=click.IntRange(16, 254), default=None, help="Wordpieces per chunk (model limit 254).")(f)
+    f = click.option("--overlap-tokens", type=click.IntRange(0, 127), default=None, help="Wordpieces of whole sentences repeated between chunks.")(f)
+    return f
+
+
+def _config(corpus, index_dir, backend, chunk_tokens=None, overlap_tokens=None):
+    from index.chunker import ChunkSettings
+    from index.embedder import DEFAULT_BACKEND
+    from qa.config import RunConfig
+
+    defaults = ChunkSettings()
+    chunking = ChunkSettings(
+        max_tokens=chunk_tokens or defaults.max_tokens,
+        overlap_tokens=defaults.overlap_tokens if overlap_tokens is None else overlap_tokens,
+    )
+    return RunConfig(corpus=tuple(Path(p) for p in corpus), index_dir=index_dir, backend=backend or DEFAULT_BACKEND, chunking=chunking)
+
+
+def _progress_printer(quiet: bool):
+    """A Rich progress bar on stderr, driven by the builder's progress(stage, done, total) calls."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return None, (lambda *_: None)
+    bar = Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+    tasks: dict[str, int] = {}
+    labels = {"scan": "reading", "embed": "embedding", "save": "saving"}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(labels.get(stage, stage), total=max(total, 1))
+        bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+    return bar, progress
+
+
+def _print_report(report, console_err) -> None:
+    from rich.text import Text
+
+    from qa.sanitize import safe_text
+
+    for skipped in report.skipped:
+        console_err.print(Text(f"skipped {safe_text(skipped.path)}: {skipped.reason}", style="yellow"))
+    if report.rebuilt_because:
+        console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"))
+    console_err.print(
+        Text(f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {report.seconds:.1f}s) -> {report.index_dir}")
+    )
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qa-docs")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Ask questions about a folder of documents; answers cite file, lines and characters.
+
+    With no command, opens the chat over seeds/.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(chat)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_index_dir_option
+@_backend_option
+@_chunk_options
+@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of only new and changed files.")
+@click.option("--wait", is_flag=True, help="If another index run holds the lock, wait for it instead of exiting.")
+@click.option("--max-file-mb", type=click.FloatRange(0.001), default=20.0, show_default=True, help="Skip files larger than this.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait, max_file_mb, quiet):
+    """Index PATHS (files or folders, recursively; default seeds/). Only new or changed files are embedded."""
+    from rich.console import Console
+
+    from qa.service import index_corpus
+
+    config = _config(paths, index_dir, backend, chunk_tokens, overlap_tokens)
+    bar, progress = _progress_printer(quiet)
+    if bar is not None:
+        with bar:
+            report = index_corpus(config, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6))
+    else:
+        report = index_corpus(config, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6))
+    _print_report(report, Console(stderr=True))
+    if report.skipped:
+        sys.exit(3)  # indexed, but some files were left out
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--corpus", "-c", "corpus", multiple=True, type=click.Path(path_type=Path), help="File or folder to answer from (repeatable; default seeds/).")
+@_index_dir_option
+@_backend_option
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="How many passages to cite.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@click.option("--source", "-s", "sources", multiple=True, help="Only search this document (repeatable; a name from `qa sources`).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
+    """Answer QUESTION with the best sentence and the top-k cited passages."""
+    import json
+
+    from rich.console import Console
+
+    from qa.render import render_answer
+    from qa.service import open_engine
+
+    config = _config(corpus, index_dir, backend)
+    bar, progress = _progress_printer(as_json)
+    engine, report = open_engine(config, progress=progress, explicit_backend=backend is not None)
+    if report is not None and not as_json:
+        _print_report(report, Console(stderr=True))
+    try:
+        answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
+    finally:
+        engine.close()
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+    else:
+        render_answer(answer, Console(highlight=False, markup=False, emoji=False))
+
+
+@cli.command()
+@click.option("--corpus", "-c", "corpus", multiple=True, type=click.Path(path_type=Path), help="Corpus whose index to list (default seeds/).")
+@_index_dir_option
+def sources(corpus, index_dir):
+    """List the documents in the index."""
+    from index.store import load_index
+
+    from qa.sanitize import safe_text
+
+    config = _config(corpus, index_dir, None)
+    loaded = load_index(config.resolved_index_dir)
+    try:
+        for source, n in loaded.conn.execute(
+            "SELECT source, (SELECT count(*) FROM chunks WHERE doc_id = documents.id) FROM documents ORDER BY source"
+        ):
+            click.echo(f"{safe_text(source)}\t{n} chunks")
+    finally:
+        loaded.close()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_index_dir_option
+@_backend_option
+def chat(paths, index_dir, backend):
+    """Open the chat over PATHS (default seeds/)."""
+    config = _config(paths, index_dir, backend)
+    try:
+        from tui.app import run_chat
+    except ImportError:
+        # The chat is not built yet: answer a sample question so the command still shows the product.
+        click.echo(f"(chat not available yet) qa ask {SAMPLE_QUESTION!r}", err=True)
+        ctx = click.get_current_context()
+        ctx.invoke(ask, question=SAMPLE_QUESTION, corpus=paths, index_dir=index_dir, backend=backend)
+        return
+    run_chat(config, explicit_backend=backend is not None)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr with an exit code, never a traceback."""
+    from index.errors import QAError
+
+    try:
+        cli.main(standalone_mode=False)
+    except QAError as exc:
+        click.echo(f"Error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Interrupted; the previous index is unchanged.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted; the previous index is unchanged.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,275 @@
+"""The question-answering engine: hybrid retrieval, dedup, answer extraction and verified citations."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from index.chunker import ChunkSettings
+from index.embedder import Embedder, make_embedder
+from index.errors import IndexMismatchError, InputError
+from index.lexical import analyze, idf_weights
+from index.store import LoadedIndex, expected_mismatch, load_index
+from qa.cite import SourceReader
+from qa.dedup import overlap_ratio, resemblance, shingles
+from qa.extract import Calibration, highlight_spans, score_sentences
+from qa.fusion import fuse
+from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
+
+MODES = ("hybrid", "dense", "bm25")
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """How candidates are gathered and fused; defaults chosen by measurement (see README)."""
+
+    mode: str = "hybrid"
+    fusion: str = "convex"
+    alpha: float = 0.5
+    """Weight of the dense side in convex fusion."""
+    rrf_k: int = 60
+    candidates: int = 100
+    """Candidates taken from each retriever before fusion."""
+    duplicate_resemblance: float = 0.6
+    """Shingle containment above which passages from two documents count as one fact."""
+    answer_passages: int = 3
+    """How many top passages the answer sentence is chosen from."""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    chunk_id: int
+    dense: float
+    bm25: float
+    fused: float
+
+
+class Engine:
+    """Answers questions from one loaded index. Thread-safe for reads after construction."""
+
+    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: RetrievalSettings = RetrievalSettings(), calibration: Calibration = Calibration()) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self.calibration = calibration
+        rows = index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id").fetchall()
+        self._source_of = {cid: src for cid, src in rows}
+        self._position = {int(cid): i for i, cid in enumerate(index.bm25_ids)}
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: Path,
+        embedder: Embedder | None = None,
+        *,
+        backend: str | None = None,
+        chunking: ChunkSettings | None = None,
+        settings: RetrievalSettings = RetrievalSettings(),
+        calibration: Calibration = Calibration(),
+    ) -> "Engine":
+        """Load an index, refusing one built with another model, backend or chunker."""
+        index = load_index(index_dir)
+        if embedder is None:
+            embedder = make_embedder(backend or index.manifest.backend)
+        problem = expected_mismatch(index.manifest, fingerprint=embedder.fingerprint(), chunking=chunking, backend=backend)
+        if problem is None and embedder.backend != index.manifest.backend:
+            problem = f"backend {index.manifest.backend}, this embedder is {embedder.backend}"
+        if problem:
+            index.close()
+            roots = " ".join(f"'{r}'" for r in index.manifest.roots)
+            raise IndexMismatchError(
+                f"The index at {index_dir} was built with {problem}.",
+                f"Rebuild it with the settings you want: qa index --rebuild {roots}"
+                + (f" --backend {backend}" if backend else ""),
+            )
+        return cls(index, embedder, settings, calibration)
+
+    # -- corpus -----------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        return self.index.root
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self.index.conn.execute("SELECT source FROM documents ORDER BY source")]
+
+    def document_text(self, source: str) -> str | None:
+        """The file's current text (as indexed: decoded, HTML extracted), or None if unreadable."""
+        return SourceReader(self.root).text_of(source)
+
+    # -- retrieval --------------------------------------------------------------
+
+    def _allowed_ids(self, sources: Iterable[str] | None) -> np.ndarray | None:
+        if not sources:
+            return None
+        wanted = set(sources)
+        unknown = wanted - set(self._source_of.values())
+        if unknown:
+            raise InputError(f"Not in the index: {', '.join(sorted(unknown))}.", "Use a source name as listed by: qa sources")
+        return np.asarray(sorted(cid for cid, src in self._source_of.items() if src in wanted), dtype=np.int64)
+
+    def _dense_top(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
+        import faiss
+
+        n = min(n, self.index.faiss.ntotal)
+        if n <= 0:
+            return {}
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, ids = self.index.faiss.search(qvec[None, :], n, params=params)
+        return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+
+    def _dense_scores(self, qvec: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
+        out = {}
+        for cid in chunk_ids:
+            vec = self.index.faiss.reconstruct(int(cid))
+            out[int(cid)] = float(np.dot(vec, qvec))
+        return out
+
+    def candidates(self, question: str, qvec: np.ndarray, mode: str, sources: Iterable[str] | None = None) -> list[_Candidate]:
+        """All candidates with both raw scores and the fused score, best first."""
+        allowed = self._allowed_ids(sources)
+        n = self.settings.candidates
+        bm25_all = self.index.lexical.scores(question)
+        if allowed is not None:
+            mask = np.zeros(bm25_all.shape[0], dtype=bool)
+            mask[[self._position[int(c)] for c in allowed]] = True
+            bm25_all = np.where(mask, bm25_all, -1.0)
+        top_lex = np.argsort(-bm25_all)[:n]
+        lex = {int(self.index.bm25_ids[p]): float(bm25_all[p]) for p in top_lex if bm25_all[p] > 0}
+        dense = self._dense_top(qvec, n, allowed)
+        ids = list(dict.fromkeys([*dense.keys(), *lex.keys()]))
+        missing = [c for c in ids if c not in dense]
+        dense.update(self._dense_scores(qvec, missing))
+        d = np.asarray([dense[c] for c in ids], dtype=np.float32)
+        b = np.asarray([max(0.0, float(bm25_all[self._position[c]])) for c in ids], dtype=np.float32)
+        if mode == "dense":
+            fused = d
+        elif mode == "bm25":
+            fused = b + 1e-6 * d  # dense breaks ties among equal (often zero) BM25 scores
+        else:
+            fused = fuse(d, b, self.settings.fusion, self.settings.alpha, self.settings.rrf_k)
+        order = np.argsort(-fused, kind="stable")
+        return [_Candidate(ids[i], float(d[i]), float(b[i]), float(fused[i])) for i in order]
+
+    def _chunk_rows(self, ids: Sequence[int]) -> dict[int, tuple]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.index.conn.execute(
+            f"SELECT chunks.id, documents.source, chunks.line_start, chunks.line_end, chunks.char_start, chunks.char_end, chunks.text "
+            f"FROM chunks JOIN documents ON documents.id = chunks.doc_id WHERE chunks.id IN ({marks})",
+            [int(i) for i in ids],
+        ).fetchall()
+        return {r[0]: r[1:] for r in rows}
+
+    def search(self, question: str, k: int = 5, mode: str | None = None, sources: Iterable[str] | None = None, *, qvec: np.ndarray | None = None, reader: SourceReader | None = None) -> list[Passage]:
+        """Top-k passages, near-duplicates collapsed, citations verified against the files."""
+        mode = mode or self.settings.mode
+        if mode not in MODES:
+            raise InputError(f"Unknown mode '{mode}'.", f"Use one of: {', '.join(MODES)}.")
+        if qvec is None:
+            qvec = self.embedder.embed([question])[0]
+        reader = reader or SourceReader(self.root)
+        ranked = self.candidates(question, qvec, mode, sources)
+        window = ranked[: max(4 * k, 20)]
+        rows = self._chunk_rows([c.chunk_id for c in window])
+        kept: list[tuple[_Candidate, Citation, frozenset, list[Citation]]] = []
+        for cand in window:
+            if len(kept) >= k:
+                break
+            source, l0, l1, c0, c1, text = rows[cand.chunk_id]
+            cite = Citation(source, l0, l1, c0, c1, text, stale=not reader.is_current(source, c0, c1, text))
+            sh = shingles(text)
+            duplicate = False
+            for _, other, other_sh, also in kept:
+                if other.source == source:
+                    if overlap_ratio((c0, c1), (other.char_start, other.char_end)) >= 0.5:
+                        duplicate = True
+                        break
+                elif resemblance(sh, other_sh) >= self.settings.duplicate_resemblance:
+                    also.append(cite)
+                    duplicate = True
+                    break
+            if not duplicate:
+                kept.append((cand, cite, sh, []))
+        return [
+            Passage(rank=i + 1, chunk_id=cand.chunk_id, citation=cite, scores=Scores(cand.bm25, cand.dense, cand.fused), also_in=tuple(also))
+            for i, (cand, cite, _, also) in enumerate(kept)
+        ]
+
+    # -- answering --------------------------------------------------------------
+
+    def ask(self, question: str, k: int = 5, mode: str | None = None, sources: Iterable[str] | None = None) -> Answer:
+        """Best answer sentence with confidence (or not found), then the top-k cited passages."""
+        question = clean_question(question)
+        mode = mode or self.settings.mode
+        timings = {}
+        t = time.perf_counter()
+        qvec = self.embedder.embed([question])[0]
+        timings["embed"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        reader = SourceReader(self.root)
+        passages = self.search(question, k, mode, sources, qvec=qvec, reader=reader)
+        timings["search"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        best = self._best_sentence(question, qvec, passages)
+        timings["extract"] = (time.perf_counter() - t) * 1000
+        found = best is not None and best.confidence >= self.calibration.threshold and analyze(question) != []
+        return Answer(
+            question=question,
+            found=found,
+            answer=best if found else None,
+            passages=tuple(passages),
+            mode=mode,
+            best_guess=best,
+            threshold=self.calibration.threshold,
+            timings_ms=timings,
+        )
+
+    def _best_sentence(self, question: str, qvec: np.ndarray, passages: list[Passage]) -> AnswerSpan | None:
+        usable = [p for p in passages[: self.settings.answer_passages] if not p.citation.stale]
+        if not usable:
+            return None
+        idf = idf_weights(self.index.lexical, analyze(question))
+        scored = score_sentences(
+            question,
+            qvec,
+            [(p.citation.char_start, p.citation.text, p.scores.dense) for p in usable],
+            self.embedder.embed,
+            idf,
+            self.calibration,
+        )
+        if not scored:
+            return None
+        top = scored[0]
+        passage = usable[top.passage_index]
+        text = passage.citation.text[top.char_start - passage.citation.char_start : top.char_end - passage.citation.char_start]
+        prefix = passage.citation.text[: top.char_start - passage.citation.char_start]
+        line_start = passage.citation.line_start + prefix.count("\n")
+        citation = replace(
+            passage.citation,
+            line_start=line_start,
+            line_end=line_start + text.count("\n"),
+            char_start=top.char_start,
+            char_end=top.char_end,
+            text=text,
+        )
+        return AnswerSpan(citation=citation, confidence=top.confidence, passage_rank=passage.rank, highlights=highlight_spans(question, text))
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def clean_question(question: str) -> str:
+    """Trim and bound a question; empty ones are refused with a clear message."""
+    question = " ".join(question.split())
+    if not question:
+        raise InputError("The question is empty.", 'Ask something, e.g. qa ask "Who did Hollande meet?"')
+    return question[:MAX_QUESTION_CHARS]

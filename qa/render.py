@@ -1,0 +1,51 @@
+"""Printing answers for people (Rich, markup never parsed from documents) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.padding import Padding
+from rich.text import Text
+
+from qa.results import Answer, Citation
+from qa.sanitize import safe_same_length, safe_text
+
+
+def _cite_label(c: Citation) -> Text:
+    label = Text(f"{safe_text(c.label)}", style="bold cyan")
+    label.append(f"  chars {c.char_start}-{c.char_end}", style="dim")
+    if c.stale:
+        label.append("  STALE: file changed since indexing, run qa index", style="bold red")
+    return label
+
+
+def render_answer(answer: Answer, console: Console, show_scores: bool = True) -> None:
+    """Answer sentence with highlighted matches, then the numbered cited passages."""
+    if answer.found and answer.answer is not None:
+        span = answer.answer
+        head = Text("Answer", style="bold green")
+        head.append(f"  (confidence {span.confidence:.2f})  ", style="green")
+        head.append_text(_cite_label(span.citation))
+        console.print(head)
+        body = Text(safe_same_length(span.citation.text))
+        for start, end in span.highlights:
+            body.stylize("bold yellow", start, end)
+        console.print(Padding(body, (0, 0, 0, 2)))
+    else:
+        best = answer.best_guess.confidence if answer.best_guess else 0.0
+        console.print(
+            Text(f"Not in the documents", style="bold yellow")
+            + Text(f" (best confidence {best:.2f} < {answer.threshold:.2f}). Nearest passages:", style="yellow")
+        )
+    console.print()
+    for passage in answer.passages:
+        line = Text(f"[{passage.rank}] ", style="bold")
+        line.append_text(_cite_label(passage.citation))
+        if show_scores:
+            s = passage.scores
+            line.append(f"  score {s.fused:.3f} (bm25 {s.bm25:.2f}, dense {s.dense:.3f})", style="dim")
+        console.print(line)
+        for other in passage.also_in:
+            console.print(Text("    also in ", style="dim") + _cite_label(other))
+        body = Text(safe_text(passage.citation.text))
+        console.print(Padding(body, (0, 0, 0, 4)))
+        console.print()

@@ -1,0 +1,133 @@
+"""The results a user sees: small frozen dataclasses, serialisable to the documented JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a quoted text lives: file, lines and characters, checked against the file's current contents."""
+
+    source: str
+    """Path relative to the indexed folder."""
+    line_start: int
+    """1-based first line."""
+    line_end: int
+    """1-based last line."""
+    char_start: int
+    """Offset of the first character in the file text."""
+    char_end: int
+    """Offset one past the last character."""
+    text: str
+    """The quoted text, equal to file_text[char_start:char_end] when not stale."""
+    stale: bool = False
+    """The file changed (or vanished) since indexing: the quote no longer matches it."""
+
+    @property
+    def label(self) -> str:
+        lines = f"{self.line_start}" if self.line_start == self.line_end else f"{self.line_start}-{self.line_end}"
+        return f"{self.source}:{lines}"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-passage score breakdown."""
+
+    bm25: float
+    """Raw BM25 score of the passage."""
+    dense: float
+    """Cosine similarity between question and passage embeddings."""
+    fused: float
+    """The score the ranking uses (depends on the mode)."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One ranked, cited passage."""
+
+    rank: int
+    """1-based position, shown as [rank]."""
+    chunk_id: int
+    """Row id of the chunk in the index."""
+    citation: Citation
+    """Where the passage is."""
+    scores: Scores
+    """Why it ranked where it did."""
+    also_in: tuple[Citation, ...] = ()
+    """Near-duplicate passages in other documents, collapsed into this hit."""
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    """The best answering sentence, with its confidence and where it is."""
+
+    citation: Citation
+    """The sentence and its position."""
+    confidence: float
+    """Calibrated confidence in [0, 1]."""
+    passage_rank: int
+    """Rank of the passage the sentence comes from."""
+    highlights: tuple[tuple[int, int], ...] = ()
+    """(start, end) offsets within the sentence of words that match the question."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question."""
+
+    question: str
+    """The question as asked."""
+    found: bool
+    """False means 'not in the documents' (confidence under the threshold)."""
+    answer: AnswerSpan | None
+    """Best sentence, or None when not found; the best candidate stays in `best_guess`."""
+    passages: tuple[Passage, ...]
+    """Top-k passages, shown as [1]..[k] even when not found."""
+    mode: str = "hybrid"
+    """Retrieval mode used."""
+    best_guess: AnswerSpan | None = None
+    """The highest-scoring sentence even when it is under the threshold."""
+    threshold: float = 0.5
+    """Confidence under which the answer counts as not found."""
+    timings_ms: dict = field(default_factory=dict)
+    """Where the time went (embed, search, extract), for the curious."""
+
+    def to_json(self) -> dict:
+        """The documented `qa ask --json` shape."""
+
+        def cite(c: Citation) -> dict:
+            return {
+                "source": c.source,
+                "line_start": c.line_start,
+                "line_end": c.line_end,
+                "char_start": c.char_start,
+                "char_end": c.char_end,
+                "text": c.text,
+                "stale": c.stale,
+            }
+
+        answer = None
+        if self.found and self.answer is not None:
+            answer = {**cite(self.answer.citation), "confidence": round(self.answer.confidence, 4)}
+        return {
+            "question": self.question,
+            "found": self.found,
+            "answer": answer,
+            "confidence": round(self.best_guess.confidence, 4) if self.best_guess else 0.0,
+            "mode": self.mode,
+            "passages": [
+                {
+                    "rank": p.rank,
+                    **cite(p.citation),
+                    "score": round(p.scores.fused, 6),
+                    "scores": {
+                        "bm25": round(p.scores.bm25, 6),
+                        "dense": round(p.scores.dense, 6),
+                        "fused": round(p.scores.fused, 6),
+                    },
+                    "also_in": [cite(c) for c in p.also_in],
+                }
+                for p in self.passages
+            ],
+        }

@@ -1,0 +1,48 @@
+"""Library entry points the CLI and the TUI share: make sure an index exists, open an engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from index.builder import BuildReport, Progress, build_index
+from index.embedder import Embedder, make_embedder
+from index.errors import InputError
+from index.store import read_manifest
+from qa.config import RunConfig
+from qa.engine import Engine
+
+
+def check_paths(paths: list[Path]) -> None:
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"No such file or folder: {path}.", "Check the path, or run qa with no arguments to use seeds/.")
+
+
+def index_corpus(config: RunConfig, embedder: Embedder | None = None, *, rebuild: bool = False, wait: bool = False, progress: Progress | None = None, cancelled: Callable[[], bool] = lambda: False, max_bytes: int | None = None) -> BuildReport:
+    check_paths(config.paths)
+    embedder = embedder or make_embedder(config.backend)
+    kwargs = {"max_bytes": max_bytes} if max_bytes else {}
+    return build_index(
+        config.paths,
+        config.resolved_index_dir,
+        embedder,
+        config.chunking,
+        rebuild=rebuild,
+        wait=wait,
+        progress=progress or (lambda *_: None),
+        cancelled=cancelled,
+        **kwargs,
+    )
+
+
+def open_engine(config: RunConfig, embedder: Embedder | None = None, *, build_if_missing: bool = True, progress: Progress | None = None, explicit_backend: bool = False) -> tuple[Engine, BuildReport | None]:
+    """Open the corpus's index, building it first when there is none yet."""
+    check_paths(config.paths)
+    index_dir = config.resolved_index_dir
+    report = None
+    if build_if_missing and read_manifest(index_dir) is None:
+        embedder = embedder or make_embedder(config.backend)
+        report = index_corpus(config, embedder, wait=True, progress=progress)
+    engine = Engine.open(index_dir, embedder, backend=config.backend if explicit_backend else None)
+    return engine, report

@@ -1,0 +1,1 @@
+"""The Textual chat front end (tui -> qa -> index)."""
