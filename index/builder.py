@@ -218,6 +218,11 @@ def _write_generation(
         faiss.write_index(index, str(tmp / store.FAISS))
 
         all_rows = conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+        if not all_rows:  # e.g. files of zero-width spaces: readable, but nothing the model sees
+            raise EmptyCorpusError(
+                f"No indexable text under {', '.join(str(p) for p in paths)}: the readable files contain no visible words.",
+                "Point qa at a folder with .txt, .md or .html files.",
+            )
         ids = np.asarray([r[0] for r in all_rows], dtype=np.int64)
         lexical = LexicalIndex.build([r[1] for r in all_rows], bm25)
         (tmp / store.BM25_DIR).mkdir()

@@ -170,7 +170,9 @@ def _pack(units: list[tuple[int, int, int]], limit: int, overlap: int) -> list[t
         # next group starts with whole trailing units worth <= overlap tokens
         back = b
         kept = 0
-        while back - 1 > a and kept + units[back - 1][2] <= overlap:
+        # ... and only as much as still lets unit b in, else the group would repeat old text only
+        budget = min(overlap, limit - units[b][2])
+        while back - 1 > a and kept + units[back - 1][2] <= budget:
             kept += units[back - 1][2]
             back -= 1
         a = back

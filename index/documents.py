@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from index.errors import InputError
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
-DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,29 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
 
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML page, one block per line, scripts and styles dropped."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(markup, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n".join(line for line in lines if line)
+    # Source line wraps and inline tags (<a>, <em>) must not cut a sentence: collapse ASCII
+    # whitespace inside text (NBSP is content and stays), then break lines only at blocks.
+    for node in soup.find_all(string=True):
+        if type(node) is NavigableString and node.find_parent("pre") is None:
+            node.replace_with(_HTML_SPACE.sub(" ", str(node)))
+    for tag in soup.find_all(_HTML_BLOCKS):
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    lines = (line.strip(" \t\r\f\v") for line in soup.get_text().splitlines())
+    return "\n".join(line for line in lines if line.strip())
+
+
+_HTML_SPACE = re.compile(r"[ \t\r\n\f\v]+")
+_HTML_BLOCKS = [
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt",
+    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+    "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td", "th", "tr", "ul",
+]
 
 
 def read_text(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str, str, str]:
@@ -116,6 +133,32 @@ def corpus_root(paths: list[Path]) -> Path:
     return common if common.is_dir() else common.parent
 
 
+def _walk_folders(top: Path, skipped: list[Skipped]):
+    """Top-down walk like os.walk, but without recursion (os.walk overflows the stack on deep
+    trees before Python 3.12) and reporting unreadable folders instead of ignoring them.
+    Yields (dirpath, dirnames, filenames); prune dirnames in place as with os.walk."""
+    stack = [str(top)]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as entries:
+                listing = [(entry.name, _is_dir(entry)) for entry in entries]
+        except OSError as exc:
+            skipped.append(Skipped(here, f"folder not readable: {describe_os_error(exc)}"))
+            continue
+        dirnames = [name for name, is_dir in listing if is_dir]
+        filenames = [name for name, is_dir in listing if not is_dir]
+        yield here, dirnames, filenames
+        stack.extend(os.path.join(here, name) for name in reversed(dirnames))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def iter_candidate_files(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
     """Every supported file under the given paths (recursively), plus what was skipped and why."""
     files: list[Path] = []
@@ -125,9 +168,14 @@ def iter_candidate_files(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
         if not given.exists():
             raise InputError(f"No such file or folder: {given}.", "Check the path and try again.")
         if given.is_file():
-            files.append(given.resolve())
+            suffix = given.suffix.lower()
+            if suffix not in SUPPORTED_SUFFIXES:
+                skipped.append(Skipped(str(given), f"unsupported type '{suffix or 'no extension'}' (indexes .txt, .md, .html)"))
+            elif given.resolve() not in seen:  # named twice (or also inside a named folder): read once
+                seen.add(given.resolve())
+                files.append(given.resolve())
             continue
-        for dirpath, dirnames, filenames in os.walk(given, followlinks=False, onerror=None):
+        for dirpath, dirnames, filenames in _walk_folders(given, skipped):
             here = Path(dirpath)
             keep = []
             for name in sorted(dirnames):

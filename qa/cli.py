@@ -73,14 +73,16 @@ def _progress_printer(quiet: bool):
 def _print_report(report, console_err) -> None:
     from rich.text import Text
 
-    from qa.sanitize import safe_text
+    from qa.sanitize import safe_line
 
     for skipped in report.skipped:
-        console_err.print(Text(f"skipped {safe_text(skipped.path)}: {skipped.reason}", style="yellow"))
+        # soft_wrap: one line per file even when piped (Rich would wrap at 80 columns)
+        console_err.print(Text(f"skipped {safe_line(skipped.path)}: {skipped.reason}", style="yellow"), soft_wrap=True)
     if report.rebuilt_because:
-        console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"))
+        console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"), soft_wrap=True)
     console_err.print(
-        Text(f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {report.seconds:.1f}s) -> {report.index_dir}")
+        Text(f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {report.seconds:.1f}s) -> {report.index_dir}"),
+        soft_wrap=True,
     )
 
 
@@ -163,7 +165,7 @@ def sources(corpus, index_dir):
     """List the documents in the index."""
     from index.store import load_index
 
-    from qa.sanitize import safe_text
+    from qa.sanitize import safe_line
 
     config = _config(corpus, index_dir, None)
     loaded = load_index(config.resolved_index_dir)
@@ -171,7 +173,7 @@ def sources(corpus, index_dir):
         for source, n in loaded.conn.execute(
             "SELECT source, (SELECT count(*) FROM chunks WHERE doc_id = documents.id) FROM documents ORDER BY source"
         ):
-            click.echo(f"{safe_text(source)}\t{n} chunks")
+            click.echo(f"{safe_line(source)}\t{n} chunks")
     finally:
         loaded.close()
 
@@ -194,6 +196,50 @@ def chat(paths, index_dir, backend):
     run_chat(config, explicit_backend=backend is not None)
 
 
+@cli.command()
+@click.argument("questions", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--corpus", "-c", "corpus", multiple=True, type=click.Path(path_type=Path), help="Corpus the QUESTIONS are about (default seeds/).")
+@click.option("--beir", "beir_folder", type=click.Path(file_okay=False, path_type=Path), help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) instead of QUESTIONS.")
+@click.option("--split", default="test", show_default=True, help="Which BEIR qrels file to score against.")
+@click.option("--modes", default="bm25,dense,hybrid", show_default=True, help="Comma-separated retrieval modes.")
+@click.option("--granularity", type=click.Choice(["chunks", "document"]), default="chunks", show_default=True, help="BEIR only: product chunks, or one passage per document (how BEIR/MTEB published figures are made).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N queries, for a quick look.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the full report (with every failure) to this file.")
+@click.option("--failures", is_flag=True, help="List each query whose first relevant result is not at rank 1, with what beat it.")
+@click.option("--max-failures", type=click.IntRange(0), default=20, show_default=True, help="Failures printed per mode.")
+@_index_dir_option
+@_backend_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json_path, failures, max_failures, index_dir, backend, quiet):
+    """Measure retrieval accuracy per mode on a question file (QUESTIONS) or a BEIR dataset (--beir)."""
+    import json
+
+    from rich.console import Console
+
+    from qa.bench import BeirSettings, run_beir_bench, run_question_bench
+    from qa.bench_render import render_report
+
+    if (questions is None) == (beir_folder is None):
+        raise click.UsageError("Give either a question file or --beir FOLDER.")
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    bar, progress = _progress_printer(quiet)
+    with bar if bar is not None else _no_context():
+        if beir_folder is not None:
+            report = run_beir_bench(beir_folder, backend or "torch", mode_list, split=split, settings=BeirSettings(granularity=granularity),
+                                    index_dir=index_dir, limit=limit, failures=failures or json_path is not None, progress=progress)
+        else:
+            report = run_question_bench(_config(corpus, index_dir, backend), questions, mode_list, limit=limit, progress=progress)
+    if json_path is not None:
+        json_path.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+    render_report(report, Console(highlight=False, markup=False, emoji=False), failures=failures, max_failures=max_failures)
+
+
+def _no_context():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr with an exit code, never a traceback."""
     from index.errors import QAError
@@ -214,3 +260,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # unwritable --index-dir, disk full: the user's to fix, not a crash
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"Error: {exc.strerror or exc}{where}. Check the path, permissions and free space.", err=True)
+        sys.exit(1)

@@ -7,11 +7,11 @@ from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation
-from qa.sanitize import safe_same_length, safe_text
+from qa.sanitize import safe_line, safe_same_length, safe_text
 
 
 def _cite_label(c: Citation) -> Text:
-    label = Text(f"{safe_text(c.label)}", style="bold cyan")
+    label = Text(f"{safe_line(c.label)}", style="bold cyan")
     label.append(f"  chars {c.char_start}-{c.char_end}", style="dim")
     if c.stale:
         label.append("  STALE: file changed since indexing, run qa index", style="bold red")

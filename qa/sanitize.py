@@ -14,6 +14,11 @@ def safe_text(text: str) -> str:
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
+def safe_line(text: str) -> str:
+    """safe_text for names shown on one line (file names, labels): line breaks and tabs become \\n and \\t."""
+    return safe_text(text.replace("\n", "\\n").replace("\t", "\\t"))
+
+
 def safe_same_length(text: str) -> str:
     """Replace escape/control characters with U+FFFD one for one, so offsets still line up."""
 

@@ -1,0 +1,332 @@
+"""The retrieval benchmark behind `qa bench`: per-mode trec_eval metrics on a question set or a BEIR dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from index.chunker import ChunkSettings
+from index.embedder import Embedder
+from index.lexical import BM25Settings
+from qa.beir import BeirDataset, WholeDocumentEmbedder, as_documents
+from qa.engine import MODES, Engine, RetrievalSettings, clean_question
+from qa.evaluate import evaluate_answers
+from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
+from qa.questions import Question, passage_matches
+from qa.results import Answer, Scores
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): builder stages, then 'queries' and one stage per mode."""
+
+SHOWN_ABOVE = 5
+"""How many results ranked above the first relevant one a failure lists."""
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    """One retrieved document (BEIR) or passage (question set) with its score breakdown."""
+
+    rank: int
+    """1-based position in the evaluated ranking."""
+    key: str
+    """Document id (BEIR) or 'source:lines' of the passage (question set)."""
+    text: str
+    """The start of the document or passage, for a person to judge."""
+    scores: Scores
+    """bm25, dense and fused score of the best passage of this item."""
+    relevant: bool
+    """Whether the qrels or evidence count it as relevant."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A query whose first relevant result is not at rank 1: what was expected and what beat it."""
+
+    query_id: str
+    query: str
+    expected: tuple[str, ...]
+    """Relevant document ids with their opening words, or the evidence spans ('source: text')."""
+    first_relevant_rank: int | None
+    """Rank of the first relevant result; None when none was retrieved at all."""
+    above: tuple[RankedItem, ...]
+    """Results ranked above the first relevant one (at most SHOWN_ABOVE)."""
+    relevant_item: RankedItem | None
+    """The first relevant result itself, if it was retrieved."""
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """Metrics of one retrieval mode over the whole query set."""
+
+    mode: str
+    metrics: dict[str, float]
+    """Mean of each measure (trec_eval semantics) over the queries with relevant items."""
+    n_queries: int
+    seconds: float
+    """Wall time spent answering, including the query embeddings."""
+    abstention_accuracy: float | None = None
+    """Share of questions flagged correctly (found vs not-in-the-documents); None for BEIR."""
+    failures: tuple[Failure, ...] = ()
+    run_metrics: RunMetrics | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def queries_per_second(self) -> float:
+        return self.n_queries / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """Everything one `qa bench` run measured."""
+
+    dataset: str
+    """Question file name, or 'scifact (test)' for a BEIR split."""
+    n_documents: int
+    n_chunks: int
+    n_queries: int
+    """Queries with relevant items (the metric denominators)."""
+    n_unanswerable: int
+    index_seconds: float
+    """Time to build or update the index (0 when it was already current)."""
+    results: tuple[ModeResult, ...]
+    settings: dict
+    """Chunking, BM25 and retrieval settings the run used."""
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "n_documents": self.n_documents,
+            "n_chunks": self.n_chunks,
+            "n_queries": self.n_queries,
+            "n_unanswerable": self.n_unanswerable,
+            "index_seconds": round(self.index_seconds, 3),
+            "settings": self.settings,
+            "modes": [
+                {
+                    "mode": r.mode,
+                    "metrics": {k: round(v, 6) for k, v in r.metrics.items()},
+                    "abstention_accuracy": r.abstention_accuracy,
+                    "queries_per_second": round(r.queries_per_second, 3),
+                    "failures": [asdict(f) for f in r.failures],
+                }
+                for r in self.results
+            ],
+        }
+
+
+def _check_modes(modes: Sequence[str]) -> tuple[str, ...]:
+    from index.errors import InputError
+
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise InputError(f"Unknown mode '{','.join(bad)}'.", f"Use a comma-separated list of: {', '.join(MODES)}.")
+    return tuple(modes)
+
+
+# -- question sets ----------------------------------------------------------------------------
+
+
+def question_run(answer: Answer, question: Question) -> tuple[dict[str, float], dict[str, int], list[RankedItem]]:
+    """A question's answer as a trec_eval run: each evidence span is one relevant item.
+
+    A passage (or a near-duplicate collapsed into it) that contains a not-yet-found span stands
+    for that span; any other passage is a non-relevant item. Scores are minus the passage rank,
+    so the engine's order is kept.
+    """
+    run: dict[str, float] = {}
+    items: list[RankedItem] = []
+    found: set[int] = set()
+    for passage in answer.passages:
+        cites = (passage.citation, *passage.also_in)
+        hits = {
+            j for j, ev in enumerate(question.evidence)
+            if j not in found and any(passage_matches(c.source, c.text, Question(question.question, (ev,))) for c in cites)
+        }
+        found |= hits
+        keys = [f"evidence-{j}" for j in sorted(hits)] or [f"passage-{passage.chunk_id}"]
+        for key in keys:
+            run[key] = -float(passage.rank)
+        items.append(RankedItem(passage.rank, passage.citation.label, passage.citation.text[:200], passage.scores, bool(hits)))
+    qrels = {f"evidence-{j}": 1 for j in range(len(question.evidence))}
+    return run, qrels, items
+
+
+def bench_questions(engine: Engine, questions: Sequence[Question], modes: Sequence[str] = MODES, *, depth: int = 100, measures: Sequence[str] = DEFAULT_MEASURES, progress: Progress = _noop) -> tuple[ModeResult, ...]:
+    """Ask every question in every mode through Engine.ask, exactly as a user would."""
+    results = []
+    for mode in _check_modes(modes):
+        pairs, run, qrels, items = [], {}, {}, {}
+        started = time.perf_counter()
+        for i, question in enumerate(questions):
+            progress(mode, i, len(questions))
+            answer = engine.ask(question.question, k=depth, mode=mode)
+            pairs.append((question, answer))
+            if question.answerable:
+                qid = f"q{i + 1}"
+                run[qid], qrels[qid], items[qid] = question_run(answer, question)
+        seconds = time.perf_counter() - started
+        progress(mode, len(questions), len(questions))
+        metrics = evaluate_run(run, qrels, measures)
+        report = evaluate_answers(pairs)
+        queries = {f"q{i + 1}": q for i, q in enumerate(questions)}
+        failures = tuple(
+            _failure(qid, queries[qid].question, tuple(f"{e.source}: {e.text}" for e in queries[qid].evidence), items[qid])
+            for qid in qrels
+            if first_relevant_rank(metrics.rankings[qid], qrels[qid]) != 1
+        )
+        accuracy = report.abstention_accuracy if report.n_unanswerable else None
+        results.append(ModeResult(mode, metrics.means, len(qrels), seconds, accuracy, failures, metrics))
+    return tuple(results)
+
+
+def _failure(qid: str, query: str, expected: tuple[str, ...], items: list[RankedItem]) -> Failure:
+    first = next((item for item in items if item.relevant), None)
+    cut = first.rank - 1 if first else len(items)
+    return Failure(qid, query, expected, first.rank if first else None, tuple(items[: min(cut, SHOWN_ABOVE)]), first)
+
+
+# -- BEIR ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BeirSettings:
+    """How a BEIR corpus is indexed and searched by the bench."""
+
+    granularity: str = "chunks"
+    """'chunks': the product's chunker, a document scores as its best chunk. 'document': one
+    passage per row, truncated by the encoder, as BEIR/MTEB/Anserini do (to reproduce them)."""
+    chunking: ChunkSettings = ChunkSettings()
+    bm25: BM25Settings = BM25Settings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    """Fusion and candidate settings handed to the engine."""
+    candidates: int = 1000
+    """Chunks taken from each retriever per query (BEIR and Anserini rank 1,000 documents)."""
+
+
+def beir_index_dir(cache: Path, dataset: BeirDataset, settings: BeirSettings, fingerprint: str) -> Path:
+    """A cache folder per dataset and index settings, so a second run reuses the index."""
+    chunking = settings.chunking if settings.granularity == "chunks" else "whole"
+    key = f"{dataset.folder}|{settings.granularity}|{chunking}|{settings.bm25}|{fingerprint}"
+    return cache / "bench" / f"{dataset.name}-{settings.granularity}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def bench_beir(dataset: BeirDataset, embedder: Embedder, index_dir: Path, settings: BeirSettings = BeirSettings(), modes: Sequence[str] = MODES, *, measures: Sequence[str] = DEFAULT_MEASURES, failures: bool = False, progress: Progress = _noop) -> BenchReport:
+    """Index the corpus with the product's builder, then rank documents by their best chunk per mode."""
+    from index.builder import build_index
+
+    modes = _check_modes(modes)
+    chunking = settings.chunking
+    if settings.granularity == "document":
+        embedder = WholeDocumentEmbedder(embedder)
+        chunking = ChunkSettings(max_tokens=254, overlap_tokens=0)
+    docs = as_documents(dataset)
+    build = build_index([dataset.folder], index_dir, embedder, chunking, settings.bm25, wait=True, progress=progress, documents=(dataset.folder, docs, []))
+    index_seconds = build.seconds if build.embedded_chunks else 0.0
+    retrieval = replace(settings.retrieval, candidates=settings.candidates)
+    engine = Engine.open(index_dir, embedder, chunking=chunking, settings=retrieval)
+    try:
+        source_of = dict(engine.index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"))
+        qids = list(dataset.queries)
+        texts = [clean_question(dataset.queries[q]) for q in qids]
+        started = time.perf_counter()
+        vectors = _embed_queries(embedder, texts, progress)
+        embed_seconds = time.perf_counter() - started
+        results = []
+        for mode in modes:
+            run, best = {}, {}
+            started = time.perf_counter()
+            for i, qid in enumerate(qids):
+                progress(mode, i, len(qids))
+                run[qid], best[qid] = _document_scores(engine.candidates(texts[i], vectors[i], mode), source_of)
+            seconds = time.perf_counter() - started + embed_seconds
+            progress(mode, len(qids), len(qids))
+            metrics = evaluate_run(run, dataset.qrels, measures)
+            found = tuple(_beir_failure(dataset, qid, metrics, best[qid]) for qid in qids if failures and first_relevant_rank(metrics.rankings[qid], dataset.qrels[qid]) != 1)
+            results.append(ModeResult(mode, metrics.means, len(qids), seconds, None, found, metrics))
+    finally:
+        engine.close()
+    return BenchReport(
+        dataset=f"{dataset.name} ({dataset.split})",
+        n_documents=build.n_documents,
+        n_chunks=build.n_chunks,
+        n_queries=len(dataset.queries),
+        n_unanswerable=0,
+        index_seconds=index_seconds,
+        results=tuple(results),
+        settings={"granularity": settings.granularity, "chunking": asdict(chunking), "bm25": asdict(settings.bm25), "retrieval": asdict(retrieval)},
+    )
+
+
+def _embed_queries(embedder: Embedder, texts: list[str], progress: Progress, batch: int = 64):
+    import numpy as np
+
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for start in range(0, len(texts), batch):
+        progress("queries", start, len(texts))
+        out[start:start + batch] = embedder.embed(texts[start:start + batch])
+    progress("queries", len(texts), len(texts))
+    return out
+
+
+def _document_scores(candidates, source_of: dict[int, str]) -> tuple[dict[str, float], dict[str, Scores]]:
+    """A document's score is that of its best chunk (candidates arrive best first)."""
+    run: dict[str, float] = {}
+    best: dict[str, Scores] = {}
+    for cand in candidates:
+        doc = source_of[cand.chunk_id]
+        if doc not in run:
+            run[doc] = cand.fused
+            best[doc] = Scores(cand.bm25, cand.dense, cand.fused)
+    return run, best
+
+
+def _beir_failure(dataset: BeirDataset, qid: str, metrics: RunMetrics, best: dict[str, Scores]) -> Failure:
+    grades = dataset.qrels[qid]
+    items = [
+        RankedItem(rank, doc, dataset.corpus.get(doc, "")[:200], best[doc], grades.get(doc, 0) > 0)
+        for rank, doc in enumerate(metrics.rankings[qid], 1)
+    ]
+    expected = tuple(f"{doc}: {dataset.corpus.get(doc, '')[:120]}" for doc, g in grades.items() if g > 0)
+    return _failure(qid, dataset.queries[qid], expected, items)
+
+
+# -- entry points for the CLI ------------------------------------------------------------------
+
+
+def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODES, *, limit: int | None = None, progress: Progress = _noop) -> BenchReport:
+    """Bench a question file against its corpus (default seeds/), building the index if needed."""
+    from qa.questions import load_questions
+    from qa.service import open_engine
+
+    questions = load_questions(questions_path)[:limit]
+    started = time.perf_counter()
+    engine, build = open_engine(config, progress=progress)
+    index_seconds = time.perf_counter() - started if build is not None else 0.0
+    try:
+        results = bench_questions(engine, questions, modes, progress=progress)
+        n_docs, n_chunks = engine.index.manifest.n_documents, engine.index.manifest.n_chunks
+        settings = {"chunking": engine.index.manifest.chunking, "bm25": engine.index.manifest.bm25, "retrieval": asdict(engine.settings)}
+    finally:
+        engine.close()
+    answerable = sum(1 for q in questions if q.answerable)
+    return BenchReport(Path(questions_path).name, n_docs, n_chunks, answerable, len(questions) - answerable, index_seconds, results, settings)
+
+
+def run_beir_bench(folder: Path, backend: str, modes: Sequence[str] = MODES, *, split: str = "test", settings: BeirSettings = BeirSettings(), index_dir: Path | None = None, limit: int | None = None, failures: bool = False, progress: Progress = _noop) -> BenchReport:
+    """Bench a BEIR folder; its index is cached per dataset and settings (QA_HOME moves it)."""
+    from index.embedder import make_embedder
+    from index.locations import cache_dir
+    from qa.beir import load_beir, subset
+
+    dataset = load_beir(folder, split)
+    if limit:
+        dataset = subset(dataset, list(dataset.queries)[:limit])
+    embedder = make_embedder(backend)
+    index_dir = index_dir or beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint())
+    return bench_beir(dataset, embedder, index_dir, settings, modes, failures=failures, progress=progress)

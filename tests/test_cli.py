@@ -1,0 +1,196 @@
+"""The `qa` command line: help, index/ask/sources round trip, and errors as one line with an exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, write_corpus
+from index import store
+from index.builder import build_index
+from index.embedder import HashingEmbedder
+from index.locations import default_index_dir
+
+
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the real entry point (qa.cli.main, with its error handling) in this process."""
+    from qa.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["qa", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_qa(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120)
+
+
+@pytest.fixture
+def fake_backend(monkeypatch):
+    """The CLI builds its embedder through qa.service/qa.engine; give it the fake one."""
+    import qa.engine
+    import qa.service
+
+    monkeypatch.setattr(qa.service, "make_embedder", lambda backend="torch": HashingEmbedder())
+    monkeypatch.setattr(qa.engine, "make_embedder", lambda backend="torch": HashingEmbedder())
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_corpus(
+        tmp_path / "docs",
+        {
+            "a.txt": "Ships waited nine days in the frozen harbour of Tromso.",
+            "sub/b.md": "The orchestra rehearsed the symphony twice before the premiere.",
+        },
+    )
+
+
+@pytest.fixture
+def fake_index(tmp_path, corpus):
+    build_index([corpus], tmp_path / "idx", HashingEmbedder())
+    return tmp_path / "idx"
+
+
+def assert_one_line_error(code: int, err: str, expected_code: int, *fragments: str) -> None:
+    assert code == expected_code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# -- help -------------------------------------------------------------------------
+
+
+def test_python_dash_m_qa_help_works():
+    result = run_qa("--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("index", "ask", "sources", "chat"):
+        assert command in result.stdout
+    assert result.stderr == ""
+
+
+def test_every_command_has_help(monkeypatch, capsys):
+    for command in ("index", "ask", "sources", "chat"):
+        code, out, err = run_main(monkeypatch, capsys, command, "--help")
+        assert code == 0 and "Usage:" in out and err == ""
+
+
+def test_version(monkeypatch, capsys):
+    code, out, _ = run_main(monkeypatch, capsys, "--version")
+    assert code == 0 and "0.1.0" in out
+
+
+# -- round trip with the fake embedder ------------------------------------------------
+
+
+def test_index_ask_sources_round_trip_in_the_default_location(monkeypatch, capsys, fake_backend, corpus, qa_home):
+    code, out, err = run_main(monkeypatch, capsys, "index", str(corpus))
+    assert code == 0, err
+    assert "2 new, 0 changed, 0 unchanged, 0 removed, 0 skipped" in err
+    index_dir = default_index_dir([corpus])
+    assert qa_home in index_dir.parents, "QA_HOME moves the default index location"
+    assert store.read_manifest(index_dir).n_documents == 2
+
+    code, out, err = run_main(monkeypatch, capsys, "sources", "--corpus", str(corpus))
+    assert code == 0, err
+    assert out.splitlines() == ["a.txt\t1 chunks", "sub/b.md\t1 chunks"]
+
+    code, out, err = run_main(monkeypatch, capsys, "ask", "How long did ships wait in Tromso harbour?", "--corpus", str(corpus), "-k", "2")
+    assert code == 0, err
+    assert "[1] a.txt:1" in out and "chars 0-55" in out
+    assert ("Answer" in out) or ("Not in the documents" in out)
+
+
+def test_reindex_prints_counts_and_skips_with_exit_code_3(monkeypatch, capsys, fake_backend, corpus, tmp_path):
+    index_dir = tmp_path / "cli-idx"
+    assert run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(index_dir))[0] == 0
+    (corpus / "a.txt").write_text("Ships waited ten days.", encoding="utf-8")
+    write_corpus(corpus, {"c.txt": "A new file.", "notes.pdf": b"%PDF-1.4"})
+    code, out, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(index_dir), "-q")
+    assert code == 3, "indexed, but a file was left out"
+    assert "1 new, 1 changed, 1 unchanged, 0 removed, 1 skipped" in err
+    assert "notes.pdf: unsupported type '.pdf'" in err
+
+
+def test_document_text_cannot_inject_terminal_escapes(monkeypatch, capsys, fake_backend, tmp_path):
+    corpus = write_corpus(tmp_path / "evil", {"evil.txt": "Harbour \x1b[2J\x1b]0;pwned\x07 ships waited in Tromso."})
+    code, out, err = run_main(monkeypatch, capsys, "ask", "ships Tromso harbour", "--corpus", str(corpus))
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out and "ships waited in Tromso" in out
+
+
+# -- errors: one line, non-zero, no traceback ------------------------------------------
+
+
+def test_missing_index(monkeypatch, capsys, tmp_path):
+    code, _, err = run_main(monkeypatch, capsys, "sources", "--index-dir", str(tmp_path / "none"))
+    assert_one_line_error(code, err, 1, "No index at", "qa index PATH")
+
+
+def test_missing_corpus_path(monkeypatch, capsys, tmp_path):
+    code, _, err = run_main(monkeypatch, capsys, "index", str(tmp_path / "nope"))
+    assert_one_line_error(code, err, 2, "No such file or folder")
+    code, _, err = run_main(monkeypatch, capsys, "ask", "q", "--corpus", str(tmp_path / "nope"))
+    assert_one_line_error(code, err, 2, "No such file or folder")
+
+
+def test_empty_corpus(monkeypatch, capsys, tmp_path):
+    write_corpus(tmp_path / "empty", {"image.png": b"\x89PNG"})
+    code, _, err = run_main(monkeypatch, capsys, "index", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "i"))
+    assert_one_line_error(code, err, 2, "No indexable documents", ".txt, .md or .html")
+
+
+def test_empty_question_and_unknown_source(monkeypatch, capsys, fake_index):
+    code, _, err = run_main(monkeypatch, capsys, "ask", "   ", "--index-dir", str(fake_index))
+    assert_one_line_error(code, err, 2, "The question is empty.")
+    code, _, err = run_main(monkeypatch, capsys, "ask", "ships", "--source", "nope.txt", "--index-dir", str(fake_index))
+    assert_one_line_error(code, err, 2, "Not in the index: nope.txt", "qa sources")
+
+
+def test_tampered_index(monkeypatch, capsys, fake_index):
+    (store.current_generation(fake_index) / "planted.npy").write_bytes(b"x")
+    code, _, err = run_main(monkeypatch, capsys, "sources", "--index-dir", str(fake_index))
+    assert_one_line_error(code, err, 1, "planted.npy", "qa index --rebuild")
+
+
+def test_index_built_with_another_backend(monkeypatch, capsys, fake_index):
+    code, _, err = run_main(monkeypatch, capsys, "ask", "ships", "--backend", "torch", "--index-dir", str(fake_index))
+    assert_one_line_error(code, err, 1, "backend fake, you asked for torch", "qa index --rebuild", "--backend torch")
+
+
+def test_locked_index(monkeypatch, capsys, fake_index, corpus):
+    with store.write_lock(fake_index):
+        code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(fake_index))
+    assert_one_line_error(code, err, 75, "is updating", "--wait")
+
+
+def test_usage_errors_are_not_tracebacks(monkeypatch, capsys):
+    for args in (("ask", "q", "-k", "0"), ("ask", "q", "--mode", "magic"), ("no-such-command",), ("ask",)):
+        code, out, err = run_main(monkeypatch, capsys, *args)
+        assert code == 2, (args, err)
+        assert "Traceback" not in err and err.strip()
+
+
+def test_errors_from_a_real_process_are_one_line(tmp_path):
+    result = run_qa("sources", "--index-dir", str(tmp_path / "none"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"Error: No index at {tmp_path / 'none'}. Build it: qa index PATH"]
+    assert result.stdout == ""
+
+
+def test_unwritable_index_dir(monkeypatch, capsys, corpus, tmp_path):
+    (tmp_path / "plain-file").write_text("not a folder")
+    code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "plain-file" / "idx"))
+    assert_one_line_error(code, err, 1, "plain-file", "Check the path")

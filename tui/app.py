@@ -1,0 +1,306 @@
+"""The chat app: conversation, source pane, status line; the engine loads and answers in workers."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from index.errors import CancelledError, QAError
+from qa.config import RunConfig
+from tui.actions import TurnActions
+from tui.commands import chat_commands
+from tui.display import one_line
+from tui.history import HistoryStore
+from tui.loading import STAGES, WAIT_FAILED, EngineLoader, default_loader, describe, warm_up
+from tui.messages import AnswerReady, AskFailed, EngineReady, IndexProgress
+from tui.settings import SettingsActions
+from tui.widgets.question_input import QuestionInput
+from tui.widgets.source_view import SourcePane
+from tui.widgets.status import StatusLine
+from tui.widgets.turn import TurnView
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from qa.engine import Engine
+
+
+class ChatApp(TurnActions, SettingsActions, App):
+    """Ask in the terminal, read the cited passages beside their source."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "qa"
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("ctrl+f", "filter", "Filter docs"),
+        Binding("ctrl+t", "cycle_mode", "Mode"),
+        Binding("ctrl+g", "cycle_k", "Cycle k (3/5/10/20)", show=False),
+        Binding("ctrl+b", "toggle_scores", "Score breakdown", show=False),
+        Binding("ctrl+r", "reindex", "Re-index (again: cancel)"),
+        Binding("ctrl+o", "conversations", "History"),
+        Binding("ctrl+n", "new_conversation", "New conversation", show=False),
+        Binding("escape", "close_source", "Close source", show=False),
+    ]
+
+    mode: reactive[str] = reactive("hybrid")
+    k: reactive[int] = reactive(5)
+    sources: reactive[tuple[str, ...]] = reactive(())
+    show_scores: reactive[bool] = reactive(False)
+
+    def __init__(
+        self,
+        config: RunConfig,
+        loader: EngineLoader,
+        history: HistoryStore,
+        run_editor: Callable[[list[str]], None] | None = None,
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.cursor_blink = cursor_blink
+        self.config = config
+        self.loader = loader
+        self.history = history
+        self.engine: "Engine | None" = None
+        self.conversation_id: int | None = None
+        self.load_error: BaseException | None = None
+        self._queue: deque[TurnView] = deque()
+        self._asking: TurnView | None = None
+        self._retired: list["Engine"] = []
+        self._last_progress = 0.0
+        self._run_editor = run_editor
+        names = ", ".join(p.resolve().name or str(p) for p in config.paths)
+        self.corpus_name = one_line(names, 60)
+        self.sub_title = self.corpus_name
+
+    def compose(self):
+        yield Header()
+        with Horizontal(id="main"):
+            with VerticalScroll(id="conversation"):
+                yield Static(self._welcome(), id="welcome")
+            yield SourcePane(id="source-pane")
+        yield StatusLine(id="status")
+        yield QuestionInput(self.history.questions(), self.cursor_blink, id="question")
+        yield Footer()
+
+    def _welcome(self) -> Text:
+        text = Text(f"Ask about the documents in {self.corpus_name}.\n", style="bold")
+        text.append("Answers quote one sentence and cite passages as [n] file:lines. Tab moves to the citations, "
+                    "Enter opens one beside its document, ? lists every key.", style="dim")
+        return text
+
+    def on_mount(self) -> None:
+        status = self.query_one(StatusLine)
+        status.set_settings(self.mode, self.k, self.sources, self.show_scores)
+        status.set_state("Loading the model and index… (you can type your question now)")
+        self.query_one(QuestionInput).focus()
+        if self.history.problem:
+            self.notify(self.history.problem, severity="warning", timeout=10, markup=False)
+        self.load_engine()
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        yield from chat_commands(self)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # App-wide keys must not stack dialogs on top of an open dialog.
+        if isinstance(self.screen, ModalScreen) and action in {a.action for a in self.BINDINGS if isinstance(a, Binding)}:
+            return False
+        return True
+
+    # -- workers ------------------------------------------------------------------
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        """Called from the worker thread; throttled so the UI gets a few updates a second."""
+        if get_current_worker().is_cancelled:
+            return  # the status line already says "cancelled"; the thread is only winding down
+        now = time.monotonic()
+        if done >= total or now - self._last_progress > 0.1:
+            self._last_progress = now
+            self.post_message(IndexProgress(stage, done, total))
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def load_engine(self, rebuild: bool = False) -> None:
+        worker = get_current_worker()
+        engine, report = self.loader(self._progress, lambda: worker.is_cancelled, rebuild)
+        self.post_message(IndexProgress("model", 0, 0))
+        warm_up(engine)
+        self._deliver(worker, engine, report)
+
+    @work(thread=True, exclusive=True, group="index", exit_on_error=False)
+    def reindex(self, rebuild: bool = False) -> None:
+        from qa.engine import Engine
+        from qa.service import index_corpus
+
+        worker = get_current_worker()
+        embedder = self.engine.embedder
+        report = index_corpus(self.config, embedder, rebuild=rebuild, progress=self._progress, cancelled=lambda: worker.is_cancelled)
+        self._deliver(worker, Engine.open(self.config.resolved_index_dir, embedder), report)
+
+    def _deliver(self, worker: Worker, engine: "Engine", report) -> None:
+        if worker.is_cancelled:
+            engine.close()  # cancelled after the index was written: keep using the engine we have
+        else:
+            self.post_message(EngineReady(engine, report))
+
+    @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
+    def run_ask(self, engine: "Engine", turn_id: int, question: str, k: int, mode: str, sources: tuple[str, ...]) -> None:
+        try:
+            answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
+        except QAError as exc:
+            self.post_message(AskFailed(turn_id, exc.one_line()))
+            return
+        self.post_message(AnswerReady(turn_id, answer))
+
+    def _indexing(self) -> Worker | None:
+        for worker in self.workers:
+            if worker.group in ("engine", "index") and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+                return worker
+        return None
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures are turned into notifications."""
+        worker, status = event.worker, self.query_one(StatusLine)
+        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        exc = worker.error
+        if worker.group == "ask":
+            self._finish_turn(lambda turn: turn.show_failure(describe(exc) if exc else "Cancelled."))
+            return
+        if event.state == WorkerState.CANCELLED or isinstance(exc, CancelledError):
+            message = "Indexing cancelled; the previous index is unchanged."
+            status.set_state(message + ("" if self.engine else " ctrl+r to try again."), "ready" if self.engine else "error")
+            self.notify(message, markup=False)
+            return
+        if worker.group == "engine":
+            self.load_error = exc
+            for turn in self._queue:
+                turn.show_waiting(WAIT_FAILED)
+        status.set_state(f"Error: {describe(exc)}", "error")
+        self.notify(describe(exc), title="Can't open the index" if worker.group == "engine" else "Indexing failed", severity="error", timeout=20, markup=False)
+
+    @on(IndexProgress)
+    def _show_progress(self, message: IndexProgress) -> None:
+        status = self.query_one(StatusLine)
+        if message.stage == "model":
+            status.set_state("Loading the model… (you can type your question now)")
+            return
+        what = "Indexing (first run)" if self.engine is None else "Re-indexing"
+        done = f"{message.done}/{message.total}" if message.total else ""
+        step = STAGES.get(message.stage, message.stage)
+        if message.stage == "scan" and message.done == message.total:
+            step, done = f"read {message.total} files, loading the model", "…"
+        status.set_state(f"{what}: {step} {done} · ctrl+r cancels")
+
+    @on(EngineReady)
+    def _engine_ready(self, message: EngineReady) -> None:
+        old, self.engine, self.load_error = self.engine, message.engine, None
+        if old is not None:
+            self._retired.append(old)  # closed once no question is using it
+            self._close_retired()
+        known = set(self.engine.sources())
+        self.sources = tuple(s for s in self.sources if s in known)
+        n_chunks = self.engine.index.n_chunks if hasattr(self.engine, "index") else 0
+        self.query_one(StatusLine).set_state(f"Ready · {len(known)} documents, {n_chunks} passages", "ready")
+        report = message.report
+        if report is not None:
+            note = f"Indexed: {report.summary()}"
+            self.notify(note, severity="warning" if report.skipped else "information", markup=False)
+        self.refresh_bindings()
+        self._pump()
+
+    def _close_retired(self) -> None:
+        if self._asking is None:
+            for engine in self._retired:
+                engine.close()
+            self._retired.clear()
+
+    # -- asking ---------------------------------------------------------------------
+
+    @on(Input.Submitted, "#question")
+    def _submitted(self, event: Input.Submitted) -> None:
+        question = " ".join(event.value.split())
+        if not question:
+            self.notify("Type a question first.", severity="warning")
+            return
+        box = self.query_one(QuestionInput)
+        box.value = ""
+        box.remember(question)
+        self.ask(question)
+
+    def ask(self, question: str) -> TurnView:
+        """Add a turn and answer it as soon as the engine is free (or loaded)."""
+        if self.conversation_id is None:
+            self.conversation_id = self.history.start_conversation(self.corpus_name, question)
+        turn = TurnView(self.history.add_turn(self.conversation_id, question, None), question, show_scores=self.show_scores)
+        self._mount_turn(turn)
+        self._queue.append(turn)
+        if self.engine is None:
+            turn.show_waiting(WAIT_FAILED if self.load_error else "Waiting for the model and index to load; answered as soon as they are ready.")
+        self._pump()
+        return turn
+
+    def _mount_turn(self, turn: TurnView) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        for welcome in self.query("#welcome"):
+            welcome.remove()
+        conversation.mount(turn)
+        conversation.call_after_refresh(conversation.scroll_end, animate=False)
+
+    def _pump(self) -> None:
+        if self._asking is not None or self.engine is None or not self._queue:
+            return
+        turn = self._queue.popleft()
+        self._asking = turn
+        turn.show_waiting("Searching…")
+        self.run_ask(self.engine, turn.turn_id, turn.question, self.k, self.mode, self.sources)
+
+    def _finish_turn(self, update: Callable[[TurnView], None]) -> None:
+        turn, self._asking = self._asking, None
+        if turn is not None and turn.is_attached:
+            update(turn)
+            conversation = self.query_one("#conversation", VerticalScroll)
+            conversation.call_after_refresh(conversation.scroll_end, animate=False)
+        self._close_retired()
+        self._pump()
+
+    @on(AnswerReady)
+    def _answered(self, message: AnswerReady) -> None:
+        self.history.set_answer(message.turn_id, message.answer)
+        self._finish_turn(lambda turn: turn.show_answer(message.answer))
+
+    @on(AskFailed)
+    def _ask_failed(self, message: AskFailed) -> None:
+        self._finish_turn(lambda turn: turn.show_failure(message.reason))
+
+def make_app(
+    config: RunConfig | None = None,
+    *,
+    embedder: "Embedder | None" = None,
+    engine_loader: EngineLoader | None = None,
+    explicit_backend: bool = False,
+    history_path: Path | None = None,
+    run_editor: Callable[[list[str]], None] | None = None,
+    cursor_blink: bool = True,
+) -> ChatApp:
+    """Build the chat; tests pass a fake embedder (or a whole loader), the CLI passes nothing."""
+    from index.locations import history_db_path
+
+    config = config or RunConfig()
+    loader = engine_loader or default_loader(config, embedder, explicit_backend)
+    return ChatApp(config, loader, HistoryStore(history_path or history_db_path()), run_editor, cursor_blink)
+
+
+def run_chat(config: RunConfig, explicit_backend: bool = False) -> None:
+    """Entry point for `qa chat`."""
+    make_app(config, explicit_backend=explicit_backend).run()

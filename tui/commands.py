@@ -1,0 +1,56 @@
+"""Command palette entries and the help screen's key list, both derived from the app's actions."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Iterable
+
+from textual.app import SystemCommand
+from textual.binding import Binding
+
+if TYPE_CHECKING:
+    from tui.app import ChatApp
+
+K_CHOICES = (3, 5, 10, 20)
+
+
+def chat_commands(app: "ChatApp") -> Iterable[SystemCommand]:
+    """Everything the bindings do, plus direct choices of mode and k."""
+    from qa.engine import MODES
+
+    yield SystemCommand("Filter documents", "Search only some documents (ctrl+f)", app.action_filter)
+    for mode in MODES:
+        yield SystemCommand(f"Mode: {mode}", f"Retrieve with {mode} scoring (ctrl+t cycles)", partial(app.set_mode, mode))
+    for k in K_CHOICES:
+        yield SystemCommand(f"Cite {k} passages", f"Set k = {k} (ctrl+g cycles)", partial(app.set_k, k))
+    yield SystemCommand("Toggle score breakdown", "Show bm25 / dense / fused per passage (ctrl+b)", app.action_toggle_scores)
+    yield SystemCommand("Re-index", "Index new and changed files, with progress (ctrl+r; again cancels)", app.action_reindex)
+    yield SystemCommand("Rebuild index", "Re-embed every file from scratch", partial(app.action_reindex, True))
+    yield SystemCommand("Reopen a past conversation", "Browse saved conversations (ctrl+o)", app.action_conversations)
+    yield SystemCommand("New conversation", "Start an empty conversation (ctrl+n)", app.action_new_conversation)
+    yield SystemCommand("Copy turn as Markdown", "The selected (or last) turn with its citations", app.action_copy_turn)
+    yield SystemCommand("Export turn as Markdown", "Write the selected (or last) turn to a file", app.action_export_turn)
+    yield SystemCommand("Open citation in $EDITOR", "At the cited line (e)", app.action_open_editor)
+    yield SystemCommand("Help", "Keys and how the chat works (? or f1)", app.action_help)
+
+
+def _keys(binding: Binding) -> str:
+    names = {"question_mark": "?", "escape": "esc", "enter": "enter"}
+    return " / ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
+
+
+def help_sections(app: "ChatApp") -> list[tuple[str, list[tuple[str, str]]]]:
+    """(section title, [(keys, description)]) from the bindings of the app and its widgets."""
+    from tui.widgets.citations import CitationList
+    from tui.widgets.question_input import QuestionInput
+    from tui.widgets.source_view import SourcePane, SourceView
+
+    def rows(bindings) -> list[tuple[str, str]]:
+        return [(_keys(b), b.description) for b in bindings if isinstance(b, Binding) and b.description]
+
+    return [
+        ("Anywhere", rows(app.BINDINGS) + [("ctrl+p", "Command palette"), ("ctrl+q", "Quit")]),
+        ("Question box", [("enter", "Ask")] + rows(QuestionInput.BINDINGS)),
+        ("Citations", [("up / down", "Move; the source pane follows")] + rows(CitationList.BINDINGS)),
+        ("Source pane", [("arrows, pgup/pgdn", "Scroll")] + rows(SourceView.BINDINGS) + rows(SourcePane.BINDINGS)),
+    ]

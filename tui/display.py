@@ -1,0 +1,98 @@
+"""Turning answers and document text into Rich Text that is never parsed as markup or escapes."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.padding import Padding
+from rich.text import Text
+
+from qa.results import Answer, Citation, Passage
+from qa.sanitize import safe_same_length, safe_text
+
+HIGHLIGHT = "bold yellow underline"
+LABEL = "bold cyan"
+STALE_NOTE = "STALE: file changed since indexing (ctrl+r re-indexes)"
+# Separators Python's splitlines honours but our line numbers (counted by "\n") do not.
+_ODD_BREAKS = str.maketrans({"\u2028": "\ufffd", "\u2029": "\ufffd", "\t": " "})
+
+
+def display_text(text: str) -> str:
+    """Untrusted text made printable character for character, so citation offsets still index it."""
+    return safe_same_length(text.replace("\r\n", " \n")).translate(_ODD_BREAKS)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """A short single-line preview of untrusted text."""
+    flat = " ".join(safe_text(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def label_text(citation: Citation) -> Text:
+    label = Text(display_text(citation.label), style=LABEL)
+    if citation.stale:
+        label.append("  STALE", style="bold red")
+    return label
+
+
+def answer_text(answer: Answer) -> Text:
+    """The answer sentence with matched words highlighted, or a clear 'not in the documents'."""
+    if answer.found and answer.answer is not None:
+        span = answer.answer
+        head = Text("Answer", style="bold green")
+        head.append(f"  confidence {span.confidence:.2f}  ", style="green")
+        head.append_text(label_text(span.citation))
+        head.append(f"  [{span.passage_rank}]", style="dim")
+        body = Text(display_text(span.citation.text))
+        for start, end in span.highlights:
+            body.stylize(HIGHLIGHT, start, end)
+        return Text("\n").join([head, body])
+    best = answer.best_guess.confidence if answer.best_guess else 0.0
+    text = Text("Not in the documents", style="bold yellow")
+    text.append(f"  (best confidence {best:.2f} < {answer.threshold:.2f})", style="yellow")
+    if answer.passages:
+        text.append("\nThe nearest passages are listed below anyway.", style="dim")
+    else:
+        text.append("\nNothing in the index matched; check the document filter (ctrl+f).", style="dim")
+    return text
+
+
+def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool) -> Group:
+    """One citation row: [n] file:lines, score, optional breakdown, an indented preview of the passage."""
+    cite = passage.citation
+    head = Text(f"[{passage.rank}] ", style="bold")
+    head.append_text(label_text(cite))
+    head.append(f"  score {passage.scores.fused:.3f}", style="dim")
+    if is_answer:
+        head.append("  ← answer", style="green")
+    body = []
+    if show_scores:
+        s = passage.scores
+        body.append(Text(f"bm25 {s.bm25:.2f} · dense {s.dense:.3f} · fused {s.fused:.3f}", style="magenta"))
+    body.append(Text(one_line(cite.text, 160)))
+    for other in passage.also_in:
+        body.append(Text("also in ", style="dim") + label_text(other))
+    return Group(head, Padding(Group(*body), (0, 0, 0, 4)))
+
+
+def answer_markdown(answer: Answer) -> str:
+    """A turn as Markdown with its citations, for copy and export."""
+    lines = [f"## Q: {answer.question}", ""]
+    if answer.found and answer.answer is not None:
+        span = answer.answer
+        lines += [f"**Answer** (confidence {span.confidence:.2f}, `{span.citation.label}`):", "", f"> {' '.join(span.citation.text.split())}", ""]
+    else:
+        lines += ["**Not in the documents.** Nearest passages:", ""]
+    for p in answer.passages:
+        c = p.citation
+        stale = " (stale)" if c.stale else ""
+        lines.append(f"{p.rank}. `{c.label}` chars {c.char_start}-{c.char_end}, score {p.scores.fused:.3f}{stale}")
+        lines.append(f"   > {' '.join(c.text.split())}")
+    return "\n".join(lines) + "\n"
+
+
+def locate(text: str, citation: Citation) -> tuple[int, int] | None:
+    """Where the cited text is in the current file: its offsets, or where it moved to, or None."""
+    if text[citation.char_start : citation.char_end] == citation.text:
+        return citation.char_start, citation.char_end
+    moved = text.find(citation.text) if citation.text else -1
+    return (moved, moved + len(citation.text)) if moved >= 0 else None

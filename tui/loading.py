@@ -1,0 +1,54 @@
+"""Opening the engine off the UI thread: the default loader (build on first run) and error wording."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from index.errors import QAError
+from qa.config import RunConfig
+from tui.display import one_line
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from qa.engine import Engine
+
+EngineLoader = Callable[..., "tuple[Engine, object]"]
+"""loader(progress, cancelled, rebuild) -> (engine, build report or None); runs in a worker thread."""
+
+WAIT_FAILED = "Waiting: the index could not be opened (see the status line); fix it, then press ctrl+r."
+STAGES = {"scan": "reading files", "embed": "embedding", "save": "saving"}
+
+
+def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explicit_backend: bool = False) -> EngineLoader:
+    """Open the corpus's index, building it first (with progress and cancel) when there is none."""
+
+    def load(progress, cancelled, rebuild: bool = False):
+        from index.embedder import make_embedder
+        from index.store import read_manifest
+        from qa.service import check_paths, index_corpus, open_engine
+
+        check_paths(config.paths)
+        model = embedder
+        report = None
+        if rebuild or read_manifest(config.resolved_index_dir) is None:
+            model = model or make_embedder(config.backend)
+            report = index_corpus(config, model, rebuild=rebuild, wait=True, progress=progress, cancelled=cancelled)
+        engine, _ = open_engine(config, model, build_if_missing=False, explicit_backend=explicit_backend)
+        return engine, report
+
+    return load
+
+
+def warm_up(engine: "Engine") -> None:
+    """Load the model and run it once now, so 'Ready' means the first answer comes quickly."""
+    load = getattr(engine.embedder, "load", None)
+    if load is not None:
+        load()
+    engine.embedder.embed(["warm up"])
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the user, never a traceback."""
+    if isinstance(exc, QAError):
+        return exc.one_line()
+    return one_line(f"Unexpected {type(exc).__name__}: {exc}", 300)

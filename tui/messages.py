@@ -1,0 +1,58 @@
+"""Messages the background workers post back to the app (dataclasses, handled on the UI thread)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+from qa.results import Answer, Citation
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
+
+
+@dataclass
+class EngineReady(Message):
+    """The index is open and the model loaded; queued questions can be answered."""
+
+    engine: "Engine"
+    report: Any = None
+    """The BuildReport when the index had to be built or updated first."""
+
+
+@dataclass
+class IndexProgress(Message):
+    """One step of indexing; a newer one replaces the older on the status line."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass
+class AnswerReady(Message):
+    """The engine answered the question of one turn."""
+
+    turn_id: int
+    answer: Answer
+
+
+@dataclass
+class AskFailed(Message):
+    """The engine refused a question (bad filter, empty question) with a one-line reason."""
+
+    turn_id: int
+    reason: str
+
+
+@dataclass
+class CitationChosen(Message):
+    """A citation was highlighted or picked; the source pane should show it."""
+
+    citation: Citation
+    open_pane: bool
+    """True when the user picked it (Enter, click); False when merely moving over it."""
+    answer: Citation | None = None
+    """The answer sentence, when it lies inside this citation: the pane emphasises it and scrolls to it."""

@@ -1,0 +1,69 @@
+"""The numbered cited passages of one turn: move with the arrow keys, Enter or click to read one."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.binding import Binding
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from qa.results import Answer
+from tui.display import passage_text
+from tui.messages import CitationChosen
+
+
+class CitationList(OptionList):
+    """One option per passage; highlighting follows into the source pane when it is open."""
+
+    BINDINGS = [
+        Binding("enter", "select", "Read in source", show=True),
+        Binding("a", "show_answer", "Answer's source", show=False),
+        Binding("e", "app.open_editor", "$EDITOR"),
+        Binding("c", "app.copy_turn", "Copy turn"),
+        Binding("s", "app.export_turn", "Export turn", show=False),
+    ]
+
+    def __init__(self, answer: Answer, show_scores: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.answer = answer
+        self.fill(show_scores)
+
+    def fill(self, show_scores: bool) -> None:
+        """(Re)build the options, keeping the highlighted row."""
+        keep = self.highlighted
+        answer_rank = self.answer.answer.passage_rank if self.answer.found and self.answer.answer else None
+        self.clear_options()
+        self.add_options(
+            Option(passage_text(p, show_scores=show_scores, is_answer=p.rank == answer_rank), id=f"p{p.rank}")
+            for p in self.answer.passages
+        )
+        if keep is not None and keep < self.option_count:
+            self.highlighted = keep
+
+    def _chosen(self, index: int, open_pane: bool) -> CitationChosen:
+        cite = self.answer.passages[index].citation
+        span = self.answer.answer if self.answer.found else None
+        inside = span is not None and span.citation.source == cite.source and cite.char_start <= span.citation.char_start < cite.char_end
+        return CitationChosen(cite, open_pane, span.citation if inside else None)
+
+    @property
+    def current_citation(self):
+        if self.highlighted is None or not self.answer.passages:
+            return None
+        return self.answer.passages[self.highlighted].citation
+
+    @on(OptionList.OptionHighlighted)
+    def _moved(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if self.has_focus:
+            self.post_message(self._chosen(event.option_index, open_pane=False))
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self._chosen(event.option_index, open_pane=True))
+
+    def action_show_answer(self) -> None:
+        span = self.answer.answer or self.answer.best_guess
+        if span is not None:
+            self.post_message(CitationChosen(span.citation, open_pane=True))

@@ -1,0 +1,81 @@
+"""One question and its reply in the conversation: question, answer line, cited passages."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from qa.results import Answer
+from tui.display import answer_text, one_line
+from tui.messages import CitationChosen
+from tui.widgets.citations import CitationList
+
+
+class AnswerLine(Static):
+    """The answer sentence; clicking it shows the sentence in its document."""
+
+    answer: Answer | None = None
+
+    def on_click(self) -> None:
+        span = self.answer and (self.answer.answer or self.answer.best_guess)
+        if span is not None:
+            self.post_message(CitationChosen(span.citation, open_pane=True))
+
+
+class TurnView(Vertical):
+    """A turn starts as 'waiting' and becomes an answer or a failure; never blocks the UI."""
+
+    def __init__(self, turn_id: int, question: str, answer: Answer | None = None, show_scores: bool = False) -> None:
+        super().__init__(classes="turn")
+        self.turn_id = turn_id
+        self.question = question
+        self.answer = answer
+        self.show_scores = show_scores
+        # Built up front so the turn can be updated before it is mounted.
+        self._line = AnswerLine(Text("Waiting…", style="dim italic"), classes="answer")
+
+    def compose(self):
+        yield Static(Text("› ", style="bold") + Text(one_line(self.question, 2000), style="bold"), classes="question")
+        yield self._line
+
+    def on_mount(self) -> None:
+        # The answer may have arrived between compose and mount; show_answer left the rest to us.
+        if self.answer is not None:
+            self._show_answer_line(self.answer)
+            self._mount_citations()
+
+    def _mount_citations(self) -> None:
+        for old in self.query(CitationList):
+            old.remove()
+        if self.answer is not None and self.answer.passages:
+            self.mount(CitationList(self.answer, self.show_scores))
+
+    def show_waiting(self, message: str) -> None:
+        self._line.update(Text(message, style="dim italic"))
+
+    def show_failure(self, reason: str) -> None:
+        self.add_class("failed")
+        self._line.update(Text(reason, style="bold red"))
+
+    def _show_answer_line(self, answer: Answer) -> None:
+        self._line.answer = answer
+        self._line.update(answer_text(answer))
+        self.set_class(not answer.found, "not-found")
+
+    def show_answer(self, answer: Answer) -> None:
+        self.answer = answer
+        self.remove_class("failed")
+        self._show_answer_line(answer)
+        if self.is_mounted:
+            self._mount_citations()
+
+    def set_show_scores(self, show: bool) -> None:
+        self.show_scores = show
+        for citations in self.query(CitationList):
+            citations.fill(show)
+
+    @property
+    def citations(self) -> CitationList | None:
+        found = self.query(CitationList)
+        return found.first() if found else None
