@@ -111,13 +111,16 @@ def plot_bars(name: str, title: str, labels: Sequence[str], series: Mapping[str,
     return path
 
 
-def write_beir_files(dataset_dir: Path, folder: Path, limit: int | None = None) -> list[str]:
-    """Write each BEIR corpus row as <folder>/<doc id>.txt (title + " " + text): the raw files indexing starts from."""
+def write_beir_files(dataset_dir: Path, folder: Path, limit: int | None = None, keep: Sequence[str] | None = None) -> list[str]:
+    """Write BEIR corpus rows as <folder>/<doc id>.txt (title + " " + text): the raw files indexing starts from.
+
+    limit: the first N rows; keep: exactly these ids.
+    """
     from qa.beir import load_beir
 
     dataset = load_beir(Path(dataset_dir))
     folder.mkdir(parents=True, exist_ok=True)
-    ids = [doc_id for doc_id, text in dataset.corpus.items() if text][:limit]
+    ids = [doc_id for doc_id in (keep if keep is not None else dataset.corpus) if dataset.corpus.get(doc_id)][:limit]
     for doc_id in ids:
         path = folder / f"{doc_id}.txt"
         text = dataset.corpus[doc_id]

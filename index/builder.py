@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from index.chunker import Chunk, ChunkSettings, chunk_text
+from index.chunker import ChunkSettings, Segmentation, segment_text
 from index.documents import (
     DEFAULT_MAX_FILE_BYTES,
     Document,
@@ -173,35 +173,46 @@ def _write_generation(
         drop_docs = [known[s][0] for s in removed] + [known[d.source][0] for d in changed]
         dropped_ids: list[int] = []
         for doc_id in drop_docs:
-            dropped_ids.extend(r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,)))
+            dropped_ids.extend(r[0] for r in conn.execute("SELECT id FROM units WHERE doc_id = ?", (doc_id,)))
+        conn.executemany("DELETE FROM chunk_units WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)", [(i,) for i in drop_docs])
+        conn.executemany("DELETE FROM units WHERE doc_id = ?", [(i,) for i in drop_docs])
         conn.executemany("DELETE FROM chunks WHERE doc_id = ?", [(i,) for i in drop_docs])
         conn.executemany("DELETE FROM documents WHERE id = ?", [(i,) for i in drop_docs])
 
         t = time.perf_counter()
-        to_embed: list[tuple[Document, list[Chunk]]] = []
+        to_embed: list[tuple[Document, Segmentation]] = []
         for doc in new + changed:
             if cancelled():
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
-            to_embed.append((doc, chunk_text(doc.text, embedder, chunking, embedder.max_tokens)))
+            to_embed.append((doc, segment_text(doc.text, embedder, chunking, embedder.max_tokens)))
         timings["chunk"] = time.perf_counter() - t
 
-        rows: list[tuple[int, Chunk]] = []
+        unit_rows: list[tuple[int, str]] = []
         now = time.time()
-        for doc, chunks in to_embed:
+        for doc, seg in to_embed:
             cur = conn.execute(
                 "INSERT INTO documents(source, path, sha256, encoding, n_chars, indexed_at) VALUES (?,?,?,?,?,?)",
                 (doc.source, str(doc.path), doc.sha256, doc.encoding, len(doc.text), now),
             )
             doc_id = cur.lastrowid
-            for chunk in chunks:
+            unit_ids = []
+            for unit in seg.units:
+                text = doc.text[unit.char_start:unit.char_end]
+                u = conn.execute(
+                    "INSERT INTO units(doc_id, char_start, char_end, n_tokens, text) VALUES (?,?,?,?,?)",
+                    (doc_id, unit.char_start, unit.char_end, unit.n_tokens, text),
+                )
+                unit_ids.append(u.lastrowid)
+                unit_rows.append((u.lastrowid, text))
+            for chunk, members in zip(seg.chunks, seg.members):
                 c = conn.execute(
                     "INSERT INTO chunks(doc_id, ordinal, char_start, char_end, line_start, line_end, n_tokens, text) VALUES (?,?,?,?,?,?,?,?)",
                     (doc_id, chunk.ordinal, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.n_tokens, chunk.text),
                 )
-                rows.append((c.lastrowid, chunk))
+                conn.executemany("INSERT INTO chunk_units(chunk_id, unit_id) VALUES (?, ?)", [(c.lastrowid, unit_ids[m]) for m in members])
 
         t = time.perf_counter()
-        vectors = _embed_in_batches([c.text for _, c in rows], embedder, progress, cancelled)
+        vectors = _embed_in_batches([text for _, text in unit_rows], embedder, progress, cancelled)
         timings["embed"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -211,10 +222,10 @@ def _write_generation(
             if dropped_ids:
                 index.remove_ids(np.asarray(dropped_ids, dtype=np.int64))
         else:
-            # Inner product over L2-normalised vectors is cosine similarity; ids are chunk rowids.
+            # Inner product over L2-normalised vectors is cosine similarity; ids are unit rowids.
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
-        if rows:
-            index.add_with_ids(vectors, np.asarray([cid for cid, _ in rows], dtype=np.int64))
+        if unit_rows:
+            index.add_with_ids(vectors, np.asarray([uid for uid, _ in unit_rows], dtype=np.int64))
         faiss.write_index(index, str(tmp / store.FAISS))
 
         all_rows = conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
@@ -228,6 +239,11 @@ def _write_generation(
         (tmp / store.BM25_DIR).mkdir()
         lexical.save(tmp / store.BM25_DIR)
         np.save(tmp / store.BM25_IDS, ids, allow_pickle=False)
+        all_units = conn.execute("SELECT id, text FROM units ORDER BY id").fetchall()
+        unit_lexical = LexicalIndex.build([r[1] for r in all_units], bm25)
+        (tmp / store.UNIT_BM25_DIR).mkdir()
+        unit_lexical.save(tmp / store.UNIT_BM25_DIR)
+        np.save(tmp / store.UNIT_IDS, np.asarray([r[0] for r in all_units], dtype=np.int64), allow_pickle=False)
         conn.commit()
         n_docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     finally:
@@ -257,7 +273,7 @@ def _write_generation(
         "removed": len(removed),
         "n_documents": int(n_docs),
         "n_chunks": int(ids.shape[0]),
-        "embedded_chunks": len(rows),
+        "embedded_chunks": len(unit_rows),
     }
 
 

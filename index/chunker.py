@@ -22,6 +22,8 @@ class ChunkSettings:
     """Wordpieces per chunk, excluding [CLS]/[SEP]; never above the model's limit."""
     overlap_tokens: int = 32
     """Up to this many wordpieces of whole trailing sentences are repeated in the next chunk."""
+    dense_unit: str = "sentence"
+    """What gets embedded: each 'sentence' (a chunk scores as its best sentence) or each whole 'chunk'."""
 
 
 @dataclass(frozen=True)
@@ -113,12 +115,31 @@ def _split_long(span: tuple[int, int], offsets: list[tuple[int, int]], limit: in
     return pieces
 
 
-def chunk_text(text: str, tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int) -> list[Chunk]:
-    """Cut one document into chunks of whole sentences, none over the model's wordpiece limit."""
+@dataclass(frozen=True)
+class Unit:
+    """A sentence (or a piece of an over-long one): the span that gets its own embedding."""
+
+    char_start: int
+    char_end: int
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A document cut into embedding units and the display chunks made of them."""
+
+    units: list[Unit]
+    chunks: list[Chunk]
+    members: list[list[int]]
+    """members[i]: indexes into units of the units that overlap chunks[i]."""
+
+
+def segment_text(text: str, tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int) -> Segmentation:
+    """Cut one document into sentence units and chunks of whole sentences, none over the model's limit."""
     limit = min(settings.max_tokens, model_limit)
     sentences = split_sentences(text)
     if not sentences:
-        return []
+        return Segmentation([], [], [])
     token_offsets = tokenizer.offsets([text[s:e] for s, e in sentences])
     units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
     for span, offs in zip(sentences, token_offsets):
@@ -148,7 +169,23 @@ def chunk_text(text: str, tokenizer: Tokenizer, settings: ChunkSettings, model_l
                     text=text[ps:pe],
                 )
             )
-    return chunks
+    if settings.dense_unit == "chunk":
+        unit_list = [Unit(c.char_start, c.char_end, c.n_tokens) for c in chunks]
+        return Segmentation(unit_list, chunks, [[i] for i in range(len(chunks))])
+    unit_list = [Unit(s, e, n) for s, e, n in units]
+    starts = [u.char_start for u in unit_list]
+    members = []
+    for chunk in chunks:
+        # units are sorted and disjoint: the overlapping ones form one contiguous run
+        first = max(0, bisect.bisect_right(starts, chunk.char_start) - 1)
+        last = bisect.bisect_left(starts, chunk.char_end)
+        members.append([i for i in range(first, last) if unit_list[i].char_end > chunk.char_start])
+    return Segmentation(unit_list, chunks, members)
+
+
+def chunk_text(text: str, tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int) -> list[Chunk]:
+    """Cut one document into chunks of whole sentences, none over the model's wordpiece limit."""
+    return segment_text(text, tokenizer, settings, model_limit).chunks
 
 
 def _pack(units: list[tuple[int, int, int]], limit: int, overlap: int) -> list[tuple[int, int]]:

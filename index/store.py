@@ -20,7 +20,7 @@ from index.chunker import ChunkSettings
 from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings, LexicalIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 LOCK = ".lock"
 MANIFEST = "manifest.json"
@@ -28,6 +28,8 @@ SQLITE = "meta.sqlite"
 FAISS = "vectors.faiss"
 BM25_DIR = "bm25"
 BM25_IDS = "bm25_ids.npy"
+UNIT_BM25_DIR = "bm25_units"
+UNIT_IDS = "unit_ids.npy"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -51,6 +53,21 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS units (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS units_doc ON units(doc_id);
+CREATE TABLE IF NOT EXISTS chunk_units (
+    chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+    unit_id INTEGER NOT NULL REFERENCES units(id) ON DELETE CASCADE,
+    PRIMARY KEY (chunk_id, unit_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunk_units_unit ON chunk_units(unit_id);
 """
 
 
@@ -197,13 +214,21 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
 class LoadedIndex:
     """A read-only view of one generation: metadata in SQLite, vectors in FAISS, terms in bm25s."""
 
-    def __init__(self, folder: Path, manifest: Manifest, conn: sqlite3.Connection, faiss_index, lexical: LexicalIndex, bm25_ids: np.ndarray) -> None:
+    def __init__(
+        self, folder: Path, manifest: Manifest, conn: sqlite3.Connection, faiss_index, lexical: LexicalIndex, bm25_ids: np.ndarray,
+        unit_lexical: LexicalIndex, unit_ids: np.ndarray,
+    ) -> None:
         self.folder = folder
         self.manifest = manifest
         self.conn = conn
         self.faiss = faiss_index
+        """Unit (sentence) vectors, ids = units.id."""
         self.lexical = lexical
+        """Chunk-level BM25; row i is chunk bm25_ids[i]."""
         self.bm25_ids = bm25_ids
+        self.unit_lexical = unit_lexical
+        """Unit-level BM25; row i is unit unit_ids[i]."""
+        self.unit_ids = unit_ids
         self.root = Path(manifest.root)
 
     @property
@@ -288,11 +313,13 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         vectors = faiss.read_index(str(folder / FAISS))
         lexical = LexicalIndex.load(folder / BM25_DIR, manifest.bm25_settings())
         bm25_ids = np.load(folder / BM25_IDS, allow_pickle=False)
+        unit_lexical = LexicalIndex.load(folder / UNIT_BM25_DIR, manifest.bm25_settings())
+        unit_ids = np.load(folder / UNIT_IDS, allow_pickle=False)
     except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError, KeyError) as exc:
         raise IndexCorruptError(f"The index at {folder} cannot be read ({type(exc).__name__}: {str(exc)[:120]}).", REBUILD_HINT) from exc
-    if vectors.ntotal != manifest.n_chunks or bm25_ids.shape[0] != manifest.n_chunks:
-        raise IndexCorruptError(f"The index at {folder} is inconsistent (vector count differs from chunk count).", REBUILD_HINT)
-    return LoadedIndex(folder, manifest, conn, vectors, lexical, bm25_ids)
+    if bm25_ids.shape[0] != manifest.n_chunks or vectors.ntotal != unit_ids.shape[0]:
+        raise IndexCorruptError(f"The index at {folder} is inconsistent (vector count differs from unit count).", REBUILD_HINT)
+    return LoadedIndex(folder, manifest, conn, vectors, lexical, bm25_ids, unit_lexical, unit_ids)
 
 
 def read_manifest(index_dir: Path) -> Manifest | None:

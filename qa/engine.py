@@ -17,7 +17,7 @@ from index.store import LoadedIndex, expected_mismatch, load_index
 from qa.cite import SourceReader
 from qa.dedup import overlap_ratio, resemblance, shingles
 from qa.extract import Calibration, highlight_spans, score_sentences
-from qa.fusion import fuse
+from qa.fusion import fuse, minmax
 from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
 
 MODES = ("hybrid", "dense", "bm25")
@@ -30,8 +30,10 @@ class RetrievalSettings:
 
     mode: str = "hybrid"
     fusion: str = "convex"
-    alpha: float = 0.5
-    """Weight of the dense side in convex fusion."""
+    alpha: float = 0.7
+    """Weight of the dense side (best sentence's cosine) in convex fusion."""
+    unit_bm25_share: float = 0.67
+    """Share of the lexical weight (1 - alpha) given to BM25 of the best sentence, the rest to the whole chunk."""
     rrf_k: int = 60
     candidates: int = 100
     """Candidates taken from each retriever before fusion."""
@@ -60,6 +62,13 @@ class Engine:
         rows = index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id").fetchall()
         self._source_of = {cid: src for cid, src in rows}
         self._position = {int(cid): i for i, cid in enumerate(index.bm25_ids)}
+        self._unit_position = {int(uid): i for i, uid in enumerate(index.unit_ids)}
+        pairs = index.conn.execute("SELECT chunk_id, unit_id FROM chunk_units ORDER BY chunk_id, unit_id").fetchall()
+        self._units_of: dict[int, list[int]] = {}
+        self._chunks_of: dict[int, list[int]] = {}
+        for cid, uid in pairs:
+            self._units_of.setdefault(cid, []).append(uid)
+            self._chunks_of.setdefault(uid, []).append(cid)
 
     @classmethod
     def open(
@@ -113,48 +122,76 @@ class Engine:
             raise InputError(f"Not in the index: {', '.join(sorted(unknown))}.", "Use a source name as listed by: qa sources")
         return np.asarray(sorted(cid for cid, src in self._source_of.items() if src in wanted), dtype=np.int64)
 
-    def _dense_top(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
+    def _dense_top(self, qvec: np.ndarray, n: int, allowed_units: np.ndarray | None) -> dict[int, float]:
+        """Top-n units by cosine, as {unit_id: score}."""
         import faiss
 
         n = min(n, self.index.faiss.ntotal)
         if n <= 0:
             return {}
         params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        if allowed_units is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed_units))
         scores, ids = self.index.faiss.search(qvec[None, :], n, params=params)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
 
-    def _dense_scores(self, qvec: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
-        out = {}
-        for cid in chunk_ids:
-            vec = self.index.faiss.reconstruct(int(cid))
-            out[int(cid)] = float(np.dot(vec, qvec))
-        return out
+    def unit_vectors(self, unit_ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of units (for scoring candidates and picking the answer sentence)."""
+        if not unit_ids:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([self.index.faiss.reconstruct(int(u)) for u in unit_ids]).astype(np.float32)
 
     def candidates(self, question: str, qvec: np.ndarray, mode: str, sources: Iterable[str] | None = None) -> list[_Candidate]:
-        """All candidates with both raw scores and the fused score, best first."""
+        """Candidate chunks with raw scores and the fused score, best first.
+
+        A chunk's dense score is the cosine of its best sentence; its lexical score mixes BM25 of the
+        whole chunk with BM25 of its best sentence (so a passage that answers in one sentence wins).
+        """
         allowed = self._allowed_ids(sources)
+        allowed_units = None
         n = self.settings.candidates
-        bm25_all = self.index.lexical.scores(question)
+        chunk_bm25 = self.index.lexical.scores(question)
+        unit_bm25 = self.index.unit_lexical.scores(question)
         if allowed is not None:
-            mask = np.zeros(bm25_all.shape[0], dtype=bool)
+            allowed_units = np.asarray(sorted({u for c in allowed for u in self._units_of.get(int(c), [])}), dtype=np.int64)
+            mask = np.zeros(chunk_bm25.shape[0], dtype=bool)
             mask[[self._position[int(c)] for c in allowed]] = True
-            bm25_all = np.where(mask, bm25_all, -1.0)
-        top_lex = np.argsort(-bm25_all)[:n]
-        lex = {int(self.index.bm25_ids[p]): float(bm25_all[p]) for p in top_lex if bm25_all[p] > 0}
-        dense = self._dense_top(qvec, n, allowed)
-        ids = list(dict.fromkeys([*dense.keys(), *lex.keys()]))
-        missing = [c for c in ids if c not in dense]
-        dense.update(self._dense_scores(qvec, missing))
-        d = np.asarray([dense[c] for c in ids], dtype=np.float32)
-        b = np.asarray([max(0.0, float(bm25_all[self._position[c]])) for c in ids], dtype=np.float32)
+            chunk_bm25 = np.where(mask, chunk_bm25, 0.0)
+            umask = np.zeros(unit_bm25.shape[0], dtype=bool)
+            umask[[self._unit_position[int(u)] for u in allowed_units]] = True
+            unit_bm25 = np.where(umask, unit_bm25, 0.0)
+        pool: dict[int, None] = {}
+        for uid in self._dense_top(qvec, n, allowed_units):
+            pool.update(dict.fromkeys(self._chunks_of.get(uid, [])))
+        for p in np.argsort(-unit_bm25)[:n]:
+            if unit_bm25[p] > 0:
+                pool.update(dict.fromkeys(self._chunks_of.get(int(self.index.unit_ids[p]), [])))
+        for p in np.argsort(-chunk_bm25)[:n]:
+            if chunk_bm25[p] > 0:
+                pool[int(self.index.bm25_ids[p])] = None
+        ids = list(pool)
+        if not ids:
+            return []
+        members = [self._units_of.get(c, []) for c in ids]
+        flat = [u for m in members for u in m]
+        sims = dict(zip(flat, self.unit_vectors(flat) @ qvec))
+        d = np.asarray([max((float(sims[u]) for u in m), default=-1.0) for m in members], dtype=np.float32)
+        b = np.asarray([max(0.0, float(chunk_bm25[self._position[c]])) for c in ids], dtype=np.float32)
+        ub = np.asarray([max((float(unit_bm25[self._unit_position[u]]) for u in m), default=0.0) for m in members], dtype=np.float32)
         if mode == "dense":
             fused = d
         elif mode == "bm25":
             fused = b + 1e-6 * d  # dense breaks ties among equal (often zero) BM25 scores
+        elif self.settings.fusion == "rrf":
+            fused = fuse(d, b, "rrf", rrf_k=self.settings.rrf_k)
         else:
-            fused = fuse(d, b, self.settings.fusion, self.settings.alpha, self.settings.rrf_k)
+            lexical_weight = 1.0 - self.settings.alpha
+            share = self.settings.unit_bm25_share
+            fused = (
+                self.settings.alpha * minmax(d)
+                + lexical_weight * (1.0 - share) * minmax(b)
+                + lexical_weight * share * minmax(ub)
+            )
         order = np.argsort(-fused, kind="stable")
         return [_Candidate(ids[i], float(d[i]), float(b[i]), float(fused[i])) for i in order]
 
@@ -237,15 +274,21 @@ class Engine:
         usable = [p for p in passages[: self.settings.answer_passages] if not p.citation.stale]
         if not usable:
             return None
-        idf = idf_weights(self.index.lexical, analyze(question))
-        scored = score_sentences(
-            question,
-            qvec,
-            [(p.citation.char_start, p.citation.text, p.scores.dense) for p in usable],
-            self.embedder.embed,
-            idf,
-            self.calibration,
-        )
+        idf = idf_weights(self.index.unit_lexical, analyze(question))
+        unit_lists = [self._units_of.get(p.chunk_id, []) for p in usable]
+        flat = [u for units in unit_lists for u in units]
+        if not flat:
+            return None
+        marks = ",".join("?" * len(flat))
+        spans = {r[0]: r[1:] for r in self.index.conn.execute(f"SELECT id, char_start, char_end, text FROM units WHERE id IN ({marks})", flat)}
+        vectors = dict(zip(flat, self.unit_vectors(flat)))
+        items = []
+        for p_index, (passage, units) in enumerate(zip(usable, unit_lists)):
+            for uid in units:
+                start, end, text = spans[uid]
+                if start >= passage.citation.char_start and end <= passage.citation.char_end:
+                    items.append((p_index, start, end, text, vectors[uid]))
+        scored = score_sentences(question, qvec, items, idf, self.calibration)
         if not scored:
             return None
         top = scored[0]

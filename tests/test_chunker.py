@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunker import Chunk, ChunkSettings, LineIndex, chunk_text, split_sentences
+from index.chunker import Chunk, ChunkSettings, LineIndex, chunk_text, segment_text, split_sentences
 from index.embedder import HashingEmbedder
 from conftest import SEEDS
 
@@ -217,3 +217,37 @@ def test_overlap_never_makes_a_chunk_of_old_text_only():
         for b in chunks:
             if a is not b:
                 assert not (b.char_start <= a.char_start and a.char_end <= b.char_end), "a chunk inside another"
+
+
+def check_segmentation(text: str, settings: ChunkSettings, tokenizer, limit: int) -> None:
+    """Embedding units: exact, ordered, disjoint, within the limit; each chunk lists exactly the units it overlaps."""
+    seg = segment_text(text, tokenizer, settings, 254)
+    assert seg.chunks == chunk_text(text, tokenizer, settings, 254)
+    assert len(seg.members) == len(seg.chunks)
+    units = seg.units
+    for u in units:
+        span = text[u.char_start : u.char_end]
+        assert span and span == span.strip()
+        assert len(tokenizer.offsets([span])[0]) <= limit, "every embedded text fits the model"
+    if settings.dense_unit == "chunk":
+        assert [(u.char_start, u.char_end) for u in units] == [(c.char_start, c.char_end) for c in seg.chunks]
+        assert seg.members == [[i] for i in range(len(seg.chunks))]
+        return
+    for a, b in zip(units, units[1:]):
+        assert a.char_end <= b.char_start, "units are sorted and disjoint"
+    for chunk, members in zip(seg.chunks, seg.members):
+        overlapping = [i for i, u in enumerate(units) if u.char_start < chunk.char_end and u.char_end > chunk.char_start]
+        assert members == overlapping and members
+
+
+@pytest.mark.parametrize("dense_unit", ["sentence", "chunk"])
+def test_segmentation_of_seed_files(dense_unit):
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_bytes().decode("utf-8")
+        check_segmentation(text, ChunkSettings(max_tokens=60, overlap_tokens=20, dense_unit=dense_unit), FAKE, 60)
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=documents(), max_tokens=st.integers(1, 40), overlap=st.integers(0, 20), dense_unit=st.sampled_from(["sentence", "chunk"]))
+def test_segmentation_invariants_hold_for_arbitrary_text(text, max_tokens, overlap, dense_unit):
+    check_segmentation(text, ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap, dense_unit=dense_unit), FAKE, max_tokens)

@@ -74,7 +74,7 @@ def assert_citation_exact(engine: Engine, citation) -> None:
         ("How many days did ships wait in the frozen harbour of Tromso?", "harbour.txt"),
         ("Where was the symphony premiere that the orchestra rehearsed?", "music/orchestra.md"),
         ("Why did farmers harvest the wheat early?", "farm.html"),
-        ("Which planet did the comet pass close to?", "space.txt"),
+        ("Which planet did astronomers see the comet passing close to?", "space.txt"),
     ],
 )
 def test_each_mode_finds_the_right_document(engine, question, source, mode):

@@ -102,14 +102,17 @@ def test_engine_ranks_candidates_by_the_fused_score(tmp_path, fake_embedder, met
     ]
     corpus = write_corpus(tmp_path / "docs", {f"d{i}.txt": text for i, text in enumerate(topics)})
     build_index([corpus], tmp_path / "idx", fake_embedder)
-    engine = Engine.open(tmp_path / "idx", fake_embedder, settings=RetrievalSettings(fusion=method))
+    # With no weight on sentence-level BM25, hybrid is exactly fuse(dense, chunk BM25).
+    extra = {"unit_bm25_share": 0.0} if hasattr(RetrievalSettings(), "unit_bm25_share") else {}
+    settings = RetrievalSettings(fusion=method, **extra)
+    engine = Engine.open(tmp_path / "idx", fake_embedder, settings=settings)
     try:
         question = "How many days did ships wait in the frozen harbour of Tromso?"
         qvec = fake_embedder.embed([question])[0]
         cands = engine.candidates(question, qvec, "hybrid")
         d = np.asarray([c.dense for c in cands], dtype=np.float32)
         b = np.asarray([c.bm25 for c in cands], dtype=np.float32)
-        expected = fuse(d, b, method)
+        expected = fuse(d, b, method, settings.alpha, settings.rrf_k)
         np.testing.assert_allclose([c.fused for c in cands], expected, atol=1e-6)
         assert [c.fused for c in cands] == sorted((c.fused for c in cands), reverse=True)
         passages = engine.search(question, k=3)

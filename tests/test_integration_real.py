@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA, SEEDS
 from index import store
-from index.chunker import ChunkSettings, chunk_text
+from index.chunker import ChunkSettings, chunk_text, segment_text
 from index.normalize import squash
 from qa.questions import load_questions
 from qa.results import Answer
@@ -131,6 +131,9 @@ def test_seed_index_chunks_fit_the_real_tokenizer(seed_index_dir, real_embedder)
     try:
         limit = loaded.manifest.chunking["max_tokens"]
         texts = [r[0] for r in loaded.conn.execute("SELECT text FROM chunks")]
+        tables = {r[0] for r in loaded.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "units" in tables:  # sentence-level embedding units: each is embedded on its own
+            texts += [r[0] for r in loaded.conn.execute("SELECT text FROM units")]
     finally:
         loaded.close()
     assert texts
@@ -147,6 +150,10 @@ def _assert_within_model_limit(text: str, embedder, settings: ChunkSettings) -> 
         assert c.text == text[c.char_start : c.char_end]
         assert n <= settings.max_tokens <= embedder.max_tokens
         assert len(ids) <= embedder._model.max_seq_length, "the encoder would silently drop the rest"
+    # What gets embedded (sentence units or whole chunks) fits too.
+    units = segment_text(text, embedder, settings, embedder.max_tokens).units
+    for offs in embedder.offsets([text[u.char_start : u.char_end] for u in units]):
+        assert len(offs) <= settings.max_tokens
     # Nothing is lost: every word of the text is inside some chunk.
     covered = [(c.char_start, c.char_end) for c in chunks]
     for s, e in embedder.offsets([text])[0]:

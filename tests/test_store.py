@@ -40,8 +40,19 @@ def small_corpus(root: Path, n: int = 3) -> Path:
     return write_corpus(root, {f"doc{i:02d}.txt": f"Document {i} is about topic{i}. It mentions word{i} twice: word{i}." for i in range(n)})
 
 
-def generation_files(index_dir: Path) -> dict[str, int]:
-    return store.list_files(store.current_generation(index_dir))
+def embedded_rows(conn) -> list[tuple[int, str]]:
+    """(FAISS id, text) of what was embedded: sentence units when the index has them, else chunks."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    table = "units" if "units" in tables else "chunks"
+    return conn.execute(f"SELECT id, text FROM {table} ORDER BY id").fetchall()
+
+
+def assert_vectors_match_texts(loaded, embedder) -> None:
+    """FAISS holds exactly one vector per embedded row, under the row's id, equal to its embedding."""
+    rows = embedded_rows(loaded.conn)
+    assert rows and loaded.faiss.ntotal == len(rows)
+    for rid, text in rows:
+        np.testing.assert_allclose(loaded.faiss.reconstruct(rid), embedder.embed([text])[0], atol=1e-6)
 
 
 # -- manifest -------------------------------------------------------------------
@@ -60,13 +71,12 @@ def test_manifest_records_what_built_the_index(tmp_path, fake_embedder):
     assert manifest.chunking == asdict(chunking)
     assert manifest.n_documents == 3 and manifest.n_chunks >= 3
     assert manifest.root == str(corpus.resolve())
-    assert set(manifest.files) == {store.SQLITE, store.FAISS, store.BM25_IDS} | {f"{store.BM25_DIR}/{f}" for f in _bm25_files(tmp_path / "idx")}
+    gen = store.current_generation(tmp_path / "idx")
+    assert set(manifest.files) == set(store.list_files(gen)) - {store.MANIFEST}
+    assert {store.SQLITE, store.FAISS, store.BM25_IDS} <= set(manifest.files)
+    assert any(name.startswith(store.BM25_DIR + "/") for name in manifest.files)
     raw = json.loads((store.current_generation(tmp_path / "idx") / store.MANIFEST).read_text())
     assert raw["model_fingerprint"] == fake_embedder.fingerprint()
-
-
-def _bm25_files(index_dir: Path) -> list[str]:
-    return [p.name for p in (store.current_generation(index_dir) / store.BM25_DIR).iterdir()]
 
 
 def test_round_trip_save_close_load_search(tmp_path, fake_embedder):
@@ -75,10 +85,9 @@ def test_round_trip_save_close_load_search(tmp_path, fake_embedder):
     loaded = store.load_index(tmp_path / "idx")
     try:
         rows = loaded.conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
-        assert loaded.faiss.ntotal == len(rows) == loaded.n_chunks
+        assert len(rows) == loaded.n_chunks == loaded.manifest.n_chunks
         assert loaded.bm25_ids.tolist() == [r[0] for r in rows]
-        for cid, text in rows:
-            np.testing.assert_allclose(loaded.faiss.reconstruct(cid), fake_embedder.embed([text])[0], atol=1e-6)
+        assert_vectors_match_texts(loaded, fake_embedder)
         scores = loaded.lexical.scores("topic3")
         assert rows[int(np.argmax(scores))][1].startswith("Document 3")
     finally:
@@ -189,7 +198,11 @@ def test_incremental_reindex_embeds_only_new_and_changed_files(tmp_path):
     second = CountingEmbedder()
     report = build_index([corpus], tmp_path / "idx", second)
     assert report.summary() == "2 new, 1 changed, 40 unchanged, 1 removed, 1 skipped"
-    assert sorted(second.embedded) == sorted(["Document 5 was rewritten about zeppelins.", "A brand new note on quasars.", "Another page on glaciers."])
+    fresh = ["Document 5 was rewritten about zeppelins.", "A brand new note on quasars.", "Another page on glaciers."]
+    assert second.embedded, "new and changed files are embedded"
+    assert all(any(text in doc for doc in fresh) for text in second.embedded), "nothing else is re-embedded"
+    assert all(any(text in doc for text in second.embedded) for doc in fresh)
+    assert report.embedded_chunks == len(second.embedded)
     assert report.n_documents == 43
 
     loaded = store.load_index(tmp_path / "idx")
@@ -200,12 +213,10 @@ def test_incremental_reindex_embeds_only_new_and_changed_files(tmp_path):
         sources = {r[1] for r in rows}
         assert "doc07.txt" not in sources and {"new/a.md", "b.html", "doc05.txt"} <= sources
         assert not any("subject5" in r[2] for r in rows)
-        # FAISS holds exactly the surviving chunks, each under its own id with its own vector.
-        assert loaded.faiss.ntotal == len(rows)
+        # FAISS holds exactly the surviving texts, each under its own id with its own vector.
         assert loaded.bm25_ids.tolist() == [r[0] for r in rows]
-        fake = HashingEmbedder()
-        for cid, _, text in rows:
-            np.testing.assert_allclose(loaded.faiss.reconstruct(cid), fake.embed([text])[0], atol=1e-6)
+        assert_vectors_match_texts(loaded, HashingEmbedder())
+        assert not any("subject5" in text or "subject7" in text for _, text in embedded_rows(loaded.conn))
     finally:
         loaded.close()
 
@@ -236,11 +247,13 @@ def test_rebuild_flag_and_changed_settings_re_embed_everything(tmp_path):
     build_index([corpus], tmp_path / "idx", CountingEmbedder())
     forced = CountingEmbedder()
     report = build_index([corpus], tmp_path / "idx", forced, rebuild=True)
-    assert report.summary() == "3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped" and len(forced.embedded) == report.n_chunks
+    assert report.summary() == "3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped"
+    assert len(forced.embedded) == report.embedded_chunks and all(f"topic{i}" in " ".join(forced.embedded) for i in range(3))
     other = CountingEmbedder()
     report = build_index([corpus], tmp_path / "idx", other, ChunkSettings(max_tokens=5, overlap_tokens=0))
     assert report.rebuilt_because and "chunking" in report.rebuilt_because
-    assert len(other.embedded) == report.n_chunks > 3
+    assert len(other.embedded) == report.embedded_chunks and report.n_chunks > 3
+    assert all(f"topic{i}" in " ".join(other.embedded) for i in range(3))
     assert store.read_manifest(tmp_path / "idx").chunking == asdict(ChunkSettings(max_tokens=5, overlap_tokens=0))
 
 

@@ -86,6 +86,8 @@ async def test_selecting_citation_shows_source_with_span_highlighted_and_in_view
         assert pane.display and cite.source == "notes/lighthouse.txt"
         assert view.span == (cite.char_start, cite.char_end)
         assert view.cited_lines == (cite.line_start, cite.line_end)
+        # Shown while still hidden (zero width), then wrapped at the pane's real width.
+        assert view._wrapped_at == view.size.width - view.styles.scrollbar_size_vertical - view.gutter_width > 40
         # The answer sentence (line 100, inside the passage) is scrolled into view and drawn strongest;
         # the passage's other lines are highlighted; lines outside the passage are not.
         answer_line = citations.answer.answer.citation.line_start
@@ -105,7 +107,18 @@ async def test_selecting_citation_shows_source_with_span_highlighted_and_in_view
         assert cited not in background_of(cite.line_end + 1) and strong not in background_of(cite.line_end + 1)
         assert f"{answer_line}▌" in screen_text(app)
         await pilot.press("escape")
-        assert not pane.display
+        assert not pane.display and isinstance(app.focused, QuestionInput)
+
+
+async def test_typing_in_the_citations_starts_a_new_question(corpus):
+    app = fake_app(corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "What is the capital of France?")
+        await pilot.press("tab", "W", "h", "o")
+        box = app.query_one(QuestionInput)
+        assert app.focused is box and box.value == "Who"
+        assert not app.query_one(SourcePane).display
 
 
 async def test_mouse_click_on_citation_and_moving_updates_open_pane(corpus):

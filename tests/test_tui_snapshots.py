@@ -1,10 +1,15 @@
-"""Snapshot tests: pictures of the chat at a fixed size over a fixed corpus and the hashing fake embedder."""
+"""Snapshot tests: pictures of the chat at a fixed size over the demo corpus.
+
+Answers come from tui.testing.CannedEngine (fixed replies with real offsets into the demo files), so the
+pictures change when the chat's rendering changes, not when retrieval is retuned; the Pilot tests cover
+the real engine (fake embedder) and tests/test_tui_real.py the real model.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tui.testing import ask, fake_app, prebuild, settle, write_demo_corpus
+from tui.testing import ask, canned_app, settle, write_demo_corpus
 
 SIZE = (120, 36)
 
@@ -12,8 +17,7 @@ SIZE = (120, 36)
 @pytest.fixture
 def app(tmp_path):
     corpus = write_demo_corpus(tmp_path / "corpus")
-    prebuild(corpus)  # no first-run build, so no "Indexed" toast in the pictures
-    return fake_app(corpus, cursor_blink=False)  # a blinking cursor would make pictures depend on timing
+    return canned_app(corpus, cursor_blink=False)  # a blinking cursor would make pictures depend on timing
 
 
 def test_main_screen(app, snap_compare):
@@ -23,8 +27,9 @@ def test_main_screen(app, snap_compare):
 
 
 def test_answer(app, snap_compare):
-    """One turn: the question, 'Answer  confidence ...  paris.txt:1' with 'capital' and 'France'
-    highlighted, then the numbered citations [1] paris.txt:1-4 ... each with a score and a preview."""
+    """One turn: the question, 'Answer  confidence 0.93  paris.txt:1  [1]' with 'capital' and 'France'
+    highlighted, then the numbered citations [1] paris.txt:1-4 ← answer, [2] evil.txt:1-2 (markup shown
+    literally, escape codes stripped), [3] notes/lighthouse.txt:91-102, each with a score and a preview."""
 
     async def run_before(pilot):
         await settle(pilot)
@@ -34,8 +39,8 @@ def test_answer(app, snap_compare):
 
 
 def test_not_found_answer(app, snap_compare):
-    """A question with no support: 'Not in the documents (best confidence ... < ...)' in yellow with
-    the nearest passages still listed below it."""
+    """A question with no support: 'Not in the documents  (best confidence 0.07 < 0.50)' in yellow
+    with a yellow bar, and the nearest passages [1] and [2] still listed below it."""
 
     async def run_before(pilot):
         await settle(pilot)

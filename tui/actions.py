@@ -71,11 +71,9 @@ class TurnActions:
         pane.show(citation, text, span, emphasis)
 
     def action_close_source(self) -> None:
-        """Escape: hide the source pane if it is open, and go back to the question box from it."""
-        pane = self.query_one(SourcePane)
-        if not pane.display or self.focused is None or isinstance(self.focused, SourceView):
-            self.query_one(QuestionInput).focus()
-        pane.display = False
+        """Escape: hide the source pane and go back to the question box."""
+        self.query_one(QuestionInput).focus()
+        self.query_one(SourcePane).display = False
 
     def action_focus_citations(self) -> None:
         """Tab from the question box: into the newest turn's citations."""

@@ -93,3 +93,73 @@ def screen_text(app) -> str:
 def notices(app) -> list[tuple[str, str]]:
     """(severity, message) of the notifications raised so far (recorded even when toasts are hidden)."""
     return [(n.severity, n.message) for n in app._notifications]
+
+
+def _cite(root: Path, source: str, first: int, last: int, text: str | None = None):
+    """A Citation of lines first..last of a demo file (or of the given text inside it), offsets computed."""
+    from qa.results import Citation
+
+    whole = (root / source).read_text(encoding="utf-8")
+    lines = whole.split("\n")
+    start = sum(len(line) + 1 for line in lines[: first - 1])
+    quoted = text if text is not None else "\n".join(lines[first - 1 : last])
+    start = whole.index(quoted, start)
+    return Citation(source, first, last, start, start + len(quoted), quoted)
+
+
+def canned_answer(root: Path, question: str):
+    """Fixed replies over the demo corpus, independent of how retrieval is tuned."""
+    from qa.results import Answer, AnswerSpan, Passage, Scores
+
+    def marks(sentence: str, *words: str) -> tuple[tuple[int, int], ...]:
+        return tuple((sentence.index(w), sentence.index(w) + len(w)) for w in words)
+
+    def passage(rank, citation, fused):
+        return Passage(rank, rank, citation, Scores(round(fused * 6, 2), fused, fused))
+
+    keeper = "The lighthouse keeper was named Aurelio Bassani and he lived on Skerry Island."
+    if "capital" in question:
+        sentence = "Paris is the capital of France."
+        span = AnswerSpan(_cite(root, "paris.txt", 1, 1, sentence), 0.93, 1, marks(sentence, "capital", "France"))
+        passages = (passage(1, _cite(root, "paris.txt", 1, 4), 0.91), passage(2, _cite(root, "evil.txt", 1, 2), 0.32), passage(3, _cite(root, "notes/lighthouse.txt", 91, 102), 0.2))
+    elif "keeper" in question:
+        span = AnswerSpan(_cite(root, "notes/lighthouse.txt", 100, 100, keeper), 0.82, 1, marks(keeper, "lighthouse", "keeper", "Skerry", "Island"))
+        passages = (passage(1, _cite(root, "notes/lighthouse.txt", 91, 102), 0.78), passage(2, _cite(root, "paris.txt", 1, 4), 0.21))
+    else:
+        span = AnswerSpan(_cite(root, "paris.txt", 4, 4, "The Seine flows through Paris from east to west."), 0.07, 2)
+        passages = (passage(1, _cite(root, "notes/lighthouse.txt", 1, 12), 0.12), passage(2, _cite(root, "paris.txt", 1, 4), 0.11))
+    found = span.confidence >= 0.5
+    return Answer(question, found, span if found else None, passages, "hybrid", span, 0.5)
+
+
+class CannedEngine:
+    """Stands in for qa.engine.Engine in snapshot tests: pictures change only when the chat does."""
+
+    def __init__(self, root: Path) -> None:
+        from types import SimpleNamespace
+
+        from index.embedder import HashingEmbedder
+
+        self.root = root.resolve()
+        self.embedder = HashingEmbedder()
+        self.index = SimpleNamespace(n_chunks=17)
+
+    def sources(self) -> list[str]:
+        return sorted(DEMO_FILES)
+
+    def document_text(self, source: str) -> str | None:
+        return (self.root / source).read_text(encoding="utf-8")
+
+    def ask(self, question: str, k: int = 5, mode: str | None = None, sources=None):
+        return canned_answer(self.root, question)
+
+    def close(self) -> None:
+        pass
+
+
+def canned_app(corpus: Path, **kwargs):
+    """The chat over the demo corpus with canned answers (for snapshot pictures)."""
+    from qa.config import RunConfig
+    from tui.app import make_app
+
+    return make_app(RunConfig(corpus=(corpus,)), engine_loader=lambda *_: (CannedEngine(corpus), None), **kwargs)

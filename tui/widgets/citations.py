@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -22,6 +22,18 @@ class CitationList(OptionList):
         Binding("c", "app.copy_turn", "Copy turn"),
         Binding("s", "app.export_turn", "Export turn", show=False),
     ]
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing a letter that is not a key of this list starts a new question instead of being lost."""
+        bound = {key for binding in self.BINDINGS for key in binding.key.split(",")} | {"question_mark", "space"}
+        if event.is_printable and event.character and event.key not in bound:
+            from tui.widgets.question_input import QuestionInput
+
+            box = self.app.query_one(QuestionInput)
+            box.focus()
+            box.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
 
     def __init__(self, answer: Answer, show_scores: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)

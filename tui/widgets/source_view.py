@@ -40,6 +40,8 @@ class SourceView(ScrollView, can_focus=True):
         self._first_row: list[int] = []
         self._wrapped_at = -1
         self._center_pending = False
+        self._center_tries = 0
+        self._rewrap_queued = False
 
     def show(self, text: str, span: tuple[int, int] | None, emphasis: tuple[int, int] | None = None) -> None:
         """Display text (untrusted) with span = (char_start, char_end) highlighted, emphasis more so."""
@@ -56,6 +58,7 @@ class SourceView(ScrollView, can_focus=True):
             self._line_offsets.append(self._line_offsets[-1] + len(line) + 1)
         self._wrapped_at = -1
         self._center_pending = True
+        self._center_tries = 5
         self._rewrap()
 
     @property
@@ -63,12 +66,15 @@ class SourceView(ScrollView, can_focus=True):
         return len(str(max(1, len(self.lines)))) + 3
 
     def _wrap_width(self) -> int:
-        return max(8, self.scrollable_content_region.width - self.gutter_width)
+        # self.size is set before Resize is sent and before any line renders (the compositor's region
+        # can lag behind); the scrollbar's column is always reserved (scrollbar-gutter: stable).
+        return self.size.width - self.styles.scrollbar_size_vertical - self.gutter_width
 
     def _rewrap(self) -> None:
+        self._rewrap_queued = False
         width = self._wrap_width()
-        if width == self._wrapped_at:
-            return
+        if width < 1 or width == self._wrapped_at:
+            return  # not laid out yet (on_resize or render_line will call again), or nothing changed
         self._wrapped_at = width
         cited = self.get_component_rich_style("source-view--cited", partial=True)
         strong = self.get_component_rich_style("source-view--answer", partial=True)
@@ -102,10 +108,15 @@ class SourceView(ScrollView, can_focus=True):
             return
         row = self._first_row[min(self.focus_line, len(self._first_row)) - 1]
         self.scroll_to(y=max(0, row - max(1, self.size.height // 4)), animate=False)
+        if not self.scroll_offset.y <= row < self.scroll_offset.y + self.size.height and self._center_tries > 0:
+            # The scroll was clamped by a scroll range not yet updated for the new rows: try after a refresh.
+            self._center_tries -= 1
+            self.call_after_refresh(self.action_center_cited)
 
     def render_line(self, y: int) -> Strip:
-        if self._wrapped_at != self._wrap_width():
+        if self._wrapped_at != self._wrap_width() and not self._rewrap_queued:
             # Shown before its first layout (or resized without a Resize reaching us): wrap again.
+            self._rewrap_queued = True
             self.call_later(self._rewrap)
         row = self.scroll_offset.y + y
         width = self.size.width

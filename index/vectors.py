@@ -1,0 +1,249 @@
+"""Dense vectors of an index: exact FAISS for small corpora, IVF-PQ + exact re-rank from an fp16 file for large ones."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FLAT_MAX = 100_000
+"""Up to this many vectors the index is exact (IndexFlatIP): 100k x 384 fp32 is 154 MB and ~10 ms a query."""
+FAISS_FILE = "vectors.faiss"
+F16_FILE = "vectors_f16.npy"
+"""Large indexes only: every vector as float16, rows in ascending id order (ids in F16_IDS_FILE)."""
+F16_IDS_FILE = "vector_ids.npy"
+RECALL_TARGET = 0.97
+"""nprobe is raised at build time until recall@10 against exact search reaches this on a sample."""
+NPROBES = (8, 16, 32, 48, 64, 96, 128, 192, 256)
+
+
+@dataclass(frozen=True)
+class DenseSettings:
+    """How a large index is compressed; fixed so builds are reproducible."""
+
+    pq_bytes: int = 64
+    """PQ code size per vector (384 dims -> 6 dims per 8-bit sub-quantizer)."""
+    rerank: int = 200
+    """Candidates taken from IVF-PQ and re-scored exactly from the fp16 vectors."""
+
+
+def choose_kind(n_vectors: int) -> str:
+    """'flat' (exact) up to FLAT_MAX vectors, else 'ivfpq' (approximate, re-ranked exactly)."""
+    return "flat" if n_vectors <= FLAT_MAX else "ivfpq"
+
+
+def n_lists(n_vectors: int) -> int:
+    """IVF cells: about 4 * sqrt(n), a power of two, so a probe scans a few hundred codes per cell."""
+    return int(2 ** round(math.log2(max(256, 4 * math.sqrt(n_vectors)))))
+
+
+class DenseIndex:
+    """Top-n search and exact scoring of any stored id, whatever the FAISS kind underneath."""
+
+    def __init__(self, index, kind: str, folder: Path | None = None, ids: np.ndarray | None = None, settings: DenseSettings = DenseSettings()) -> None:
+        self.index = index
+        self.kind = kind
+        self.settings = settings
+        self._ids = ids
+        self._f16_path = folder / F16_FILE if folder is not None else None
+        self._f16_offset = 0
+        self._fd: int | None = None
+        if kind == "ivfpq":
+            assert folder is not None and ids is not None
+            with open(self._f16_path, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(fh)
+                self._f16_offset = fh.tell()
+            if dtype != np.float16 or fortran or shape != (ids.shape[0], index.d):
+                raise ValueError(f"{F16_FILE} holds {shape} {dtype}, expected ({ids.shape[0]}, {index.d}) float16")
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    def vectors(self, ids) -> np.ndarray:
+        """Stored vectors of ids, float32 (exact for flat; fp16-rounded for large indexes)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.kind == "flat":
+            return np.stack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+        rows = np.searchsorted(self._ids, ids)
+        if np.any(rows >= self._ids.shape[0]) or np.any(self._ids[np.minimum(rows, self._ids.shape[0] - 1)] != ids):
+            raise KeyError("id not in the vector store")
+        return self._read_rows(rows)
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        # pread rather than mmap: pages read this way sit in the OS cache, not in our RSS.
+        if self._fd is None:
+            self._fd = os.open(self._f16_path, os.O_RDONLY)
+        width = self.dim * 2
+        out = np.empty((rows.shape[0], self.dim), dtype=np.float16)
+        for k, row in enumerate(rows):
+            out[k] = np.frombuffer(os.pread(self._fd, width, self._f16_offset + int(row) * width), dtype=np.float16)
+        return out.astype(np.float32)
+
+    def search(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the top-n vectors by inner product, best first; allowed restricts the ids."""
+        import faiss
+
+        n = min(n, self.ntotal)
+        if n <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        q = np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1)
+        if self.kind == "flat":
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
+            scores, ids = self.index.search(q, n, params=params)
+            keep = ids[0] >= 0
+            return ids[0][keep], scores[0][keep]
+        if allowed is not None and allowed.shape[0] <= 4 * self.settings.rerank:
+            # A filter to a few documents: score them all exactly instead of hoping IVF probes them.
+            candidates = np.asarray(allowed, dtype=np.int64)
+        else:
+            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(allowed), nprobe=self.index.nprobe) if allowed is not None else None
+            _, ids = self.index.search(q, max(n, self.settings.rerank), params=params)
+            candidates = ids[0][ids[0] >= 0]
+        exact = self.vectors(candidates) @ q[0]
+        order = np.argsort(-exact, kind="stable")[:n]
+        return candidates[order], exact[order].astype(np.float32)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def build_dense(vectors: np.ndarray, ids: np.ndarray, folder: Path, kind: str | None = None, settings: DenseSettings = DenseSettings(), seed: int = 0) -> str:
+    """Write the dense index for (ids, vectors) into folder; returns the kind chosen."""
+    import faiss
+
+    ids = np.asarray(ids, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
+    dim = vectors.shape[1]
+    kind = kind or choose_kind(ids.shape[0])
+    if kind == "flat":
+        # Inner product over L2-normalised vectors is cosine similarity; ids are the SQLite rowids.
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if ids.shape[0]:
+            index.add_with_ids(vectors, ids)
+        faiss.write_index(index, str(folder / FAISS_FILE))
+        return kind
+    rng = np.random.default_rng(seed)
+    nlist = n_lists(ids.shape[0])
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFPQ(quantizer, dim, nlist, settings.pq_bytes, 8, faiss.METRIC_INNER_PRODUCT)
+    sample = vectors[rng.choice(ids.shape[0], size=min(ids.shape[0], 30 * nlist), replace=False)]
+    index.cp.niter = 10  # k-means converges enough for routing; more iterations cost build time only
+    index.train(sample)
+    index.add_with_ids(vectors, ids)
+    np.save(folder / F16_FILE, vectors.astype(np.float16), allow_pickle=False)
+    np.save(folder / F16_IDS_FILE, ids, allow_pickle=False)
+    index.nprobe = calibrate_nprobe(index, vectors, folder, ids, settings, rng)
+    faiss.write_index(index, str(folder / FAISS_FILE))
+    return kind
+
+
+def calibrate_nprobe(index, vectors: np.ndarray, folder: Path, ids: np.ndarray, settings: DenseSettings, rng, n_queries: int = 100) -> int:
+    """Smallest nprobe whose re-ranked top-10 overlaps exact search by RECALL_TARGET on held-in queries.
+
+    Queries are stored vectors with noise added, so they sit where real questions land: near
+    documents but not on one.
+    """
+    picks = rng.choice(ids.shape[0], size=min(n_queries, ids.shape[0]), replace=False)
+    queries = vectors[picks] + rng.normal(0, 0.05, size=(picks.shape[0], vectors.shape[1])).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = exact_top(vectors, ids, queries, 10)
+    dense = DenseIndex(index, "ivfpq", folder, ids, settings)
+    try:
+        for nprobe in NPROBES:
+            index.nprobe = nprobe
+            found = [dense.search(q, 10)[0] for q in queries]
+            if recall_at(found, exact) >= RECALL_TARGET:
+                return nprobe
+        return NPROBES[-1]
+    finally:
+        dense.close()
+
+
+def exact_top(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int, block: int = 200_000) -> list[np.ndarray]:
+    """Brute-force top-k ids per query (the reference for recall), in blocks to bound memory."""
+    best_s = np.full((queries.shape[0], k), -np.inf, dtype=np.float32)
+    best_i = np.zeros((queries.shape[0], k), dtype=np.int64)
+    for start in range(0, vectors.shape[0], block):
+        scores = queries @ vectors[start:start + block].T
+        top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
+        cand_s = np.concatenate([best_s, np.take_along_axis(scores, top, axis=1)], axis=1)
+        cand_i = np.concatenate([best_i, ids[start:start + block][top]], axis=1)
+        keep = np.argsort(-cand_s, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(cand_s, keep, axis=1), np.take_along_axis(cand_i, keep, axis=1)
+    return list(best_i)
+
+
+def recall_at(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
+    """Mean share of the exact top-k ids that the approximate search also returned."""
+    return float(np.mean([len(set(f.tolist()) & set(e.tolist())) / max(1, len(e)) for f, e in zip(found, exact)]))
+
+
+def update_dense(old_folder: Path, old_kind: str, folder: Path, dropped: np.ndarray, new_ids: np.ndarray, new_vectors: np.ndarray, settings: DenseSettings = DenseSettings()) -> str:
+    """Incremental update: drop ids, add new vectors; switches kind (rebuilding) when the size crosses FLAT_MAX."""
+    import faiss
+
+    dropped = np.asarray(dropped, dtype=np.int64)
+    new_ids = np.asarray(new_ids, dtype=np.int64)
+    index = faiss.read_index(str(old_folder / FAISS_FILE))
+    if old_kind == "flat":
+        old_ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    else:
+        old_ids = np.load(old_folder / F16_IDS_FILE, allow_pickle=False)
+    kept = old_ids[~np.isin(old_ids, dropped)]
+    total = kept.shape[0] + new_ids.shape[0]
+    # Hysteresis: a large index shrinks back to exact only well below the threshold.
+    kind = "flat" if total <= FLAT_MAX and (old_kind == "flat" or total <= FLAT_MAX // 2) else "ivfpq"
+    if kind == old_kind == "flat":
+        if dropped.size:
+            index.remove_ids(dropped)
+        if new_ids.size:
+            index.add_with_ids(np.ascontiguousarray(new_vectors, dtype=np.float32), new_ids)
+        faiss.write_index(index, str(folder / FAISS_FILE))
+        return kind
+    if old_kind == "flat":
+        kept_vectors = np.stack([index.reconstruct(int(i)) for i in kept]) if kept.size else np.zeros((0, index.d), np.float32)
+    else:
+        stored = np.load(old_folder / F16_FILE, mmap_mode="r", allow_pickle=False)
+        kept_vectors = np.asarray(stored[np.flatnonzero(~np.isin(old_ids, dropped))], dtype=np.float32)
+    if kind != old_kind:
+        all_vectors = np.concatenate([kept_vectors, np.asarray(new_vectors, dtype=np.float32).reshape(-1, index.d)])
+        return build_dense(all_vectors, np.concatenate([kept, new_ids]), folder, kind, settings)
+    # Same large kind: the trained IVF-PQ stays; only the lists and the fp16 rows change.
+    if dropped.size:
+        index.remove_ids(dropped)
+    if new_ids.size:
+        index.add_with_ids(np.ascontiguousarray(new_vectors, dtype=np.float32), new_ids)
+    ids = np.concatenate([kept, new_ids])
+    order = np.argsort(ids, kind="stable")
+    rows = np.concatenate([kept_vectors.astype(np.float16), np.asarray(new_vectors, dtype=np.float16).reshape(-1, index.d)])[order]
+    np.save(folder / F16_FILE, rows, allow_pickle=False)
+    np.save(folder / F16_IDS_FILE, ids[order], allow_pickle=False)
+    faiss.write_index(index, str(folder / FAISS_FILE))
+    return kind
+
+
+def load_dense(folder: Path, kind: str, settings: DenseSettings = DenseSettings()) -> DenseIndex:
+    """Open a generation's dense index (raises RuntimeError/ValueError/OSError when damaged)."""
+    import faiss
+
+    index = faiss.read_index(str(folder / FAISS_FILE))
+    if kind == "flat":
+        return DenseIndex(index, kind)
+    ids = np.load(folder / F16_IDS_FILE, allow_pickle=False)
+    return DenseIndex(index, kind, folder, ids, settings)

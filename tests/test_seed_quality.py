@@ -1,0 +1,64 @@
+"""Holds a floor on answer quality over seeds/ with the real model: hit@k, MRR and abstention.
+
+Figures measured when these floors were set are in the README ("Answer quality on the seeds").
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import DATA
+from qa.evaluate import evaluate_engine
+from qa.questions import load_questions
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def reports(seed_engine):
+    return {
+        name: evaluate_engine(seed_engine, load_questions(DATA / f"{name}_questions.jsonl"), k=5)
+        for name in ("seed", "heldout")
+    }
+
+
+def test_question_sets_are_big_enough():
+    for name, answerable, unanswerable in (("seed", 40, 5), ("heldout", 40, 5)):
+        questions = load_questions(DATA / f"{name}_questions.jsonl")
+        assert sum(q.answerable for q in questions) >= answerable
+        assert sum(not q.answerable for q in questions) >= unanswerable
+
+
+@pytest.mark.parametrize(
+    "name, hit1, mrr, hit5",
+    [
+        ("seed", 0.75, 0.82, 0.92),
+        ("heldout", 0.85, 0.90, 1.00),
+    ],
+)
+def test_retrieval_floor(reports, name, hit1, mrr, hit5):
+    report = reports[name]
+    assert report.hit_at[1] >= hit1, report.hit_at
+    assert report.mrr >= mrr, report.mrr
+    assert report.hit_at[5] >= hit5, report.hit_at
+
+
+def test_off_topic_questions_are_flagged(seed_engine):
+    for question in ("What is the capital of Australia?", "Who won the 2015 Rugby World Cup?", "How do I bake sourdough bread?"):
+        answer = seed_engine.ask(question)
+        assert not answer.found, (question, answer.best_guess)
+        assert answer.passages, "nearest passages are still offered"
+
+
+@pytest.mark.parametrize("name, max_wrongly_flagged", [("seed", 3), ("heldout", 3)])
+def test_answerable_questions_rarely_flagged(reports, name, max_wrongly_flagged):
+    report = reports[name]
+    assert report.answerable_flagged <= max_wrongly_flagged
+    # every answer that is given cites a sentence from one of its passages
+    for result in report.results:
+        if result.answer.found:
+            span = result.answer.answer.citation
+            assert any(
+                p.citation.source == span.source and p.citation.char_start <= span.char_start and span.char_end <= p.citation.char_end
+                for p in result.answer.passages
+            )
