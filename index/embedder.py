@@ -21,6 +21,10 @@ DEFAULT_BACKEND = "torch"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# OpenMP (torch, faiss) busy-waits between parallel regions by default; on a busy machine the
+# spinning threads starve each other and one query took 10-50x longer (benchmarks/README).
+# Must be set before torch or faiss is first imported, which happens later, inside functions.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Embedder(Protocol):
@@ -180,8 +184,14 @@ class SentenceTransformerEmbedder:
                 export_dynamic_quantized_onnx_model(fp32, target, str(tmp))
                 shutil.rmtree(folder, ignore_errors=True)
                 os.replace(tmp, folder)
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            # Same reason as OMP_WAIT_POLICY above: ONNX Runtime's own pool spins by default.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return SentenceTransformer(
-                str(folder), device="cpu", backend="onnx", model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider"}
+                str(folder), device="cpu", backend="onnx",
+                model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider", "session_options": options},
             )
         except ImportError as exc:
             raise ModelError(

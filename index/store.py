@@ -23,6 +23,7 @@ from index.lexical import BM25Settings, LexicalIndex
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 LOCK = ".lock"
+READERS = ".readers"
 MANIFEST = "manifest.json"
 SQLITE = "meta.sqlite"
 FAISS = "vectors.faiss"
@@ -152,17 +153,61 @@ def current_generation(index_dir: Path) -> Path | None:
 
 
 def clean_leftovers(index_dir: Path) -> list[str]:
-    """Remove half-written and superseded generations (call with the write lock held)."""
+    """Remove half-written and superseded generations (call with the write lock held).
+
+    A superseded generation that a reader may be opening right now is left for the next run.
+    """
     live = current_generation(index_dir)
     removed = []
-    for entry in index_dir.iterdir():
-        if entry.name.startswith("gen-") and entry != live and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
-        elif entry.name.startswith(CURRENT + ".tmp"):
-            entry.unlink(missing_ok=True)
-            removed.append(entry.name)
+    with _no_readers(index_dir) as quiet:
+        for entry in index_dir.iterdir():
+            if entry.name.startswith("gen-") and entry != live and entry.is_dir():
+                if not quiet and not entry.name.endswith(".tmp"):
+                    continue
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+            elif entry.name.startswith(CURRENT + ".tmp"):
+                entry.unlink(missing_ok=True)
+                removed.append(entry.name)
     return removed
+
+
+@contextlib.contextmanager
+def _no_readers(index_dir: Path, patience: float = 2.0) -> Iterator[bool]:
+    """Exclude readers that are opening a generation, waiting up to `patience` seconds for
+    the current ones to finish; yields whether that worked (a load takes well under that)."""
+    fd = os.open(index_dir / READERS, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.02)
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _reading(index_dir: Path) -> Iterator[None]:
+    """Shared lock while a reader opens a generation, so no writer deletes it mid-load."""
+    try:
+        fd = os.open(index_dir / READERS, os.O_RDONLY)
+    except OSError:  # no lock file yet (or a read-only folder): the retries in load_index still apply
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def new_generation_dir(index_dir: Path) -> Path:
@@ -261,7 +306,8 @@ def load_index(index_dir: Path, attempts: int = 5) -> LoadedIndex:
     for attempt in range(attempts):
         before = current_generation(index_dir) if index_dir.is_dir() else None
         try:
-            return _load_live_generation(index_dir)
+            with _reading(index_dir):
+                return _load_live_generation(index_dir)
         except (IndexCorruptError, FileNotFoundError) as exc:
             moved = before is not None and current_generation(index_dir) != before
             if moved and attempt + 1 < attempts:
@@ -286,6 +332,12 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         manifest = Manifest.from_path(folder / MANIFEST)
     except FileNotFoundError as exc:
         raise IndexCorruptError(f"The index at {index_dir} has no manifest.", REBUILD_HINT) from exc
+    if manifest.format_version != FORMAT_VERSION:
+        # checked before the file list: an older format has other files, and is not damaged
+        raise IndexMismatchError(
+            f"The index at {index_dir} has format {manifest.format_version}; this qa reads format {FORMAT_VERSION}.",
+            REBUILD_HINT,
+        )
     actual = list_files(folder)
     actual.pop(MANIFEST, None)
     if actual != manifest.files:

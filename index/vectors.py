@@ -121,7 +121,7 @@ class DenseIndex:
             self._fd = None
 
 
-def build_dense(vectors: np.ndarray, ids: np.ndarray, folder: Path, kind: str | None = None, settings: DenseSettings = DenseSettings(), seed: int = 0) -> str:
+def build_dense(vectors: np.ndarray, ids: np.ndarray, folder: Path, kind: str | None = None, settings: DenseSettings = DenseSettings(), seed: int = 0, nlist: int | None = None) -> str:
     """Write the dense index for (ids, vectors) into folder; returns the kind chosen."""
     import faiss
 
@@ -139,11 +139,13 @@ def build_dense(vectors: np.ndarray, ids: np.ndarray, folder: Path, kind: str | 
         faiss.write_index(index, str(folder / FAISS_FILE))
         return kind
     rng = np.random.default_rng(seed)
-    nlist = n_lists(ids.shape[0])
+    nlist = nlist or n_lists(ids.shape[0])
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFPQ(quantizer, dim, nlist, settings.pq_bytes, 8, faiss.METRIC_INNER_PRODUCT)
     sample = vectors[rng.choice(ids.shape[0], size=min(ids.shape[0], 30 * nlist), replace=False)]
-    index.cp.niter = 10  # k-means converges enough for routing; more iterations cost build time only
+    # k-means converges enough for routing and coding in 10 rounds; more only cost build time
+    index.cp.niter = 10
+    index.pq.cp.niter = 10
     index.train(sample)
     index.add_with_ids(vectors, ids)
     np.save(folder / F16_FILE, vectors.astype(np.float16), allow_pickle=False)

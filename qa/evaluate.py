@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from index.normalize import squash
 from qa.questions import Question, passage_matches
 from qa.results import Answer
 
@@ -21,6 +22,18 @@ class QuestionResult:
     def abstained(self) -> bool:
         return not self.answer.found
 
+    @property
+    def answer_correct(self) -> bool:
+        """The best sentence (shown or not) overlaps an evidence span in the right source."""
+        guess = self.answer.best_guess
+        if guess is None:
+            return False
+        sentence = squash(guess.citation.text)
+        return any(
+            guess.citation.source == ev.source and (squash(ev.text) in sentence or sentence in squash(ev.text))
+            for ev in self.question.evidence
+        )
+
 
 @dataclass(frozen=True)
 class QuestionSetReport:
@@ -32,6 +45,8 @@ class QuestionSetReport:
     mrr: float
     unanswerable_flagged: int
     answerable_flagged: int
+    answer_accuracy: float = 0.0
+    """Share of answerable questions whose best sentence contains (or lies within) the evidence."""
     results: tuple[QuestionResult, ...] = field(repr=False, default=())
 
     @property
@@ -63,6 +78,7 @@ def evaluate_answers(pairs: list[tuple[Question, Answer]], ks: tuple[int, ...] =
         mrr=mrr,
         unanswerable_flagged=sum(1 for r in unanswerable if r.abstained),
         answerable_flagged=sum(1 for r in answerable if r.abstained),
+        answer_accuracy=sum(1 for r in answerable if r.answer_correct) / n,
         results=results,
     )
 

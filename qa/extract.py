@@ -25,8 +25,10 @@ class Calibration:
 
     bias: float = -3.2
     w_dense: float = 8.0
-    w_rank_coverage: float = 0.15
+    w_rank_coverage: float = 0.3
     """Weight of IDF-weighted term coverage when choosing among sentences (not in the confidence)."""
+    w_rank_passage: float = 0.2
+    """Weight of the holding passage's fused score when choosing among sentences."""
     threshold: float = 0.5
 
 
@@ -76,6 +78,7 @@ def score_sentences(
     items: list[tuple[int, int, int, str, np.ndarray]],
     idf: dict[str, float],
     calibration: Calibration,
+    passage_scores: list[float] | None = None,
 ) -> list[SentenceCandidate]:
     """Rank sentences [(passage_index, char_start, char_end, text, vector)] of the top passages."""
     if not items:
@@ -94,7 +97,9 @@ def score_sentences(
                 text=sentence,
                 dense=float(sim),
                 coverage=coverage,
-                score=float(sim) + calibration.w_rank_coverage * coverage,
+                score=float(sim)
+                + calibration.w_rank_coverage * coverage
+                + calibration.w_rank_passage * (passage_scores[p_index] if passage_scores else 0.0),
                 confidence=logistic(z),
             )
         )

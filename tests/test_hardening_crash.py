@@ -140,8 +140,8 @@ def _layout(index_dir: Path) -> list[str]:
 
 
 def _clean(index_dir: Path) -> bool:
-    """Only the live generation, the pointer and the lock file remain."""
-    names = _layout(index_dir)
+    """Only the live generation, the pointer and the lock files remain."""
+    names = [n for n in _layout(index_dir) if n != ".readers"]  # readers' lock: created by the first clean-up
     live = (index_dir / "CURRENT").read_text().strip()
     return names == sorted(["CURRENT", ".lock", live])
 

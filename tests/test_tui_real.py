@@ -8,20 +8,16 @@ import pytest
 
 from qa.config import RunConfig
 from tui.app import make_app
-from tui.testing import ask, screen_text, settle
+from tui.testing import ask, screen_text, settle, sync
 from tui.widgets.citations import CitationList
 from tui.widgets.source_view import SourcePane, SourceView
 from tui.widgets.turn import TurnView
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
-pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
+@sync
 async def test_real_model_answers_over_seeds_and_shows_the_source(seed_index_dir, real_embedder):
     app = make_app(RunConfig(corpus=(SEEDS,), index_dir=seed_index_dir), embedder=real_embedder)
     async with app.run_test(size=(140, 44)) as pilot:

@@ -65,10 +65,14 @@ class TurnActions:
         self.shown = (citation, answer)
         text = self._read_source(citation.source)
         pane = self.query_one(SourcePane)
-        pane.display = True
         span = locate(text, citation) if text is not None else None
         emphasis = locate(text, answer) if text is not None and answer is not None else None
-        pane.show(citation, text, span, emphasis)
+        if pane.display:
+            pane.show(citation, text, span, emphasis)
+        else:
+            # Fill the pane once it has been laid out, so the text is wrapped and scrolled at its real size.
+            pane.display = True
+            self.call_after_refresh(pane.show, citation, text, span, emphasis)
 
     def action_close_source(self) -> None:
         """Escape: hide the source pane and go back to the question box."""

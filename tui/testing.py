@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 from pathlib import Path
 
@@ -27,6 +29,16 @@ DEMO_FILES = {
     )
     + "\n",
 }
+
+
+def sync(test):
+    """Run an async Pilot test under plain pytest (no asyncio plugin needed); fixtures still resolve."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
 
 
 def write_demo_corpus(root: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rich.cells import cell_len, get_character_cell_size
 from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding
@@ -15,6 +16,30 @@ from textual.widgets import Static
 
 from qa.results import Citation
 from tui.display import STALE_NOTE, display_text, label_text
+
+
+def wrap_offsets(line: str, width: int) -> list[tuple[int, int]]:
+    """(start, end) of each row when line is word-wrapped to width cells; long words are folded."""
+    ascii = line.isascii()  # one cell per character: rows can be cut by counting characters
+    if len(line) <= width and (ascii or cell_len(line) <= width):
+        return [(0, len(line))]
+    rows, start = [], 0
+    while start < len(line):
+        if ascii:
+            end = min(len(line), start + width)
+        else:
+            end, cells = start, 0
+            while end < len(line) and cells + get_character_cell_size(line[end]) <= width:
+                cells += get_character_cell_size(line[end])
+                end += 1
+            end = max(end, start + 1)  # a character wider than the pane still takes a row
+        if end < len(line):
+            space = line.rfind(" ", start, end + 1)
+            if space > start:
+                end = space + 1  # break after the space, like a word processor
+        rows.append((start, end))
+        start = end
+    return rows
 
 
 class SourceView(ScrollView, can_focus=True):
@@ -36,7 +61,8 @@ class SourceView(ScrollView, can_focus=True):
         """1-based first and last line of the highlighted span."""
         self.focus_line: int | None = None
         """The line scrolled into view: the answer sentence's, else the span's first."""
-        self._rows: list[tuple[int, Text]] = []
+        self._line_offsets: list[int] = []
+        self._rows: list[tuple[int, int, int]] = []
         self._first_row: list[int] = []
         self._wrapped_at = -1
         self._center_pending = False
@@ -71,29 +97,31 @@ class SourceView(ScrollView, can_focus=True):
         return self.size.width - self.styles.scrollbar_size_vertical - self.gutter_width
 
     def _rewrap(self) -> None:
+        """Split lines into rows of at most the pane's width; rows are (line index, start, end) offsets."""
         self._rewrap_queued = False
         width = self._wrap_width()
         if width < 1 or width == self._wrapped_at:
             return  # not laid out yet (on_resize or render_line will call again), or nothing changed
         self._wrapped_at = width
-        cited = self.get_component_rich_style("source-view--cited", partial=True)
-        strong = self.get_component_rich_style("source-view--answer", partial=True)
-        rows: list[tuple[int, Text]] = []
+        rows: list[tuple[int, int, int]] = []
         self._first_row = []
-        for number, (line, offset) in enumerate(zip(self.lines, self._line_offsets), start=1):
-            text = Text(line, no_wrap=False, overflow="fold")
-            if self.span is not None and self.span[0] < offset + len(line) + 1 and self.span[1] > offset:
-                text.stylize(cited, max(0, self.span[0] - offset), max(0, self.span[1] - offset))
-            if self.emphasis is not None and self.emphasis[0] < offset + len(line) + 1 and self.emphasis[1] > offset:
-                text.stylize(strong, max(0, self.emphasis[0] - offset), max(0, self.emphasis[1] - offset))
+        for index, line in enumerate(self.lines):
             self._first_row.append(len(rows))
-            pieces = text.wrap(self.app.console, width) if line else [Text("")]
-            rows.extend((number if i == 0 else 0, piece) for i, piece in enumerate(pieces))
+            rows.extend((index, start, end) for start, end in wrap_offsets(line, width))
         self._rows = rows
         self.virtual_size = Size(width + self.gutter_width, len(rows))
         self.refresh()
         if self._center_pending:
             self.call_after_refresh(self.action_center_cited)
+
+    def _row_text(self, index: int, start: int, end: int) -> Text:
+        """One row's text with the cited span and the answer sentence styled (built only when visible)."""
+        text = Text(self.lines[index][start:end])
+        offset = self._line_offsets[index] + start
+        for span, component in ((self.span, "source-view--cited"), (self.emphasis, "source-view--answer")):
+            if span is not None and span[0] < offset + (end - start) + 1 and span[1] > offset:
+                text.stylize(self.get_component_rich_style(component, partial=True), max(0, span[0] - offset), max(0, span[1] - offset))
+        return text
 
     def on_resize(self) -> None:
         self._rewrap()
@@ -123,11 +151,10 @@ class SourceView(ScrollView, can_focus=True):
         base = self.rich_style
         if row >= len(self._rows):
             return Strip.blank(width, base)
-        number, text = self._rows[row]
-        in_cited = False
-        line_no = number or self._line_of_row(row)
-        if self.cited_lines is not None:
-            in_cited = self.cited_lines[0] <= line_no <= self.cited_lines[1]
+        index, start, end = self._rows[row]
+        text = self._row_text(index, start, end)
+        number = index + 1 if start == 0 else 0
+        in_cited = self.cited_lines is not None and self.cited_lines[0] <= index + 1 <= self.cited_lines[1]
         gutter_style = self.get_component_rich_style("source-view--gutter")
         marker_style = self.get_component_rich_style("source-view--marker")
         digits = self.gutter_width - 3
@@ -136,11 +163,6 @@ class SourceView(ScrollView, can_focus=True):
         segments = list((gutter + text).render(self.app.console, end=""))
         strip = Strip(Segment.apply_style(segments, base)).crop_extend(self.scroll_offset.x, self.scroll_offset.x + width, base)
         return strip.apply_offsets(self.scroll_offset.x, row)
-
-    def _line_of_row(self, row: int) -> int:
-        import bisect
-
-        return bisect.bisect_right(self._first_row, row)
 
 
 class SourcePane(Vertical):
@@ -170,3 +192,4 @@ class SourcePane(Vertical):
             view.show(text, span, emphasis)
         title.append("   e: $EDITOR · esc: close", style="dim")
         self.query_one("#source-title", Static).update(title)
+

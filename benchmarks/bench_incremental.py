@@ -1,0 +1,95 @@
+"""Incremental indexing: after editing one file, `qa index` vs embedding that file alone.
+
+    python benchmarks/bench_incremental.py --dataset ../shared/datasets/scifact --repeat 3
+
+Builds the SciFact files once (not timed), then repeatedly appends a sentence to one file
+and re-runs the incremental build in the same process with the model already loaded. The
+reference is the time the same embedder takes to embed just that file's texts (the rows
+the update wrote for it). Target: incremental build <= 2x that. The CLI's wall time for the
+same update (`qa index`, model load included) is reported beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import REPO, SCIFACT, median, plot_bars, time_call, write_beir_files, write_result
+
+
+def file_texts(index_dir: Path, source: str) -> list[str]:
+    """What the index embedded for one document: its units if the schema has them, else its chunks."""
+    from index.store import load_index
+
+    loaded = load_index(index_dir)
+    try:
+        tables = {r[0] for r in loaded.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        table = "units" if "units" in tables else "chunks"
+        return [r[0] for r in loaded.conn.execute(
+            f"SELECT {table}.text FROM {table} JOIN documents ON documents.id = {table}.doc_id WHERE documents.source = ?", (source,))]
+    finally:
+        loaded.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=SCIFACT)
+    parser.add_argument("--docs", type=int, default=None, help="Only the first N corpus rows")
+    parser.add_argument("--backend", default=None, help="Default: the product's default backend")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-incremental")
+    parser.add_argument("--name", default="incremental")
+    args = parser.parse_args()
+
+    from index.builder import build_index
+    from index.embedder import DEFAULT_BACKEND, SentenceTransformerEmbedder
+
+    backend = args.backend or DEFAULT_BACKEND
+    folder = args.work / ("scifact" if args.docs is None else f"scifact-{args.docs}")
+    ids = write_beir_files(args.dataset, folder, args.docs)
+    index_dir = args.work / f"index-{backend}-{len(ids)}"
+    embedder = SentenceTransformerEmbedder(backend)
+    embedder.load()
+    initial_s, report = time_call(lambda: build_index([folder], index_dir, embedder))
+    print(f"initial (or catch-up) build: {initial_s:.1f}s, {report.summary()}", flush=True)
+    runs = []
+    for r in range(args.repeat):
+        source = f"{ids[(r * 997) % len(ids)]}.txt"
+        path = folder / source
+        path.write_text(path.read_text(encoding="utf-8") + f" This sentence was added by edit {r} of the incremental benchmark.", encoding="utf-8")
+        update_s, report = time_call(lambda: build_index([folder], index_dir, embedder))
+        assert report.changed == 1 and report.new == 0, report.summary()
+        texts = file_texts(index_dir, source)
+        embed_s = median(time_call(lambda: embedder.embed(texts))[0] for _ in range(3))
+        runs.append({"file": source, "texts": len(texts), "update_s": update_s, "embed_file_s": embed_s, "ratio": update_s / embed_s, "stages": {k: round(v, 3) for k, v in report.timings.items()}})
+        print(f"  edit {r + 1}: update {update_s:.2f}s, embed file alone {embed_s:.3f}s, ratio {update_s / embed_s:.1f} {runs[-1]['stages']}", flush=True)
+    # The same update as a user runs it: a new process, model load included.
+    path = folder / f"{ids[1]}.txt"
+    path.write_text(path.read_text(encoding="utf-8") + " One more edit for the CLI run.", encoding="utf-8")
+    cli_s, _ = time_call(lambda: subprocess.run([str(Path(sys.executable).with_name("qa")), "index", "-q", "--backend", backend, "--index-dir", str(index_dir), str(folder)],
+                                                check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    result = {
+        "backend": backend,
+        "documents": len(ids),
+        "initial_build_s": round(initial_s, 1),
+        "update_s_median": round(median(r["update_s"] for r in runs), 3),
+        "embed_file_s_median": round(median(r["embed_file_s"] for r in runs), 3),
+        "ratio_median": round(median(r["ratio"] for r in runs), 2),
+        "target_ratio": 2.0,
+        "met": median(r["ratio"] for r in runs) <= 2.0,
+        "cli_qa_index_wall_s": round(cli_s, 1),
+        "runs": runs,
+    }
+    print(f"median ratio {result['ratio_median']} (target <= 2); qa index CLI wall {cli_s:.1f}s", flush=True)
+    write_result(args.name, result)
+    stage_names = sorted({k for r in runs for k in r["stages"]})
+    plot_bars(args.name, f"One edited file in {len(ids):,} docs: where the incremental update's time goes (median s)", stage_names + ["embed file alone"],
+              {"seconds": [median(r["stages"].get(k, 0.0) for r in runs) for k in stage_names] + [result["embed_file_s_median"]]}, "seconds")
+
+
+if __name__ == "__main__":
+    main()
