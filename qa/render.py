@@ -33,7 +33,7 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
     else:
         best = answer.best_guess.confidence if answer.best_guess else 0.0
         console.print(
-            Text(f"Not in the documents", style="bold yellow")
+            Text("Not in the documents", style="bold yellow")
             + Text(f" (best confidence {best:.2f} < {answer.threshold:.2f}). Nearest passages:", style="yellow")
         )
     console.print()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,22 @@ def write_corpus(root: Path, files: dict[str, str | bytes]) -> Path:
         else:
             path.write_text(content, encoding="utf-8")
     return root
+
+
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the real entry point (qa.cli.main, with its error handling) in this process."""
+    from qa.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["qa", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_qa(*args: str) -> subprocess.CompletedProcess:
+    """`python -m qa ARGS` in a child process, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120)

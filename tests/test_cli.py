@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from conftest import REPO, write_corpus
+from conftest import run_main, run_qa, write_corpus
 from index import store
 from index.builder import build_index
 from index.embedder import HashingEmbedder
 from index.locations import default_index_dir
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run the real entry point (qa.cli.main, with its error handling) in this process."""
-    from qa.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["qa", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_qa(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120)
 
 
 @pytest.fixture

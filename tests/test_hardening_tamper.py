@@ -6,13 +6,12 @@ import json
 import os
 import pickle
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import write_corpus
+from conftest import run_main, write_corpus
 
 CORPUS = {
     "harbour.txt": "The harbour master of Valletta is Marco Zammit. He inspects every ship at dawn.\n" * 3,
@@ -55,22 +54,8 @@ def _generation(index_dir: Path) -> Path:
     return index_dir / (index_dir / "CURRENT").read_text().strip()
 
 
-def _run_qa(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    """The `qa` entry point in-process (same error handling as the installed command)."""
-    from qa.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["qa", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _assert_one_line_rebuild_error(index_dir: Path, capsys, monkeypatch, *, contains: str, code: int = 1) -> str:
-    exit_code, out, err = _run_qa(["ask", QUESTION, "--index-dir", str(index_dir)], capsys, monkeypatch)
+    exit_code, out, err = run_main(monkeypatch, capsys, "ask", QUESTION, "--index-dir", str(index_dir))
     lines = err.strip().splitlines()
     assert exit_code == code and out == "", err
     assert len(lines) == 1 and lines[0].startswith("Error: "), err
@@ -87,7 +72,7 @@ def _rewrite_manifest(generation: Path, **changes) -> None:
 
 def test_intact_index_answers(index_dir, capsys, monkeypatch):
     """The control case: the same command on an undamaged copy answers."""
-    code, out, err = _run_qa(["ask", QUESTION, "--index-dir", str(index_dir)], capsys, monkeypatch)
+    code, out, err = run_main(monkeypatch, capsys, "ask", QUESTION, "--index-dir", str(index_dir))
     assert code == 0 and "harbour.txt" in out, err
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pytest
 
-from conftest import write_corpus
+from conftest import run_main, write_corpus
 
 HOSTILE = {
     "markup.txt": "The [bold red]dragon[/bold red] guards the [link=https://evil.example]treasure[/link] of Erebor. [blink]Beware[/blink].\n",
@@ -43,25 +42,11 @@ def hostile_index(tmp_path_factory):
     return base / "index"
 
 
-def _run_qa(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    """The `qa` entry point in-process (same error handling as the installed command)."""
-    from qa.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["qa", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("source", sorted(QUESTIONS))
 def test_hostile_text_is_printed_inert(hostile_index, capsys, monkeypatch, source):
     """Plain output (as in a pipe): no control character reaches the terminal; markup stays literal."""
     monkeypatch.delenv("FORCE_COLOR", raising=False)
-    code, out, err = _run_qa(["ask", QUESTIONS[source], "--index-dir", str(hostile_index), "-k", "5"], capsys, monkeypatch)
+    code, out, err = run_main(monkeypatch, capsys, "ask", QUESTIONS[source], "--index-dir", str(hostile_index), "-k", "5")
     assert code == 0, err
     assert _TERMINAL_CONTROLS.search(out) is None, repr(out)
     assert "[1] " in out
@@ -79,7 +64,7 @@ def test_hostile_text_in_a_colour_terminal_only_gets_our_own_styles(hostile_inde
     """With colour forced on, the only escape sequences are Rich's SGR styles: no OSC, no cursor moves."""
     monkeypatch.setenv("FORCE_COLOR", "1")
     for question in QUESTIONS.values():
-        code, out, err = _run_qa(["ask", question, "--index-dir", str(hostile_index)], capsys, monkeypatch)
+        code, out, err = run_main(monkeypatch, capsys, "ask", question, "--index-dir", str(hostile_index))
         assert code == 0, err
         assert "\x1b[" in out  # colour really is on
         sequences = re.findall(r"\x1b[^a-zA-Z]*[a-zA-Z]?", out)
@@ -88,7 +73,7 @@ def test_hostile_text_in_a_colour_terminal_only_gets_our_own_styles(hostile_inde
 
 
 def test_json_output_escapes_control_characters(hostile_index, capsys, monkeypatch):
-    code, out, err = _run_qa(["ask", QUESTIONS["ansi.txt"], "--index-dir", str(hostile_index), "--json"], capsys, monkeypatch)
+    code, out, err = run_main(monkeypatch, capsys, "ask", QUESTIONS["ansi.txt"], "--index-dir", str(hostile_index), "--json")
     assert code == 0, err
     assert re.search(r"[\x00-\x1f]", out.replace("\n", "")) is None
     top = json.loads(out)["passages"][0]
@@ -96,7 +81,7 @@ def test_json_output_escapes_control_characters(hostile_index, capsys, monkeypat
 
 
 def test_sources_list_keeps_one_line_per_document(hostile_index, capsys, monkeypatch):
-    code, out, err = _run_qa(["sources", "--index-dir", str(hostile_index)], capsys, monkeypatch)
+    code, out, err = run_main(monkeypatch, capsys, "sources", "--index-dir", str(hostile_index))
     assert code == 0, err
     lines = out.splitlines()
     assert len(lines) == len(HOSTILE)
@@ -106,21 +91,21 @@ def test_sources_list_keeps_one_line_per_document(hostile_index, capsys, monkeyp
 
 @pytest.mark.parametrize("question", ["", "   \n\t  "])
 def test_empty_question_is_a_clear_error(hostile_index, capsys, monkeypatch, question):
-    code, out, err = _run_qa(["ask", question, "--index-dir", str(hostile_index)], capsys, monkeypatch)
+    code, out, err = run_main(monkeypatch, capsys, "ask", question, "--index-dir", str(hostile_index))
     assert code == 2 and out == ""
     assert err.strip() == 'Error: The question is empty. Ask something, e.g. qa ask "Who did Hollande meet?"'
 
 
 def test_huge_question_gets_an_answer(hostile_index, capsys, monkeypatch):
     question = ("Where does the crimson lantern hang over the harbour gate? " * 2000)[:100_000]
-    code, out, err = _run_qa(["ask", question, "--index-dir", str(hostile_index)], capsys, monkeypatch)
+    code, out, err = run_main(monkeypatch, capsys, "ask", question, "--index-dir", str(hostile_index))
     assert code == 0, err
     assert "[1] ansi.txt" in out
 
 
 @pytest.mark.parametrize("question", ["?!?...", "¿¡ — … «»", "[/]", "\x1b[2J"])
 def test_punctuation_only_question_is_not_found_not_a_crash(hostile_index, capsys, monkeypatch, question):
-    code, out, err = _run_qa(["ask", question, "--index-dir", str(hostile_index)], capsys, monkeypatch)
+    code, out, err = run_main(monkeypatch, capsys, "ask", question, "--index-dir", str(hostile_index))
     assert code == 0, err
     assert out.startswith("Not in the documents")
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, write_corpus
+from conftest import run_qa, write_corpus
 from index.builder import build_index
 from index.documents import html_to_text
 from qa.engine import Engine
@@ -107,10 +105,6 @@ def test_syndicated_copy_appears_in_also_in(fake_index, fake_embedder):
     check_payload(corpus, payload, "intensify strikes against the group in Iraq and Syria", 3)
     top = payload["passages"][0]
     assert {top["source"], *(o["source"] for o in top["also_in"])} == {"wire.txt", "paper/daily.md"}
-
-
-def run_qa(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25"])
