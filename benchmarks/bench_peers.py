@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-peers")
     parser.add_argument("--docs", type=int, default=None, help="A slice: every document judged for a test query, then corpus order up to N")
     parser.add_argument("--name", default="peers")
+    parser.add_argument("--merge", nargs="+", type=Path, help="Combine the rows of earlier result files (later files win per system) into --name")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     for hidden in ("files", "queries", "out", "model", "repo"):
         parser.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
@@ -168,6 +169,13 @@ def main() -> None:
     from _common import REPO, SCIFACT, median, ndcg10, percentile, plot_bars, write_beir_files, write_result
     from index.embedder import model_path
     from qa.beir import load_beir
+
+    if args.merge:
+        parts = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
+        # A system measured again in a later file replaces its earlier row.
+        rows = list({row["system"]: row for part in parts for row in part["rows"]}.values())
+        report(args.name, parts[0]["dataset"], parts[0]["documents"], parts[0]["queries"], rows, {"merged_from": [str(p) for p in args.merge]})
+        return
 
     dataset = args.dataset or SCIFACT
     beir = load_beir(dataset)
@@ -204,6 +212,13 @@ def main() -> None:
         row["load_average_1m"] = round(os.getloadavg()[0], 2)
         rows.append(row)
         print(f"  {row}", flush=True)
+    report(args.name, str(dataset), sum(1 for _ in files.glob("*.txt")), len(beir.queries), rows, {})
+
+
+def report(name: str, dataset: str, documents: int, queries: int, rows: list[dict], extra: dict) -> None:
+    """Verdicts against the target, the JSON result and the three plots."""
+    from _common import plot_bars, write_result
+
     ours = [r for r in rows if r["system"].startswith("qa-")]
     peers = [r for r in rows if not r["system"].startswith("qa-")]
     verdicts = {}
@@ -213,11 +228,11 @@ def main() -> None:
             "build_speedup_vs": speedups,
             "met": bool(peers) and all(s >= 2.5 for s in speedups.values()) and all(r["ndcg@10"] >= p["ndcg@10"] for p in peers),
         }
-    write_result(args.name, {"dataset": str(dataset), "documents": sum(1 for _ in files.glob("*.txt")), "queries": len(beir.queries), "rows": rows, "target": "build >= 2.5x faster than every peer at equal or better nDCG@10", "verdicts": verdicts})
+    write_result(name, {"dataset": dataset, "documents": documents, "queries": queries, "rows": rows, "target": "build >= 2.5x faster than every peer at equal or better nDCG@10", "verdicts": verdicts, **extra})
     labels = [r["system"] for r in rows]
-    plot_bars(f"{args.name}_build", "SciFact (5,183 docs): build time, raw files -> saved index (lower is better)", labels, {"build s": [r["build_s"] for r in rows]}, "seconds")
-    plot_bars(f"{args.name}_ndcg", "SciFact test (300 queries): nDCG@10 (higher is better)", labels, {"nDCG@10": [r["ndcg@10"] for r in rows]}, "nDCG@10")
-    plot_bars(f"{args.name}_latency", "Query latency, one at a time, warm (lower is better)", labels, {"p50 ms": [r["query_p50_ms"] for r in rows], "p95 ms": [r["query_p95_ms"] for r in rows]}, "ms")
+    plot_bars(f"{name}_build", f"SciFact ({documents:,} docs): build time, raw files -> saved index (lower is better)", labels, {"build s": [r["build_s"] for r in rows]}, "seconds")
+    plot_bars(f"{name}_ndcg", f"SciFact test ({queries} queries): nDCG@10 (higher is better)", labels, {"nDCG@10": [r["ndcg@10"] for r in rows]}, "nDCG@10")
+    plot_bars(f"{name}_latency", "Query latency, one at a time, warm (lower is better)", labels, {"p50 ms": [r["query_p50_ms"] for r in rows], "p95 ms": [r["query_p95_ms"] for r in rows]}, "ms")
 
 
 if __name__ == "__main__":

@@ -108,8 +108,11 @@ def main() -> None:
     from qa.config import RunConfig
 
     index_dir = RunConfig(corpus=(REPO / "seeds",)).resolved_index_dir
-    help_s = [wall([QA, "--help"], env) for _ in range(args.repeat)]
-    print(f"qa --help: median {median(help_s):.3f}s {['%.3f' % x for x in help_s]}", flush=True)
+    help_s, bare_s = [], []
+    for _ in range(args.repeat):  # interleaved, so both see the same load
+        help_s.append(wall([QA, "--help"], env))
+        bare_s.append(wall([sys.executable, "-c", "pass"], env))
+    print(f"qa --help: median {median(help_s):.3f}s {['%.3f' % x for x in help_s]}; bare python: {median(bare_s):.3f}s", flush=True)
     try:
         frame_s = [chat_first_frame(env) for _ in range(args.repeat)]
         print(f"qa chat first frame: median {median(frame_s):.3f}s", flush=True)
@@ -123,6 +126,7 @@ def main() -> None:
     print(f"qa ask cold: median {median(ask_s):.2f}s", flush=True)
     rows = {
         "qa_help_s": {"median": round(median(help_s), 3), "runs": help_s, "target": 0.3, "met": median(help_s) < 0.3},
+        "bare_python_s": {"median": round(median(bare_s), 3), "runs": bare_s, "note": "interpreter start-up alone, same moments"},
         "chat_first_frame_s": {"median": round(median(frame_s), 3) if frame_s else None, "runs": frame_s, "target": 1.0, "met": bool(frame_s) and median(frame_s) <= 1.0},
         "first_answer_beyond_model_load_s": {"median": round(median(beyond), 3), "runs": answers, "target": 0.1, "met": median(beyond) <= 0.1},
         "model_load_s": {"median": round(median(a["model_load_s"] for a in answers), 2)},

@@ -25,6 +25,7 @@ from index.embedder import Embedder
 from index.errors import CancelledError, EmptyCorpusError
 from index import store
 from index.lexical import BM25Settings, LexicalIndex
+from index.vectors import build_dense, update_dense
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): stage is 'scan', 'embed' or 'save'."""
@@ -152,14 +153,11 @@ def _write_generation(
     embedder: Embedder, chunking: ChunkSettings, bm25: BM25Settings, *, incremental: bool,
     progress: Progress, cancelled: Callable[[], bool], timings: dict[str, float],
 ) -> dict:
-    import faiss
-
     db_path = tmp / store.SQLITE
-    old_faiss = None
+    live = None
     if incremental:
         live = store.current_generation(index_dir)
         shutil.copyfile(live / store.SQLITE, db_path)
-        old_faiss = faiss.read_index(str(live / store.FAISS))
     conn = store.connect(db_path, readonly=False)
     try:
         known = {row[0]: (row[1], row[2]) for row in conn.execute("SELECT source, id, sha256 FROM documents")}
@@ -217,16 +215,13 @@ def _write_generation(
 
         t = time.perf_counter()
         progress("save", 0, 1)
-        if old_faiss is not None:
-            index = old_faiss
-            if dropped_ids:
-                index.remove_ids(np.asarray(dropped_ids, dtype=np.int64))
+        # Exact FAISS for small corpora, IVF-PQ beyond index.vectors.FLAT_MAX (chosen by size).
+        new_ids = np.asarray([uid for uid, _ in unit_rows], dtype=np.int64)
+        if live is not None:
+            old_kind = store.Manifest.from_path(live / store.MANIFEST).faiss_kind
+            faiss_kind = update_dense(live, old_kind, tmp, np.asarray(dropped_ids, dtype=np.int64), new_ids, vectors)
         else:
-            # Inner product over L2-normalised vectors is cosine similarity; ids are unit rowids.
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
-        if unit_rows:
-            index.add_with_ids(vectors, np.asarray([uid for uid, _ in unit_rows], dtype=np.int64))
-        faiss.write_index(index, str(tmp / store.FAISS))
+            faiss_kind = build_dense(vectors, new_ids, tmp)
 
         all_rows = conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
         if not all_rows:  # e.g. files of zero-width spaces: readable, but nothing the model sees
@@ -261,6 +256,7 @@ def _write_generation(
         created_at=time.time(),
         n_documents=int(n_docs),
         n_chunks=int(ids.shape[0]),
+        faiss_kind=faiss_kind,
         files=store.list_files(tmp),
     )
     (tmp / store.MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

@@ -19,6 +19,7 @@ import numpy as np
 from index.chunker import ChunkSettings
 from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings, LexicalIndex
+from index.vectors import DenseIndex, load_dense
 
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
@@ -261,7 +262,7 @@ class LoadedIndex:
 
     def __init__(
         self, folder: Path, manifest: Manifest, conn: sqlite3.Connection, faiss_index, lexical: LexicalIndex, bm25_ids: np.ndarray,
-        unit_lexical: LexicalIndex, unit_ids: np.ndarray,
+        unit_lexical: LexicalIndex, unit_ids: np.ndarray, dense: DenseIndex | None = None,
     ) -> None:
         self.folder = folder
         self.manifest = manifest
@@ -274,6 +275,8 @@ class LoadedIndex:
         self.unit_lexical = unit_lexical
         """Unit-level BM25; row i is unit unit_ids[i]."""
         self.unit_ids = unit_ids
+        self.dense = dense if dense is not None else DenseIndex(faiss_index, "flat")
+        """Search and exact vectors of any unit, whatever the FAISS kind (index/vectors.py)."""
         self.root = Path(manifest.root)
 
     @property
@@ -282,6 +285,7 @@ class LoadedIndex:
 
     def close(self) -> None:
         self.conn.close()
+        self.dense.close()
 
 
 def expected_mismatch(manifest: Manifest, *, fingerprint: str | None, chunking: ChunkSettings | None, backend: str | None) -> str | None:
@@ -319,8 +323,6 @@ def load_index(index_dir: Path, attempts: int = 5) -> LoadedIndex:
 
 
 def _load_live_generation(index_dir: Path) -> LoadedIndex:
-    import faiss
-
     if not index_dir.is_dir():
         raise IndexMissingError(f"No index at {index_dir}.", "Build it: qa index PATH")
     folder = current_generation(index_dir)
@@ -362,7 +364,8 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         if check != "ok":
             raise sqlite3.DatabaseError(f"quick_check: {check}")
         conn.execute("SELECT count(*) FROM chunks").fetchone()
-        vectors = faiss.read_index(str(folder / FAISS))
+        dense = load_dense(folder, manifest.faiss_kind)
+        vectors = dense.index
         lexical = LexicalIndex.load(folder / BM25_DIR, manifest.bm25_settings())
         bm25_ids = np.load(folder / BM25_IDS, allow_pickle=False)
         unit_lexical = LexicalIndex.load(folder / UNIT_BM25_DIR, manifest.bm25_settings())
@@ -371,7 +374,7 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         raise IndexCorruptError(f"The index at {folder} cannot be read ({type(exc).__name__}: {str(exc)[:120]}).", REBUILD_HINT) from exc
     if bm25_ids.shape[0] != manifest.n_chunks or vectors.ntotal != unit_ids.shape[0]:
         raise IndexCorruptError(f"The index at {folder} is inconsistent (vector count differs from unit count).", REBUILD_HINT)
-    return LoadedIndex(folder, manifest, conn, vectors, lexical, bm25_ids, unit_lexical, unit_ids)
+    return LoadedIndex(folder, manifest, conn, vectors, lexical, bm25_ids, unit_lexical, unit_ids, dense)
 
 
 def read_manifest(index_dir: Path) -> Manifest | None:

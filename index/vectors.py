@@ -75,7 +75,7 @@ class DenseIndex:
         if ids.size == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.kind == "flat":
-            return np.stack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+            return np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
         rows = np.searchsorted(self._ids, ids)
         if np.any(rows >= self._ids.shape[0]) or np.any(self._ids[np.minimum(rows, self._ids.shape[0] - 1)] != ids):
             raise KeyError("id not in the vector store")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from index.chunker import ChunkSettings
-from index.embedder import Embedder
-from index.lexical import BM25Settings
-from qa.beir import BeirDataset, WholeDocumentEmbedder, as_documents
-from qa.engine import MODES, Engine, RetrievalSettings, clean_question
+from qa.engine import MODES, Engine
 from qa.evaluate import evaluate_answers
 from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
 from qa.questions import Question, passage_matches
@@ -191,111 +186,6 @@ def _failure(qid: str, query: str, expected: tuple[str, ...], items: list[Ranked
     return Failure(qid, query, expected, first.rank if first else None, tuple(items[: min(cut, SHOWN_ABOVE)]), first)
 
 
-# -- BEIR ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BeirSettings:
-    """How a BEIR corpus is indexed and searched by the bench."""
-
-    granularity: str = "chunks"
-    """'chunks': the product's chunker, a document scores as its best chunk. 'document': one
-    passage per row, truncated by the encoder, as BEIR/MTEB/Anserini do (to reproduce them)."""
-    chunking: ChunkSettings = ChunkSettings()
-    bm25: BM25Settings = BM25Settings()
-    retrieval: RetrievalSettings = RetrievalSettings()
-    """Fusion and candidate settings handed to the engine."""
-    candidates: int = 1000
-    """Chunks taken from each retriever per query (BEIR and Anserini rank 1,000 documents)."""
-
-
-def beir_index_dir(cache: Path, dataset: BeirDataset, settings: BeirSettings, fingerprint: str) -> Path:
-    """A cache folder per dataset and index settings, so a second run reuses the index."""
-    chunking = settings.chunking if settings.granularity == "chunks" else "whole"
-    key = f"{dataset.folder}|{settings.granularity}|{chunking}|{settings.bm25}|{fingerprint}"
-    return cache / "bench" / f"{dataset.name}-{settings.granularity}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def bench_beir(dataset: BeirDataset, embedder: Embedder, index_dir: Path, settings: BeirSettings = BeirSettings(), modes: Sequence[str] = MODES, *, measures: Sequence[str] = DEFAULT_MEASURES, failures: bool = False, progress: Progress = _noop) -> BenchReport:
-    """Index the corpus with the product's builder, then rank documents by their best chunk per mode."""
-    from index.builder import build_index
-
-    modes = _check_modes(modes)
-    chunking = settings.chunking
-    if settings.granularity == "document":
-        embedder = WholeDocumentEmbedder(embedder)
-        chunking = ChunkSettings(max_tokens=254, overlap_tokens=0)
-    docs = as_documents(dataset)
-    build = build_index([dataset.folder], index_dir, embedder, chunking, settings.bm25, wait=True, progress=progress, documents=(dataset.folder, docs, []))
-    index_seconds = build.seconds if build.embedded_chunks else 0.0
-    retrieval = replace(settings.retrieval, candidates=settings.candidates)
-    engine = Engine.open(index_dir, embedder, chunking=chunking, settings=retrieval)
-    try:
-        source_of = dict(engine.index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"))
-        qids = list(dataset.queries)
-        texts = [clean_question(dataset.queries[q]) for q in qids]
-        started = time.perf_counter()
-        vectors = _embed_queries(embedder, texts, progress)
-        embed_seconds = time.perf_counter() - started
-        results = []
-        for mode in modes:
-            run, best = {}, {}
-            started = time.perf_counter()
-            for i, qid in enumerate(qids):
-                progress(mode, i, len(qids))
-                run[qid], best[qid] = _document_scores(engine.candidates(texts[i], vectors[i], mode), source_of)
-            seconds = time.perf_counter() - started + embed_seconds
-            progress(mode, len(qids), len(qids))
-            metrics = evaluate_run(run, dataset.qrels, measures)
-            found = tuple(_beir_failure(dataset, qid, metrics, best[qid]) for qid in qids if failures and first_relevant_rank(metrics.rankings[qid], dataset.qrels[qid]) != 1)
-            results.append(ModeResult(mode, metrics.means, len(qids), seconds, None, found, metrics))
-    finally:
-        engine.close()
-    return BenchReport(
-        dataset=f"{dataset.name} ({dataset.split})",
-        n_documents=build.n_documents,
-        n_chunks=build.n_chunks,
-        n_queries=len(dataset.queries),
-        n_unanswerable=0,
-        index_seconds=index_seconds,
-        results=tuple(results),
-        settings={"granularity": settings.granularity, "chunking": asdict(chunking), "bm25": asdict(settings.bm25), "retrieval": asdict(retrieval)},
-    )
-
-
-def _embed_queries(embedder: Embedder, texts: list[str], progress: Progress, batch: int = 64):
-    import numpy as np
-
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    for start in range(0, len(texts), batch):
-        progress("queries", start, len(texts))
-        out[start:start + batch] = embedder.embed(texts[start:start + batch])
-    progress("queries", len(texts), len(texts))
-    return out
-
-
-def _document_scores(candidates, source_of: dict[int, str]) -> tuple[dict[str, float], dict[str, Scores]]:
-    """A document's score is that of its best chunk (candidates arrive best first)."""
-    run: dict[str, float] = {}
-    best: dict[str, Scores] = {}
-    for cand in candidates:
-        doc = source_of[cand.chunk_id]
-        if doc not in run:
-            run[doc] = cand.fused
-            best[doc] = Scores(cand.bm25, cand.dense, cand.fused)
-    return run, best
-
-
-def _beir_failure(dataset: BeirDataset, qid: str, metrics: RunMetrics, best: dict[str, Scores]) -> Failure:
-    grades = dataset.qrels[qid]
-    items = [
-        RankedItem(rank, doc, dataset.corpus.get(doc, "")[:200], best[doc], grades.get(doc, 0) > 0)
-        for rank, doc in enumerate(metrics.rankings[qid], 1)
-    ]
-    expected = tuple(f"{doc}: {dataset.corpus.get(doc, '')[:120]}" for doc, g in grades.items() if g > 0)
-    return _failure(qid, dataset.queries[qid], expected, items)
-
-
 # -- entry points for the CLI ------------------------------------------------------------------
 
 
@@ -316,17 +206,3 @@ def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODE
         engine.close()
     answerable = sum(1 for q in questions if q.answerable)
     return BenchReport(Path(questions_path).name, n_docs, n_chunks, answerable, len(questions) - answerable, index_seconds, results, settings)
-
-
-def run_beir_bench(folder: Path, backend: str, modes: Sequence[str] = MODES, *, split: str = "test", settings: BeirSettings = BeirSettings(), index_dir: Path | None = None, limit: int | None = None, failures: bool = False, progress: Progress = _noop) -> BenchReport:
-    """Bench a BEIR folder; its index is cached per dataset and settings (QA_HOME moves it)."""
-    from index.embedder import make_embedder
-    from index.locations import cache_dir
-    from qa.beir import load_beir, subset
-
-    dataset = load_beir(folder, split)
-    if limit:
-        dataset = subset(dataset, list(dataset.queries)[:limit])
-    embedder = make_embedder(backend)
-    index_dir = index_dir or beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint())
-    return bench_beir(dataset, embedder, index_dir, settings, modes, failures=failures, progress=progress)

@@ -216,7 +216,8 @@ def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json
 
     from rich.console import Console
 
-    from qa.bench import BeirSettings, run_beir_bench, run_question_bench
+    from qa.bench import run_question_bench
+    from qa.bench_beir import BeirSettings, run_beir_bench
     from qa.bench_render import render_report
 
     if (questions is None) == (beir_folder is None):

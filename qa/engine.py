@@ -125,23 +125,15 @@ class Engine:
         return np.asarray(sorted(cid for cid, src in self._source_of.items() if src in wanted), dtype=np.int64)
 
     def _dense_top(self, qvec: np.ndarray, n: int, allowed_units: np.ndarray | None) -> dict[int, float]:
-        """Top-n units by cosine, as {unit_id: score}."""
-        import faiss
-
-        n = min(n, self.index.faiss.ntotal)
-        if n <= 0:
-            return {}
-        params = None
-        if allowed_units is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed_units))
-        scores, ids = self.index.faiss.search(qvec[None, :], n, params=params)
-        return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+        """Top-n units by cosine, as {unit_id: score} (exact or IVF-PQ re-ranked: index/vectors.py)."""
+        ids, scores = self.index.dense.search(qvec, n, allowed_units)
+        return {int(i): float(s) for i, s in zip(ids, scores)}
 
     def unit_vectors(self, unit_ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of units (for scoring candidates and picking the answer sentence)."""
         if not unit_ids:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.stack([self.index.faiss.reconstruct(int(u)) for u in unit_ids]).astype(np.float32)
+        return self.index.dense.vectors(unit_ids)
 
     def candidates(self, question: str, qvec: np.ndarray, mode: str, sources: Iterable[str] | None = None) -> list[_Candidate]:
         """Candidate chunks with raw scores and the fused score, best first.

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from index.builder import build_index
 from index.lexical import BM25Settings, LexicalIndex
 from qa.beir import WholeDocumentEmbedder, as_documents, document_text, load_beir
-from qa.bench import BeirSettings, bench_beir, bench_questions, question_run
+from qa.bench import bench_questions, question_run
+from qa.bench_beir import BeirSettings, bench_beir
 from qa.engine import Engine
 from qa.evaluate import evaluate_engine
 from qa.metrics import evaluate_run

@@ -1,0 +1,76 @@
+"""Choose hybrid retrieval settings on SciFact's qrels/train.tsv (809 queries) only; test is never looked at here.
+
+    python benchmarks/tune_scifact.py ../shared/datasets/scifact
+
+Scores every setting in GRID through the same code path as `qa bench --beir` (the product's index
+and Engine.candidates; a document scores as its best chunk) on the train split, prints them best
+first and writes benchmarks/results/scifact_tuning.json. The winner is what benchmarks/scifact.py
+reports on test as "hybrid (tuned on train)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from itertools import product
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from qa.engine import RetrievalSettings  # noqa: E402
+
+
+def grid() -> list[RetrievalSettings]:
+    """Fusion method and weights, candidate depth (what min-max normalises over)."""
+    base = RetrievalSettings()
+    out = [replace(base, fusion="rrf", rrf_k=k) for k in (10, 30, 60)]
+    for alpha, share, n in product((0.4, 0.5, 0.6, 0.7, 0.8), (0.0, 0.33, 0.67, 1.0), (100, 1000)):
+        out.append(replace(base, fusion="convex", alpha=alpha, unit_bm25_share=share, candidates=n))
+    return out
+
+
+def main() -> None:
+    from index.embedder import make_embedder
+    from index.locations import cache_dir
+    from qa.beir import load_beir
+    from qa.bench_beir import BeirSession, BeirSettings, beir_index_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx-int8"])
+    parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "scifact_tuning.json")
+    args = parser.parse_args()
+
+    dataset = load_beir(args.dataset, "train")
+    embedder = make_embedder(args.backend)
+    settings = BeirSettings(granularity="chunks")
+    session = BeirSession(dataset, embedder, beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint()), settings)
+    results = []
+    try:
+        for i, retrieval in enumerate(grid()):
+            started = time.perf_counter()
+            result = session.evaluate("hybrid", retrieval, candidates=retrieval.candidates)
+            results.append({"retrieval": asdict(retrieval), "metrics": result.metrics})
+            print(f"[{i + 1}] train nDCG@10 {result.metrics['ndcg@10']:.4f}  {describe(retrieval)}  ({time.perf_counter() - started:.0f}s)", flush=True)
+    finally:
+        session.close()
+    results.sort(key=lambda r: -r["metrics"]["ndcg@10"])
+    print("\nbest on train:")
+    for r in results[:5]:
+        print(f"  {r['metrics']['ndcg@10']:.4f}  {describe(RetrievalSettings(**r['retrieval']))}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"split": "train", "n_queries": len(dataset.queries), "results": results}, indent=2), encoding="utf-8")
+
+
+def describe(r: RetrievalSettings) -> str:
+    if r.fusion == "rrf":
+        return f"rrf k={r.rrf_k}"
+    return f"convex alpha={r.alpha} unit_bm25_share={r.unit_bm25_share} candidates={r.candidates}"
+
+
+if __name__ == "__main__":
+    main()
