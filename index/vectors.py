@@ -139,6 +139,7 @@ def build_dense(vectors: np.ndarray, ids: np.ndarray, folder: Path, kind: str | 
         faiss.write_index(index, str(folder / FAISS_FILE))
         return kind
     rng = np.random.default_rng(seed)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # training is batch work (load_dense sets 1 for queries)
     nlist = nlist or n_lists(ids.shape[0])
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFPQ(quantizer, dim, nlist, settings.pq_bytes, 8, faiss.METRIC_INNER_PRODUCT)
@@ -244,6 +245,9 @@ def load_dense(folder: Path, kind: str, settings: DenseSettings = DenseSettings(
     """Open a generation's dense index (raises RuntimeError/ValueError/OSError when damaged)."""
     import faiss
 
+    # Queries come one at a time: a second OpenMP thread only adds hand-off cost (10k vectors:
+    # 1.6-2.2 ms on one thread vs 5.5-9.9 ms on two, same machine and minute).
+    faiss.omp_set_num_threads(1)
     index = faiss.read_index(str(folder / FAISS_FILE))
     if kind == "flat":
         return DenseIndex(index, kind)
