@@ -25,11 +25,15 @@ from qa.engine import RetrievalSettings  # noqa: E402
 
 
 def grid() -> list[RetrievalSettings]:
-    """Fusion method and weights, candidate depth (what min-max normalises over)."""
+    """Fusion method, dense weight, and where the lexical weight goes (chunk, best sentence, whole document)."""
     base = RetrievalSettings()
-    out = [replace(base, fusion="rrf", rrf_k=k) for k in (10, 30, 60)]
-    for alpha, share, n in product((0.4, 0.5, 0.6, 0.7, 0.8), (0.0, 0.33, 0.67, 1.0), (100, 1000)):
-        out.append(replace(base, fusion="convex", alpha=alpha, unit_bm25_share=share, candidates=n))
+    out = [replace(base, fusion="rrf", rrf_k=60)]
+    for alpha, unit_share, doc_share in product((0.5, 0.6, 0.7), (0.0, 0.67), (0.0, 0.5, 1.0)):
+        out.append(replace(base, fusion="convex", alpha=alpha, unit_bm25_share=unit_share, document_bm25_share=doc_share))
+    # finer steps around the coarse winner (alpha 0.6, all lexical weight on the document)
+    for alpha, doc_share in product((0.55, 0.6, 0.65), (0.75, 0.9)):
+        out.append(replace(base, fusion="convex", alpha=alpha, document_bm25_share=doc_share))
+    out += [replace(base, fusion="convex", alpha=alpha, document_bm25_share=1.0) for alpha in (0.55, 0.65)]
     return out
 
 
@@ -53,7 +57,7 @@ def main() -> None:
     try:
         for i, retrieval in enumerate(grid()):
             started = time.perf_counter()
-            result = session.evaluate("hybrid", retrieval, candidates=retrieval.candidates)
+            result = session.evaluate("hybrid", retrieval)
             results.append({"retrieval": asdict(retrieval), "metrics": result.metrics})
             print(f"[{i + 1}] train nDCG@10 {result.metrics['ndcg@10']:.4f}  {describe(retrieval)}  ({time.perf_counter() - started:.0f}s)", flush=True)
     finally:
@@ -69,7 +73,7 @@ def main() -> None:
 def describe(r: RetrievalSettings) -> str:
     if r.fusion == "rrf":
         return f"rrf k={r.rrf_k}"
-    return f"convex alpha={r.alpha} unit_bm25_share={r.unit_bm25_share} candidates={r.candidates}"
+    return f"convex alpha={r.alpha} unit_bm25_share={r.unit_bm25_share} document_bm25_share={r.document_bm25_share}"
 
 
 if __name__ == "__main__":

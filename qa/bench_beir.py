@@ -32,9 +32,10 @@ class BeirSettings:
     """Product chunking, used when granularity is 'chunks'."""
     bm25: BM25Settings = BM25Settings()
     retrieval: RetrievalSettings = RetrievalSettings()
-    """Fusion settings handed to the engine (its candidate count is replaced by `candidates`)."""
-    candidates: int = 1000
-    """Passages taken from each retriever per query (BEIR and Anserini rank 1,000 documents)."""
+    """Fusion and candidate settings handed to the engine (the product's defaults)."""
+    candidates: int | None = None
+    """Override of the engine's per-retriever candidate count; None keeps the product's, so the
+    bench ranks exactly as `qa ask` does (the pool still holds well over 100 documents)."""
 
     @property
     def index_chunking(self) -> ChunkSettings:
@@ -63,7 +64,7 @@ class BeirSession:
         build = build_index([dataset.folder], index_dir, embedder, chunking, settings.bm25, wait=True, progress=progress, documents=(dataset.folder, as_documents(dataset), []))
         self.build = build
         self.index_seconds = build.seconds if build.embedded_chunks else 0.0
-        self.engine = Engine.open(index_dir, embedder, chunking=chunking, settings=replace(settings.retrieval, candidates=settings.candidates))
+        self.engine = Engine.open(index_dir, embedder, chunking=chunking, settings=replace(settings.retrieval, candidates=settings.candidates or settings.retrieval.candidates))
         self.source_of = dict(self.engine.index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"))
         self.query_ids = list(dataset.queries)
         self.query_texts = [clean_question(dataset.queries[q]) for q in self.query_ids]
@@ -74,12 +75,11 @@ class BeirSession:
     def evaluate(self, mode: str, retrieval: RetrievalSettings | None = None, *, candidates: int | None = None, measures: Sequence[str] = DEFAULT_MEASURES, failures: bool = False, progress: Progress = _noop) -> ModeResult:
         """Rank every query's documents (a document scores as its best chunk) and score the run.
 
-        `retrieval` replaces the engine's fusion settings; `candidates` its per-retriever depth
-        (default: the session's, 1,000).
+        `retrieval` replaces the engine's settings; `candidates` overrides its per-retriever depth.
         """
         if retrieval is not None or candidates is not None:
             base = retrieval or self.engine.settings
-            self.engine.settings = replace(base, candidates=candidates or self.settings.candidates)
+            self.engine.settings = replace(base, candidates=candidates or self.settings.candidates or base.candidates)
         run, best = {}, {}
         started = time.perf_counter()
         for i, qid in enumerate(self.query_ids):

@@ -43,6 +43,9 @@ class RetrievalSettings:
     """How many top passages the answer sentence is chosen from."""
     answer_first: bool = False
     """In hybrid mode, move the passage holding the answer sentence to rank 1 (measured: it hurts hit@1)."""
+    document_bm25_share: float = 0.0
+    """Share of the lexical weight given to BM25 of the chunk's whole document (convex fusion only;
+    0 = off). The document index is built from the chunks on first use (qa/doc_lexical.py)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Engine:
         for cid, uid in pairs:
             self._units_of.setdefault(cid, []).append(uid)
             self._chunks_of.setdefault(uid, []).append(cid)
+        self._document_lexical = None  # built on first use when settings.document_bm25_share > 0
 
     @classmethod
     def open(
@@ -154,6 +158,9 @@ class Engine:
             umask = np.zeros(unit_bm25.shape[0], dtype=bool)
             umask[[self._unit_position[int(u)] for u in allowed_units]] = True
             unit_bm25 = np.where(umask, unit_bm25, 0.0)
+        doc_bm25, doc_top = None, []
+        if self.settings.document_bm25_share > 0 and mode == "hybrid":
+            doc_bm25, doc_top = self._doc_lexical().scores_and_top(question, n, mask if allowed is not None else None)
         pool: dict[int, None] = {}
         for uid in self._dense_top(qvec, n, allowed_units):
             pool.update(dict.fromkeys(self._chunks_of.get(uid, [])))
@@ -163,6 +170,8 @@ class Engine:
         for p in np.argsort(-chunk_bm25)[:n]:
             if chunk_bm25[p] > 0:
                 pool[int(self.index.bm25_ids[p])] = None
+        for p in doc_top:
+            pool[int(self.index.bm25_ids[p])] = None
         ids = list(pool)
         if not ids:
             return []
@@ -181,13 +190,25 @@ class Engine:
         else:
             lexical_weight = 1.0 - self.settings.alpha
             share = self.settings.unit_bm25_share
+            if doc_bm25 is not None:
+                lexical_weight *= 1.0 - self.settings.document_bm25_share
             fused = (
                 self.settings.alpha * minmax(d)
                 + lexical_weight * (1.0 - share) * minmax(b)
                 + lexical_weight * share * minmax(ub)
             )
+            if doc_bm25 is not None:
+                db = np.asarray([doc_bm25[self._position[c]] for c in ids], dtype=np.float32)
+                fused = fused + (1.0 - self.settings.alpha) * self.settings.document_bm25_share * minmax(db)
         order = np.argsort(-fused, kind="stable")
         return [_Candidate(ids[i], float(d[i]), float(b[i]), float(fused[i])) for i in order]
+
+    def _doc_lexical(self):
+        if self._document_lexical is None:
+            from qa.doc_lexical import DocumentLexical
+
+            self._document_lexical = DocumentLexical(self.index)
+        return self._document_lexical
 
     def _chunk_rows(self, ids: Sequence[int]) -> dict[int, tuple]:
         if not ids:

@@ -122,6 +122,44 @@ def test_chunk_granularity_maps_chunks_back_to_documents(tmp_path, fake_embedder
                 assert failure.relevant_item.rank == failure.first_relevant_rank
 
 
+def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_embedder):
+    from index.chunker import ChunkSettings
+    from index.store import load_index
+    from qa.doc_lexical import document_texts
+
+    dataset = load_beir(SLICE)
+    build_index([SLICE], tmp_path / "index", fake_embedder, ChunkSettings(max_tokens=48, overlap_tokens=16), documents=(SLICE, as_documents(dataset), []))
+    loaded = load_index(tmp_path / "index")
+    try:
+        source_of = dict(loaded.conn.execute("SELECT id, source FROM documents"))
+        overlapping = loaded.conn.execute("SELECT count(*) FROM chunks a JOIN chunks b ON a.doc_id = b.doc_id AND a.ordinal + 1 = b.ordinal AND b.char_start < a.char_end").fetchone()[0]
+        ids, texts = document_texts(loaded.conn)
+    finally:
+        loaded.close()
+    assert overlapping > 0  # the case that matters: overlap must not be counted twice
+    assert len(ids) == len(dataset.corpus)
+    for doc_id, text in zip(ids, texts):
+        assert text.split() == dataset.corpus[source_of[doc_id]].split()
+
+
+def test_document_bm25_share_ranks_documents_by_whole_document_bm25(tmp_path, fake_embedder):
+    """With all the weight on the document's BM25, hybrid ranks documents as BM25 over whole documents does."""
+    from qa.bench_beir import BeirSession
+    from qa.engine import RetrievalSettings
+
+    dataset = load_beir(SLICE)
+    whole = bench_beir(dataset, fake_embedder, tmp_path / "whole", BeirSettings(granularity="document"), ("bm25",))
+    session = BeirSession(dataset, fake_embedder, tmp_path / "chunks", BeirSettings(granularity="chunks"))
+    try:
+        off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0))
+        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, document_bm25_share=1.0))
+    finally:
+        session.close()
+    expected = whole.results[0].run_metrics.rankings
+    assert all(on.run_metrics.rankings[q][:5] == expected[q][:5] for q in dataset.queries)
+    assert any(off.run_metrics.rankings[q][:5] != expected[q][:5] for q in dataset.queries)
+
+
 def test_cli_needs_exactly_one_source_of_queries():
     from qa.cli import cli
 
