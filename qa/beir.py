@@ -124,10 +124,13 @@ class WholeDocumentEmbedder:
 
     This is how BEIR/MTEB evaluate dense models (the encoder silently truncates a document at
     its 256-wordpiece limit) and how Anserini's flat BM25 sees a document; it exists only to
-    reproduce their published numbers. Each sentence counts as one "token" to the chunker, so a
-    document splits only past `max_tokens` sentences. The fingerprint differs from the wrapped
-    embedder's, so the product never opens such an index by mistake.
+    reproduce their published numbers. Each sentence counts as one "token" to the chunker and the
+    limit is MAX_SENTENCES, so a document never splits (some abstracts hold hundreds of ". . ."
+    sentences). The fingerprint differs from the wrapped embedder's, so the product never opens
+    such an index by mistake.
     """
+
+    MAX_SENTENCES = 1_000_000
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -140,7 +143,7 @@ class WholeDocumentEmbedder:
 
     @property
     def max_tokens(self) -> int:
-        return self.inner.max_tokens
+        return self.MAX_SENTENCES
 
     def fingerprint(self) -> str:
         return f"{self.inner.fingerprint()}:whole-document"

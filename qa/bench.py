@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from qa.engine import MODES, Engine
+from qa.engine import MODES, Engine, RetrievalSettings
 from qa.evaluate import evaluate_answers
 from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
 from qa.questions import Question, passage_matches
@@ -155,6 +155,7 @@ def question_run(answer: Answer, question: Question) -> tuple[dict[str, float], 
 def bench_questions(engine: Engine, questions: Sequence[Question], modes: Sequence[str] = MODES, *, depth: int = 100, measures: Sequence[str] = DEFAULT_MEASURES, progress: Progress = _noop) -> tuple[ModeResult, ...]:
     """Ask every question in every mode through Engine.ask, exactly as a user would."""
     results = []
+    getattr(engine.embedder, "load", lambda: None)()  # the model's start-up is not query time
     for mode in _check_modes(modes):
         pairs, run, qrels, items = [], {}, {}, {}
         started = time.perf_counter()
@@ -189,7 +190,12 @@ def _failure(qid: str, query: str, expected: tuple[str, ...], items: list[Ranked
 # -- entry points for the CLI ------------------------------------------------------------------
 
 
-def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODES, *, limit: int | None = None, progress: Progress = _noop) -> BenchReport:
+def retrieval_settings(**overrides) -> RetrievalSettings:
+    """The product's retrieval settings with the given fields replaced (None leaves a field alone)."""
+    return replace(RetrievalSettings(), **{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODES, *, limit: int | None = None, retrieval: RetrievalSettings | None = None, progress: Progress = _noop) -> BenchReport:
     """Bench a question file against its corpus (default seeds/), building the index if needed."""
     from qa.questions import load_questions
     from qa.service import open_engine
@@ -198,6 +204,8 @@ def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODE
     started = time.perf_counter()
     engine, build = open_engine(config, progress=progress)
     index_seconds = time.perf_counter() - started if build is not None else 0.0
+    if retrieval is not None:
+        engine.settings = retrieval
     try:
         results = bench_questions(engine, questions, modes, progress=progress)
         n_docs, n_chunks = engine.index.manifest.n_documents, engine.index.manifest.n_chunks

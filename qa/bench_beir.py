@@ -17,8 +17,9 @@ from qa.engine import MODES, Engine, RetrievalSettings, clean_question
 from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
 from qa.results import Scores
 
-WHOLE_DOCUMENT = ChunkSettings(max_tokens=254, overlap_tokens=0, dense_unit="chunk")
-"""Chunking for granularity 'document': with WholeDocumentEmbedder, one passage per corpus row."""
+WHOLE_DOCUMENT = ChunkSettings(max_tokens=WholeDocumentEmbedder.MAX_SENTENCES, overlap_tokens=0, dense_unit="chunk")
+"""Chunking for granularity 'document': with WholeDocumentEmbedder (a sentence is one 'token'),
+one passage per corpus row; the encoder itself truncates it at 256 wordpieces."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class BeirSession:
         self.source_of = dict(self.engine.index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"))
         self.query_ids = list(dataset.queries)
         self.query_texts = [clean_question(dataset.queries[q]) for q in self.query_ids]
+        getattr(embedder, "load", lambda: None)()  # the model's start-up is not query time
         started = time.perf_counter()
         self.query_vectors = _embed_queries(embedder, self.query_texts, progress)
         self.embed_seconds = time.perf_counter() - started

@@ -19,12 +19,12 @@ COLUMNS = (
 def metrics_table(report: BenchReport) -> Table:
     abstain = any(r.abstention_accuracy is not None for r in report.results)
     table = Table(title=f"{report.dataset}: {report.n_queries} queries, {report.n_documents} documents, {report.n_chunks} chunks", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    table.add_column("mode", no_wrap=True)
+    table.add_column("mode", no_wrap=True, min_width=6)
     for _, label in COLUMNS:
-        table.add_column(label, justify="right", no_wrap=True)
+        table.add_column(label, justify="right", no_wrap=True, min_width=max(len(label), 5))
     if abstain:
-        table.add_column("Abstain", justify="right", no_wrap=True)
-    table.add_column("q/s", justify="right", no_wrap=True)
+        table.add_column("Abstain", justify="right", no_wrap=True, min_width=7)
+    table.add_column("q/s", justify="right", no_wrap=True, min_width=5)
     for result in report.results:
         row = [result.mode, *(f"{result.metrics[name]:.3f}" if name in result.metrics else "-" for name, _ in COLUMNS)]
         if abstain:
@@ -72,6 +72,8 @@ def render_report(report: BenchReport, console: Console, failures: bool = False,
     if failures:
         for result in report.results:
             render_failures(result, console, max_failures)
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # a pipe gets the whole table, not "0.8…"
     console.print(metrics_table(report))
     if report.index_seconds:
         console.print(Text(f"indexing took {report.index_seconds:.1f}s", style="dim"))

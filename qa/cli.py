@@ -207,29 +207,32 @@ def chat(paths, index_dir, backend):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the full report (with every failure) to this file.")
 @click.option("--failures", is_flag=True, help="List each query whose first relevant result is not at rank 1, with what beat it.")
 @click.option("--max-failures", type=click.IntRange(0), default=20, show_default=True, help="Failures printed per mode.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=None, help="Dense weight in hybrid fusion (default: the product's).")
+@click.option("--document-bm25", type=click.FloatRange(0, 1), default=None, help="Share of the lexical weight on BM25 of the whole document (default: the product's, 0).")
 @_index_dir_option
 @_backend_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json_path, failures, max_failures, index_dir, backend, quiet):
+def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json_path, failures, max_failures, alpha, document_bm25, index_dir, backend, quiet):
     """Measure retrieval accuracy per mode on a question file (QUESTIONS) or a BEIR dataset (--beir)."""
     import json
 
     from rich.console import Console
 
-    from qa.bench import run_question_bench
+    from qa.bench import retrieval_settings, run_question_bench
     from qa.bench_beir import BeirSettings, run_beir_bench
     from qa.bench_render import render_report
 
     if (questions is None) == (beir_folder is None):
         raise click.UsageError("Give either a question file or --beir FOLDER.")
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    retrieval = retrieval_settings(alpha=alpha, document_bm25_share=document_bm25)
     bar, progress = _progress_printer(quiet)
     with bar if bar is not None else _no_context():
         if beir_folder is not None:
-            report = run_beir_bench(beir_folder, backend or "torch", mode_list, split=split, settings=BeirSettings(granularity=granularity),
+            report = run_beir_bench(beir_folder, backend or "torch", mode_list, split=split, settings=BeirSettings(granularity=granularity, retrieval=retrieval),
                                     index_dir=index_dir, limit=limit, failures=failures or json_path is not None, progress=progress)
         else:
-            report = run_question_bench(_config(corpus, index_dir, backend), questions, mode_list, limit=limit, progress=progress)
+            report = run_question_bench(_config(corpus, index_dir, backend), questions, mode_list, limit=limit, retrieval=retrieval, progress=progress)
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     render_report(report, Console(highlight=False, markup=False, emoji=False), failures=failures, max_failures=max_failures)
