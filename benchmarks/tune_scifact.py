@@ -26,7 +26,7 @@ from qa.engine import RetrievalSettings  # noqa: E402
 
 def grid() -> list[RetrievalSettings]:
     """Fusion method, dense weight, and where the lexical weight goes (chunk, best sentence, whole document)."""
-    base = RetrievalSettings()
+    base = RetrievalSettings(short_document_chars=0)
     out = [replace(base, fusion="rrf", rrf_k=60)]
     for alpha, unit_share, doc_share in product((0.5, 0.6, 0.7), (0.0, 0.67), (0.0, 0.5, 1.0)):
         out.append(replace(base, fusion="convex", alpha=alpha, unit_bm25_share=unit_share, document_bm25_share=doc_share))
@@ -34,7 +34,15 @@ def grid() -> list[RetrievalSettings]:
     for alpha, doc_share in product((0.55, 0.6, 0.65), (0.75, 0.9)):
         out.append(replace(base, fusion="convex", alpha=alpha, document_bm25_share=doc_share))
     out += [replace(base, fusion="convex", alpha=alpha, document_bm25_share=1.0) for alpha in (0.55, 0.65)]
+    # whole-document BM25 only for short documents, at the seed-tuned alpha (the product default is 2,500)
+    out += [replace(base, short_document_chars=chars) for chars in (2500, 3000, 10**9)]
+    out.append(replace(base, alpha=0.6, short_document_chars=10**9))
     return out
+
+
+def key(settings: dict) -> tuple:
+    """A setting's identity in the JSON (rows written before short_document_chars existed had it off)."""
+    return tuple(sorted({"short_document_chars": 0, **settings}.items()))
 
 
 def main() -> None:
@@ -47,15 +55,19 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx-int8"])
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "scifact_tuning.json")
+    parser.add_argument("--append", action="store_true", help="Keep the settings already in --json; score only the new ones.")
     args = parser.parse_args()
+    results = json.loads(args.json.read_text(encoding="utf-8"))["results"] if args.append and args.json.exists() else []
+    done = {key(r["retrieval"]) for r in results}
 
     dataset = load_beir(args.dataset, "train")
     embedder = make_embedder(args.backend)
     settings = BeirSettings(granularity="chunks")
     session = BeirSession(dataset, embedder, beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint()), settings)
-    results = []
     try:
         for i, retrieval in enumerate(grid()):
+            if key(asdict(retrieval)) in done:
+                continue
             started = time.perf_counter()
             result = session.evaluate("hybrid", retrieval)
             results.append({"retrieval": asdict(retrieval), "metrics": result.metrics})
@@ -65,7 +77,7 @@ def main() -> None:
     results.sort(key=lambda r: -r["metrics"]["ndcg@10"])
     print("\nbest on train:")
     for r in results[:5]:
-        print(f"  {r['metrics']['ndcg@10']:.4f}  {describe(RetrievalSettings(**r['retrieval']))}")
+        print(f"  {r['metrics']['ndcg@10']:.4f}  {describe(RetrievalSettings(**dict(key(r['retrieval']))))}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"split": "train", "n_queries": len(dataset.queries), "results": results}, indent=2), encoding="utf-8")
 
@@ -73,7 +85,7 @@ def main() -> None:
 def describe(r: RetrievalSettings) -> str:
     if r.fusion == "rrf":
         return f"rrf k={r.rrf_k}"
-    return f"convex alpha={r.alpha} unit_bm25_share={r.unit_bm25_share} document_bm25_share={r.document_bm25_share}"
+    return f"convex alpha={r.alpha} unit_bm25_share={r.unit_bm25_share} document_bm25_share={r.document_bm25_share} short_document_chars={r.short_document_chars}"
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ class RetrievalSettings:
     document_bm25_share: float = 0.0
     """Share of the lexical weight given to BM25 of the chunk's whole document (convex fusion only;
     0 = off). The document index is built from the chunks on first use (qa/doc_lexical.py)."""
+    short_document_chars: int = 2500
+    """In hybrid mode, a chunk of a document of at most this many characters takes its lexical
+    score from BM25 of the whole document (qa/doc_lexical.py ShortDocumentLexical; 0 = never).
+    Chosen on SciFact train (abstracts); the seed articles (3,230 and 4,105 characters) are longer."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class Engine:
             self._units_of.setdefault(cid, []).append(uid)
             self._chunks_of.setdefault(uid, []).append(cid)
         self._document_lexical = None  # built on first use when settings.document_bm25_share > 0
+        self._short_lexical = None  # built on first use when the corpus has short documents
+        self._short_lexical_for = None
 
     @classmethod
     def open(
@@ -161,7 +167,18 @@ class Engine:
         doc_bm25, doc_top = None, []
         if self.settings.document_bm25_share > 0 and mode == "hybrid":
             doc_bm25, doc_top = self._doc_lexical().scores_and_top(question, n, mask if allowed is not None else None)
+        short_bm25, short_rows = None, None
+        short = self._short_docs() if mode == "hybrid" and self.settings.fusion == "convex" else None
+        if short is not None:
+            short_rows = short.short
+            short_bm25 = short.chunk_scores(question)
+            if allowed is not None:
+                short_bm25 = np.where(mask, short_bm25, 0.0)
         pool: dict[int, None] = {}
+        if short_bm25 is not None:
+            for p in np.argsort(-np.where(short_rows, short_bm25, 0.0))[:3 * n]:  # a short document has ~3 chunks
+                if short_rows[p] and short_bm25[p] > 0:
+                    pool[int(self.index.bm25_ids[p])] = None
         for uid in self._dense_top(qvec, n, allowed_units):
             pool.update(dict.fromkeys(self._chunks_of.get(uid, [])))
         for p in np.argsort(-unit_bm25)[:n]:
@@ -192,16 +209,34 @@ class Engine:
             share = self.settings.unit_bm25_share
             if doc_bm25 is not None:
                 lexical_weight *= 1.0 - self.settings.document_bm25_share
-            fused = (
-                self.settings.alpha * minmax(d)
-                + lexical_weight * (1.0 - share) * minmax(b)
-                + lexical_weight * share * minmax(ub)
-            )
+            lexical = (1.0 - share) * minmax(b) + share * minmax(ub)
+            if short_bm25 is not None:
+                positions = [self._position[c] for c in ids]
+                in_short = short_rows[positions]
+                sb = minmax(np.asarray(short_bm25[positions], dtype=np.float32))
+                lexical = np.where(in_short, sb, (1.0 - share) * sb + share * minmax(ub))
+            fused = self.settings.alpha * minmax(d) + lexical_weight * lexical
             if doc_bm25 is not None:
                 db = np.asarray([doc_bm25[self._position[c]] for c in ids], dtype=np.float32)
                 fused = fused + (1.0 - self.settings.alpha) * self.settings.document_bm25_share * minmax(db)
         order = np.argsort(-fused, kind="stable")
         return [_Candidate(ids[i], float(d[i]), float(b[i]), float(fused[i])) for i in order]
+
+    def _short_docs(self):
+        """The short-document BM25 (qa/doc_lexical.py), or None when no document is short."""
+        limit = self.settings.short_document_chars
+        if limit <= 0:
+            return None
+        if self._short_lexical_for != limit:
+            ids = [r[0] for r in self.index.conn.execute("SELECT id FROM documents WHERE n_chars <= ?", (limit,))]
+            if ids:
+                from qa.doc_lexical import ShortDocumentLexical
+
+                self._short_lexical = ShortDocumentLexical(self.index, ids)
+            else:
+                self._short_lexical = None
+            self._short_lexical_for = limit
+        return self._short_lexical
 
     def _doc_lexical(self):
         if self._document_lexical is None:

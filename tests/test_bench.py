@@ -79,6 +79,11 @@ def test_bench_questions_agrees_with_seed_metrics(tmp_path, fake_embedder):
             assert result.abstention_accuracy == pytest.approx(reference.abstention_accuracy)
             assert result.n_queries == reference.n_answerable
             assert len(result.failures) == round((1 - result.metrics["hit@1"]) * result.n_queries)
+            # per-question outcomes (the chat's bench screen): one per question, the same records as failures
+            assert [o.question for o in result.outcomes] == questions
+            assert [o.first_relevant_rank for o in result.outcomes] == [r.first_hit_rank if r.question.answerable else None for r in reference.results]
+            assert sum(o.abstention_correct for o in result.outcomes) / len(questions) == pytest.approx(reference.abstention_accuracy)
+            assert list(result.failures) == [o.ranking for o in result.outcomes if o.ranking and o.first_relevant_rank != 1]
     finally:
         engine.close()
 
@@ -157,13 +162,62 @@ def test_document_bm25_share_ranks_documents_by_whole_document_bm25(tmp_path, fa
     whole = bench_beir(dataset, fake_embedder, tmp_path / "whole", BeirSettings(granularity="document"), ("bm25",))
     session = BeirSession(dataset, fake_embedder, tmp_path / "chunks", BeirSettings(granularity="chunks"))
     try:
-        off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0))
-        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, document_bm25_share=1.0))
+        off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=0))
+        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, document_bm25_share=1.0, short_document_chars=0))
     finally:
         session.close()
     expected = whole.results[0].run_metrics.rankings
     assert all(on.run_metrics.rankings[q][:5] == expected[q][:5] for q in dataset.queries)
     assert any(off.run_metrics.rankings[q][:5] != expected[q][:5] for q in dataset.queries)
+
+
+def test_short_documents_are_scored_lexically_as_whole_documents(tmp_path, fake_embedder):
+    """With every abstract under the limit, hybrid's lexical side ranks as whole-document BM25."""
+    from qa.bench_beir import BeirSession
+    from qa.engine import RetrievalSettings
+
+    dataset = load_beir(SLICE)
+    whole = bench_beir(dataset, fake_embedder, tmp_path / "whole", BeirSettings(granularity="document"), ("bm25",))
+    session = BeirSession(dataset, fake_embedder, tmp_path / "chunks", BeirSettings(granularity="chunks"))
+    try:
+        short = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=10**9))
+        off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=0))
+    finally:
+        session.close()
+    expected = whole.results[0].run_metrics.rankings
+    assert all(short.run_metrics.rankings[q][:5] == expected[q][:5] for q in dataset.queries)
+    assert any(off.run_metrics.rankings[q][:5] != expected[q][:5] for q in dataset.queries)
+
+
+def test_long_documents_keep_chunk_and_sentence_bm25(tmp_path, fake_embedder):
+    """Documents over short_document_chars are ranked exactly as with the option off; short ones are not."""
+    from conftest import write_corpus
+    from index.chunker import ChunkSettings
+    from qa.engine import RetrievalSettings
+
+    paragraph = "The harbour council voted on the new ferry timetable after a long debate. "
+    files = {f"long{i}.txt": (paragraph * 4 + f"Ferry number {i} leaves at dawn. ") * 6 for i in range(3)}
+    files["note.txt"] = "Ferry tickets. " + "Unrelated filler words about gardens. " * 8 + "They leave at dawn."
+    root = write_corpus(tmp_path / "docs", files)
+    build_index([root], tmp_path / "index", fake_embedder, ChunkSettings(max_tokens=32, overlap_tokens=8))
+    limit = len(files["note.txt"])
+    assert all(len(text) > limit for name, text in files.items() if name != "note.txt")
+    engine = Engine.open(tmp_path / "index", fake_embedder, settings=RetrievalSettings(short_document_chars=limit))
+    try:
+        qvec = fake_embedder.embed(["when do ferry tickets leave at dawn"])[0]
+        on = engine.candidates("when do ferry tickets leave at dawn", qvec, "hybrid")
+        engine.settings = RetrievalSettings(short_document_chars=0)
+        off = engine.candidates("when do ferry tickets leave at dawn", qvec, "hybrid")
+    finally:
+        engine.index.close()
+    note = {cid for cid, src in engine._source_of.items() if src == "note.txt"}
+    assert len(note) > 1  # the note's words are split across its chunks
+    long_on = [(c.chunk_id, round(c.fused, 6)) for c in on if c.chunk_id not in note]
+    long_off = [(c.chunk_id, round(c.fused, 6)) for c in off if c.chunk_id not in note]
+    assert [c for c, _ in long_on] == [c for c, _ in long_off]
+    on_note = {c.chunk_id: c.fused for c in on if c.chunk_id in note}
+    off_note = {c.chunk_id: c.fused for c in off if c.chunk_id in note}
+    assert on_note != off_note
 
 
 def test_cli_needs_exactly_one_source_of_queries():
