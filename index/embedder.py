@@ -7,24 +7,15 @@ import json
 import os
 import re
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
 
+from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (re-exported); also sets OMP_WAIT_POLICY etc.
 from index.errors import ModelError
-
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-BACKENDS = ("torch", "onnx-int8")
-DEFAULT_BACKEND = "torch"
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# OpenMP (torch, faiss) busy-waits between parallel regions by default; on a busy machine the
-# spinning threads starve each other and one query took 10-50x longer (benchmarks/README).
-# Must be set before torch or faiss is first imported, which happens later, inside functions.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Embedder(Protocol):
@@ -117,6 +108,11 @@ class SentenceTransformerEmbedder:
         self.dim = 384
         self.max_tokens = 254
         self._fingerprint: str | None = None
+        self._load_lock = threading.Lock()
+        self.loaded_at: float | None = None
+        """time.perf_counter() when load() finished."""
+        self.load_seconds: float | None = None
+        """How long load() took (including one warm-up encode), once loaded; the start-up benchmark reads it."""
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -147,9 +143,17 @@ class SentenceTransformerEmbedder:
         return [[tuple(pair) for pair in offs] for offs in encoded["offset_mapping"]]
 
     def load(self) -> None:
-        """Load the model now (the TUI does this in a worker)."""
+        """Load the model now (the TUI does this in a worker). Thread-safe: a second caller waits for the first."""
         if self._model is not None:
             return
+        with self._load_lock:
+            if self._model is None:
+                started = time.perf_counter()
+                self._load()
+                self.loaded_at = time.perf_counter()
+                self.load_seconds = self.loaded_at - started
+
+    def _load(self) -> None:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -164,6 +168,9 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(model.max_seq_length) - 2
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
+        # The first encode pays lazy set-up in torch / ONNX Runtime (~20 ms): pay it here, while
+        # loading (often in a background thread), instead of in the first question's answer.
+        model.encode(["warm up"], show_progress_bar=False)
         self._model = model
 
     def _load_onnx_int8(self, SentenceTransformer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,10 +75,23 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path, settings: BM25Settings) -> "LexicalIndex":
+        """A saved index; lucene-style BM25 is read column by column from disk (ColumnLexical)."""
+        if settings.method in ColumnLexical.METHODS and hasattr(os, "pread"):
+            return ColumnLexical(folder, settings)
         import bm25s
 
         retriever = bm25s.BM25.load(str(folder), allow_pickle=False, show_progress=False, mmap=False)
         return cls(retriever, settings)
+
+    @property
+    def num_docs(self) -> int:
+        return int(self._retriever.scores["num_docs"])
+
+    def document_frequency(self, term: str) -> int:
+        """How many rows contain the (analyzed) term."""
+        tid = self._retriever.vocab_dict.get(term)
+        indptr = self._retriever.scores["indptr"]
+        return int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for the query (zeros when no query term is known)."""
@@ -86,15 +101,75 @@ class LexicalIndex:
             return np.zeros(n, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
 
+    def close(self) -> None:
+        pass
+
+
+class ColumnLexical(LexicalIndex):
+    """A saved bm25s index scored by reading each query term's column with pread.
+
+    bm25s keeps every posting in RAM (8 bytes each: 370 MB at 1M chunks), and memory-mapping the
+    files does not help, because the pages a query touches stay resident. Here only the column
+    offsets and the vocabulary stay in the process; a query reads its few columns from the OS page
+    cache. For methods whose score of a row without the term is zero (lucene, robertson, atire)
+    the sum of the columns is bm25s's own score (tests/test_store.py checks it bit for bit).
+    """
+
+    METHODS = ("lucene", "robertson", "atire")
+
+    def __init__(self, folder: Path, settings: BM25Settings) -> None:
+        self.settings = settings
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        self._num_docs = int(params["num_docs"])
+        self.vocab: dict[str, int] = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        self.indptr = np.load(folder / "indptr.csc.index.npy", allow_pickle=False)
+        self._files: dict[str, tuple[int, int, np.dtype]] = {}
+        for key in ("data", "indices"):
+            path = folder / f"{key}.csc.index.npy"
+            header = np.load(path, mmap_mode="r", allow_pickle=False)  # reads the .npy header only
+            offset, dtype = header.offset, header.dtype
+            del header
+            self._files[key] = (os.open(path, os.O_RDONLY), offset, dtype)
+
+    @property
+    def num_docs(self) -> int:
+        return self._num_docs
+
+    def document_frequency(self, term: str) -> int:
+        tid = self.vocab.get(term)
+        return int(self.indptr[tid + 1] - self.indptr[tid]) if tid is not None and tid + 1 < len(self.indptr) else 0
+
+    def _column(self, key: str, start: int, end: int) -> np.ndarray:
+        fd, offset, dtype = self._files[key]
+        size = (end - start) * dtype.itemsize
+        data = os.pread(fd, size, offset + start * dtype.itemsize)
+        if len(data) != size:
+            from index.errors import IndexCorruptError
+
+            raise IndexCorruptError(f"The BM25 file {key}.csc.index.npy is shorter than its index says.", "Rebuild the index: qa index --rebuild PATH")
+        return np.frombuffer(data, dtype=dtype)
+
+    def scores(self, query: str) -> np.ndarray:
+        scores = np.zeros(self._num_docs, dtype=np.float32)
+        for term in analyze(query, self.settings):
+            tid = self.vocab.get(term)
+            if tid is None:
+                continue
+            start, end = int(self.indptr[tid]), int(self.indptr[tid + 1])
+            np.add.at(scores, self._column("indices", start, end), self._column("data", start, end))
+        return scores
+
+    def close(self) -> None:
+        files, self._files = self._files, {}
+        for fd, _, _ in files.values():
+            os.close(fd)
+
 
 def idf_weights(index: LexicalIndex, terms: Sequence[str]) -> dict[str, float]:
     """Robertson IDF of each term from the index's document frequencies (unknown terms: df = 0)."""
-    retriever = index._retriever
-    n = retriever.scores["num_docs"]
-    indptr = retriever.scores["indptr"]
+    n = index.num_docs
     out = {}
     for term in terms:
-        tid = retriever.vocab_dict.get(term)
-        df = int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+        df = index.document_frequency(term)
         out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
     return out

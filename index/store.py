@@ -286,6 +286,8 @@ class LoadedIndex:
     def close(self) -> None:
         self.conn.close()
         self.dense.close()
+        self.lexical.close()
+        self.unit_lexical.close()
 
 
 def expected_mismatch(manifest: Manifest, *, fingerprint: str | None, chunking: ChunkSettings | None, backend: str | None) -> str | None:

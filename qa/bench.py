@@ -42,7 +42,9 @@ class RankedItem:
 
 @dataclass(frozen=True)
 class Failure:
-    """A query whose first relevant result is not at rank 1: what was expected and what beat it."""
+    """A query whose first relevant result is not at rank 1: what was expected and what beat it.
+
+    QuestionOutcome keeps the same record for questions that did reach rank 1 (nothing above them)."""
 
     query_id: str
     query: str
@@ -54,6 +56,26 @@ class Failure:
     """Results ranked above the first relevant one (at most SHOWN_ABOVE)."""
     relevant_item: RankedItem | None
     """The first relevant result itself, if it was retrieved."""
+
+
+@dataclass(frozen=True)
+class QuestionOutcome:
+    """How one question of a question set fared in one mode, hit or miss (the chat's bench list)."""
+
+    question: Question
+    found: bool
+    """Whether the engine answered (True) or said the documents do not say (False)."""
+    ranking: Failure | None = None
+    """The record `--failures` prints, kept for hits too (rank 1, nothing above); None when unanswerable."""
+
+    @property
+    def first_relevant_rank(self) -> int | None:
+        return self.ranking.first_relevant_rank if self.ranking else None
+
+    @property
+    def abstention_correct(self) -> bool:
+        """Answered when the documents say it, flagged 'not in the documents' when they do not."""
+        return self.found == self.question.answerable
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,8 @@ class ModeResult:
     """Share of questions flagged correctly (found vs not-in-the-documents); None for BEIR."""
     failures: tuple[Failure, ...] = ()
     run_metrics: RunMetrics | None = field(default=None, repr=False, compare=False)
+    outcomes: tuple[QuestionOutcome, ...] = field(default=(), repr=False, compare=False)
+    """Every question of a question set in file order (empty for BEIR)."""
 
     @property
     def queries_per_second(self) -> float:
@@ -171,13 +195,14 @@ def bench_questions(engine: Engine, questions: Sequence[Question], modes: Sequen
         metrics = evaluate_run(run, qrels, measures)
         report = evaluate_answers(pairs)
         queries = {f"q{i + 1}": q for i, q in enumerate(questions)}
-        failures = tuple(
-            _failure(qid, queries[qid].question, tuple(f"{e.source}: {e.text}" for e in queries[qid].evidence), items[qid])
+        rankings = {
+            qid: _failure(qid, queries[qid].question, tuple(f"{e.source}: {e.text}" for e in queries[qid].evidence), items[qid])
             for qid in qrels
-            if first_relevant_rank(metrics.rankings[qid], qrels[qid]) != 1
-        )
+        }
+        failures = tuple(rankings[qid] for qid in qrels if first_relevant_rank(metrics.rankings[qid], qrels[qid]) != 1)
+        outcomes = tuple(QuestionOutcome(q, answer.found, rankings.get(f"q{i + 1}")) for i, (q, answer) in enumerate(pairs))
         accuracy = report.abstention_accuracy if report.n_unanswerable else None
-        results.append(ModeResult(mode, metrics.means, len(qrels), seconds, accuracy, failures, metrics))
+        results.append(ModeResult(mode, metrics.means, len(qrels), seconds, accuracy, failures, metrics, outcomes))
     return tuple(results)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.chunker import ChunkSettings
-from index.embedder import DEFAULT_BACKEND
+from index.backends import DEFAULT_BACKEND
 from index.locations import default_corpus, default_index_dir
 
 

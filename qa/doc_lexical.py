@@ -60,7 +60,9 @@ class DocumentLexical:
             scores = np.where(allowed_rows, scores, 0.0)
             doc_scores = np.zeros_like(doc_scores)
             np.maximum.at(doc_scores, self.chunk_rows, scores)
-        best = np.argsort(-doc_scores)[:n]
+        from qa.engine import top_rows
+
+        best = top_rows(doc_scores, n)
         best = best[doc_scores[best] > 0]
         return scores, np.flatnonzero(np.isin(self.chunk_rows, best))
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Callable
 
 from index.builder import BuildReport, Progress, build_index
 from index.embedder import Embedder, make_embedder
-from index.errors import InputError
+from index.errors import InputError, QAError
 from index.store import read_manifest
 from qa.config import RunConfig
 from qa.engine import Engine
@@ -36,13 +37,43 @@ def index_corpus(config: RunConfig, embedder: Embedder | None = None, *, rebuild
     )
 
 
-def open_engine(config: RunConfig, embedder: Embedder | None = None, *, build_if_missing: bool = True, progress: Progress | None = None, explicit_backend: bool = False) -> tuple[Engine, BuildReport | None]:
-    """Open the corpus's index, building it first when there is none yet."""
+def open_engine(config: RunConfig, embedder: Embedder | None = None, *, build_if_missing: bool = True, progress: Progress | None = None, explicit_backend: bool = False, preload: bool = False) -> tuple[Engine, BuildReport | None]:
+    """Open the corpus's index, building it first when there is none yet.
+
+    preload: start loading the model (and encoding once) in a background thread before the index
+    is opened, so opening it is off the critical path; the first embed() waits for that load.
+    """
     check_paths(config.paths)
     index_dir = config.resolved_index_dir
     report = None
-    if build_if_missing and read_manifest(index_dir) is None:
+    manifest = read_manifest(index_dir) if build_if_missing or preload else None
+    if build_if_missing and manifest is None:
         embedder = embedder or make_embedder(config.backend)
         report = index_corpus(config, embedder, wait=True, progress=progress)
+    elif preload and manifest is not None and not (explicit_backend and config.backend != manifest.backend):
+        try:
+            embedder = embedder or make_embedder(config.backend if explicit_backend else manifest.backend)
+        except QAError:
+            pass  # Engine.open reports it, after checking the index as before
+        if embedder is not None:
+            preload_model(embedder)
     engine = Engine.open(index_dir, embedder, backend=config.backend if explicit_backend else None)
     return engine, report
+
+
+def preload_model(embedder: Embedder) -> threading.Thread | None:
+    """Load the model (which encodes once, to warm up) in a daemon thread. Errors are left for the
+    caller's own load()/embed(), which retries and raises them (load() is locked: nothing loads twice)."""
+    load = getattr(embedder, "load", None)
+    if load is None:
+        return None
+
+    def run() -> None:
+        try:
+            load()
+        except Exception:  # noqa: BLE001 - raised again by the caller's own load()
+            pass
+
+    thread = threading.Thread(target=run, name="qa-model-load", daemon=True)
+    thread.start()
+    return thread

@@ -120,3 +120,16 @@ def test_real_tokenizer_chunks_stay_within_the_limit(bert_tokenizer, text, max_t
     chunks = chunk_text(text, bert_tokenizer, ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap), bert_tokenizer.max_tokens)
     rows = [(c.char_start, c.char_end, c.line_start, c.line_end, c.n_tokens, c.text) for c in chunks]
     _check_chunks(text, rows, bert_tokenizer, max_tokens)
+
+
+@given(st.lists(st.integers(0, 4), max_size=60), st.integers(1, 70))
+@FAST
+def test_top_rows_is_a_stable_descending_sort_prefix(values, n):
+    """The engine's partial sort (used at 1M chunks) picks exactly what a full stable sort would."""
+    import numpy as np
+
+    from qa.engine import top_rows
+
+    scores = np.asarray(values, dtype=np.float32)
+    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:n]
+    assert top_rows(scores, n).tolist() == expected

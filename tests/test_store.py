@@ -347,3 +347,27 @@ def test_an_open_engine_keeps_answering_while_a_new_generation_replaces_its_own(
         assert "doc50.txt" in fresh.sources()
     finally:
         fresh.close()
+
+
+def test_bm25_read_by_column_scores_exactly_as_bm25s(tmp_path):
+    """The loaded index reads BM25 columns from disk; its scores equal bm25s's own, bit for bit."""
+    import bm25s
+
+    from index.lexical import BM25Settings, ColumnLexical, LexicalIndex, analyze, idf_weights
+
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(300)] + ["ferry", "ferries", "harbour", "Hollande", "don't", "café"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 60)))) for _ in range(400)]
+    built = LexicalIndex.build(texts, BM25Settings())
+    built.save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25", BM25Settings())
+    reference = LexicalIndex(bm25s.BM25.load(str(tmp_path / "bm25"), allow_pickle=False, show_progress=False), BM25Settings())
+    assert isinstance(loaded, ColumnLexical)
+    queries = [" ".join(rng.choice(words, size=int(rng.integers(1, 12)))) for _ in range(200)]
+    queries += ["ferry ferry ferries harbour", "unknownword", "", "the of and", "Hollande's café don't"]
+    for query in queries:
+        assert np.array_equal(loaded.scores(query), reference.scores(query)), query
+        assert np.array_equal(loaded.scores(query), built.scores(query)), query
+    terms = analyze("ferry harbour w1 unknownword")
+    assert idf_weights(loaded, terms) == idf_weights(reference, terms)
+    loaded.close()

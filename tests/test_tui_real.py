@@ -5,15 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
+from index.normalize import squash
 from qa.config import RunConfig
+from qa.evaluate import evaluate_engine
+from qa.questions import load_questions
 from tui.app import make_app
-from tui.testing import ask, screen_text, settle, sync
+from tui.screens.bench import BenchScreen
+from tui.testing import ask, screen_text, settle, static_text, sync
 from tui.widgets.citations import CitationList
 from tui.widgets.source_view import SourcePane, SourceView
 from tui.widgets.turn import TurnView
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
 pytestmark = pytest.mark.slow
 
 
@@ -39,3 +45,41 @@ async def test_real_model_answers_over_seeds_and_shows_the_source(seed_index_dir
         assert text[view.span[0] : view.span[1]] == top.text
         assert view.cited_lines == (top.line_start, top.line_end)
         assert f"{view.focus_line}▌" in screen_text(app)
+
+
+@sync
+async def test_bench_screen_drills_into_real_seed_questions(seed_index_dir, real_embedder, tmp_path):
+    """f2 over a slice of the seed questions: the verdicts agree with qa.evaluate, and a drill-down quotes
+    the expected span and points at the lines of the real file that hold it."""
+    lines = (DATA / "seed_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    unanswerable = next(line for line in lines if '"evidence": []' in line)
+    subset = tmp_path / "seed_subset.jsonl"
+    subset.write_text("\n".join(lines[:6] + [unanswerable]) + "\n", encoding="utf-8")
+    questions = load_questions(subset)
+    app = make_app(RunConfig(corpus=(SEEDS,), index_dir=seed_index_dir), embedder=real_embedder, questions=subset)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, BenchScreen) and set(screen.results) == {"hybrid", "dense", "bm25"}, screen_text(app)
+        outcomes = screen.results["hybrid"].outcomes
+        reference = evaluate_engine(app.engine, questions, k=100, mode="hybrid")
+        assert [o.first_relevant_rank for o in outcomes] == [r.first_hit_rank for r in reference.results]
+        assert [o.found for o in outcomes] == [not r.abstained for r in reference.results]
+        # drill into the worst-ranked answerable question (a hit@1 when all are)
+        number = max((n for n, o in enumerate(outcomes, 1) if o.question.answerable), key=lambda n: outcomes[n - 1].first_relevant_rank or 999)
+        for _ in range(number - 1):
+            await pilot.press("down")
+        await pilot.pause()
+        assert screen.current == number
+        drill = static_text(screen.query_one("#bench-drill", Static))
+        outcome = outcomes[number - 1]
+        assert f"q{number}" in drill and "Expected evidence" in drill and "Where the expected passage ranked" in drill
+        assert f"“{outcome.question.evidence[0].text}”" in drill
+        item = outcome.ranking.relevant_item
+        assert item is not None and f"{item.rank}. {item.key}" in drill
+        source, span = item.key.rsplit(":", 1)
+        first, _, last = span.partition("-")
+        cited = "\n".join((SEEDS / source).read_text(encoding="utf-8").split("\n")[int(first) - 1 : int(last or first)])
+        assert any(ev.source == source and squash(ev.text) in squash(cited) for ev in outcome.question.evidence)

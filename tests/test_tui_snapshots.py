@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.testing import ask, canned_app, settle, write_demo_corpus
+from tui.testing import ask, canned_app, settle, write_demo_corpus, write_demo_questions
 
 SIZE = (120, 36)
 
@@ -65,7 +65,7 @@ def test_source_pane(app, snap_compare):
 
 def test_help_screen(app, snap_compare):
     """The ? / f1 help dialog over the chat: a short how-to, then keys grouped as Anywhere,
-    Question box, Citations and Source pane, taken from the bindings."""
+    Question box, Citations, Source pane and Bench (f2), taken from the bindings."""
 
     async def run_before(pilot):
         await settle(pilot)
@@ -73,3 +73,21 @@ def test_help_screen(app, snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_bench_screen(tmp_path, snap_compare):
+    """f2 over the demo questions (canned answers): the mode tabs with hybrid selected, Hit@1 0.250 ...
+    Abstention 0.500, six rows (hit@1, rank 3, rank 2 and miss with 'abstained ✗', two 'no evidence',
+    one 'answered ✗'), and q2's drill-down: its evidence in notes/lighthouse.txt, paris.txt and evil.txt
+    ranked above it with fused/bm25/dense (evil.txt's markup shown literally), and where it ranked (3)."""
+    corpus = write_demo_corpus(tmp_path / "corpus")
+    app = canned_app(corpus, cursor_blink=False, questions=write_demo_questions(tmp_path / "demo_questions.jsonl"))
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        await pilot.press("down")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(140, 42), run_before=run_before)

@@ -34,6 +34,8 @@ class TurnActions:
     """Mixed into ChatApp; kept apart so each module stays small."""
 
     current_citation: Citation | None = None
+    bench_run = None
+    """The last bench screen's results (tui.screens.bench.BenchRun), shown again while the engine is the same."""
     shown: tuple[Citation, Citation | None] | None = None
     """What the source pane shows: the citation and the answer sentence inside it, if any."""
 
@@ -167,6 +169,25 @@ class TurnActions:
     def _filter_chosen(self, chosen: tuple[str, ...] | None) -> None:
         if chosen is not None:
             self.sources = chosen
+
+    def action_bench(self) -> None:
+        from tui.screens.bench import BenchScreen  # deferred: the first frame does not need it
+
+        if self.engine is None:
+            self.notify("The index is still loading; the bench opens once it is ready.", severity="warning")
+            return
+        if self._indexing() is not None:
+            self.notify("Re-indexing is running; open the bench when it has finished.", severity="warning")
+            return
+        previous = self.bench_run if self.bench_run is not None and self.bench_run.engine is self.engine else None
+        self.push_screen(BenchScreen(self.engine, self.questions_path, previous, self.mode), self._bench_closed)
+
+    def _bench_closed(self, closed) -> None:
+        if closed.run is not None:
+            self.bench_run, self.questions_path = closed.run, closed.run.path
+        if closed.ask:
+            self.query_one(QuestionInput).focus()
+            self.ask(closed.ask)
 
     def action_conversations(self) -> None:
         self.push_screen(ConversationsScreen(self.history.conversations()), self.reopen)

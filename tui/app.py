@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from pathlib import Path
@@ -49,6 +50,7 @@ class ChatApp(TurnActions, SettingsActions, App):
         Binding("ctrl+b", "toggle_scores", "Score breakdown", show=False),
         Binding("ctrl+r", "reindex", "Re-index (again: cancel)"),
         Binding("ctrl+o", "conversations", "History"),
+        Binding("f2", "bench", "Bench: accuracy and misses on a question file", show=False),
         Binding("ctrl+n", "new_conversation", "New conversation", show=False),
         Binding("escape", "close_source", "Close source", show=False),
     ]
@@ -65,9 +67,11 @@ class ChatApp(TurnActions, SettingsActions, App):
         history: HistoryStore,
         run_editor: Callable[[list[str]], None] | None = None,
         cursor_blink: bool = True,
+        questions_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.cursor_blink = cursor_blink
+        self.questions_path = questions_path
         self.config = config
         self.loader = loader
         self.history = history
@@ -97,6 +101,8 @@ class ChatApp(TurnActions, SettingsActions, App):
         text = Text(f"Ask about the documents in {self.corpus_name}.\n", style="bold")
         text.append("Answers quote one sentence and cite passages as [n] file:lines. Tab moves to the citations, "
                     "Enter opens one beside its document, ? lists every key.", style="dim")
+        if self.questions_path is not None:
+            text.append(f"\nf2 benches retrieval on {one_line(self.questions_path.name, 80)}: accuracy per mode and each miss.", style="dim")
         return text
 
     def on_mount(self) -> None:
@@ -106,6 +112,13 @@ class ChatApp(TurnActions, SettingsActions, App):
         self.query_one(QuestionInput).focus()
         if self.history.problem:
             self.notify(self.history.problem, severity="warning", timeout=10, markup=False)
+        self.call_after_refresh(self._first_frame_drawn)
+
+    def _first_frame_drawn(self) -> None:
+        # `qa chat` turns the cyclic GC off while it starts (qa/cli.py): ~120 collections took ~0.1 s.
+        gc.enable()
+        # Load only now: the loader thread's imports (torch, faiss) hold the GIL and would otherwise
+        # delay the first frame by ~0.2 s (benchmarks/bench_startup.py).
         self.load_engine()
 
     def get_system_commands(self, screen):
@@ -292,15 +305,16 @@ def make_app(
     history_path: Path | None = None,
     run_editor: Callable[[list[str]], None] | None = None,
     cursor_blink: bool = True,
+    questions: Path | None = None,
 ) -> ChatApp:
     """Build the chat; tests pass a fake embedder (or a whole loader), the CLI passes nothing."""
     from index.locations import history_db_path
 
     config = config or RunConfig()
     loader = engine_loader or default_loader(config, embedder, explicit_backend)
-    return ChatApp(config, loader, HistoryStore(history_path or history_db_path()), run_editor, cursor_blink)
+    return ChatApp(config, loader, HistoryStore(history_path or history_db_path()), run_editor, cursor_blink, questions)
 
 
-def run_chat(config: RunConfig, explicit_backend: bool = False) -> None:
-    """Entry point for `qa chat`."""
-    make_app(config, explicit_backend=explicit_backend).run()
+def run_chat(config: RunConfig, explicit_backend: bool = False, questions: Path | None = None) -> None:
+    """Entry point for `qa chat`; questions is a question file for the bench screen (f2)."""
+    make_app(config, explicit_backend=explicit_backend, questions=questions).run()

@@ -26,6 +26,7 @@ def chat_commands(app: "ChatApp") -> Iterable[SystemCommand]:
     yield SystemCommand("Toggle score breakdown", "Show bm25 / dense / fused per passage (ctrl+b)", app.action_toggle_scores)
     yield SystemCommand("Re-index", "Index new and changed files, with progress (ctrl+r; again cancels)", app.action_reindex)
     yield SystemCommand("Rebuild index", "Re-embed every file from scratch", partial(app.action_reindex, True))
+    yield SystemCommand("Bench: accuracy on a question file", "Hit@1, MRR per mode and why each question missed (f2)", app.action_bench)
     yield SystemCommand("Reopen a past conversation", "Browse saved conversations (ctrl+o)", app.action_conversations)
     yield SystemCommand("New conversation", "Start an empty conversation (ctrl+n)", app.action_new_conversation)
     yield SystemCommand("Copy turn as Markdown", "The selected (or last) turn with its citations", app.action_copy_turn)
@@ -41,6 +42,7 @@ def _keys(binding: Binding) -> str:
 
 def help_sections(app: "ChatApp") -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(keys, description)]) from the bindings of the app and its widgets."""
+    from tui.screens.bench import BenchScreen
     from tui.widgets.citations import CitationList
     from tui.widgets.question_input import QuestionInput
     from tui.widgets.source_view import SourcePane, SourceView
@@ -53,4 +55,5 @@ def help_sections(app: "ChatApp") -> list[tuple[str, list[tuple[str, str]]]]:
         ("Question box", [("enter", "Ask")] + rows(QuestionInput.BINDINGS)),
         ("Citations", [("up / down", "Move; the source pane follows")] + rows(CitationList.BINDINGS)),
         ("Source pane", [("arrows, pgup/pgdn", "Scroll")] + rows(SourceView.BINDINGS) + rows(SourcePane.BINDINGS)),
+        ("Bench (f2)", [("up / down", "Pick a question; its drill-down follows"), ("enter", "Ask it in the chat")] + rows(BenchScreen.BINDINGS)),
     ]

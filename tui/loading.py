@@ -33,7 +33,7 @@ def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explic
         if rebuild or read_manifest(config.resolved_index_dir) is None:
             model = model or make_embedder(config.backend)
             report = index_corpus(config, model, rebuild=rebuild, wait=True, progress=progress, cancelled=cancelled)
-        engine, _ = open_engine(config, model, build_if_missing=False, explicit_backend=explicit_backend)
+        engine, _ = open_engine(config, model, build_if_missing=False, explicit_backend=explicit_backend, preload=True)
         return engine, report
 
     return load

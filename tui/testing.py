@@ -31,6 +31,27 @@ DEMO_FILES = {
 }
 
 
+DEMO_QUESTIONS = (
+    # (question, [(source, evidence span)]): with CannedEngine these come out hit@1, rank 3 (evil.txt above
+    # it), rank 2 with a wrong abstention, a miss, a correct abstention, and an answer that should be one.
+    ("What is the capital of France?", [("paris.txt", "capital of France")]),
+    ("Which capital is far from the keeper?", [("notes/lighthouse.txt", "Aurelio Bassani")]),
+    ("Which way does the river flow?", [("paris.txt", "The Seine flows through Paris")]),
+    ("What do the escape codes say?", [("evil.txt", "escape codes")]),
+    ("Who painted the Mona Lisa?", []),
+    ("Who was the lighthouse keeper?", []),
+)
+
+
+def write_demo_questions(path: Path) -> Path:
+    """DEMO_QUESTIONS as a question file in our JSONL format."""
+    import json
+
+    rows = ({"question": q, "evidence": [{"source": s, "text": t} for s, t in ev]} for q, ev in DEMO_QUESTIONS)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 def sync(test):
     """Run an async Pilot test under plain pytest (no asyncio plugin needed); fixtures still resolve."""
 
@@ -100,6 +121,14 @@ def screen_text(app) -> str:
     console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None, record=True, legacy_windows=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
+
+
+def static_text(static) -> str:
+    """A Static's content as plain text, unwrapped and right-stripped (long lines don't break assertions)."""
+    console = Console(width=400, file=io.StringIO(), color_system=None)
+    with console.capture() as capture:
+        console.print(static.content)
+    return "\n".join(line.rstrip() for line in capture.get().splitlines()) + "\n"
 
 
 def notices(app) -> list[tuple[str, str]]:

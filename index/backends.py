@@ -1,0 +1,21 @@
+"""Model and backend names plus the process settings torch/faiss need, without importing numpy.
+
+The CLI and the chat read these before their first frame; importing index.embedder (and numpy)
+would cost ~0.1 s there, so they live here and index.embedder re-exports them.
+"""
+
+from __future__ import annotations
+
+import os
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx-int8")
+DEFAULT_BACKEND = "torch"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# OpenMP (torch, faiss) busy-waits between parallel regions by default; on a busy machine the
+# spinning threads starve each other and one query took 10-50x longer (benchmarks/README).
+# Must be set before torch or faiss is first imported, which happens later, inside functions.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
