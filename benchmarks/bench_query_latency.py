@@ -357,7 +357,7 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
     return {
         **info,
         "backend": backend,
-        "bm25": "LexicalIndex, memory-mapped" if bm25_mmap else "PreadLexical (columns by pread)" if bm25_pread else "LexicalIndex.load (in RAM)",
+        "bm25": "LexicalIndex, memory-mapped" if bm25_mmap else "PreadLexical (columns by pread)" if bm25_pread else "LexicalIndex.load (the product: columns read with pread, index/lexical.py ColumnLexical)",
         "nprobe": int(getattr(dense.index, "nprobe", 0)),
         "rerank": dense.settings.rerank if info["kind"] == "ivfpq" else 0,
         "queries": len(texts),
