@@ -1,4 +1,4 @@
-"""Embedding behind a one-method interface: the bundled all-MiniLM-L6-v2 (torch or ONNX int8), or a fake for tests."""
+"""Embedding behind a one-method interface: the bundled all-MiniLM-L6-v2 (torch, or ONNX int8 without torch), or a fake for tests."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (re-exported); also sets OMP_WAIT_POLICY etc.
 from index.errors import ModelError
+from index.onnx_encoder import OnnxEncoder, wordpiece_tokenizer
 
 
 class Embedder(Protocol):
@@ -105,6 +106,7 @@ class SentenceTransformerEmbedder:
         self._path = model_path()
         self._model = None
         self._tokenizer = None
+        self._wordpieces = None
         self.dim = 384
         self.max_tokens = 254
         self._fingerprint: str | None = None
@@ -122,6 +124,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def tokenizer(self):
+        """The transformers tokenizer (imports transformers); chunking uses the lighter tokenizers one instead."""
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
@@ -131,16 +134,11 @@ class SentenceTransformerEmbedder:
     def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         if not texts:
             return []
-        encoded = self.tokenizer(
-            list(texts),
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            truncation=False,
-            verbose=False,
-        )
-        return [[tuple(pair) for pair in offs] for offs in encoded["offset_mapping"]]
+        if self._wordpieces is None:
+            # The same tokenizer.json the transformers tokenizer wraps, without importing transformers.
+            self._wordpieces = wordpiece_tokenizer(self._path)
+        encoded = self._wordpieces.encode_batch(list(texts), add_special_tokens=False)
+        return [list(e.offsets) for e in encoded]
 
     def load(self) -> None:
         """Load the model now (the TUI does this in a worker). Thread-safe: a second caller waits for the first."""
@@ -154,62 +152,72 @@ class SentenceTransformerEmbedder:
                 self.load_seconds = self.loaded_at - started
 
     def _load(self) -> None:
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise ModelError("sentence-transformers is not installed.", "Run: pip install -e . -c constraints.txt") from exc
         import logging
 
         logging.getLogger("transformers").setLevel(logging.ERROR)
         if self.backend == "torch":
-            model = SentenceTransformer(str(self._path), device="cpu")
+            model = self._sentence_transformer_class()(str(self._path), device="cpu")
         else:
-            model = self._load_onnx_int8(SentenceTransformer)
-        self.max_tokens = int(model.max_seq_length) - 2
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+            model = self._load_onnx_int8()
         # The first encode pays lazy set-up in torch / ONNX Runtime (~20 ms): pay it here, while
         # loading (often in a background thread), instead of in the first question's answer.
-        model.encode(["warm up"], show_progress_bar=False)
+        if isinstance(model, OnnxEncoder):
+            self.max_tokens = model.max_seq_length - 2
+            self.dim = model.dim
+            model.encode(["warm up"])
+        else:
+            self.max_tokens = int(model.max_seq_length) - 2
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self.dim = int(get_dim())
+            model.encode(["warm up"], show_progress_bar=False)
         self._model = model
 
-    def _load_onnx_int8(self, SentenceTransformer):
+    @staticmethod
+    def _sentence_transformer_class():
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelError("sentence-transformers is not installed.", "Run: pip install -e . -c constraints.txt") from exc
+        return SentenceTransformer
+
+    def onnx_int8_file(self) -> tuple[Path, str]:
+        """(model folder, file name inside it) of the int8 export for this CPU, exporting it first if missing."""
         from index.locations import onnx_cache_dir
 
-        target = _quantization_target()
         folder = onnx_cache_dir() / f"all-MiniLM-L6-v2-{weights_hash(self._path)[:16]}"
-        file_name = f"onnx/model_qint8_{target}.onnx"
-        try:
-            if not (folder / file_name).is_file():
-                # Export once, offline, from the bundled torch weights into a private copy.
-                tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-                shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(self._path, tmp)
+        file_name = f"onnx/model_qint8_{_quantization_target()}.onnx"
+        if not (folder / file_name).is_file():
+            # Export once, offline, from the bundled torch weights into a private copy (needs torch + optimum).
+            SentenceTransformer = self._sentence_transformer_class()
+            tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+            try:
                 from sentence_transformers import export_dynamic_quantized_onnx_model
 
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copytree(self._path, tmp)
                 fp32 = SentenceTransformer(str(tmp), device="cpu", backend="onnx")
-                export_dynamic_quantized_onnx_model(fp32, target, str(tmp))
-                shutil.rmtree(folder, ignore_errors=True)
-                os.replace(tmp, folder)
-            import onnxruntime
+                export_dynamic_quantized_onnx_model(fp32, _quantization_target(), str(tmp))
+            except ImportError as exc:
+                raise _missing_onnx_extras() from exc
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        return folder, file_name
 
-            options = onnxruntime.SessionOptions()
-            # Same reason as OMP_WAIT_POLICY above: ONNX Runtime's own pool spins by default.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            return SentenceTransformer(
-                str(folder), device="cpu", backend="onnx",
-                model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider", "session_options": options},
-            )
+    def _load_onnx_int8(self):
+        folder, file_name = self.onnx_int8_file()
+        try:
+            if OnnxEncoder.supports(folder):
+                return OnnxEncoder.load(folder, folder / file_name)
+            return sentence_transformer_onnx(folder, file_name)
         except ImportError as exc:
-            raise ModelError(
-                "The onnx-int8 backend needs the ONNX extras.",
-                "Install them: pip install -e '.[onnx]' -c constraints.txt, or use --backend torch.",
-            ) from exc
+            raise _missing_onnx_extras() from exc
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if isinstance(self._model, OnnxEncoder):
+            return self._model.encode(list(texts), batch_size=self.batch_size)
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -218,6 +226,28 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def sentence_transformer_onnx(folder: Path, file_name: str):
+    """The int8 export run through SentenceTransformer(backend="onnx"), which imports torch: the reference
+    OnnxEncoder is tested against, and the fallback for a model pipeline OnnxEncoder does not reproduce."""
+    import onnxruntime
+
+    SentenceTransformer = SentenceTransformerEmbedder._sentence_transformer_class()
+    options = onnxruntime.SessionOptions()
+    # Same reason as OMP_WAIT_POLICY in index.backends: ONNX Runtime's own pool spins by default.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return SentenceTransformer(
+        str(folder), device="cpu", backend="onnx",
+        model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider", "session_options": options},
+    )
+
+
+def _missing_onnx_extras() -> ModelError:
+    return ModelError(
+        "The onnx-int8 backend needs the ONNX extras.",
+        "Install them: pip install -e '.[onnx]' -c constraints.txt, or use --backend torch.",
+    )
 
 
 _WORD = re.compile(r"\w+|[^\w\s]")

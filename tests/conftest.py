@@ -42,6 +42,18 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
+def onnx_int8_home(tmp_path_factory):
+    """A QA_HOME holding the int8 ONNX export of the bundled model, exported once per session (about 1 min, needs torch)."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    home = tmp_path_factory.mktemp("onnx_int8_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QA_HOME", str(home))
+        SentenceTransformerEmbedder("onnx-int8").onnx_int8_file()
+    return home
+
+
+@pytest.fixture(scope="session")
 def seed_index_dir(tmp_path_factory, real_embedder):
     """A real-model index over seeds/, built once per session. Treat as read-only."""
     from index.builder import build_index

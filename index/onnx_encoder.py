@@ -1,0 +1,132 @@
+"""The exported int8 ONNX all-MiniLM-L6-v2 run with onnxruntime and tokenizers alone, so answering never imports torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from index.errors import ModelError
+
+# The graph inputs this runner knows how to fill; a graph asking for anything else is refused.
+_KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _read_json(path: Path) -> dict | list:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _pooling_config(folder: Path) -> dict:
+    modules = sorted(_read_json(folder / "modules.json"), key=lambda m: m["idx"])
+    return _read_json(folder / modules[1]["path"] / "config.json")
+
+
+class OnnxEncoder:
+    """What SentenceTransformer.encode does for this model: tokenize, run the graph, mean-pool, L2-normalise."""
+
+    def __init__(self, session, tokenizer, max_seq_length: int, dim: int) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self.max_seq_length = max_seq_length
+        """Tokens per text the encoder sees, [CLS] and [SEP] included; longer texts are truncated."""
+        self.dim = dim
+        self._input_names = [i.name for i in session.get_inputs()]
+        names = [o.name for o in session.get_outputs()]
+        self._output = "last_hidden_state" if "last_hidden_state" in names else names[0]
+
+    @staticmethod
+    def supports(folder: Path) -> bool:
+        """True if the model in folder is Transformer -> mean Pooling (-> Normalize), the pipeline OnnxEncoder reproduces."""
+        try:
+            modules = sorted(_read_json(folder / "modules.json"), key=lambda m: m["idx"])
+            kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+            if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]) or modules[0]["path"] != "":
+                return False
+            pooling = _pooling_config(folder)
+            bert = _read_json(folder / "sentence_bert_config.json")
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return False
+        other_modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens" and v]
+        return (
+            pooling.get("pooling_mode_mean_tokens") is True
+            and not other_modes
+            and pooling.get("include_prompt", True) is True
+            and not bert.get("do_lower_case", False)
+            and (folder / "tokenizer.json").is_file()
+        )
+
+    @classmethod
+    def load(cls, folder: Path, onnx_file: Path) -> OnnxEncoder:
+        """The encoder for a sentence-transformers model folder (see supports()) and its ONNX graph."""
+        import onnxruntime
+
+        config = _read_json(folder / "sentence_bert_config.json")
+        max_seq_length = int(config["max_seq_length"])
+        try:
+            max_seq_length = min(max_seq_length, int(_read_json(folder / "config.json")["max_position_embeddings"]))
+        except (OSError, ValueError, KeyError):
+            pass
+        dim = int(_pooling_config(folder)["word_embedding_dimension"])
+        options = onnxruntime.SessionOptions()
+        # Same reason as OMP_WAIT_POLICY in index.backends: ONNX Runtime's own pool spins by default.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = onnxruntime.InferenceSession(str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"])
+        unknown = [i.name for i in session.get_inputs() if i.name not in _KNOWN_INPUTS]
+        if unknown:
+            raise ModelError(f"{onnx_file} asks for inputs this runner does not provide: {', '.join(unknown)}.", f"Delete {folder} to export it again, or use --backend torch.")
+        return cls(session, encoding_tokenizer(folder, max_seq_length), max_seq_length, dim)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """(len(texts), dim) float32 unit vectors, in input order."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Longest first, batched, exactly as sentence-transformers orders them: int8 activations are
+        # quantised per batch (padding included), so the same batches give the same vectors.
+        order = np.argsort([-len(text) for text in texts])
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            out[rows] = self._encode_batch([texts[i] for i in rows])
+        return out
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        columns = {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+        }
+        feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self._input_names}
+        hidden = self._session.run([self._output], feed)[0]
+        mask = np.asarray(columns["attention_mask"], dtype=np.float32)[:, :, None]
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.maximum(norms, 1e-12)
+
+
+def encoding_tokenizer(folder: Path, max_seq_length: int):
+    """The fast tokenizer as sentence-transformers calls it: special tokens, truncation, padding to the batch's longest."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    # tokenizer.json carries its own settings (for this model: truncate and pad to 128); replace them.
+    tokenizer.enable_truncation(max_seq_length)
+    pad_token = "[PAD]"
+    try:
+        configured = _read_json(folder / "tokenizer_config.json").get("pad_token") or pad_token
+        pad_token = configured["content"] if isinstance(configured, dict) else str(configured)
+    except (OSError, ValueError, KeyError):
+        pass
+    pad_id = tokenizer.token_to_id(pad_token)
+    tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad_token)
+    return tokenizer
+
+
+def wordpiece_tokenizer(folder: Path):
+    """The fast tokenizer for chunking: no truncation, no padding (special tokens are left out per call)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer

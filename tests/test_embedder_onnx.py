@@ -1,0 +1,113 @@
+"""The torch-free onnx-int8 runner gives sentence-transformers' vectors and the transformers tokenizer's chunks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SEEDS
+
+from index.chunker import ChunkSettings, chunk_text, split_sentences
+from index.embedder import SentenceTransformerEmbedder, model_path, sentence_transformer_onnx, weights_hash
+from index.onnx_encoder import OnnxEncoder
+
+NBSP = "\u00a0"
+ODD_TEXTS = [
+    "",
+    " ",
+    NBSP,
+    f"Hollande{NBSP}is likely to leave Washington",
+    "Ça coûte 10 € — naïve café, 東京, Привет, 🙂",
+    " ".join(f"word{i % 50}" for i in range(1000)),  # far past 256 tokens: truncated
+    "x" * 5000,
+    "\t\n",
+    "[CLS] [SEP] [PAD] [UNK]",
+]
+
+
+def seed_texts() -> list[str]:
+    documents = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))]
+    return documents + [doc[s:e] for doc in documents for s, e in split_sentences(doc)]
+
+
+class TransformersOffsets:
+    """The chunker's tokenizer as it was: the transformers fast tokenizer, no special tokens."""
+
+    def __init__(self, embedder: SentenceTransformerEmbedder) -> None:
+        self._tokenizer = embedder.tokenizer
+
+    def offsets(self, texts):
+        encoded = self._tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        return [[tuple(pair) for pair in offs] for offs in encoded["offset_mapping"]]
+
+
+def test_offsets_and_chunks_match_the_transformers_tokenizer():
+    embedder = SentenceTransformerEmbedder("onnx-int8")
+    reference = TransformersOffsets(embedder)
+    texts = seed_texts() + ODD_TEXTS
+    assert embedder.offsets(texts) == reference.offsets(texts)
+    for settings in (ChunkSettings(), ChunkSettings(max_tokens=24, overlap_tokens=8)):
+        for text in seed_texts()[:2] + ODD_TEXTS:
+            assert chunk_text(text, embedder, settings, 254) == chunk_text(text, reference, settings, 254)
+
+
+def test_bundled_model_is_a_pipeline_the_runner_reproduces(tmp_path):
+    assert OnnxEncoder.supports(model_path())
+    folder = tmp_path / "model"
+    shutil.copytree(model_path(), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    pooling = folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    pooling.write_text(json.dumps(config))
+    assert not OnnxEncoder.supports(folder), "CLS pooling must go through sentence-transformers"
+
+
+def test_onnx_int8_fingerprint_is_unchanged():
+    """Indexes built by the sentence-transformers ONNX path keep opening."""
+    embedder = SentenceTransformerEmbedder("onnx-int8")
+    assert embedder.fingerprint().startswith(f"{weights_hash(model_path())[:16]}:onnx-int8:")
+
+
+@pytest.mark.slow
+def test_runner_matches_sentence_transformers_onnx(onnx_int8_home, monkeypatch):
+    monkeypatch.setenv("QA_HOME", str(onnx_int8_home))
+    embedder = SentenceTransformerEmbedder("onnx-int8")
+    folder, file_name = embedder.onnx_int8_file()
+    reference = sentence_transformer_onnx(folder, file_name)
+    embedder.load()
+    assert isinstance(embedder._model, OnnxEncoder)
+    assert (embedder.dim, embedder.max_tokens) == (384, 254)
+    texts = seed_texts() + ODD_TEXTS
+    for batch_size in (32, 4):
+        embedder.batch_size = batch_size
+        ours = embedder.embed(texts)
+        theirs = reference.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        assert ours.dtype == np.float32 and ours.shape == theirs.shape
+        cosine = (ours * theirs).sum(axis=1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))
+        print(f"batch {batch_size}: min cosine {cosine.min():.7f}, max abs diff {np.abs(ours - theirs).max():.1e}")
+        assert cosine.min() >= 0.9999
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_embedding_with_the_export_never_imports_torch(onnx_int8_home):
+    code = (
+        "import json, sys\n"
+        "from index.embedder import SentenceTransformerEmbedder\n"
+        "embedder = SentenceTransformerEmbedder('onnx-int8')\n"
+        "vectors = embedder.embed(['Who did Hollande meet in Washington?'])\n"
+        "embedder.offsets(['Chunking needs offsets too.'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'sentence_transformers', 'optimum'})\n"
+        "print(json.dumps([heavy, vectors.shape[1], type(embedder._model).__name__]))"
+    )
+    env = {**os.environ, "QA_HOME": str(onnx_int8_home)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    heavy, dim, runner = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (heavy, dim, runner) == ([], 384, "OnnxEncoder")
