@@ -116,7 +116,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path, help="BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx-int8"])
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"])
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "scifact_accuracy.json")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "img" / "scifact_accuracy.png")
     args = parser.parse_args()

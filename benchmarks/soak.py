@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--warmup", type=int, default=1_000, help="queries before the baseline RSS is taken")
     parser.add_argument("--sample", type=int, default=250, help="RSS sampling interval, in queries")
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx-int8", "fake"])
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8", "fake"])
     parser.add_argument("--corpus", type=Path, default=REPO / "seeds")
     parser.add_argument("--max-growth", type=float, default=5.0, help="allowed RSS growth after warm-up, percent")
     parser.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/soak.json")

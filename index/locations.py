@@ -8,6 +8,7 @@ from pathlib import Path
 
 APP_NAME = "qa-docs"
 HOME_ENV = "QA_HOME"
+MODEL_CACHE_ENV = "QA_MODEL_CACHE"
 
 
 def _home() -> Path | None:
@@ -49,6 +50,12 @@ def default_index_dir(roots: list[Path]) -> Path:
 
 
 def onnx_cache_dir() -> Path:
+    """Where the ONNX exports of the bundled model live: QA_MODEL_CACHE if set, else the cache dir.
+
+    Exports are keyed by the weights' hash, so one folder can serve many QA_HOMEs (the tests share one)."""
+    value = os.environ.get(MODEL_CACHE_ENV)
+    if value:
+        return Path(value).expanduser().resolve()
     return cache_dir() / "models"
 
 

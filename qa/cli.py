@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from index.backends import BACKENDS, DEFAULT_BACKEND
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SAMPLE_QUESTION = "Who did Hollande meet in Washington?"
@@ -16,9 +18,9 @@ SAMPLE_QUESTION = "Who did Hollande meet in Washington?"
 def _backend_option(f):
     return click.option(
         "--backend",
-        type=click.Choice(["torch", "onnx-int8"]),
+        type=click.Choice(list(BACKENDS)),
         default=None,
-        help="Embedding backend (default: the index's own, or torch for a new index).",
+        help="Embedding backend (default: the index's own, or onnx for a new index; onnx is exported once from the bundled weights).",
     )(f)
 
 
@@ -241,7 +243,7 @@ def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json
     bar, progress = _progress_printer(quiet)
     with bar if bar is not None else _no_context():
         if beir_folder is not None:
-            report = run_beir_bench(beir_folder, backend or "torch", mode_list, split=split, settings=BeirSettings(granularity=granularity, retrieval=retrieval),
+            report = run_beir_bench(beir_folder, backend or DEFAULT_BACKEND, mode_list, split=split, settings=BeirSettings(granularity=granularity, retrieval=retrieval),
                                     index_dir=index_dir, limit=limit, failures=failures or json_path is not None, progress=progress)
         else:
             report = run_question_bench(_config(corpus, index_dir, backend), questions, mode_list, limit=limit, retrieval=retrieval, progress=progress)

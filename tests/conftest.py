@@ -24,6 +24,20 @@ def qa_home(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache(tmp_path_factory):
+    """One ONNX export per test session (made on first use, ~15 s, needs torch), whatever QA_HOME a
+    test sets: QA_MODEL_CACHE moves the exports out of QA_HOME, and child `qa` processes inherit it."""
+    folder = tmp_path_factory.mktemp("model_cache")
+    previous = os.environ.get("QA_MODEL_CACHE")
+    os.environ["QA_MODEL_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("QA_MODEL_CACHE", None)
+    else:
+        os.environ["QA_MODEL_CACHE"] = previous
+
+
 @pytest.fixture
 def fake_embedder():
     from index.embedder import HashingEmbedder
@@ -43,14 +57,23 @@ def real_embedder():
 
 @pytest.fixture(scope="session")
 def onnx_int8_home(tmp_path_factory):
-    """A QA_HOME holding the int8 ONNX export of the bundled model, exported once per session (about 1 min, needs torch)."""
+    """A QA_HOME holding the ONNX export of the bundled model, exported once per session (about 1 min, needs torch):
+    the int8 file for this CPU and the fp32 onnx/model.onnx it is quantized from, so it serves both ONNX backends."""
     from index.embedder import SentenceTransformerEmbedder
 
-    home = tmp_path_factory.mktemp("onnx_int8_home")
+    home = tmp_path_factory.mktemp("onnx_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QA_HOME", str(home))
-        SentenceTransformerEmbedder("onnx-int8").onnx_int8_file()
+        embedder = SentenceTransformerEmbedder("onnx-int8")
+        folder, _ = embedder.onnx_file("onnx-int8")
+        assert (folder / "onnx" / "model.onnx").is_file(), "the int8 export writes the fp32 graph too: one export serves both"
     return home
+
+
+@pytest.fixture(scope="session")
+def onnx_home(onnx_int8_home):
+    """The same one export, for tests of the fp32 "onnx" backend."""
+    return onnx_int8_home
 
 
 @pytest.fixture(scope="session")

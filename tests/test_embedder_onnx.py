@@ -111,3 +111,63 @@ def test_embedding_with_the_export_never_imports_torch(onnx_int8_home):
     assert result.returncode == 0, result.stderr
     heavy, dim, runner = json.loads(result.stdout.strip().splitlines()[-1])
     assert (heavy, dim, runner) == ([], 384, "OnnxEncoder")
+
+
+def test_fp32_onnx_backend_has_its_own_fingerprint():
+    """Indexes built by torch, fp32 ONNX and int8 ONNX are never mixed."""
+    prefix = weights_hash(model_path())[:16]
+    fingerprints = {backend: SentenceTransformerEmbedder(backend).fingerprint() for backend in ("torch", "onnx", "onnx-int8")}
+    assert fingerprints["onnx"] == f"{prefix}:onnx"
+    assert len(set(fingerprints.values())) == 3
+
+
+def test_every_backend_option_offers_onnx():
+    import click
+
+    from index.backends import BACKENDS
+    from qa.cli import cli
+
+    assert "onnx" in BACKENDS
+    commands = [cmd for cmd in cli.commands.values() if any(p.name == "backend" for p in cmd.params)]
+    assert {cmd.name for cmd in commands} >= {"index", "ask", "chat", "bench"}
+    for cmd in commands:
+        option = next(p for p in cmd.params if p.name == "backend")
+        assert isinstance(option.type, click.Choice) and set(option.type.choices) == set(BACKENDS)
+
+
+@pytest.mark.slow
+def test_fp32_onnx_runner_matches_torch(onnx_home, real_embedder, monkeypatch):
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    embedder = SentenceTransformerEmbedder("onnx")
+    folder, file_name = embedder.onnx_file()
+    assert file_name == "onnx/model.onnx" and (folder / file_name).is_file()
+    embedder.load()
+    assert isinstance(embedder._model, OnnxEncoder)
+    assert (embedder.dim, embedder.max_tokens) == (real_embedder.dim, real_embedder.max_tokens) == (384, 254)
+    texts = seed_texts() + ODD_TEXTS
+    ours = embedder.embed(texts)
+    theirs = real_embedder.embed(texts)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    cosine = (ours * theirs).sum(axis=1)
+    print(f"fp32 onnx vs torch: min cosine {cosine.min():.7f}, max abs diff {np.abs(ours - theirs).max():.1e}")
+    assert cosine.min() >= 0.9999
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_int8_only_export_gains_the_fp32_graph_and_keeps_its_int8_file(onnx_home, tmp_path, monkeypatch):
+    """An export made before the fp32 backend existed holds only the int8 file: the fp32 one is added beside it."""
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    shared, int8_name = SentenceTransformerEmbedder("onnx-int8").onnx_file("onnx-int8")
+    monkeypatch.setenv("QA_HOME", str(tmp_path))
+    monkeypatch.delenv("QA_MODEL_CACHE", raising=False)  # a cache of its own, not the session's shared one
+    from index.locations import onnx_cache_dir
+
+    old = onnx_cache_dir() / shared.name
+    shutil.copytree(shared, old, ignore=shutil.ignore_patterns("model.onnx"))
+    int8 = old / int8_name
+    before = (int8.stat().st_ino, int8.stat().st_mtime_ns, int8.read_bytes())
+    folder, file_name = SentenceTransformerEmbedder("onnx").onnx_file()
+    assert folder == old and (folder / file_name).is_file()
+    assert (int8.stat().st_ino, int8.stat().st_mtime_ns, int8.read_bytes()) == before
+    assert sorted(p.name for p in onnx_cache_dir().iterdir()) == [old.name], "no temporary folder left behind"

@@ -191,3 +191,35 @@ def test_glued_and_unusual_text_never_exceeds_the_model_limit(real_embedder):
     rng = random.Random(3)
     text = "".join(rng.choice("ab1-_.,;üé😀\u00a0“”’ ") for _ in range(6000)) + " " + "x" * 400 + " " + "中文字符" * 300
     _assert_within_model_limit(text, real_embedder, ChunkSettings(max_tokens=254, overlap_tokens=16))
+
+
+def test_default_backend_end_to_end_without_torch(onnx_home, tmp_path):
+    """The shipped default (fp32 ONNX, run by onnxruntime) indexes and answers over seeds/ in a child
+    process, never importing torch, with citations that are exact slices of the files."""
+    import os
+    import subprocess
+
+    from conftest import REPO
+    from index.backends import DEFAULT_BACKEND
+
+    index_dir = tmp_path / "idx"
+    script = (
+        "import sys, runpy\n"
+        "sys.argv = ['qa', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('qa', run_name='__main__')\n"
+        "finally:\n"
+        "    heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "    print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "QA_HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-c", script, "ask", "Who did Hollande meet in Washington?", "--json", "-c", str(SEEDS), "--index-dir", str(index_dir)],
+                         capture_output=True, text=True, encoding="utf-8", cwd=REPO, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "HEAVY=\n" in run.stderr or run.stderr.rstrip().endswith("HEAVY="), run.stderr[-500:]
+    assert store.read_manifest(index_dir).backend == DEFAULT_BACKEND == "onnx"
+    reply = json.loads(run.stdout)
+    assert reply["found"] and reply["passages"]
+    for passage in reply["passages"]:
+        assert_exact(passage)
+    assert any("Obama" in p["text"] for p in reply["passages"][:3])
