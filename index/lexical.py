@@ -35,10 +35,16 @@ def _stemmer(language: str):
     return Stemmer.Stemmer(language)
 
 
+STOPWORDS_EN = (
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
+    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+)
+"""bm25s.stopwords.STOPWORDS_EN (MIT), copied: importing bm25s pulls in scipy, ~0.28 s of a cold
+`qa ask` that only needs these 33 words. tests/test_store.py checks the copy against bm25s."""
+
+
 @lru_cache(maxsize=2)
 def _stopwords(name: str) -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
     return frozenset(STOPWORDS_EN) if name == "en" else frozenset()
 
 

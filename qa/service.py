@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from index.builder import BuildReport, Progress, build_index
 from index.embedder import Embedder, make_embedder
 from index.errors import InputError, QAError
 from index.store import read_manifest
 from qa.config import RunConfig
 from qa.engine import Engine
+
+if TYPE_CHECKING:  # the builder (scipy, bm25s) loads only when an index is built
+    from index.builder import BuildReport, Progress
 
 
 def check_paths(paths: list[Path]) -> None:
@@ -24,6 +26,8 @@ def index_corpus(config: RunConfig, embedder: Embedder | None = None, *, rebuild
     check_paths(config.paths)
     embedder = embedder or make_embedder(config.backend)
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
+    from index.builder import build_index
+
     return build_index(
         config.paths,
         config.resolved_index_dir,

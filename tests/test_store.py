@@ -371,3 +371,11 @@ def test_bm25_read_by_column_scores_exactly_as_bm25s(tmp_path):
     terms = analyze("ferry harbour w1 unknownword")
     assert idf_weights(loaded, terms) == idf_weights(reference, terms)
     loaded.close()
+
+
+def test_our_stopword_copy_is_bm25s_list():
+    from bm25s.stopwords import STOPWORDS_EN
+
+    from index.lexical import STOPWORDS_EN as ours
+
+    assert ours == tuple(STOPWORDS_EN)
