@@ -24,7 +24,8 @@ from index.documents import (
 from index.embedder import Embedder
 from index.errors import CancelledError, EmptyCorpusError
 from index import store
-from index.lexical import BM25Settings, LexicalIndex
+from index.lexical import BM25Settings
+from index.lexical_build import analyze_rows, load_row_terms, row_terms, update_row_terms, write_bm25
 from index.vectors import build_dense, update_dense
 
 Progress = Callable[[str, int, int], None]
@@ -223,22 +224,17 @@ def _write_generation(
         else:
             faiss_kind = build_dense(vectors, new_ids, tmp)
 
-        all_rows = conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
-        if not all_rows:  # e.g. files of zero-width spaces: readable, but nothing the model sees
+        ids = np.asarray([r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64)
+        if not ids.shape[0]:  # e.g. files of zero-width spaces: readable, but nothing the model sees
             raise EmptyCorpusError(
                 f"No indexable text under {', '.join(str(p) for p in paths)}: the readable files contain no visible words.",
                 "Point qa at a folder with .txt, .md or .html files.",
             )
-        ids = np.asarray([r[0] for r in all_rows], dtype=np.int64)
-        lexical = LexicalIndex.build([r[1] for r in all_rows], bm25)
-        (tmp / store.BM25_DIR).mkdir()
-        lexical.save(tmp / store.BM25_DIR)
-        np.save(tmp / store.BM25_IDS, ids, allow_pickle=False)
-        all_units = conn.execute("SELECT id, text FROM units ORDER BY id").fetchall()
-        unit_lexical = LexicalIndex.build([r[1] for r in all_units], bm25)
-        (tmp / store.UNIT_BM25_DIR).mkdir()
-        unit_lexical.save(tmp / store.UNIT_BM25_DIR)
-        np.save(tmp / store.UNIT_IDS, np.asarray([r[0] for r in all_units], dtype=np.int64), allow_pickle=False)
+        t_bm25 = time.perf_counter()
+        _write_lexical(conn, "chunks", ids, tmp, live, store.BM25_DIR, store.BM25_IDS, bm25)
+        unit_ids = np.asarray([r[0] for r in conn.execute("SELECT id FROM units ORDER BY id")], dtype=np.int64)
+        _write_lexical(conn, "units", unit_ids, tmp, live, store.UNIT_BM25_DIR, store.UNIT_IDS, bm25)
+        timings["save_bm25"] = time.perf_counter() - t_bm25
         conn.commit()
         n_docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     finally:
@@ -271,6 +267,29 @@ def _write_generation(
         "n_chunks": int(ids.shape[0]),
         "embedded_chunks": len(unit_rows),
     }
+
+
+def _write_lexical(
+    conn, table: str, ids: np.ndarray, tmp: Path, live: Path | None, bm25_dir: str, ids_file: str, bm25: BM25Settings,
+) -> None:
+    """Write one BM25 index (rows = ids, ascending); rows the live generation has keep their analysed
+    terms from it, so an update analyses only the new rows (index/lexical_build.py)."""
+    previous = None
+    if live is not None:
+        previous_ids = np.load(live / ids_file, allow_pickle=False)
+        previous = load_row_terms(live / bm25_dir, previous_ids.shape[0])
+    if previous is not None:
+
+        def texts_of(wanted: np.ndarray) -> list[str]:
+            return [conn.execute(f"SELECT text FROM {table} WHERE id = ?", (int(i),)).fetchone()[0] for i in wanted]
+
+        rows = update_row_terms(previous, previous_ids, ids, texts_of, bm25)
+        same_vocab = rows.terms is previous.terms
+    else:
+        rows = row_terms(analyze_rows([r[0] for r in conn.execute(f"SELECT text FROM {table} ORDER BY id")], bm25))
+        same_vocab = False
+    write_bm25(tmp / bm25_dir, rows, bm25, vocab_from=live / bm25_dir if same_vocab else None)
+    np.save(tmp / ids_file, ids, allow_pickle=False)
 
 
 def _embed_in_batches(texts: list[str], embedder: Embedder, progress: Progress, cancelled: Callable[[], bool], batch: int = 256) -> np.ndarray:

@@ -21,7 +21,7 @@ from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError
 from index.lexical import BM25Settings, LexicalIndex
 from index.vectors import DenseIndex, load_dense
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 LOCK = ".lock"
 READERS = ".readers"

@@ -1,0 +1,160 @@
+"""Our numpy BM25 build (index/lexical_build.py) against bm25s, the reference for format and scores."""
+
+from __future__ import annotations
+
+import filecmp
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.lexical import BM25Settings, LexicalIndex
+from index.lexical_build import TOKEN_ROWS, TOKENS, analyze_rows, load_row_terms, row_terms, update_row_terms, write_bm25
+
+METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]
+WORDS = ["cell", "cells", "protein", "gene", "the", "of", "café", "naïve", "brca1", "p53", "o'brien's", "tumour", "a", "x"]
+
+
+def random_text(rng: random.Random) -> str:
+    """Texts with repeated terms, rare terms, stopword-only texts and empty ones (the placeholder row)."""
+    kind = rng.random()
+    if kind < 0.1:
+        return ""
+    if kind < 0.2:
+        return rng.choice(["the of a", "!!! ...", "\u200b"])
+    rare = f" rare{rng.randrange(30)}" if kind < 0.35 else ""  # terms that come and go with updates
+    return " ".join(rng.choice(WORDS) for _ in range(rng.choice([1, 2, 3, 8, 40]))) + rare
+
+
+def same_files(a: Path, b: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """Names of files that differ (or exist on one side only)."""
+    names_a = {p.name for p in a.iterdir()} - set(skip)
+    names_b = {p.name for p in b.iterdir()} - set(skip)
+    return sorted(names_a ^ names_b) + sorted(n for n in names_a & names_b if not filecmp.cmp(a / n, b / n, shallow=False))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_files_equal_bm25s_byte_for_byte(tmp_path, method):
+    """Given the same term ids, bm25s.BM25.index + save writes exactly our bytes (all five methods)."""
+    import bm25s
+
+    rng = random.Random(method)
+    for trial in range(15):
+        settings = BM25Settings(k1=rng.choice([0.9, 1.2, 1.5]), b=rng.choice([0.0, 0.4, 0.75, 1.0]), method=method)
+        rows = analyze_rows([random_text(rng) for _ in range(rng.randint(1, 80))], settings)
+        ours = row_terms(rows)
+        write_bm25(tmp_path / f"ours{trial}", ours, settings)
+        vocab = {t: i for i, t in enumerate(ours.terms)}
+        reference = bm25s.BM25(k1=settings.k1, b=settings.b, method=method)
+        reference.index(([[vocab[t] for t in r] for r in rows], dict(vocab)), show_progress=False)
+        reference.save(str(tmp_path / f"ref{trial}"), show_progress=False, allow_pickle=False)
+        assert same_files(tmp_path / f"ours{trial}", tmp_path / f"ref{trial}", skip=(TOKENS, TOKEN_ROWS)) == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_scores_equal_bm25s_own_build(tmp_path, method):
+    """Against LexicalIndex.build (bm25s with its own vocabulary order), every query scores the same, exactly."""
+    import bm25s
+
+    rng = random.Random(f"scores-{method}")
+    settings = BM25Settings(method=method)
+    texts = [random_text(rng) for _ in range(120)]
+    write_bm25(tmp_path / "ours", row_terms(analyze_rows(texts, settings)), settings)
+    reference = LexicalIndex.build(texts, settings)
+    ours = LexicalIndex(bm25s.BM25.load(str(tmp_path / "ours"), allow_pickle=False, show_progress=False), settings)
+    loaded = LexicalIndex.load(tmp_path / "ours", settings)  # ColumnLexical for lucene/robertson/atire
+    try:
+        for word in WORDS + ["\u2205", "unknown"]:
+            query = f"{word} {rng.choice(WORDS)}"
+            np.testing.assert_array_equal(ours.scores(query), reference.scores(query))
+            np.testing.assert_array_equal(loaded.scores(query), reference.scores(query))
+            assert loaded.document_frequency(word) == reference.document_frequency(word)
+    finally:
+        loaded.close()
+
+
+@pytest.mark.parametrize("method", ["lucene", "bm25+"])
+def test_incremental_updates_write_the_same_bytes_as_a_fresh_build(tmp_path, method):
+    """Random add / remove / change sequences: the update, fed from the saved previous folder, equals a rebuild."""
+    rng = random.Random(f"incremental-{method}")
+    settings = BM25Settings(method=method)
+    texts = {i: random_text(rng) for i in range(1, 40)}
+    next_id = 40
+    ids = np.asarray(sorted(texts), dtype=np.int64)
+    previous = tmp_path / "step0"
+    write_bm25(previous, row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
+    asked: list[int] = []
+    same_vocab = 0
+    for step in range(1, 25):
+        for _ in range(rng.randint(0, 4)):  # remove
+            if len(texts) > 1:
+                texts.pop(rng.choice(sorted(texts)))
+        for _ in range(rng.randint(0, 3)):  # change: an edited file gets new row ids
+            if texts:
+                texts.pop(rng.choice(sorted(texts)))
+                texts[next_id], next_id = random_text(rng), next_id + 1
+        for _ in range(rng.randint(0, 5)):  # add
+            texts[next_id], next_id = random_text(rng), next_id + 1
+        previous_ids, ids = ids, np.asarray(sorted(texts), dtype=np.int64)
+
+        def texts_of(wanted: np.ndarray) -> list[str]:
+            asked.extend(int(i) for i in wanted)
+            return [texts[int(i)] for i in wanted]
+
+        before = len(asked)
+        loaded = load_row_terms(previous, previous_ids.shape[0])
+        rows = update_row_terms(loaded, previous_ids, ids, texts_of, settings)
+        assert set(asked[before:]) == set(ids.tolist()) - set(previous_ids.tolist())  # only new rows are analysed
+        same_vocab += rows.terms is loaded.terms
+        write_bm25(tmp_path / f"step{step}", rows, settings, vocab_from=previous if rows.terms is loaded.terms else None)
+        write_bm25(tmp_path / f"fresh{step}", row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
+        assert same_files(tmp_path / f"step{step}", tmp_path / f"fresh{step}") == []
+        previous = tmp_path / f"step{step}"
+    assert 0 < same_vocab < 24  # both paths ran: vocabulary kept, and vocabulary changed
+
+
+def test_builder_update_equals_rebuild(tmp_path, fake_embedder):
+    """Through build_index: edit, add and delete files, then compare both BM25 folders with a --rebuild."""
+    from index import store
+    from index.builder import build_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(8):
+        (docs / f"d{i}.txt").write_text(f"Document {i} is about cells and protein p53. " * (i + 1), encoding="utf-8")
+    build_index([docs], tmp_path / "inc", fake_embedder)
+    (docs / "d1.txt").write_text("An edited text about the naive tumour gene.", encoding="utf-8")
+    (docs / "d2.txt").unlink()
+    (docs / "new.txt").write_text("A new file: café brca1.", encoding="utf-8")
+    report = build_index([docs], tmp_path / "inc", fake_embedder)
+    assert (report.changed, report.removed, report.new) == (1, 1, 1)
+    build_index([docs], tmp_path / "fresh", fake_embedder)
+    inc, fresh = store.load_index(tmp_path / "inc"), store.load_index(tmp_path / "fresh")
+    try:
+        for lexical, ids, table in (("lexical", "bm25_ids", "chunks"), ("unit_lexical", "unit_ids", "units")):
+            for query in ("cells", "edited tumour", "café protein", "document 5"):
+                # The update appended its rows, so row order differs; each text's score does not.
+                by_text = []
+                for loaded in (inc, fresh):
+                    texts = [loaded.conn.execute(f"SELECT text FROM {table} WHERE id = ?", (int(i),)).fetchone()[0] for i in getattr(loaded, ids)]
+                    by_text.append(sorted(zip(texts, getattr(loaded, lexical).scores(query).tolist())))
+                assert by_text[0] == by_text[1]
+    finally:
+        inc.close()
+        fresh.close()
+    assert {f"{store.BM25_DIR}/{TOKENS}", f"{store.UNIT_BM25_DIR}/{TOKEN_ROWS}"} <= set(store.read_manifest(tmp_path / "inc").files)
+
+
+def test_saved_row_terms_that_do_not_fit_are_not_used(tmp_path):
+    """A missing, short or out-of-range token file means: analyse every row again (never a wrong index)."""
+    settings = BM25Settings()
+    write_bm25(tmp_path / "a", row_terms(analyze_rows(["cells and genes", "protein", ""], settings)), settings)
+    assert load_row_terms(tmp_path / "a", 3) is not None
+    assert load_row_terms(tmp_path / "a", 4) is None
+    np.save(tmp_path / "a" / TOKENS, np.asarray([0, 1, 99, 2], dtype=np.int32), allow_pickle=False)
+    assert load_row_terms(tmp_path / "a", 3) is None
+    (tmp_path / "a" / TOKEN_ROWS).write_bytes(b"not numpy")
+    assert load_row_terms(tmp_path / "a", 3) is None
+    (tmp_path / "a" / TOKEN_ROWS).unlink()
+    assert load_row_terms(tmp_path / "a", 3) is None
