@@ -17,6 +17,7 @@ retrieval figures, loaded in ~0.6 s instead of ~9 s (README, Speed and scale).""
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no library chatter on the user's terminal
 # OpenMP (torch, faiss) busy-waits between parallel regions by default; on a busy machine the
 # spinning threads starve each other and one query took 10-50x longer (benchmarks/README).
 # Must be set before torch or faiss is first imported, which happens later, inside functions.

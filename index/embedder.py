@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 import os
@@ -99,6 +101,26 @@ ONNX_FILES = {
     "onnx-int8": lambda: f"onnx/model_qint8_{_quantization_target()}.onnx",
 }
 """File inside the export folder, per ONNX backend."""
+
+
+@contextlib.contextmanager
+def _quiet_libraries():
+    """Keep torch/transformers/optimum chatter ("Exporting the model to ONNX", TracerWarning,
+    deprecations) off the user's terminal during the one-time export; errors still raise."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("sentence_transformers", "transformers", "optimum", "torch", "onnxruntime")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 class SentenceTransformerEmbedder:
@@ -203,7 +225,8 @@ class SentenceTransformerEmbedder:
         folder = onnx_cache_dir() / f"all-MiniLM-L6-v2-{weights_hash(self._path)[:16]}"
         file_name = ONNX_FILES[backend]()
         if not (folder / file_name).is_file():
-            self._export_onnx(folder, file_name)
+            with _quiet_libraries():
+                self._export_onnx(folder, file_name)
         return folder, file_name
 
     def _export_onnx(self, folder: Path, file_name: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -171,3 +172,17 @@ def test_an_int8_only_export_gains_the_fp32_graph_and_keeps_its_int8_file(onnx_h
     assert folder == old and (folder / file_name).is_file()
     assert (int8.stat().st_ino, int8.stat().st_mtime_ns, int8.read_bytes()) == before
     assert sorted(p.name for p in onnx_cache_dir().iterdir()) == [old.name], "no temporary folder left behind"
+
+
+@pytest.mark.slow
+def test_first_run_export_is_quiet(tmp_path):
+    """The one-time export on a fresh machine prints only our own lines: no library warnings or logs."""
+    inherited = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "PYTHONWARNINGS")}  # qa must set its own
+    env = {**inherited, "QA_HOME": str(tmp_path / "home"), "QA_MODEL_CACHE": str(tmp_path / "models")}
+    run = subprocess.run([sys.executable, "-m", "qa", "ask", "Who did Hollande meet in Washington?", "--json"],
+                         capture_output=True, text=True, encoding="utf-8", cwd=REPO, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["found"]
+    noise = [line for line in run.stderr.splitlines() if re.search(r"warn|deprecat|export|onnx|torch", line, re.I)]
+    assert not noise, noise
+    assert any((tmp_path / "models").glob("*/onnx/model.onnx"))
