@@ -58,6 +58,15 @@ def analyze(text: str, settings: BM25Settings = BM25Settings()) -> list[str]:
     return _stemmer(settings.stemmer).stemWords(words)
 
 
+EMPTY_ROW = "\u2205"
+"""The term of a row with no terms, so that every row has a length."""
+
+
+def _column_length(indptr: np.ndarray, tid: int | None) -> int:
+    """Postings in a term's column of a CSC index (0 for a term not in the vocabulary)."""
+    return int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+
+
 class LexicalIndex:
     """A bm25s index whose rows line up with an array of chunk ids."""
 
@@ -71,7 +80,7 @@ class LexicalIndex:
     def build(cls, texts: Sequence[str], settings: BM25Settings) -> "LexicalIndex":
         import bm25s
 
-        corpus = [analyze(t, settings) or ["\u2205"] for t in texts]
+        corpus = [analyze(t, settings) or [EMPTY_ROW] for t in texts]
         retriever = bm25s.BM25(k1=settings.k1, b=settings.b, method=settings.method)
         retriever.index(corpus, show_progress=False)
         return cls(retriever, settings)
@@ -95,9 +104,7 @@ class LexicalIndex:
 
     def document_frequency(self, term: str) -> int:
         """How many rows contain the (analyzed) term."""
-        tid = self._retriever.vocab_dict.get(term)
-        indptr = self._retriever.scores["indptr"]
-        return int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+        return _column_length(self._retriever.scores["indptr"], self._retriever.vocab_dict.get(term))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for the query (zeros when no query term is known)."""
@@ -142,8 +149,7 @@ class ColumnLexical(LexicalIndex):
         return self._num_docs
 
     def document_frequency(self, term: str) -> int:
-        tid = self.vocab.get(term)
-        return int(self.indptr[tid + 1] - self.indptr[tid]) if tid is not None and tid + 1 < len(self.indptr) else 0
+        return _column_length(self.indptr, self.vocab.get(term))
 
     def _column(self, key: str, start: int, end: int) -> np.ndarray:
         fd, offset, dtype = self._files[key]

@@ -23,15 +23,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from index.lexical import BM25Settings, analyze
+from index.lexical import EMPTY_ROW, BM25Settings, analyze
 
 TOKENS = "tokens.npy"
 """int32 term ids of every row, concatenated in row order."""
 TOKEN_ROWS = "token_rows.npy"
 """int64 offsets: row i's terms are TOKENS[TOKEN_ROWS[i]:TOKEN_ROWS[i + 1]]."""
 VOCAB = "vocab.index.json"
-EMPTY_ROW = "\u2205"
-"""The term of a row with no terms, so that every row has a length (as in LexicalIndex.build)."""
 NONOCCURRENCE_METHODS = ("bm25l", "bm25+")
 
 

@@ -38,63 +38,48 @@ def document_texts(conn, doc_ids: Sequence[int] | None = None) -> tuple[list[int
 
 
 class DocumentLexical:
-    """Document-level BM25 (same analyzer and parameters as the chunk index), spread onto chunks."""
+    """BM25 where a document is one text, spread onto its chunks (same analyzer and parameters as the chunk index).
 
-    def __init__(self, index) -> None:
-        doc_ids, texts = document_texts(index.conn)
-        self.lexical = LexicalIndex.build(texts, index.lexical.settings)
-        row_of = {d: i for i, d in enumerate(doc_ids)}
-        doc_of_chunk = dict(index.conn.execute("SELECT id, doc_id FROM chunks"))
-        # for each row of the chunk BM25 index (index.bm25_ids order): the row of its document
-        self.chunk_rows = np.asarray([row_of[doc_of_chunk[int(c)]] for c in index.bm25_ids], dtype=np.int64)
-
-    def chunk_scores(self, question: str) -> np.ndarray:
-        """Each chunk's document BM25 score, aligned with the chunk BM25 index's rows."""
-        return self.lexical.scores(question)[self.chunk_rows]
-
-    def scores_and_top(self, question: str, n: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk-aligned document scores, and the chunk rows of the n best documents (score > 0)."""
-        doc_scores = self.lexical.scores(question)
-        scores = doc_scores[self.chunk_rows]
-        if allowed_rows is not None:
-            scores = np.where(allowed_rows, scores, 0.0)
-            doc_scores = np.zeros_like(doc_scores)
-            np.maximum.at(doc_scores, self.chunk_rows, scores)
-        from qa.engine import top_rows
-
-        best = top_rows(doc_scores, n)
-        best = best[doc_scores[best] > 0]
-        return scores, np.flatnonzero(np.isin(self.chunk_rows, best))
-
-
-class ShortDocumentLexical:
-    """BM25 where a short document is one text and every chunk of a longer one is its own text.
-
-    In a short document (an abstract, a note) the words of a question are often split across its
-    chunks, so the document's BM25 says more about each chunk than the chunk's own does. Longer
-    documents keep chunk-level BM25 (the same texts as the chunk index), and they stay in the
-    corpus so that term statistics are the whole collection's.
+    With whole_doc_ids, only those documents are one text each and every chunk of any other document
+    is its own text: in a short document (an abstract, a note) the words of a question are often
+    split across its chunks, so the document's BM25 says more about each chunk than the chunk's own
+    does. Longer documents then keep chunk-level BM25 (the same texts as the chunk index), and they
+    stay in the corpus so that term statistics are the whole collection's.
     """
 
-    def __init__(self, index, short_doc_ids: Sequence[int]) -> None:
-        short_ids, short_texts = document_texts(index.conn, short_doc_ids)
-        doc_of_chunk = dict(index.conn.execute("SELECT id, doc_id FROM chunks"))
-        text_of_chunk = dict(index.conn.execute("SELECT id, text FROM chunks"))
-        row_of_doc = {d: i for i, d in enumerate(short_ids)}
-        texts = list(short_texts)
+    def __init__(self, index, whole_doc_ids: Sequence[int] | None = None) -> None:
+        doc_ids, texts = document_texts(index.conn, whole_doc_ids)
+        row_of_doc = {d: i for i, d in enumerate(doc_ids)}
         rows = []
-        self.short = np.zeros(len(index.bm25_ids), dtype=bool)
+        # for each row of the chunk BM25 index (index.bm25_ids order): the row of its text
+        self.whole = np.zeros(len(index.bm25_ids), dtype=bool)
+        """Which chunk rows take their whole document's score."""
+        chunks = {cid: (doc, text) for cid, doc, text in index.conn.execute("SELECT id, doc_id, text FROM chunks")}
         for i, c in enumerate(index.bm25_ids):
-            doc = doc_of_chunk[int(c)]
+            doc, text = chunks[int(c)]
             if doc in row_of_doc:
                 rows.append(row_of_doc[doc])
-                self.short[i] = True
+                self.whole[i] = True
             else:
                 rows.append(len(texts))
-                texts.append(text_of_chunk[int(c)])
+                texts.append(text)
         self.lexical = LexicalIndex.build(texts, index.lexical.settings)
         self.chunk_rows = np.asarray(rows, dtype=np.int64)
 
     def chunk_scores(self, question: str) -> np.ndarray:
-        """Each chunk's score (its document's when the document is short), aligned with the chunk BM25 index's rows."""
+        """Each chunk's score (its document's where whole), aligned with the chunk BM25 index's rows."""
         return self.lexical.scores(question)[self.chunk_rows]
+
+    def scores_and_top(self, question: str, n: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk-aligned scores, and the chunk rows of the n best texts (score > 0)."""
+        text_scores = self.lexical.scores(question)
+        scores = text_scores[self.chunk_rows]
+        if allowed_rows is not None:
+            scores = np.where(allowed_rows, scores, 0.0)
+            text_scores = np.zeros_like(text_scores)
+            np.maximum.at(text_scores, self.chunk_rows, scores)
+        from qa.engine import top_rows
+
+        best = top_rows(text_scores, n)
+        best = best[text_scores[best] > 0]
+        return scores, np.flatnonzero(np.isin(self.chunk_rows, best))

@@ -48,7 +48,7 @@ class RetrievalSettings:
     0 = off). The document index is built from the chunks on first use (qa/doc_lexical.py)."""
     short_document_chars: int = 2500
     """In hybrid mode, a chunk of a document of at most this many characters takes its lexical
-    score from BM25 of the whole document (qa/doc_lexical.py ShortDocumentLexical; 0 = never).
+    score from BM25 of the whole document (qa/doc_lexical.py DocumentLexical; 0 = never).
     Chosen on SciFact train (abstracts); the seed articles (3,230 and 4,105 characters) are longer."""
 
 
@@ -183,14 +183,15 @@ class Engine:
         short_bm25, short_rows = None, None
         short = self._short_docs() if mode == "hybrid" and self.settings.fusion == "convex" else None
         if short is not None:
-            short_rows = short.short
+            short_rows = short.whole
             short_bm25 = short.chunk_scores(question)
             if allowed is not None:
                 short_bm25 = np.where(mask, short_bm25, 0.0)
         pool: dict[int, None] = {}
         if short_bm25 is not None:
-            for p in top_rows(np.where(short_rows, short_bm25, 0.0), 3 * n):  # a short document has ~3 chunks
-                if short_rows[p] and short_bm25[p] > 0:
+            in_short_docs = np.where(short_rows, short_bm25, 0.0)
+            for p in top_rows(in_short_docs, 3 * n):  # a short document has ~3 chunks
+                if in_short_docs[p] > 0:
                     pool[int(self.index.bm25_ids[p])] = None
         for uid in self._dense_top(qvec, n, allowed_units):
             pool.update(dict.fromkeys(self._chunks_of.get(uid, [])))
@@ -222,12 +223,14 @@ class Engine:
             share = self.settings.unit_bm25_share
             if doc_bm25 is not None:
                 lexical_weight *= 1.0 - self.settings.document_bm25_share
-            lexical = (1.0 - share) * minmax(b) + share * minmax(ub)
+            chunk_part = minmax(b)
             if short_bm25 is not None:
+                # the short-document index scores every chunk: whole documents, or the chunk itself
                 positions = [self._position[c] for c in ids]
-                in_short = short_rows[positions]
-                sb = minmax(np.asarray(short_bm25[positions], dtype=np.float32))
-                lexical = np.where(in_short, sb, (1.0 - share) * sb + share * minmax(ub))
+                chunk_part = minmax(np.asarray(short_bm25[positions], dtype=np.float32))
+            lexical = (1.0 - share) * chunk_part + share * minmax(ub)
+            if short_bm25 is not None:
+                lexical = np.where(short_rows[positions], chunk_part, lexical)
             fused = self.settings.alpha * minmax(d) + lexical_weight * lexical
             if doc_bm25 is not None:
                 db = np.asarray([doc_bm25[self._position[c]] for c in ids], dtype=np.float32)
@@ -243,9 +246,9 @@ class Engine:
         if self._short_lexical_for != limit:
             ids = [r[0] for r in self.index.conn.execute("SELECT id FROM documents WHERE n_chars <= ?", (limit,))]
             if ids:
-                from qa.doc_lexical import ShortDocumentLexical
+                from qa.doc_lexical import DocumentLexical
 
-                self._short_lexical = ShortDocumentLexical(self.index, ids)
+                self._short_lexical = DocumentLexical(self.index, ids)
             else:
                 self._short_lexical = None
             self._short_lexical_for = limit

@@ -153,8 +153,13 @@ def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_e
         assert text.split() == dataset.corpus[source_of[doc_id]].split()
 
 
-def test_document_bm25_share_ranks_documents_by_whole_document_bm25(tmp_path, fake_embedder):
-    """With all the weight on the document's BM25, hybrid ranks documents as BM25 over whole documents does."""
+@pytest.mark.parametrize("whole_document", [
+    pytest.param({"document_bm25_share": 1.0, "short_document_chars": 0}, id="document_bm25_share"),
+    pytest.param({"short_document_chars": 10**9}, id="every_abstract_short"),
+])
+def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_path, fake_embedder, whole_document):
+    """With all the lexical weight on the document's BM25 (every document, or every document under the
+    short-document limit), hybrid ranks documents as BM25 over whole documents does; without, it does not."""
     from qa.bench_beir import BeirSession
     from qa.engine import RetrievalSettings
 
@@ -163,29 +168,11 @@ def test_document_bm25_share_ranks_documents_by_whole_document_bm25(tmp_path, fa
     session = BeirSession(dataset, fake_embedder, tmp_path / "chunks", BeirSettings(granularity="chunks"))
     try:
         off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=0))
-        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, document_bm25_share=1.0, short_document_chars=0))
+        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, **whole_document))
     finally:
         session.close()
     expected = whole.results[0].run_metrics.rankings
     assert all(on.run_metrics.rankings[q][:5] == expected[q][:5] for q in dataset.queries)
-    assert any(off.run_metrics.rankings[q][:5] != expected[q][:5] for q in dataset.queries)
-
-
-def test_short_documents_are_scored_lexically_as_whole_documents(tmp_path, fake_embedder):
-    """With every abstract under the limit, hybrid's lexical side ranks as whole-document BM25."""
-    from qa.bench_beir import BeirSession
-    from qa.engine import RetrievalSettings
-
-    dataset = load_beir(SLICE)
-    whole = bench_beir(dataset, fake_embedder, tmp_path / "whole", BeirSettings(granularity="document"), ("bm25",))
-    session = BeirSession(dataset, fake_embedder, tmp_path / "chunks", BeirSettings(granularity="chunks"))
-    try:
-        short = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=10**9))
-        off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=0))
-    finally:
-        session.close()
-    expected = whole.results[0].run_metrics.rankings
-    assert all(short.run_metrics.rankings[q][:5] == expected[q][:5] for q in dataset.queries)
     assert any(off.run_metrics.rankings[q][:5] != expected[q][:5] for q in dataset.queries)
 
 
