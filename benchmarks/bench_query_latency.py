@@ -224,82 +224,17 @@ def check_bm25(size: int, dataset: Path, n_queries: int) -> None:
     print(json.dumps({"size": size, "queries": len(texts), "bit_equal": int(same), "allclose": int(close), "repeated_bm25_s": round(ours_s, 1), "bm25s_index_s": round(ref_s, 1)}))
 
 
-def top_n(scores: np.ndarray, n: int, stride: int = 16) -> np.ndarray:
-    """Rows of the n highest scores (unordered), exact; ~2x faster than one argpartition at 1M rows.
-
-    A threshold from every stride-th score (its 2n/stride-th largest) keeps only the rows at or
-    above it (at least n, or the fallback runs), and only those are partitioned. qa/engine.py
-    does np.argsort(-scores)[:n] instead: ~38 ms p50 at 1M rows on this machine, per BM25 index.
-    """
-    if scores.shape[0] <= 8 * n * stride:
-        return np.argpartition(-scores, min(n, scores.shape[0] - 1))[:n]
-    sample = scores[::stride]
-    k = 2 * n // stride + 1
-    threshold = np.partition(sample, sample.shape[0] - k)[sample.shape[0] - k]
-    rows = np.flatnonzero(scores >= threshold) if threshold > 0 else np.flatnonzero(scores > 0)
-    if rows.shape[0] < n:
-        return np.argpartition(-scores, n)[:n]
-    return rows[np.argpartition(-scores[rows], min(n, rows.shape[0] - 1))[:n]]
-
-
-class PreadLexical:
-    """LexicalIndex.scores with the BM25 columns read by pread instead of held in RAM (a variant).
-
-    bm25s keeps data + indices in RAM (8 bytes per posting: 370 MB at 1M chunks), and loading
-    them memory-mapped does not help: the kernel maps whole multi-MB folios of the page cache,
-    so after 100 queries all 370 MB counted in RSS. Here only indptr and the vocabulary stay in
-    the process; each query term's column is read into a transient buffer, summed in the same
-    order with the same np.add.at, so the scores are bit-identical (checked in measure()).
-    """
-
-    def __init__(self, folder: Path, settings) -> None:
-        self.settings = settings
-        params = json.loads((folder / "params.index.json").read_text())
-        self.num_docs = int(params["num_docs"])
-        self.vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-        self.indptr = np.load(folder / "indptr.csc.index.npy", allow_pickle=False)
-        self._files = {}
-        for key, name in (("data", "data.csc.index.npy"), ("indices", "indices.csc.index.npy")):
-            array = np.load(folder / name, mmap_mode="r", allow_pickle=False)  # header only
-            self._files[key] = (os.open(folder / name, os.O_RDONLY), array.offset, array.dtype)
-            del array
-
-    def _column(self, key: str, start: int, end: int) -> np.ndarray:
-        fd, offset, dtype = self._files[key]
-        return np.frombuffer(os.pread(fd, (end - start) * dtype.itemsize, offset + start * dtype.itemsize), dtype=dtype)
-
-    def scores(self, query: str) -> np.ndarray:
-        from index.lexical import analyze
-
-        terms = [self.vocab[t] for t in analyze(query, self.settings) if t in self.vocab]
-        scores = np.zeros(self.num_docs, dtype=np.float32)
-        for t in terms:
-            start, end = int(self.indptr[t]), int(self.indptr[t + 1])
-            np.add.at(scores, self._column("indices", start, end), self._column("data", start, end))
-        return scores
-
-
-def check_pread(folder: Path, dataset: Path, n_queries: int = 50) -> None:
-    from index.lexical import BM25Settings, LexicalIndex
-    from qa.beir import load_beir
-
-    ours, product = PreadLexical(folder, BM25Settings()), LexicalIndex.load(folder, BM25Settings())
-    texts = list(load_beir(dataset).queries.values())[:n_queries]
-    assert all(np.array_equal(ours.scores(t), product.scores(t)) for t in texts), "PreadLexical differs from LexicalIndex"
-    print(f"  PreadLexical == LexicalIndex on {len(texts)} queries", flush=True)
-
-
 def bm25s_mmap(folder: Path):
     import bm25s
 
     return bm25s.BM25.load(str(folder), allow_pickle=False, show_progress=False, mmap=True)
 
 
-def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap: bool = False, bm25_pread: bool = False) -> dict:
+def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap: bool = False) -> dict:
     """Runs in a fresh process: load model + indexes, then time each query's four steps.
 
     embed: the real model on the SciFact claim; bm25: LexicalIndex.scores over all N rows + the
-    top 100 (top_n); dense: DenseIndex.search top 100 (synthetic query vector); fusion: the union of both
+    top 100 (qa/engine.py top_rows, the product's partial sort); dense: DenseIndex.search top 100 (synthetic query vector); fusion: the union of both
     top-100 lists, the dense score of every candidate from the stored vectors (fp16 rows via
     pread above 100k, as qa/engine.py scores BM25-only candidates), min-max convex fusion
     (qa/fusion.py) and the final order. Not included: SQLite row lookups and the answer sentence.
@@ -308,6 +243,7 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
     from index.lexical import BM25Settings, LexicalIndex
     from index.vectors import load_dense, recall_at
     from qa.beir import load_beir
+    from qa.engine import top_rows
     from qa.fusion import fuse
 
     info = json.loads((folder / "built.json").read_text())
@@ -318,8 +254,6 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
     dense = load_dense(folder, info["kind"])
     if bm25_mmap:  # the product's class and scoring; only the arrays are memory-mapped
         lexical = LexicalIndex(bm25s_mmap(folder / "bm25"), BM25Settings())
-    elif bm25_pread:
-        lexical = PreadLexical(folder / "bm25", BM25Settings())
     else:
         lexical = LexicalIndex.load(folder / "bm25", BM25Settings())
     rss_loaded = rss_mb()
@@ -339,11 +273,11 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
         embedder.embed([text])
         t1 = time.perf_counter()
         scores = lexical.scores(text)
-        top_rows = top_n(scores, 100)
+        best = top_rows(scores, 100)
         t2 = time.perf_counter()
         ids, _ = dense.search(qvec, 100)
         t3 = time.perf_counter()
-        bm25_ids = top_rows[scores[top_rows] > 0] + 1  # row p of the BM25 index is chunk id p + 1
+        bm25_ids = best[scores[best] > 0] + 1  # row p of the BM25 index is chunk id p + 1
         pool = np.unique(np.concatenate([ids, bm25_ids]))
         d = dense.vectors(pool) @ qvec
         b = np.maximum(scores[pool - 1], 0.0)
@@ -357,7 +291,7 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
     return {
         **info,
         "backend": backend,
-        "bm25": "LexicalIndex, memory-mapped" if bm25_mmap else "PreadLexical (columns by pread)" if bm25_pread else "LexicalIndex.load (the product: columns read with pread, index/lexical.py ColumnLexical)",
+        "bm25": "LexicalIndex, memory-mapped" if bm25_mmap else "LexicalIndex.load (the product: columns read with pread, index/lexical.py ColumnLexical)",
         "nprobe": int(getattr(dense.index, "nprobe", 0)),
         "rerank": dense.settings.rerank if info["kind"] == "ivfpq" else 0,
         "queries": len(texts),
@@ -382,7 +316,6 @@ def main() -> None:
     parser.add_argument("--name", default="query_latency")
     parser.add_argument("--repeat", type=int, default=1, help="measure each size this many times (fresh process each; the machine is shared)")
     parser.add_argument("--bm25-mmap", action="store_true", help="memory-map the BM25 arrays instead of loading them")
-    parser.add_argument("--bm25-pread", action="store_true", help="score BM25 with PreadLexical (columns read per query) instead of LexicalIndex")
     parser.add_argument("--check-bm25", type=int, metavar="N", help="only compare repeated_bm25 with bm25s.index at N chunks")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -390,24 +323,22 @@ def main() -> None:
         check_bm25(args.check_bm25, args.dataset, args.queries)
         return
     if args.measure:
-        print(json.dumps(measure(args.measure, args.backend, args.dataset, args.queries, args.bm25_mmap, args.bm25_pread)))
+        print(json.dumps(measure(args.measure, args.backend, args.dataset, args.queries, args.bm25_mmap)))
         return
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         folder = args.work / f"n{size}"
         info = build(size, folder, args.dataset)
         print(f"{size}: built {info}", flush=True)
-        if args.bm25_pread:  # same scores as the product's class, bit for bit (here, not in the measured process)
-            check_pread(folder / "bm25", args.dataset)
         for run in range(args.repeat):
-            out = subprocess.run([sys.executable, __file__, "--measure", str(folder), "--backend", args.backend, "--dataset", str(args.dataset), "--queries", str(args.queries)] + (["--bm25-mmap"] if args.bm25_mmap else []) + (["--bm25-pread"] if args.bm25_pread else []),
+            out = subprocess.run([sys.executable, __file__, "--measure", str(folder), "--backend", args.backend, "--dataset", str(args.dataset), "--queries", str(args.queries)] + (["--bm25-mmap"] if args.bm25_mmap else []),
                                  check=True, capture_output=True, text=True, cwd=REPO)
             row = {**json.loads(out.stdout.strip().splitlines()[-1]), "run": run + 1}
             rows.append(row)
             print(f"  {row}", flush=True)
     targets = {"10k": "p50 <= 10 ms, p95 <= 25 ms", "1M": "p95 <= 50 ms, recall@10 >= 0.95 of exact, peak RSS <= 0.8 GB"}
     write_result(args.name, {"targets": targets, "rows": rows})
-    plot(args.name, rows, args.backend, args.repeat, " (BM25 memory-mapped)" if args.bm25_mmap else " (BM25 columns by pread)" if args.bm25_pread else "")
+    plot(args.name, rows, args.backend, args.repeat, " (BM25 memory-mapped)" if args.bm25_mmap else "")
 
 
 def plot(name: str, rows: list[dict], backend: str, repeat: int, variant: str = "") -> None:

@@ -133,3 +133,16 @@ def test_top_rows_is_a_stable_descending_sort_prefix(values, n):
     scores = np.asarray(values, dtype=np.float32)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:n]
     assert top_rows(scores, n).tolist() == expected
+
+
+@given(st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.5, 1.0, 2.0, 3.5]), min_size=256, max_size=1200), st.integers(1, 3))
+@FAST
+def test_top_rows_on_large_mostly_tied_scores_matches_a_full_sort(values, n):
+    """The sampled-threshold path (arrays of at least 128 * n rows) picks exactly what a full stable sort would."""
+    import numpy as np
+
+    from qa.engine import top_rows
+
+    scores = np.asarray(values, dtype=np.float32)
+    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:n]
+    assert top_rows(scores, n).tolist() == expected
