@@ -16,9 +16,11 @@ from index.lexical import analyze, idf_weights
 from index.store import LoadedIndex, expected_mismatch, load_index
 from qa.cite import SourceReader
 from qa.dedup import overlap_ratio, resemblance, shingles
-from qa.extract import Calibration, highlight_spans, score_sentences
+from qa.extract import Calibration, choose_answer, highlight_spans, score_sentences
 from qa.fusion import fuse, minmax
 from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
+from qa.sanitize import safe_text
+from qa.verify import WordVectors, expected_answer_type, support
 
 MODES = ("hybrid", "dense", "bm25")
 MAX_QUESTION_CHARS = 2000
@@ -122,6 +124,8 @@ class Engine:
         self._document_lexical = None  # built on first use when settings.document_bm25_share > 0
         self._short_lexical = None  # built on first use when the corpus has short documents
         self._short_lexical_for = None
+        self._word_vectors = WordVectors(embedder.embed)
+        """Single-word embeddings for the answer verifier (qa/verify.py), cached across questions."""
 
     @classmethod
     def open(
@@ -354,7 +358,8 @@ class Engine:
         if best is not None and self.settings.answer_first and mode == "hybrid" and best.passage_rank != 1:
             passages, best = _promote(passages, best)
         timings["extract"] = (time.perf_counter() - t) * 1000
-        found = best is not None and best.confidence >= self.calibration.threshold and analyze(question) != []
+        # a question that is only punctuation or a terminal escape sequence ("\x1b[2J") has nothing to look for
+        found = best is not None and best.confidence >= self.calibration.threshold and analyze(safe_text(question)) != []
         return Answer(
             question=question,
             found=found,
@@ -385,9 +390,10 @@ class Engine:
                 if start >= passage.citation.char_start and end <= passage.citation.char_end:
                     items.append((p_index, start, end, text, vectors[uid]))
         scored = score_sentences(question, qvec, items, idf, self.calibration, [p.scores.fused for p in usable])
-        if not scored:
+        top = choose_answer(question, scored, expected_answer_type(question), self.calibration.type_window)
+        if top is None:
             return None
-        top = scored[0]
+        evidence = support(question, top.text, top.dense, lambda terms: idf_weights(self.index.unit_lexical, terms), self._word_vectors)
         passage = usable[top.passage_index]
         text = passage.citation.text[top.char_start - passage.citation.char_start : top.char_end - passage.citation.char_start]
         prefix = passage.citation.text[: top.char_start - passage.citation.char_start]
@@ -400,7 +406,7 @@ class Engine:
             char_end=top.char_end,
             text=text,
         )
-        return AnswerSpan(citation=citation, confidence=top.confidence, passage_rank=passage.rank, highlights=highlight_spans(question, text))
+        return AnswerSpan(citation=citation, confidence=self.calibration.confidence(evidence), passage_rank=passage.rank, highlights=highlight_spans(question, text))
 
     def close(self) -> None:
         self.index.close()

@@ -50,10 +50,10 @@ def test_off_topic_questions_are_flagged(seed_engine):
         assert answer.passages, "nearest passages are still offered"
 
 
-@pytest.mark.parametrize("name, max_wrongly_flagged", [("seed", 3), ("heldout", 3)])
+@pytest.mark.parametrize("name, max_wrongly_flagged", [("seed", 2), ("heldout", 2)])
 def test_answerable_questions_rarely_flagged(reports, name, max_wrongly_flagged):
     report = reports[name]
-    assert report.answerable_flagged <= max_wrongly_flagged
+    assert report.answerable_flagged <= max_wrongly_flagged, [r.question.question for r in report.results if r.question.answerable and r.abstained]
     # every answer that is given cites a sentence from one of its passages
     for result in report.results:
         if result.answer.found:
@@ -62,3 +62,32 @@ def test_answerable_questions_rarely_flagged(reports, name, max_wrongly_flagged)
                 p.citation.source == span.source and p.citation.char_start <= span.char_start and span.char_end <= p.citation.char_end
                 for p in result.answer.passages
             )
+
+
+@pytest.mark.parametrize("name, min_flagged", [("seed", 11), ("heldout", 5)])
+def test_unanswerable_questions_flagged(reports, name, min_flagged):
+    """Near-miss questions (about the seeds' people and events, asking what they do not say) are flagged.
+
+    Measured when set: seed 12 of 27, held-out 5 of 10 (README, "Answer quality on the seeds")."""
+    report = reports[name]
+    assert report.unanswerable_flagged >= min_flagged, [r.question.question for r in report.results if not r.question.answerable and not r.abstained]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "At what time will Hollande meet Putin on Thursday?",  # the seeds give a day, never a clock time
+        "What did Merkel promise Hollande during their meeting in Paris?",  # others are quoted, never Merkel
+        "How much money has the US spent on the air campaign?",  # no sum of money anywhere
+        "How old is Francois Hollande?",  # numbers in the seeds, but no age
+    ],
+)
+def test_a_missing_kind_of_answer_is_flagged(seed_engine, question):
+    answer = seed_engine.ask(question)
+    assert not answer.found, answer.best_guess
+
+
+def test_who_is_question_is_answered_by_the_sentence_naming_the_person(seed_engine):
+    answer = seed_engine.ask("Who is Mark Toner?")
+    assert answer.found, answer.best_guess
+    assert "State Department spokesman Mark Toner" in answer.answer.citation.text

@@ -1,0 +1,216 @@
+"""Checking that an answer sentence supports its question: the question's key words and the kind of answer it wants."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from index.lexical import STOPWORDS_EN, analyze
+from index.normalize import fold
+
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+QUESTION_WORDS = frozenset(
+    """what what's which who who's whom whose when where why how many much did do does done is isn't are was were
+    be been being has have had can could would should shall may might must i you he she we me him her us them my your
+    his its our their this those these there here about after before from up out over under than so very also just
+    ever exactly actually really according""".split()
+) | frozenset(STOPWORDS_EN)
+"""Words that shape a question rather than say what it is about; they are not looked for in the answer."""
+
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    "eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|"
+    "dozens?|half|halves|thirds?|quarters?|percent|single|double|twice|once"
+)
+_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b|%", re.IGNORECASE)
+_CLOCK = re.compile(
+    r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\b|p\.?m\b)|\b\d{1,2}:\d{2}\b|\b(?:noon|midday|midnight|morning|afternoon|evening|"
+    r"night|tonight|overnight|dawn|dusk|o'clock)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|june|july|august|"
+    r"september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|yesterday|today|tomorrow|"
+    r"weekend|(?:last|next|this|earlier|later) (?:week|month|year)|(?:1[5-9]|20)\d\d)\b",
+    re.IGNORECASE,
+)
+_DURATION = re.compile(
+    rf"(?:\d+|\b(?:{_NUMBER_WORDS}|a|an|several|few|many))[\s-]+(?:\w+[\s-]+)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b",
+    re.IGNORECASE,
+)
+
+_AGE = re.compile(r"\b\d+[\s-]+years?[\s-]+old\b|\baged?\s+\d+|\b\d+-year-old\b", re.IGNORECASE)
+_MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|cents?|usd|eur|gbp)\b", re.IGNORECASE)
+_STATEMENT = re.compile(
+    r"[\"“”«»]|\b(?:say|says|said|tell|tells|told|state|states|stated|promise[sd]?|pledge[sd]?|announce[sd]?|claim(?:s|ed)?|"
+    r"warn(?:s|ed)?|urge[sd]?|declare[sd]?|add(?:s|ed|ing)|insist(?:s|ed)?|acknowledge[sd]?|contends?|call(?:s|ed)? for|"
+    r"suggest(?:s|ed)?|repl(?:y|ies|ied)|respond(?:s|ed)?|agree[sd]?|vow(?:s|ed)?)\b",
+    re.IGNORECASE,
+)
+
+ANSWER_TYPES: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
+    # (kind, what in the question asks for it, what in the sentence provides it); first match wins
+    ("time", re.compile(r"\b(?:what|which|at what) (?:time|hour)\b|\bhow (?:late|early)\b", re.I), _CLOCK),
+    ("age", re.compile(r"\bhow old\b|\bwhat age\b", re.I), _AGE),
+    ("money", re.compile(r"\bhow much (?:money|cash|funding)\b|\bhow much\b[^?]*\b(?:cost|costs|spend|spent|pay|paid|budget|worth|price)\b", re.I), _MONEY),
+    ("duration", re.compile(r"\bhow long\b", re.I), _DURATION),
+    ("date", re.compile(r"^when\b|\bwhen (?:did|does|do|is|was|will|were|are|has|had)\b|\b(?:what|which|in what|on what) (?:date|day|year|month)\b", re.I), _DATE),
+    ("number", re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|proportion|share|fraction)\b|\bdeath toll\b", re.I), _NUMBER),
+    # "what did X say / promise / tell Y": the answer is something someone said
+    ("statement", re.compile(r"\b(?:did|does|do|will|would|has|have|had)\b[^?]*\b(?:say|tell|promise|pledge|announce|warn|urge|declare|reply|respond|vow)\b", re.I), _STATEMENT),
+)
+
+
+def expected_answer_type(question: str) -> str | None:
+    """The kind of answer a question wants when it can be recognised on the surface (number, date, time, duration)."""
+    folded = fold(question)
+    for kind, asks, _ in ANSWER_TYPES:
+        if asks.search(folded):
+            return kind
+    return None
+
+
+_SPEAKER = re.compile(r"\b(?:did|does|do|will|would|has|have|had)\s+((?:[A-Z][\w'’.-]*\s+)+)")
+
+
+def statement_speaker(question: str) -> str | None:
+    """The named speaker of "What did <Name> say / promise ...?" (its last word), if the question names one."""
+    match = _SPEAKER.search(fold(question))
+    if not match:
+        return None
+    words = match.group(1).split()
+    return words[-1].rstrip(".").removesuffix("'s").removesuffix("’s").lower() or None
+
+
+def has_answer_type(kind: str | None, sentence: str, question: str = "") -> bool:
+    """Whether the sentence holds an answer of that kind that the question does not already state.
+
+    A statement must also name its speaker when the question does: "What did Merkel say?" is not answered by
+    what someone else said."""
+    if kind is None:
+        return True
+    if kind == "statement":
+        speaker = statement_speaker(question)
+        if speaker and not any(w == speaker for w in _TOKEN.findall(fold(sentence).lower())):
+            return False
+    provides = next(p for k, _, p in ANSWER_TYPES if k == kind)
+    # a value the question already gives ("... on Tuesday") is not the answer; a verb of saying is
+    stated = set() if kind == "statement" else {m.group().lower() for m in provides.finditer(fold(question))}
+    return any(m.group().lower() not in stated for m in provides.finditer(fold(sentence)))
+
+
+def content_words(text: str) -> list[tuple[str, str]]:
+    """(word, stem) of the words that say what a text is about, in order, without repeats."""
+    seen: dict[str, tuple[str, str]] = {}
+    for word in _TOKEN.findall(fold(text).lower()):
+        word = word[:-2] if word.endswith("'s") else word
+        if word in QUESTION_WORDS or len(word) < 2:
+            continue
+        terms = analyze(word)
+        if terms and terms[0] not in seen:
+            seen[terms[0]] = (word, terms[0])
+    return list(seen.values())
+
+
+def question_names(question: str) -> list[tuple[str, str]]:
+    """(word, stem) of the capitalised words of a question after its first word: the names it is about."""
+    tokens = _TOKEN.findall(fold(question))
+    out: dict[str, tuple[str, str]] = {}
+    for token in tokens[1:]:
+        word = token[:-2] if token.lower().endswith("'s") else token
+        lower = word.lower()
+        if not word[:1].isupper() or (lower in QUESTION_WORDS and not (word.isupper() and len(word) > 1)):
+            continue
+        terms = analyze(lower) or [lower]
+        out.setdefault(terms[0], (lower, terms[0]))
+    return list(out.values())
+
+
+class WordVectors:
+    """Embeddings of single words, cached: how close a question word is to the words of a sentence."""
+
+    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], limit: int = 50_000) -> None:
+        self._embed = embed
+        self._cache: dict[str, np.ndarray] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def vectors(self, words: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            missing = sorted({w for w in words if w not in self._cache})
+        if missing:
+            fresh = dict(zip(missing, self._embed(missing)))
+            with self._lock:
+                if len(self._cache) + len(fresh) > self._limit:
+                    self._cache.clear()
+                self._cache.update(fresh)
+        with self._lock:
+            return {w: self._cache[w] for w in words if w in self._cache}
+
+
+def word_matches(question_words: list[tuple[str, str]], sentence: str, vectors: WordVectors) -> list[float]:
+    """For each question word, 1 if its stem is in the sentence, else its best word-vector cosine to a sentence word."""
+    sentence_words = content_words(sentence)
+    stems = {s for _, s in sentence_words}
+    out = [1.0 if stem in stems or _shares_prefix(stem, stems) else None for _, stem in question_words]
+    pending = [w for (w, _), m in zip(question_words, out) if m is None]
+    if pending and sentence_words:
+        table = vectors.vectors(pending + [w for w, _ in sentence_words])
+        keys = [w for w, _ in sentence_words if w in table]
+        matrix = np.stack([table[w] for w in keys]) if keys else None
+        for i, ((word, _), m) in enumerate(zip(question_words, out)):
+            if m is None and matrix is not None and word in table:
+                out[i] = max(0.0, float(np.max(matrix @ table[word])))
+    return [0.0 if m is None else m for m in out]
+
+
+def _shares_prefix(stem: str, stems: set[str]) -> bool:
+    """'parliament' and 'parliamentari': one stem starts the other and is long enough to mean it."""
+    return len(stem) >= 5 and any(len(s) >= 5 and (s.startswith(stem) or stem.startswith(s)) for s in stems)
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well one sentence supports a question: the verifier's features."""
+
+    dense: float
+    """Cosine of the sentence's embedding to the question's."""
+    coverage: float
+    """IDF-weighted mean over the question's content words of how well the sentence matches each (0..1)."""
+    weakest: float
+    """How well the sentence matches the question's worst-matched content word (0..1)."""
+    type_missing: bool
+    """The question wants a number, date, time, duration, age, sum of money or a statement and the sentence has none."""
+    names_missing: float = 0.0
+    """IDF-weighted share of the question's names (capitalised words) that the sentence does not contain."""
+    answer_type: str | None = None
+    """The kind of answer the question wants, if recognised."""
+
+
+def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]], dict[str, float]], vectors: WordVectors) -> Support:
+    """Features of one (question, sentence) pair; idf maps stems to their IDF in the index."""
+    words = content_words(question)
+    kind = expected_answer_type(question)
+    if not words:
+        return Support(dense, 0.0, 0.0, not has_answer_type(kind, sentence, question), kind)
+    matches = word_matches(words, sentence, vectors)
+    names = question_names(question)
+    weights = idf([s for _, s in words] + [s for _, s in names])
+    sentence_stems = {s for _, s in content_words(sentence)} | set(analyze(sentence))
+    name_w = np.asarray([weights.get(s, 1.0) for _, s in names])
+    name_missing = np.asarray([0.0 if s in sentence_stems or _shares_prefix(s, sentence_stems) else 1.0 for _, s in names])
+    w = np.asarray([weights.get(s, 1.0) for _, s in words])
+    m = np.asarray(matches)
+    return Support(
+        dense=dense,
+        coverage=float((w * m).sum() / w.sum()) if w.sum() > 0 else 0.0,
+        weakest=float(m.min()),
+        type_missing=not has_answer_type(kind, sentence, question),
+        names_missing=float((name_w * name_missing).sum() / name_w.sum()) if names and name_w.sum() > 0 else 0.0,
+        answer_type=kind,
+    )

@@ -1,0 +1,189 @@
+"""The answer verifier (qa/verify.py) and the confidence model over it (qa/extract.py), with fakes: no model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.extract import Calibration, SentenceCandidate, choose_answer
+from qa.verify import (
+    Support,
+    WordVectors,
+    content_words,
+    expected_answer_type,
+    has_answer_type,
+    question_names,
+    statement_speaker,
+    support,
+    word_matches,
+)
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("How many people died in the attacks?", "number"),
+        ("How much of the oil was exported?", "number"),
+        ("What proportion of the strikes does the US carry out?", "number"),
+        ("What time did the meeting start?", "time"),
+        ("At what hour will the leaders meet on Tuesday?", "time"),
+        ("How old is the president?", "age"),
+        ("How much money has the US spent on the campaign?", "money"),
+        ("How long has the war lasted?", "duration"),
+        ("When will Hollande see Putin?", "date"),
+        ("On what date did the attacks happen?", "date"),
+        ("In what year were the fighters trained?", "date"),
+        ("What did Merkel promise Hollande?", "statement"),
+        ("What did the spokesman say about Russia?", "statement"),
+        ("Who is Josh Earnest?", None),
+        ("Which city did France bomb?", None),
+        ("Why did Obama offer only limited help?", None),
+    ],
+)
+def test_expected_answer_type(question, kind):
+    assert expected_answer_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    "kind, sentence, expected",
+    [
+        ("number", "The attacks killed 130 people.", True),
+        ("number", "The war has continued for nearly five years.", True),
+        ("number", "The US carried out 95% of the strikes.", True),
+        ("number", "The attacks shocked the city.", False),
+        ("time", "They met at 10:30 a.m. in the Oval Office.", True),
+        ("time", "They met on Tuesday in the Oval Office.", False),
+        ("date", "They met on Tuesday in the Oval Office.", True),
+        ("date", "They met in the Oval Office.", False),
+        ("date", "The attacks of Nov. 13 killed 130 people.", True),
+        ("duration", "It came 11 days after the attacks.", True),
+        ("duration", "It came after the attacks.", False),
+        ("age", "The 61-year-old president spoke.", True),
+        ("age", "The president, 61 years old, spoke.", True),
+        ("age", "The president spoke for 61 minutes.", False),
+        ("money", "The campaign has cost $5 billion.", True),
+        ("money", "The campaign has cost 5 billion.", False),
+        ("statement", '"We must act," Hollande said.', True),
+        ("statement", "He is to meet Merkel in Paris on Wednesday.", False),
+        (None, "Anything at all.", True),
+    ],
+)
+def test_has_answer_type(kind, sentence, expected):
+    assert has_answer_type(kind, sentence) is expected
+
+
+def test_a_value_the_question_already_gives_is_not_the_answer():
+    question = "When did Obama meet Hollande on Tuesday?"
+    assert not has_answer_type("date", "Obama met Hollande on Tuesday.", question)
+    assert has_answer_type("date", "Obama met Hollande on Tuesday, Nov. 24.", question)
+    # a verb of saying in the question does not stop the sentence's one from counting
+    assert has_answer_type("statement", "Obama did not say much.", "What did Obama say?")
+
+
+def test_content_words_drop_question_words_and_repeats():
+    words = content_words("What did the French president's office say, and what did the presidents say?")
+    assert [w for w, _ in words] == ["french", "president", "office", "say"]
+    assert content_words("Who is it, and why?") == []
+
+
+def test_question_names_are_the_capitalised_words_after_the_first():
+    assert [w for w, _ in question_names("What did Merkel promise Hollande in Paris?")] == ["merkel", "hollande", "paris"]
+    assert [w for w, _ in question_names("Which US official spoke to TRT World?")] == ["us", "trt", "world"]
+    assert question_names("Who won?") == []
+
+
+class CountingEmbed:
+    """Fixed unit vectors per word; counts how many words it was asked to embed."""
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table = {w: np.asarray(v, dtype=np.float32) / np.linalg.norm(v) for w, v in table.items()}
+        self.calls: list[str] = []
+
+    def __call__(self, words):
+        self.calls.extend(words)
+        return np.stack([self.table.get(w, np.asarray([0.0, 0.0, 1.0], dtype=np.float32)) for w in words])
+
+
+def test_word_vectors_embed_each_word_once():
+    embed = CountingEmbed({"died": [1, 0, 0], "killed": [1, 0.2, 0]})
+    vectors = WordVectors(embed)
+    vectors.vectors(["died", "killed"])
+    vectors.vectors(["killed", "died", "died"])
+    assert sorted(embed.calls) == ["died", "killed"]
+
+
+def test_word_matches_exact_stems_count_fully_and_paraphrases_by_cosine():
+    embed = CountingEmbed({"died": [1, 0.1, 0], "wounded": [0.3, 1, 0], "killed": [1, 0, 0], "people": [0, 0, 1]})
+    vectors = WordVectors(embed)
+    sentence = "The attacks killed 130 people."
+    died = word_matches(content_words("How many people died in the attacks?"), sentence, vectors)
+    wounded = word_matches(content_words("How many people were wounded in the attacks?"), sentence, vectors)
+    assert died[0] == 1.0 and died[2] == 1.0  # people, attacks: same stems
+    assert died[1] > 0.9 > 0.5 > wounded[1]
+    assert "how" not in embed.calls and "many" not in embed.calls, "question words are not looked for"
+
+
+def test_support_features():
+    embed = CountingEmbed({"wounded": [0, 1, 0], "killed": [1, 0, 0]})
+    idf = lambda terms: {t: 1.0 for t in terms}  # noqa: E731
+    vectors = WordVectors(embed)
+    full = support("How many people were killed in the attacks?", "The attacks killed 130 people.", 0.6, idf, vectors)
+    assert full == Support(dense=0.6, coverage=1.0, weakest=1.0, type_missing=False, names_missing=0.0, answer_type="number")
+    partial = support("How many people were wounded in the attacks?", "The attacks killed people.", 0.6, idf, vectors)
+    assert partial.type_missing and partial.weakest == pytest.approx(0.0, abs=1e-6)
+    assert partial.coverage == pytest.approx(2 / 3)
+    named = support("What did Merkel say in Paris?", "Hollande said so in Paris.", 0.5, idf, vectors)
+    assert named.names_missing == pytest.approx(0.5)
+    assert named.type_missing, "Hollande said it, not Merkel"
+
+
+@pytest.mark.parametrize(
+    "question, speaker",
+    [
+        ("What did Merkel promise Hollande in Paris?", "merkel"),
+        ("What did Josh Earnest say about the US contribution?", "earnest"),
+        ("What right did Obama say Turkey has?", "obama"),
+        ("What did the British prime minister say?", None),
+        ("Who is Josh Earnest?", None),
+    ],
+)
+def test_statement_speaker(question, speaker):
+    assert statement_speaker(question) == speaker
+
+
+def test_a_statement_must_be_the_named_speakers():
+    question = "What did Merkel promise Hollande?"
+    assert not has_answer_type("statement", 'Earnest said Obama would make no promises to Hollande.', question)
+    assert has_answer_type("statement", "Merkel promised Hollande more troops.", question)
+    assert has_answer_type("statement", '"We must act," the chancellor said.', "What did the chancellor say?")
+
+
+def test_confidence_rises_with_cosine_and_coverage_and_falls_without_the_answer_type():
+    calibration = Calibration()
+    base = Support(dense=0.5, coverage=0.6, weakest=0.4, type_missing=False)
+    confidence = calibration.confidence(base)
+    assert 0.0 < confidence < 1.0
+    assert calibration.confidence(Support(0.6, 0.6, 0.4, False)) > confidence
+    assert calibration.confidence(Support(0.5, 0.9, 0.4, False)) > confidence
+    assert calibration.confidence(Support(0.5, 0.6, 0.4, True)) < calibration.threshold < confidence
+
+
+def test_a_definitional_question_whose_name_is_in_the_sentence_is_answered():
+    """'Who is X?' matches a quote-heavy sentence poorly by cosine; naming X in full is what supports it."""
+    calibration = Calibration()
+    assert calibration.confidence(Support(dense=0.3, coverage=1.0, weakest=1.0, type_missing=False)) >= calibration.threshold
+    assert calibration.confidence(Support(dense=0.3, coverage=0.3, weakest=0.3, type_missing=False)) < calibration.threshold
+
+
+def _candidate(text: str, score: float) -> SentenceCandidate:
+    return SentenceCandidate(passage_index=0, char_start=0, char_end=len(text), text=text, dense=score, coverage=0.0, score=score)
+
+
+def test_choose_answer_prefers_a_sentence_with_the_asked_for_kind_of_answer():
+    ranked = [_candidate("Ships waited in the frozen harbour.", 0.9), _candidate("They waited nine days.", 0.8)]
+    question = "How many days did ships wait?"
+    assert choose_answer(question, ranked, "number", window=6).text == "They waited nine days."
+    assert choose_answer(question, ranked, "number", window=1) is ranked[0], "only the first `window` are searched"
+    assert choose_answer(question, ranked, None, window=6) is ranked[0]
+    assert choose_answer(question, ranked[:1], "number", window=6) is ranked[0], "none has one: the best-ranked"
+    assert choose_answer(question, [], "number", window=6) is None
