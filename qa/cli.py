@@ -246,7 +246,8 @@ def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json
             report = run_beir_bench(beir_folder, backend or DEFAULT_BACKEND, mode_list, split=split, settings=BeirSettings(granularity=granularity, retrieval=retrieval),
                                     index_dir=index_dir, limit=limit, failures=failures or json_path is not None, progress=progress)
         else:
-            report = run_question_bench(_config(corpus, index_dir, backend), questions, mode_list, limit=limit, retrieval=retrieval, progress=progress)
+            report = run_question_bench(_config(corpus, index_dir, backend), questions, mode_list, limit=limit, retrieval=retrieval, progress=progress,
+                                        explicit_backend=backend is not None)
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     render_report(report, Console(highlight=False, markup=False, emoji=False), failures=failures, max_failures=max_failures)

@@ -243,3 +243,14 @@ def test_scifact_slice_bench_through_the_cli(tmp_path, real_embedder):
     assert set(ndcg) == {"bm25", "dense", "hybrid"}
     assert ndcg["hybrid"] >= max(ndcg["bm25"], ndcg["dense"]) - 0.02
     assert ndcg["hybrid"] >= 0.7
+
+
+def test_question_bench_refuses_an_index_of_another_backend(tmp_path, fake_embedder, monkeypatch, capsys):
+    """`qa bench --backend X` used to measure whatever backend the existing index had, under X's name."""
+    from conftest import run_main
+
+    build_index([SEEDS], tmp_path / "index", fake_embedder)
+    args = ["bench", str(DATA / "heldout_questions.jsonl"), "--index-dir", str(tmp_path / "index"), "--modes", "bm25", "-q"]
+    code, _, err = run_main(monkeypatch, capsys, *args, "--backend", "onnx-int8")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "you asked for onnx-int8" in err and "qa index --rebuild" in err

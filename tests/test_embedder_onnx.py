@@ -186,3 +186,24 @@ def test_first_run_export_is_quiet(tmp_path):
     noise = [line for line in run.stderr.splitlines() if re.search(r"warn|deprecat|export|onnx|torch", line, re.I)]
     assert not noise, noise
     assert any((tmp_path / "models").glob("*/onnx/model.onnx"))
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_parallel_batches_give_the_serial_vectors(onnx_home, backend, monkeypatch):
+    """Many texts run as small batches on every core at once; the vectors are those of one batch at a time."""
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    embedder = SentenceTransformerEmbedder(backend)
+    embedder.load()
+    encoder = embedder._model
+    assert isinstance(encoder, OnnxEncoder)
+    texts = seed_texts() + ODD_TEXTS
+    encoder.workers = 1
+    serial = embedder.embed(texts)
+    assert encoder._bulk is None
+    encoder.workers = 3
+    parallel = embedder.embed(texts)
+    assert encoder._bulk is not None  # the parallel path ran
+    np.testing.assert_allclose(parallel, serial, atol=1e-5)
+    if backend == "onnx":  # (int8 quantises activations per batch, so a text alone differs from it in a batch)
+        one = embedder.embed(texts[:1])  # a single text (a query) runs alone, on the main session
+        np.testing.assert_allclose(one[0], serial[0], atol=1e-5)
