@@ -1,8 +1,9 @@
-"""Builds or incrementally updates an index: hash files, re-embed only what changed, swap in atomically."""
+"""Builds or incrementally updates an index: stat files (reading only changed ones), re-embed what changed, swap in atomically."""
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,18 +15,18 @@ from index.chunker import ChunkSettings, Segmentation, segment_text
 from index.documents import (
     DEFAULT_MAX_FILE_BYTES,
     Document,
+    FileStat,
+    Scan,
     Skipped,
-    UndecodableError,
     corpus_root,
-    describe_os_error,
-    iter_candidate_files,
-    load_document,
+    scan_files,
 )
 from index.embedder import Embedder
 from index.errors import CancelledError, EmptyCorpusError
+from index.files import EarlyFlush
 from index import store
 from index.lexical import BM25Settings
-from index.lexical_build import analyze_rows, load_row_terms, row_terms, update_row_terms, write_bm25
+from index.lexical_build import analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
 from index.vectors import build_dense, update_dense
 
 Progress = Callable[[str, int, int], None]
@@ -63,25 +64,8 @@ def _noop(stage: str, done: int, total: int) -> None:
 def scan_corpus(paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES, progress: Progress = _noop) -> tuple[Path, list[Document], list[Skipped]]:
     """Read every supported file under paths; unreadable ones are skipped with a reason."""
     paths = [Path(p) for p in paths]
-    root = corpus_root(paths)
-    files, skipped = iter_candidate_files(paths)
-    documents: list[Document] = []
-    for i, path in enumerate(files):
-        progress("scan", i, len(files))
-        try:
-            doc = load_document(path, root, max_bytes)
-        except UndecodableError as exc:
-            skipped.append(Skipped(str(path), str(exc)))
-            continue
-        except OSError as exc:
-            skipped.append(Skipped(str(path), describe_os_error(exc)))
-            continue
-        if not doc.text.strip():
-            skipped.append(Skipped(str(path), "empty (no text to index)"))
-            continue
-        documents.append(doc)
-    progress("scan", len(files), len(files))
-    return root, documents, skipped
+    scan = scan_files(paths, corpus_root(paths), {}, max_bytes, progress)
+    return scan.root, scan.documents, scan.skipped
 
 
 def build_index(
@@ -107,14 +91,7 @@ def build_index(
     timings: dict[str, float] = {}
     with store.write_lock(index_dir, wait=wait):
         store.clean_leftovers(index_dir)
-        t = time.perf_counter()
-        root, docs, skipped = documents if documents is not None else scan_corpus(paths, max_bytes, progress)
-        timings["scan"] = time.perf_counter() - t
-        if not docs:
-            raise EmptyCorpusError(
-                f"No indexable documents under {', '.join(str(p) for p in paths)} ({len(skipped)} skipped).",
-                "Point qa at a folder with .txt, .md or .html files.",
-            )
+        root = documents[0] if documents is not None else corpus_root([Path(p) for p in paths])
         previous = store.read_manifest(index_dir)
         reason = None
         if previous is not None and not rebuild:
@@ -124,24 +101,35 @@ def build_index(
             if reason is None and previous.root != str(root):
                 reason = f"corpus root moved from {previous.root}"
         incremental = previous is not None and not rebuild and reason is None
+
+        def scan(known: dict[str, FileStat]) -> Scan:
+            # Files whose stat equals the one recorded by the previous run are not read again.
+            if documents is not None:
+                return Scan(root, documents[1], {}, {}, documents[2])
+            return scan_files([Path(p) for p in paths], root, known, max_bytes, progress)
+
         tmp = store.new_generation_dir(index_dir)
+        flush = EarlyFlush()
         try:
             report = _write_generation(
-                tmp, index_dir, root, paths, docs, skipped, embedder, chunking, bm25,
-                incremental=incremental, progress=progress, cancelled=cancelled, timings=timings,
+                tmp, index_dir, paths, scan, embedder, chunking, bm25,
+                incremental=incremental, progress=progress, cancelled=cancelled, timings=timings, flush=flush,
             )
             if cancelled():
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
             t = time.perf_counter()
+            flush.wait()
             store.commit_generation(index_dir, tmp)
+            t_clean = time.perf_counter()
             store.clean_leftovers(index_dir)
             timings["commit"] = time.perf_counter() - t
+            timings["commit_cleanup"] = time.perf_counter() - t_clean  # removing the replaced generation
         except BaseException:
+            flush.wait()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return BuildReport(
         index_dir=index_dir,
-        skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
         rebuilt_because=reason if previous is not None and not incremental else None,
         timings=timings,
@@ -150,29 +138,42 @@ def build_index(
 
 
 def _write_generation(
-    tmp: Path, index_dir: Path, root: Path, paths: Sequence[Path], docs: list[Document], skipped: list[Skipped],
+    tmp: Path, index_dir: Path, paths: Sequence[Path], scan: Callable[[dict[str, FileStat]], Scan],
     embedder: Embedder, chunking: ChunkSettings, bm25: BM25Settings, *, incremental: bool,
-    progress: Progress, cancelled: Callable[[], bool], timings: dict[str, float],
+    progress: Progress, cancelled: Callable[[], bool], timings: dict[str, float], flush: EarlyFlush,
 ) -> dict:
     db_path = tmp / store.SQLITE
     live = None
     if incremental:
         live = store.current_generation(index_dir)
         shutil.copyfile(live / store.SQLITE, db_path)
+        flush.start(db_path)  # the copy reaches the disk while we scan and embed
     conn = store.connect(db_path, readonly=False)
     try:
-        known = {row[0]: (row[1], row[2]) for row in conn.execute("SELECT source, id, sha256 FROM documents")}
-        current = {doc.source: doc for doc in docs}
+        t = time.perf_counter()
+        known, stats = store.read_documents(conn)
+        found = scan(stats)
+        timings["scan"] = time.perf_counter() - t
+        if not found.documents and not found.unchanged:
+            raise EmptyCorpusError(
+                f"No indexable documents under {', '.join(str(p) for p in paths)} ({len(found.skipped)} skipped).",
+                "Point qa at a folder with .txt, .md or .html files.",
+            )
+        docs = found.documents
         new = [d for d in docs if d.source not in known]
         changed = [d for d in docs if d.source in known and known[d.source][1] != d.sha256]
-        unchanged = len(docs) - len(new) - len(changed)
-        removed = [src for src in known if src not in current]
+        unchanged = len(docs) - len(new) - len(changed) + len(found.unchanged)
+        read = {d.source for d in docs}
+        removed = [src for src in known if src not in found.unchanged and src not in read]
         # Paths may have moved (same source, new absolute path): keep them current.
-        conn.executemany("UPDATE documents SET path = ? WHERE source = ?", [(str(d.path), d.source) for d in docs if d.source in known])
+        paths_now = {**{d.source: str(d.path) for d in docs}, **{src: str(p) for src, p in found.unchanged.items()}}
+        conn.executemany("UPDATE documents SET path = ? WHERE source = ?", [(p, src) for src, p in paths_now.items() if src in known and known[src][2] != p])
         drop_docs = [known[s][0] for s in removed] + [known[d.source][0] for d in changed]
         dropped_ids: list[int] = []
+        dropped_chunks: list[int] = []
         for doc_id in drop_docs:
             dropped_ids.extend(r[0] for r in conn.execute("SELECT id FROM units WHERE doc_id = ?", (doc_id,)))
+            dropped_chunks.extend(r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,)))
         conn.executemany("DELETE FROM chunk_units WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)", [(i,) for i in drop_docs])
         conn.executemany("DELETE FROM units WHERE doc_id = ?", [(i,) for i in drop_docs])
         conn.executemany("DELETE FROM chunks WHERE doc_id = ?", [(i,) for i in drop_docs])
@@ -187,6 +188,7 @@ def _write_generation(
         timings["chunk"] = time.perf_counter() - t
 
         unit_rows: list[tuple[int, str]] = []
+        chunk_rows: list[tuple[int, str]] = []
         now = time.time()
         for doc, seg in to_embed:
             cur = conn.execute(
@@ -209,32 +211,50 @@ def _write_generation(
                     (doc_id, chunk.ordinal, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.n_tokens, chunk.text),
                 )
                 conn.executemany("INSERT INTO chunk_units(chunk_id, unit_id) VALUES (?, ?)", [(c.lastrowid, unit_ids[m]) for m in members])
+                chunk_rows.append((c.lastrowid, chunk.text))
 
-        t = time.perf_counter()
-        vectors = _embed_in_batches([text for _, text in unit_rows], embedder, progress, cancelled)
-        timings["embed"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        progress("save", 0, 1)
-        # Exact FAISS for small corpora, IVF-PQ beyond index.vectors.FLAT_MAX (chosen by size).
         new_ids = np.asarray([uid for uid, _ in unit_rows], dtype=np.int64)
-        if live is not None:
-            old_kind = store.Manifest.from_path(live / store.MANIFEST).faiss_kind
-            faiss_kind = update_dense(live, old_kind, tmp, np.asarray(dropped_ids, dtype=np.int64), new_ids, vectors)
-        else:
-            faiss_kind = build_dense(vectors, new_ids, tmp)
-
-        ids = np.asarray([r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64)
+        ids = _row_ids(conn, "chunks", live, store.BM25_IDS, dropped_chunks, [cid for cid, _ in chunk_rows])
         if not ids.shape[0]:  # e.g. files of zero-width spaces: readable, but nothing the model sees
             raise EmptyCorpusError(
                 f"No indexable text under {', '.join(str(p) for p in paths)}: the readable files contain no visible words.",
                 "Point qa at a folder with .txt, .md or .html files.",
             )
-        t_bm25 = time.perf_counter()
-        _write_lexical(conn, "chunks", ids, tmp, live, store.BM25_DIR, store.BM25_IDS, bm25)
-        unit_ids = np.asarray([r[0] for r in conn.execute("SELECT id FROM units ORDER BY id")], dtype=np.int64)
-        _write_lexical(conn, "units", unit_ids, tmp, live, store.UNIT_BM25_DIR, store.UNIT_IDS, bm25)
-        timings["save_bm25"] = time.perf_counter() - t_bm25
+        unit_ids = _row_ids(conn, "units", live, store.UNIT_IDS, dropped_ids, new_ids.tolist())
+        lexical = [
+            _LexicalJob("chunks", ids, store.BM25_DIR, store.BM25_IDS, dict(chunk_rows)),
+            _LexicalJob("units", unit_ids, store.UNIT_BM25_DIR, store.UNIT_IDS, dict(unit_rows)),
+        ]
+        # BM25 needs no vectors: an update's runs in a thread beside the embedding (onnxruntime
+        # releases the GIL), from the live postings and the new rows' texts in memory.
+        background = _LexicalUpdate(tmp, live, lexical, bm25, flush) if live is not None else None
+        try:
+            t = time.perf_counter()
+            vectors = _embed_in_batches([text for _, text in unit_rows], embedder, progress, cancelled)
+            timings["embed"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            progress("save", 0, 1)
+            # Exact FAISS for small corpora, IVF-PQ beyond index.vectors.FLAT_MAX (chosen by size).
+            if live is not None:
+                old_kind = store.Manifest.from_path(live / store.MANIFEST).faiss_kind
+                faiss_kind = update_dense(live, old_kind, tmp, np.asarray(dropped_ids, dtype=np.int64), new_ids, vectors)
+            else:
+                faiss_kind = build_dense(vectors, new_ids, tmp)
+            flush.start(tmp / store.FAISS)
+
+            t_bm25 = time.perf_counter()
+            done = background.join() if background is not None else set()
+            timings["save_bm25_wait"] = time.perf_counter() - t_bm25
+            for job in lexical:
+                if job.table not in done:  # a first build, or a live index without saved postings
+                    shutil.rmtree(tmp / job.bm25_dir, ignore_errors=True)  # never write into linked files
+                    _write_lexical(conn, job.table, job.ids, tmp, live, job.bm25_dir, job.ids_file, bm25)
+            timings["save_bm25"] = (background.seconds if background is not None else 0.0) + time.perf_counter() - t_bm25 - timings["save_bm25_wait"]
+        finally:
+            if background is not None:
+                background.join(quiet=True)
+        store.write_file_stats(conn, found.stats, forget=removed + [d.source for d in docs if d.source not in found.stats])
         conn.commit()
         n_docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     finally:
@@ -248,7 +268,7 @@ def _write_generation(
         chunking=asdict(chunking),
         bm25=asdict(bm25),
         roots=[str(Path(p).resolve()) for p in paths],
-        root=str(root),
+        root=str(found.root),
         created_at=time.time(),
         n_documents=int(n_docs),
         n_chunks=int(ids.shape[0]),
@@ -259,6 +279,7 @@ def _write_generation(
     progress("save", 1, 1)
     timings["save"] = time.perf_counter() - t
     return {
+        "skipped": tuple(found.skipped),
         "new": len(new),
         "changed": len(changed),
         "unchanged": unchanged,
@@ -269,26 +290,90 @@ def _write_generation(
     }
 
 
+@dataclass(frozen=True)
+class _LexicalJob:
+    """One BM25 index to write: its rows and where they go."""
+
+    table: str
+    ids: np.ndarray
+    bm25_dir: str
+    ids_file: str
+    fresh: dict[int, str]
+    """Texts of the rows inserted this run, by id."""
+
+
+class _LexicalUpdate:
+    """Updates BM25 indexes from the live generation's postings in a background thread."""
+
+    def __init__(self, tmp: Path, live: Path, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
+        self.done: set[str] = set()
+        self.seconds = 0.0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(tmp, live, jobs, bm25, flush), name="qa-bm25-update", daemon=True)
+        self._thread.start()
+
+    def _run(self, tmp: Path, live: Path, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
+        started = time.perf_counter()
+        try:
+            for job in jobs:
+                previous_ids = np.load(live / job.ids_file, allow_pickle=False)
+                try:
+                    updated = update_postings(live / job.bm25_dir, previous_ids, job.ids, lambda wanted: [job.fresh[int(i)] for i in wanted], bm25)
+                except KeyError:  # a new row that was not inserted this run: leave it to the SQLite path
+                    updated = None
+                if updated is None:
+                    continue
+                vocab_from = live / job.bm25_dir if updated.same_vocab else None
+                write_bm25(tmp / job.bm25_dir, updated.rows, bm25, vocab_from=vocab_from, postings=updated.postings)
+                np.save(tmp / job.ids_file, job.ids, allow_pickle=False)
+                flush.start(tmp / job.bm25_dir)
+                self.done.add(job.table)
+        except BaseException as exc:  # re-raised in the building thread by join()
+            self._error = exc
+        self.seconds = time.perf_counter() - started
+
+    def join(self, quiet: bool = False) -> set[str]:
+        self._thread.join()
+        if self._error is not None and not quiet:
+            error, self._error = self._error, None
+            raise error
+        return self.done
+
+
+def _row_ids(conn, table: str, live: Path | None, ids_file: str, dropped: list[int], inserted: list[int]) -> np.ndarray:
+    """Ascending ids of the table's rows after this run: the live generation's minus dropped plus
+    inserted (inserted ids are new AUTOINCREMENT values), without reading every id from SQLite."""
+    if live is None:
+        return np.asarray([r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")], dtype=np.int64)
+    previous = np.load(live / ids_file, allow_pickle=False)
+    ids = np.concatenate([previous[~np.isin(previous, np.asarray(dropped, dtype=np.int64))], np.asarray(inserted, dtype=np.int64)])
+    return ids if np.all(ids[1:] > ids[:-1]) else np.unique(ids)
+
+
 def _write_lexical(
     conn, table: str, ids: np.ndarray, tmp: Path, live: Path | None, bm25_dir: str, ids_file: str, bm25: BM25Settings,
 ) -> None:
-    """Write one BM25 index (rows = ids, ascending); rows the live generation has keep their analysed
-    terms from it, so an update analyses only the new rows (index/lexical_build.py)."""
-    previous = None
+    """Write one BM25 index (rows = ids, ascending). Rows the live generation has keep their postings
+    from it, so an update analyses only the new rows (index/lexical_build.py)."""
     if live is not None:
         previous_ids = np.load(live / ids_file, allow_pickle=False)
-        previous = load_row_terms(live / bm25_dir, previous_ids.shape[0])
-    if previous is not None:
 
         def texts_of(wanted: np.ndarray) -> list[str]:
             return [conn.execute(f"SELECT text FROM {table} WHERE id = ?", (int(i),)).fetchone()[0] for i in wanted]
 
-        rows = update_row_terms(previous, previous_ids, ids, texts_of, bm25)
-        same_vocab = rows.terms is previous.terms
-    else:
-        rows = row_terms(analyze_rows([r[0] for r in conn.execute(f"SELECT text FROM {table} ORDER BY id")], bm25))
-        same_vocab = False
-    write_bm25(tmp / bm25_dir, rows, bm25, vocab_from=live / bm25_dir if same_vocab else None)
+        updated = update_postings(live / bm25_dir, previous_ids, ids, texts_of, bm25)
+        if updated is not None:
+            write_bm25(tmp / bm25_dir, updated.rows, bm25, vocab_from=live / bm25_dir if updated.same_vocab else None, postings=updated.postings)
+            np.save(tmp / ids_file, ids, allow_pickle=False)
+            return
+        previous = load_row_terms(live / bm25_dir, previous_ids.shape[0])  # a folder written before term counts
+        if previous is not None:
+            rows = update_row_terms(previous, previous_ids, ids, texts_of, bm25)
+            write_bm25(tmp / bm25_dir, rows, bm25)
+            np.save(tmp / ids_file, ids, allow_pickle=False)
+            return
+    rows = row_terms(analyze_rows([r[0] for r in conn.execute(f"SELECT text FROM {table} ORDER BY id")], bm25))
+    write_bm25(tmp / bm25_dir, rows, bm25)
     np.save(tmp / ids_file, ids, allow_pickle=False)
 
 

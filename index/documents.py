@@ -6,8 +6,10 @@ import codecs
 import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping, NamedTuple
 
 from index.errors import InputError
 
@@ -39,6 +41,45 @@ class Skipped:
 
     path: str
     reason: str
+
+
+RACY_NS = 2_000_000_000
+"""A file changed this close to the start of a scan may change again with the same times (coarse
+file-system clocks; FAT keeps 2 s), so its stat is not trusted by the next run (git's "racy clean")."""
+
+
+class FileStat(NamedTuple):
+    """What os.stat said about a file when it was read; equal next run means unchanged, unread (as git does).
+
+    A NamedTuple, not a dataclass: a scan builds and compares one per file, 5,000 in a few ms.
+    """
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    """Changes on every write and cannot be set back (unlike mtime, which cp -p, rsync -t and tar restore)."""
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "FileStat":
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+    def racy(self, scan_started_ns: int) -> bool:
+        return max(self.mtime_ns, self.ctime_ns) >= scan_started_ns - RACY_NS
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The files of a corpus, split into what must be read and what a previous run saw unchanged."""
+
+    root: Path
+    documents: list[Document]
+    """Files read this run (new, changed, or touched with the same bytes)."""
+    stats: dict[str, FileStat]
+    """source -> stat taken before reading, for read files whose stat can be trusted next run."""
+    unchanged: dict[str, str]
+    """source -> path of files whose stat equals the recorded one: not read."""
+    skipped: list[Skipped]
 
 
 class UndecodableError(ValueError):
@@ -133,23 +174,25 @@ def corpus_root(paths: list[Path]) -> Path:
     return common if common.is_dir() else common.parent
 
 
-def _walk_folders(top: Path, skipped: list[Skipped]):
+def _walk_folders(top: str, skipped: list[Skipped]):
     """Top-down walk like os.walk, but without recursion (os.walk overflows the stack on deep
     trees before Python 3.12) and reporting unreadable folders instead of ignoring them.
-    Yields (dirpath, dirnames, filenames); prune dirnames in place as with os.walk."""
-    stack = [str(top)]
+    Yields (dirpath, real dirpath, dirnames, file entries); prune dirnames in place as with os.walk.
+    Sub-folders reached through symbolic links are never walked, so a folder's real path is its
+    parent's plus its name: one realpath per walk, not one per file."""
+    stack = [(top, os.path.realpath(top))]
     while stack:
-        here = stack.pop()
+        here, real_here = stack.pop()
         try:
             with os.scandir(here) as entries:
-                listing = [(entry.name, _is_dir(entry)) for entry in entries]
+                listing = [(entry, _is_dir(entry)) for entry in entries]
         except OSError as exc:
             skipped.append(Skipped(here, f"folder not readable: {describe_os_error(exc)}"))
             continue
-        dirnames = [name for name, is_dir in listing if is_dir]
-        filenames = [name for name, is_dir in listing if not is_dir]
-        yield here, dirnames, filenames
-        stack.extend(os.path.join(here, name) for name in reversed(dirnames))
+        dirnames = [entry.name for entry, is_dir in listing if is_dir]
+        files = [entry for entry, is_dir in listing if not is_dir]
+        yield here, real_here, dirnames, files
+        stack.extend((os.path.join(here, name), os.path.join(real_here, name)) for name in reversed(dirnames))
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -161,59 +204,128 @@ def _is_dir(entry: os.DirEntry) -> bool:
 
 def iter_candidate_files(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
     """Every supported file under the given paths (recursively), plus what was skipped and why."""
-    files: list[Path] = []
+    files, skipped = _candidate_files(paths)
+    return [Path(f) for f in files], skipped
+
+
+def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
+    """iter_candidate_files with paths as strings: a scan of 5,000 unchanged files is mostly this walk,
+    and pathlib costs several times the system calls here (d_type from scandir answers most questions)."""
+    files: list[str] = []
     skipped: list[Skipped] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for given in paths:
+        given = Path(given)
         if not given.exists():
             raise InputError(f"No such file or folder: {given}.", "Check the path and try again.")
         if given.is_file():
             suffix = given.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
                 skipped.append(Skipped(str(given), f"unsupported type '{suffix or 'no extension'}' (indexes .txt, .md, .html)"))
-            elif given.resolve() not in seen:  # named twice (or also inside a named folder): read once
-                seen.add(given.resolve())
-                files.append(given.resolve())
+            elif str(given.resolve()) not in seen:  # named twice (or also inside a named folder): read once
+                seen.add(str(given.resolve()))
+                files.append(str(given.resolve()))
             continue
-        for dirpath, dirnames, filenames in _walk_folders(given, skipped):
-            here = Path(dirpath)
+        for here, real_here, dirnames, entries in _walk_folders(str(given.absolute()), skipped):
             keep = []
             for name in sorted(dirnames):
-                sub = here / name
                 if name.startswith("."):
                     continue  # .git, .venv and friends: never documents
-                if sub.is_symlink():
-                    skipped.append(Skipped(str(sub), "symbolic link to a folder, not followed"))
+                sub = os.path.join(here, name)
+                if os.path.islink(sub):
+                    skipped.append(Skipped(sub, "symbolic link to a folder, not followed"))
                     continue
                 keep.append(name)
             dirnames[:] = keep
-            for name in sorted(filenames):
-                path = here / name
+            real_prefix = os.path.join(real_here, "")
+            for entry in sorted(entries, key=lambda e: e.name):
+                name = entry.name
                 if name.startswith("."):
                     continue
-                suffix = path.suffix.lower()
+                path = entry.path  # here/name, made by scandir
+                dot = name.rfind(".")
+                suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""  # as pathlib's Path.suffix
                 if suffix not in SUPPORTED_SUFFIXES:
-                    skipped.append(Skipped(str(path), f"unsupported type '{suffix or 'no extension'}' (indexes .txt, .md, .html)"))
+                    skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' (indexes .txt, .md, .html)"))
                     continue
                 try:
-                    real = path.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    skipped.append(Skipped(str(path), "broken or looping symbolic link"))
-                    continue
-                if not real.is_file():
-                    skipped.append(Skipped(str(path), "not a regular file"))
+                    link = entry.is_symlink()
+                except OSError:
+                    link = True
+                if link:
+                    try:
+                        real_path = Path(path).resolve(strict=True)
+                    except (OSError, RuntimeError):
+                        skipped.append(Skipped(path, "broken or looping symbolic link"))
+                        continue
+                    real, regular = str(real_path), real_path.is_file()
+                else:
+                    real, regular = real_prefix + name, _is_file(entry)
+                if not regular:
+                    skipped.append(Skipped(path, "not a regular file"))
                     continue
                 if real in seen:
                     continue
                 seen.add(real)
-                files.append(path.absolute())
+                files.append(path)
     return files, skipped
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def load_document(path: Path, root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
     """Read one file into a Document; raises OSError or UndecodableError with a usable reason."""
     text, encoding, digest = read_text(path, max_bytes)
     return Document(source=_relative(path, root), path=path, text=text, sha256=digest, encoding=encoding)
+
+
+def scan_files(
+    paths: list[Path], root: Path, known: Mapping[str, FileStat], max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    progress: Callable[[str, int, int], None] = lambda stage, done, total: None,
+) -> Scan:
+    """Walk paths; read every file whose stat differs from known[source] (unknown files included).
+
+    The stat is taken before reading: a write that lands during the read changes it again, so
+    the next run reads the file once more instead of trusting stale text.
+    """
+    started = time.time_ns()
+    files, skipped = _candidate_files(paths)
+    documents: list[Document] = []
+    stats: dict[str, FileStat] = {}
+    unchanged: dict[str, str] = {}
+    prefix = os.path.join(str(root), "")
+    for i, path in enumerate(files):
+        progress("scan", i, len(files))
+        if path.startswith(prefix) and os.sep == "/":
+            source = path[len(prefix):]
+        else:
+            source = _relative(Path(path), root)
+        try:
+            st = os.stat(path)
+            if st.st_size <= max_bytes and known.get(source) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+                unchanged[source] = path
+                continue
+            stat = FileStat.of(st)
+            doc = load_document(Path(path), root, max_bytes)
+        except UndecodableError as exc:
+            skipped.append(Skipped(path, str(exc)))
+            continue
+        except OSError as exc:
+            skipped.append(Skipped(path, describe_os_error(exc)))
+            continue
+        if not doc.text.strip():
+            skipped.append(Skipped(path, "empty (no text to index)"))
+            continue
+        documents.append(doc)
+        if not stat.racy(started):
+            stats[source] = stat
+    progress("scan", len(files), len(files))
+    return Scan(root, documents, stats, unchanged, skipped)
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -15,6 +15,13 @@ FAISS_FILE = "vectors.faiss"
 F16_FILE = "vectors_f16.npy"
 """Large indexes only: every vector as float16, rows in ascending id order (ids in F16_IDS_FILE)."""
 F16_IDS_FILE = "vector_ids.npy"
+DELTA_FILE = "vectors_delta.faiss"
+"""Flat indexes updated in place of a rewrite: vectors added since the base (vectors.faiss) was written."""
+REMOVED_FILE = "vectors_removed.npy"
+"""Flat indexes: sorted ids whose vectors are still in the base but no longer in the index."""
+DELTA_SHARE = 0.05
+"""An update folds delta and removals into a new base once they exceed this share of the base's rows:
+until then the base file is hard-linked from generation to generation, never read or rewritten."""
 RECALL_TARGET = 0.97
 """nprobe is raised at build time until recall@10 against exact search reaches this on a sample."""
 NPROBES = (8, 16, 32, 48, 64, 96, 128, 192, 256)
@@ -43,9 +50,18 @@ def n_lists(n_vectors: int) -> int:
 class DenseIndex:
     """Top-n search and exact scoring of any stored id, whatever the FAISS kind underneath."""
 
-    def __init__(self, index, kind: str, folder: Path | None = None, ids: np.ndarray | None = None, settings: DenseSettings = DenseSettings()) -> None:
+    def __init__(
+        self, index, kind: str, folder: Path | None = None, ids: np.ndarray | None = None, settings: DenseSettings = DenseSettings(),
+        delta=None, removed: np.ndarray | None = None,
+    ) -> None:
         self.index = index
+        """The base index (flat), or the whole IVF-PQ index."""
         self.kind = kind
+        self.delta = delta
+        """Flat only: vectors added since the base was written (or None)."""
+        self.removed = removed if removed is not None and removed.size else None
+        """Flat only: sorted ids in the base that were removed since (or None)."""
+        self._delta_ids = np.sort(faiss_ids(delta)) if delta is not None else np.zeros(0, dtype=np.int64)
         self.settings = settings
         self._ids = ids
         self._f16_path = folder / F16_FILE if folder is not None else None
@@ -63,7 +79,8 @@ class DenseIndex:
 
     @property
     def ntotal(self) -> int:
-        return int(self.index.ntotal)
+        removed = 0 if self.removed is None else self.removed.shape[0]
+        return int(self.index.ntotal) - removed + self._delta_ids.shape[0]
 
     @property
     def dim(self) -> int:
@@ -75,7 +92,16 @@ class DenseIndex:
         if ids.size == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.kind == "flat":
-            return np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
+            if self.removed is not None and np.any(np.isin(ids, self.removed)):
+                raise KeyError("id not in the vector store")
+            in_delta = np.isin(ids, self._delta_ids)
+            if not in_delta.any():
+                return np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
+            out = np.empty((ids.shape[0], self.dim), dtype=np.float32)
+            out[in_delta] = self.delta.reconstruct_batch(ids[in_delta])
+            if not in_delta.all():
+                out[~in_delta] = self.index.reconstruct_batch(ids[~in_delta])
+            return out
         rows = np.searchsorted(self._ids, ids)
         if np.any(rows >= self._ids.shape[0]) or np.any(self._ids[np.minimum(rows, self._ids.shape[0] - 1)] != ids):
             raise KeyError("id not in the vector store")
@@ -99,10 +125,7 @@ class DenseIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         q = np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1)
         if self.kind == "flat":
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
-            scores, ids = self.index.search(q, n, params=params)
-            keep = ids[0] >= 0
-            return ids[0][keep], scores[0][keep]
+            return self._search_flat(q, n, allowed)
         if allowed is not None and allowed.shape[0] <= 4 * self.settings.rerank:
             # A filter to a few documents: score them all exactly instead of hoping IVF probes them.
             candidates = np.asarray(allowed, dtype=np.int64)
@@ -113,6 +136,34 @@ class DenseIndex:
         exact = self.vectors(candidates) @ q[0]
         order = np.argsort(-exact, kind="stable")[:n]
         return candidates[order], exact[order].astype(np.float32)
+
+    def _search_flat(self, q: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-n over base minus removed plus delta: the same inner products as one index holding
+        them all (each score is one vector's dot product); ties keep base rows before delta rows, the
+        order remove_ids + add_with_ids on one index would store them in."""
+        import faiss
+
+        selectors = []  # SWIG does not keep a combined selector's parts alive: we do
+        if allowed is not None:
+            selectors.append(faiss.IDSelectorBatch(allowed))
+        if self.removed is not None:
+            selectors.append(faiss.IDSelectorBatch(self.removed))
+            selectors.append(faiss.IDSelectorNot(selectors[-1]))
+            if allowed is not None:
+                selectors.append(faiss.IDSelectorAnd(selectors[0], selectors[-1]))
+        params = faiss.SearchParameters(sel=selectors[-1]) if selectors else None
+        scores, ids = self.index.search(q, min(n, int(self.index.ntotal)), params=params)
+        keep = ids[0] >= 0
+        found, found_scores = ids[0][keep], scores[0][keep]
+        if self.delta is None:
+            return found, found_scores
+        params = faiss.SearchParameters(sel=selectors[0]) if allowed is not None else None
+        d_scores, d_ids = self.delta.search(q, min(n, int(self.delta.ntotal)), params=params)
+        keep = d_ids[0] >= 0
+        ids_all = np.concatenate([found, d_ids[0][keep]])
+        scores_all = np.concatenate([found_scores, d_scores[0][keep]])
+        order = np.argsort(-scores_all, kind="stable")[:n]
+        return ids_all[order], scores_all[order]
 
     def close(self) -> None:
         if self._fd is not None:
@@ -224,10 +275,13 @@ def update_dense(old_folder: Path, old_kind: str, folder: Path, dropped: np.ndar
 
     dropped = np.asarray(dropped, dtype=np.int64)
     new_ids = np.asarray(new_ids, dtype=np.int64)
-    index = faiss.read_index(str(old_folder / FAISS_FILE))
+    if old_kind == "flat" and _update_flat_delta(old_folder, folder, dropped, new_ids, new_vectors):
+        return "flat"
     if old_kind == "flat":
-        old_ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        index = _read_flat_whole(old_folder)
+        old_ids = faiss_ids(index)
     else:
+        index = faiss.read_index(str(old_folder / FAISS_FILE))
         old_ids = np.load(old_folder / F16_IDS_FILE, allow_pickle=False)
     kept = old_ids[~np.isin(old_ids, dropped)]
     total = kept.shape[0] + new_ids.shape[0]
@@ -262,6 +316,71 @@ def update_dense(old_folder: Path, old_kind: str, folder: Path, dropped: np.ndar
     return kind
 
 
+def faiss_ids(index) -> np.ndarray:
+    """The ids of an IndexIDMap2, in storage order."""
+    import faiss
+
+    return faiss.vector_to_array(index.id_map).astype(np.int64)
+
+
+def _read_delta(folder: Path):
+    """(delta index or None, removed ids) of a flat generation."""
+    import faiss
+
+    delta = faiss.read_index(str(folder / DELTA_FILE)) if (folder / DELTA_FILE).is_file() else None
+    removed = np.load(folder / REMOVED_FILE, allow_pickle=False) if (folder / REMOVED_FILE).is_file() else np.zeros(0, dtype=np.int64)
+    return delta, removed
+
+
+def _read_flat_whole(folder: Path):
+    """A flat generation as one index: base minus removed, then the delta's vectors appended."""
+    import faiss
+
+    index = faiss.read_index(str(folder / FAISS_FILE))
+    delta, removed = _read_delta(folder)
+    if removed.size:
+        index.remove_ids(removed)
+    if delta is not None and delta.ntotal:
+        ids = faiss_ids(delta)
+        index.add_with_ids(np.asarray(delta.reconstruct_batch(ids), dtype=np.float32), ids)
+    return index
+
+
+def _update_flat_delta(old_folder: Path, folder: Path, dropped: np.ndarray, new_ids: np.ndarray, new_vectors: np.ndarray) -> bool:
+    """Update a flat index without touching its base: link the base, write a new delta and removed
+    list. False when the result should be compacted (or change kind) instead."""
+    import faiss
+
+    from index.files import link_or_copy
+
+    delta, removed = _read_delta(old_folder)
+    delta_ids = faiss_ids(delta) if delta is not None else np.zeros(0, dtype=np.int64)
+    from_delta = np.isin(dropped, delta_ids)
+    removed = np.union1d(removed, dropped[~from_delta]).astype(np.int64)
+    kept = ~np.isin(delta_ids, dropped)
+    new_vectors = np.ascontiguousarray(new_vectors, dtype=np.float32)
+    dim = new_vectors.shape[1]
+    # The base's rows from its size (IndexFlatIP: 4 * dim bytes a vector, IDMap: 8 a id), not by reading it.
+    row_bytes = 4 * dim + 8
+    base_bytes = (old_folder / FAISS_FILE).stat().st_size
+    base_rows = max(1, base_bytes // row_bytes)
+    n_delta = int(kept.sum()) + new_ids.shape[0]
+    total = base_rows - removed.shape[0] + n_delta
+    if n_delta + removed.shape[0] > DELTA_SHARE * base_rows or total > FLAT_MAX:
+        return False
+    link_or_copy(old_folder / FAISS_FILE, folder / FAISS_FILE)
+    if n_delta:
+        out = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if kept.any():
+            out.add_with_ids(np.asarray(delta.reconstruct_batch(delta_ids[kept]), dtype=np.float32), delta_ids[kept])
+        if new_ids.size:
+            out.add_with_ids(new_vectors, new_ids)
+        faiss.write_index(out, str(folder / DELTA_FILE))
+    if removed.size:
+        np.save(folder / REMOVED_FILE, removed, allow_pickle=False)
+    return True
+
+
 def load_dense(folder: Path, kind: str, settings: DenseSettings = DenseSettings()) -> DenseIndex:
     """Open a generation's dense index (raises RuntimeError/ValueError/OSError when damaged)."""
     import faiss
@@ -271,6 +390,7 @@ def load_dense(folder: Path, kind: str, settings: DenseSettings = DenseSettings(
     faiss.omp_set_num_threads(1)
     index = faiss.read_index(str(folder / FAISS_FILE))
     if kind == "flat":
-        return DenseIndex(index, kind)
+        delta, removed = _read_delta(folder)
+        return DenseIndex(index, kind, delta=delta, removed=removed)
     ids = np.load(folder / F16_IDS_FILE, allow_pickle=False)
     return DenseIndex(index, kind, folder, ids, settings)

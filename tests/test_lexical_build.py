@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from index.lexical import BM25Settings, LexicalIndex
-from index.lexical_build import TOKEN_ROWS, TOKENS, analyze_rows, load_row_terms, row_terms, update_row_terms, write_bm25
+from index.lexical_build import TERM_FREQS, TERMS, TOKEN_ROWS, TOKENS, analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
 
 METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]
 WORDS = ["cell", "cells", "protein", "gene", "the", "of", "café", "naïve", "brca1", "p53", "o'brien's", "tumour", "a", "x"]
@@ -49,7 +49,7 @@ def test_files_equal_bm25s_byte_for_byte(tmp_path, method):
         reference = bm25s.BM25(k1=settings.k1, b=settings.b, method=method)
         reference.index(([[vocab[t] for t in r] for r in rows], dict(vocab)), show_progress=False)
         reference.save(str(tmp_path / f"ref{trial}"), show_progress=False, allow_pickle=False)
-        assert same_files(tmp_path / f"ours{trial}", tmp_path / f"ref{trial}", skip=(TOKENS, TOKEN_ROWS)) == []
+        assert same_files(tmp_path / f"ours{trial}", tmp_path / f"ref{trial}", skip=(TOKENS, TOKEN_ROWS, TERM_FREQS, TERMS)) == []
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -74,16 +74,28 @@ def test_scores_equal_bm25s_own_build(tmp_path, method):
         loaded.close()
 
 
+def old_style(folder: Path, rows) -> None:
+    """Make a folder look like one written before term counts: row term ids, no TERM_FREQS or TERMS."""
+    np.save(folder / TOKENS, rows.ids, allow_pickle=False)
+    (folder / TERM_FREQS).unlink()
+    (folder / TERMS).unlink()
+
+
 @pytest.mark.parametrize("method", ["lucene", "bm25+"])
-def test_incremental_updates_write_the_same_bytes_as_a_fresh_build(tmp_path, method):
-    """Random add / remove / change sequences: the update, fed from the saved previous folder, equals a rebuild."""
+@pytest.mark.parametrize("start", ["postings", "row terms"])
+def test_incremental_updates_write_the_same_bytes_as_a_fresh_build(tmp_path, method, start):
+    """Random add / remove / change sequences: the update, fed from the saved previous folder, equals a
+    rebuild. start='row terms': the first previous folder is one written before term counts."""
     rng = random.Random(f"incremental-{method}")
     settings = BM25Settings(method=method)
     texts = {i: random_text(rng) for i in range(1, 40)}
     next_id = 40
     ids = np.asarray(sorted(texts), dtype=np.int64)
     previous = tmp_path / "step0"
-    write_bm25(previous, row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
+    first = row_terms(analyze_rows([texts[i] for i in ids], settings))
+    write_bm25(previous, first, settings)
+    if start == "row terms":
+        old_style(previous, first)
     asked: list[int] = []
     same_vocab = 0
     for step in range(1, 25):
@@ -103,19 +115,30 @@ def test_incremental_updates_write_the_same_bytes_as_a_fresh_build(tmp_path, met
             return [texts[int(i)] for i in wanted]
 
         before = len(asked)
-        loaded = load_row_terms(previous, previous_ids.shape[0])
-        rows = update_row_terms(loaded, previous_ids, ids, texts_of, settings)
+        if step == 1 and start == "row terms":
+            assert update_postings(previous, previous_ids, ids, texts_of, settings) is None
+            loaded = load_row_terms(previous, previous_ids.shape[0])
+            rows = update_row_terms(loaded, previous_ids, ids, texts_of, settings)
+            write_bm25(tmp_path / f"step{step}", rows, settings)
+        else:
+            # The kept rows' postings come from the previous folder; only new rows are counted.
+            updated = update_postings(previous, previous_ids, ids, texts_of, settings)
+            assert updated is not None and updated.rows.ids is None
+            same_vocab += updated.same_vocab
+            write_bm25(tmp_path / f"step{step}", updated.rows, settings, vocab_from=previous if updated.same_vocab else None, postings=updated.postings)
         assert set(asked[before:]) == set(ids.tolist()) - set(previous_ids.tolist())  # only new rows are analysed
-        same_vocab += rows.terms is loaded.terms
-        write_bm25(tmp_path / f"step{step}", rows, settings, vocab_from=previous if rows.terms is loaded.terms else None)
         write_bm25(tmp_path / f"fresh{step}", row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
         assert same_files(tmp_path / f"step{step}", tmp_path / f"fresh{step}") == []
         previous = tmp_path / f"step{step}"
-    assert 0 < same_vocab < 24  # both paths ran: vocabulary kept, and vocabulary changed
+    assert 0 < same_vocab < 23  # both paths ran: vocabulary kept, and vocabulary changed
 
 
-def test_builder_update_equals_rebuild(tmp_path, fake_embedder):
-    """Through build_index: edit, add and delete files, then compare both BM25 folders with a --rebuild."""
+@pytest.mark.parametrize("old_format", [False, True])
+def test_builder_update_equals_rebuild(tmp_path, fake_embedder, old_format):
+    """Through build_index: edit, add and delete files, then compare both BM25 folders with a --rebuild.
+    old_format: the live index was written before term counts were kept (row term ids instead)."""
+    import sqlite3
+
     from index import store
     from index.builder import build_index
 
@@ -124,6 +147,13 @@ def test_builder_update_equals_rebuild(tmp_path, fake_embedder):
     for i in range(8):
         (docs / f"d{i}.txt").write_text(f"Document {i} is about cells and protein p53. " * (i + 1), encoding="utf-8")
     build_index([docs], tmp_path / "inc", fake_embedder)
+    if old_format:
+        live = store.current_generation(tmp_path / "inc")
+        conn = sqlite3.connect(live / store.SQLITE)
+        for folder, table in ((store.BM25_DIR, "chunks"), (store.UNIT_BM25_DIR, "units")):
+            texts = [r[0] for r in conn.execute(f"SELECT text FROM {table} ORDER BY id")]
+            old_style(live / folder, row_terms(analyze_rows(texts, BM25Settings())))
+        conn.close()
     (docs / "d1.txt").write_text("An edited text about the naive tumour gene.", encoding="utf-8")
     (docs / "d2.txt").unlink()
     (docs / "new.txt").write_text("A new file: café brca1.", encoding="utf-8")
@@ -143,13 +173,15 @@ def test_builder_update_equals_rebuild(tmp_path, fake_embedder):
     finally:
         inc.close()
         fresh.close()
-    assert {f"{store.BM25_DIR}/{TOKENS}", f"{store.UNIT_BM25_DIR}/{TOKEN_ROWS}"} <= set(store.read_manifest(tmp_path / "inc").files)
+    assert {f"{store.BM25_DIR}/{TERM_FREQS}", f"{store.UNIT_BM25_DIR}/{TOKEN_ROWS}"} <= set(store.read_manifest(tmp_path / "inc").files)
 
 
 def test_saved_row_terms_that_do_not_fit_are_not_used(tmp_path):
     """A missing, short or out-of-range token file means: analyse every row again (never a wrong index)."""
     settings = BM25Settings()
-    write_bm25(tmp_path / "a", row_terms(analyze_rows(["cells and genes", "protein", ""], settings)), settings)
+    rows = row_terms(analyze_rows(["cells and genes", "protein", ""], settings))
+    write_bm25(tmp_path / "a", rows, settings)
+    old_style(tmp_path / "a", rows)
     assert load_row_terms(tmp_path / "a", 3) is not None
     assert load_row_terms(tmp_path / "a", 4) is None
     np.save(tmp_path / "a" / TOKENS, np.asarray([0, 1, 99, 2], dtype=np.int32), allow_pickle=False)
@@ -158,3 +190,21 @@ def test_saved_row_terms_that_do_not_fit_are_not_used(tmp_path):
     assert load_row_terms(tmp_path / "a", 3) is None
     (tmp_path / "a" / TOKEN_ROWS).unlink()
     assert load_row_terms(tmp_path / "a", 3) is None
+
+
+def test_saved_postings_that_do_not_fit_are_not_used(tmp_path):
+    """Term counts or row lengths that do not describe the folder's rows: no update from them."""
+    settings = BM25Settings()
+    texts = ["cells and genes", "protein cells", ""]
+    write_bm25(tmp_path / "a", row_terms(analyze_rows(texts, settings)), settings)
+    ids, grown = np.arange(1, 4), np.arange(1, 5)
+    texts_of = lambda wanted: ["new gene"] * len(wanted)  # noqa: E731
+    assert update_postings(tmp_path / "a", ids, grown, texts_of, settings) is not None
+    assert update_postings(tmp_path / "a", np.arange(1, 5), grown, texts_of, settings) is None  # other row count
+    freqs = np.load(tmp_path / "a" / TERM_FREQS)
+    np.save(tmp_path / "a" / TERM_FREQS, freqs + 1, allow_pickle=False)  # counts no longer add up to the lengths
+    assert update_postings(tmp_path / "a", ids, grown, texts_of, settings) is None
+    np.save(tmp_path / "a" / TERM_FREQS, freqs[:-1], allow_pickle=False)
+    assert update_postings(tmp_path / "a", ids, grown, texts_of, settings) is None
+    (tmp_path / "a" / TERM_FREQS).unlink()
+    assert update_postings(tmp_path / "a", ids, grown, texts_of, settings) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -15,7 +16,7 @@ from index import store
 from index.builder import build_index
 from index.chunker import ChunkSettings
 from index.embedder import HashingEmbedder
-from index.errors import CancelledError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
+from index.errors import CancelledError, EmptyCorpusError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from qa.engine import Engine
 
 
@@ -50,9 +51,9 @@ def embedded_rows(conn) -> list[tuple[int, str]]:
 def assert_vectors_match_texts(loaded, embedder) -> None:
     """FAISS holds exactly one vector per embedded row, under the row's id, equal to its embedding."""
     rows = embedded_rows(loaded.conn)
-    assert rows and loaded.faiss.ntotal == len(rows)
+    assert rows and loaded.dense.ntotal == len(rows)
     for rid, text in rows:
-        np.testing.assert_allclose(loaded.faiss.reconstruct(rid), embedder.embed([text])[0], atol=1e-6)
+        np.testing.assert_allclose(loaded.dense.vectors([rid])[0], embedder.embed([text])[0], atol=1e-6)
 
 
 # -- manifest -------------------------------------------------------------------
@@ -224,6 +225,168 @@ def test_incremental_reindex_embeds_only_new_and_changed_files(tmp_path):
     report = build_index([corpus], tmp_path / "idx", third)
     assert report.summary() == "0 new, 0 changed, 43 unchanged, 0 removed, 1 skipped"
     assert third.embedded == []
+
+
+class ReadCounter:
+    """Counts the files the scan reads (index.documents.load_document)."""
+
+    def __init__(self, monkeypatch) -> None:
+        import index.documents
+
+        self.sources: list[str] = []
+        real = index.documents.load_document
+
+        def counting(path, root, max_bytes):
+            doc = real(path, root, max_bytes)
+            self.sources.append(doc.source)
+            return doc
+
+        monkeypatch.setattr(index.documents, "load_document", counting)
+
+
+def test_files_with_an_unchanged_stat_are_not_read_again(tmp_path, monkeypatch, fake_embedder):
+    import index.documents
+
+    monkeypatch.setattr(index.documents, "RACY_NS", 0)  # the files were written just now
+    corpus = write_corpus(tmp_path / "docs", {f"doc{i:02d}.txt": f"Document {i} talks about subject{i}." for i in range(6)})
+    build_index([corpus], tmp_path / "idx", fake_embedder)
+    reads = ReadCounter(monkeypatch)
+    report = build_index([corpus], tmp_path / "idx", fake_embedder)
+    assert report.summary() == "0 new, 0 changed, 6 unchanged, 0 removed, 0 skipped"
+    assert reads.sources == []
+
+    # Same size, new bytes: the stat differs, so the file is read and re-embedded.
+    (corpus / "doc01.txt").write_text("Document 1 talks about subjectX.", encoding="utf-8")
+    # Same size and the old mtime put back (as cp -p or rsync -t do): ctime still differs.
+    before = (corpus / "doc02.txt").stat()
+    (corpus / "doc02.txt").write_text("Document 2 talks about subjectY.", encoding="utf-8")
+    os.utime(corpus / "doc02.txt", ns=(before.st_atime_ns, before.st_mtime_ns))
+    # Touched only: read and hashed once, its new stat recorded, not re-embedded.
+    os.utime(corpus / "doc03.txt")
+    counting = CountingEmbedder()
+    report = build_index([corpus], tmp_path / "idx", counting)
+    assert report.summary() == "0 new, 2 changed, 4 unchanged, 0 removed, 0 skipped"
+    assert sorted(reads.sources) == ["doc01.txt", "doc02.txt", "doc03.txt"]
+    assert "subjectX" in " ".join(counting.embedded) and "subjectY" in " ".join(counting.embedded)
+    assert "subject3" not in " ".join(counting.embedded)
+
+    reads.sources.clear()
+    assert build_index([corpus], tmp_path / "idx", fake_embedder).summary() == "0 new, 0 changed, 6 unchanged, 0 removed, 0 skipped"
+    assert reads.sources == []
+    engine = Engine.open(tmp_path / "idx", fake_embedder)
+    try:
+        assert engine.search("subjectY", k=1, mode="bm25")[0].citation.source == "doc02.txt"
+    finally:
+        engine.close()
+
+    # A lower size limit still applies to files that did not change; --rebuild reads everything.
+    with pytest.raises(EmptyCorpusError, match="6 skipped"):
+        build_index([corpus], tmp_path / "idx", fake_embedder, max_bytes=10)
+    reads.sources.clear()
+    report = build_index([corpus], tmp_path / "idx", fake_embedder, rebuild=True)
+    assert report.summary() == "6 new, 0 changed, 0 unchanged, 0 removed, 0 skipped"
+    assert sorted(reads.sources) == [f"doc{i:02d}.txt" for i in range(6)]
+
+
+def test_stats_of_files_written_just_before_the_scan_are_not_trusted(tmp_path, monkeypatch, fake_embedder):
+    """A file written in the same clock tick as the scan could change again without changing its
+    stat: such files are read again by the next run (git's "racy clean" rule)."""
+    corpus = small_corpus(tmp_path / "docs", 3)
+    build_index([corpus], tmp_path / "idx", fake_embedder)
+    reads = ReadCounter(monkeypatch)
+    assert build_index([corpus], tmp_path / "idx", fake_embedder).unchanged == 3
+    assert sorted(reads.sources) == ["doc00.txt", "doc01.txt", "doc02.txt"]
+
+
+def _generation_digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _passages(index_dir: Path, embedder, queries) -> list:
+    engine = Engine.open(index_dir, embedder)
+    try:
+        # Sorted, and without zero scores: rows of equal score may come in another order (row ids differ).
+        return [
+            sorted(
+                (p.citation.source, p.citation.char_start, p.citation.char_end, round(p.scores.bm25, 5), round(p.scores.dense, 5), round(p.scores.fused, 5))
+                for p in engine.search(q, k=5, mode=mode) if p.scores.fused > 0
+            )
+            for q in queries for mode in ("hybrid", "dense", "bm25")
+        ]
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("delta_share", [0.0, 10.0])
+def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_generation(tmp_path, monkeypatch, fake_embedder, delta_share):
+    """Edit, add and remove files over several updates (with the FAISS base kept and a delta beside it,
+    or compacted every time): the passages and scores equal those of a fresh build of the same files,
+    and each update leaves every byte of the generation it replaced as it was."""
+    import index.vectors
+
+    monkeypatch.setattr(index.vectors, "DELTA_SHARE", delta_share)
+    topics = ["glaciers", "volcanoes", "harbours", "orchards", "comets", "violins", "deserts", "lanterns"]
+    corpus = write_corpus(tmp_path / "docs", {f"doc{i}.txt": f"Document {i} is about {t}. It says {t} matter. Also word{i}." for i, t in enumerate(topics)})
+    build_index([corpus], tmp_path / "inc", fake_embedder)
+    queries = ["glaciers", "comets matter", "saffron lighthouse", "word3", "violins and deserts"]
+    edits = [
+        lambda: (corpus / "doc1.txt").write_text("Document 1 now covers the saffron lighthouse. Lighthouses matter.", encoding="utf-8"),
+        lambda: (corpus / "doc2.txt").unlink(),
+        lambda: (corpus / "new.txt").write_text("A new note about comets and glaciers.", encoding="utf-8"),
+        lambda: (corpus / "doc1.txt").write_text("Document 1 is about violins again. Violins matter.", encoding="utf-8"),
+    ]
+    monkeypatch.setattr(store._no_readers.__wrapped__, "__defaults__", (0.05,))
+    for step, edit in enumerate(edits):
+        live = store.current_generation(tmp_path / "inc")
+        before = _generation_digest(live)
+        edit()
+        with store._reading(tmp_path / "inc"):  # keeps the replaced generation on disk to compare
+            report = build_index([corpus], tmp_path / "inc", fake_embedder)
+        assert report.new + report.changed + report.removed == 1
+        assert _generation_digest(live) == before
+        loaded = store.load_index(tmp_path / "inc")
+        try:  # the row ids the update derived from the previous generation are the table's ids
+            assert loaded.bm25_ids.tolist() == [r[0] for r in loaded.conn.execute("SELECT id FROM chunks ORDER BY id")]
+            assert loaded.unit_ids.tolist() == [r[0] for r in loaded.conn.execute("SELECT id FROM units ORDER BY id")]
+        finally:
+            loaded.close()
+        new_gen = store.current_generation(tmp_path / "inc")
+        if delta_share:
+            assert (new_gen / index.vectors.DELTA_FILE).is_file() or (new_gen / index.vectors.REMOVED_FILE).is_file()
+        fresh = tmp_path / f"fresh{step}"
+        build_index([corpus], fresh, fake_embedder)
+        assert _passages(tmp_path / "inc", fake_embedder, queries) == _passages(fresh, fake_embedder, queries)
+
+
+def test_an_update_shares_unchanged_files_with_the_old_generation(tmp_path, monkeypatch, fake_embedder):
+    """The FAISS base is hard-linked into the new generation, not rewritten; the old generation stays
+    intact even while an engine has it open."""
+    import index.vectors
+
+    monkeypatch.setattr(index.vectors, "DELTA_SHARE", 10.0)
+    corpus = small_corpus(tmp_path / "docs", 5)
+    build_index([corpus], tmp_path / "idx", fake_embedder)
+    old = store.current_generation(tmp_path / "idx")
+    engine = Engine.open(tmp_path / "idx", fake_embedder)
+    try:
+        before = _generation_digest(old)
+        answers = [p.citation.text for p in engine.search("topic3 word3", k=3)]
+        (corpus / "doc03.txt").write_text("Document 3 now talks about zeppelins.", encoding="utf-8")
+        # A reader opening the old generation right now: the writer leaves it in place (after a short wait).
+        monkeypatch.setattr(store._no_readers.__wrapped__, "__defaults__", (0.05,))
+        with store._reading(tmp_path / "idx"):
+            build_index([corpus], tmp_path / "idx", fake_embedder)
+        new = store.current_generation(tmp_path / "idx")
+        assert new != old
+        assert (new / store.FAISS).stat().st_ino == (old / store.FAISS).stat().st_ino
+        assert (new / store.SQLITE).stat().st_ino != (old / store.SQLITE).stat().st_ino
+        assert _generation_digest(old) == before
+        assert [p.citation.text for p in engine.search("topic3 word3", k=3)] == answers
+    finally:
+        engine.close()
+    store.load_index(tmp_path / "idx").close()
 
 
 def test_incremental_search_sees_new_text_and_forgets_removed_text(tmp_path, fake_embedder):

@@ -92,3 +92,69 @@ def test_growing_past_the_threshold_switches_to_ivfpq(tmp_path, monkeypatch):
         assert dense.search(x[5], 1)[0][0] == 5
     finally:
         dense.close()
+
+
+def _fresh_flat(tmp_path, name, vectors_by_id: dict):
+    folder = tmp_path / name
+    folder.mkdir()
+    ids = np.asarray(sorted(vectors_by_id), dtype=np.int64)
+    build_dense(np.stack([vectors_by_id[i] for i in ids]), ids, folder, "flat")
+    return load_dense(folder, "flat")
+
+
+def _digest(folder) -> dict:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_flat_updates_keep_the_base_and_search_exactly_like_one_fresh_index(tmp_path, monkeypatch):
+    """Updates link the big base file, write a small delta and a removed list; search, scores and
+    stored vectors equal a fresh index of the same vectors, until a compaction folds them in."""
+    monkeypatch.setattr(V, "DELTA_SHARE", 0.5)
+    x = clustered(600, 8)
+    current = {i: x[i] for i in range(600)}
+    folders = [tmp_path / "g0"]
+    folders[0].mkdir()
+    build_dense(x, np.arange(600), folders[0], "flat")
+    rng = np.random.default_rng(1)
+    next_id = 600
+    for step in range(1, 5):
+        before = _digest(folders[-1])
+        drop = rng.choice(sorted(current), size=20, replace=False)  # from the base and, later, from the delta
+        added = clustered(15, 100 + step)
+        new_ids = np.arange(next_id, next_id + 15)
+        next_id += 15
+        folder = tmp_path / f"g{step}"
+        folder.mkdir()
+        assert update_dense(folders[-1], "flat", folder, drop, new_ids, added) == "flat"
+        assert _digest(folders[-1]) == before, "the live generation is never written"
+        assert (folder / V.FAISS_FILE).stat().st_ino == (folders[0] / V.FAISS_FILE).stat().st_ino
+        assert (folder / V.DELTA_FILE).is_file() and (folder / V.REMOVED_FILE).is_file()
+        folders.append(folder)
+        for i in drop:
+            del current[int(i)]
+        current.update({int(i): v for i, v in zip(new_ids, added)})
+
+        dense, fresh = load_dense(folder, "flat"), _fresh_flat(tmp_path, f"fresh{step}", current)
+        assert dense.ntotal == fresh.ntotal == len(current)
+        allowed = np.asarray(sorted(current), dtype=np.int64)[::7].copy()
+        for q in clustered(10, 200 + step):
+            for n, subset in ((10, None), (len(current) + 5, None), (8, allowed)):
+                got, want = dense.search(q, n, subset), fresh.search(q, n, subset)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+        some = np.asarray(sorted(current), dtype=np.int64)[::37]
+        np.testing.assert_array_equal(dense.vectors(some), fresh.vectors(some))
+        with pytest.raises(KeyError):
+            dense.vectors(drop[:1])
+
+    monkeypatch.setattr(V, "DELTA_SHARE", 0.01)  # the next update compacts
+    folder = tmp_path / "compacted"
+    folder.mkdir()
+    assert update_dense(folders[-1], "flat", folder, np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.zeros((0, 64), np.float32)) == "flat"
+    assert sorted(p.name for p in folder.iterdir()) == [V.FAISS_FILE]
+    dense, fresh = load_dense(folder, "flat"), _fresh_flat(tmp_path, "fresh_c", current)
+    for q in clustered(5, 300):
+        np.testing.assert_array_equal(dense.search(q, 10)[0], fresh.search(q, 10)[0])
+        np.testing.assert_array_equal(dense.search(q, 10)[1], fresh.search(q, 10)[1])

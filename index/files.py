@@ -1,0 +1,83 @@
+"""File helpers for generation folders: share what an update keeps, make durable what it wrote."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put src's bytes at dst, as a hard link when the file system allows it (no bytes written).
+
+    A linked file is shared by two generations, so nothing may ever write into it in place:
+    generation files are only ever created whole, never opened for update.
+    """
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or one without hard links
+        shutil.copyfile(src, dst)
+
+
+def fsync_written(folder: Path) -> None:
+    """fsync every file and folder under folder that this run wrote.
+
+    Files with more than one link were hard-linked from the live generation, which was made
+    durable when it was committed; fsyncing them again would only cost time (78 MB: 0.17 s).
+    """
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.stat(path).st_nlink > 1:
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))  # the names of new files (and links) in it
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class EarlyFlush:
+    """fsyncs files in background threads while the build goes on, so that the fsyncs before the
+    swap (fsync_written) find little left to write. The copy of a 21.6 MB SQLite file takes
+    ~0.1 s to reach the disk; started right after the copy, that overlaps scanning and embedding.
+    """
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+
+    def start(self, path: Path) -> None:
+        thread = threading.Thread(target=_fsync_quietly, args=(path,), name="qa-early-fsync", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def wait(self) -> None:
+        threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join()
+
+
+def _fsync_quietly(path: Path) -> None:
+    # Only a head start: fsync_written fsyncs every file again before the swap, and reports errors.
+    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for p in paths:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
