@@ -14,7 +14,10 @@ class QAError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        return f"{self.message} {self.fix}" if self.fix else self.message
+        """Message and fix on one line; characters that are not printable (escape sequences, newlines
+        from a file name or a tampered manifest) are shown as '?', never sent to the terminal."""
+        text = f"{self.message} {self.fix}" if self.fix else self.message
+        return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 class InputError(QAError):

@@ -127,6 +127,13 @@ class Manifest:
 REBUILD_HINT = "Rebuild it: qa index --rebuild PATH (or delete the index folder)."
 
 
+def rebuild_hint(roots) -> str:
+    """The rebuild command for an index whose manifest names its folders (else REBUILD_HINT)."""
+    if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
+        return REBUILD_HINT
+    return "Rebuild it: qa index --rebuild " + " ".join(f"'{r}'" for r in roots)
+
+
 @contextlib.contextmanager
 def write_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
     """Exclusive lock for writers; released by the OS even on kill -9."""
@@ -367,7 +374,7 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         # checked before the file list: an older format has other files, and is not damaged
         raise IndexMismatchError(
             f"The index at {index_dir} has format {manifest.format_version}; this qa reads format {FORMAT_VERSION}.",
-            REBUILD_HINT,
+            rebuild_hint(manifest.roots),
         )
     actual = list_files(folder)
     actual.pop(MANIFEST, None)

@@ -128,8 +128,9 @@ def test_other_format_version_is_refused(tmp_path, fake_embedder):
     raw = json.loads(path.read_text())
     raw["format_version"] = store.FORMAT_VERSION + 1
     path.write_text(json.dumps(raw))
-    with pytest.raises(IndexMismatchError, match="qa index --rebuild"):
+    with pytest.raises(IndexMismatchError, match="qa index --rebuild") as err:
         Engine.open(tmp_path / "idx", fake_embedder)
+    assert f"qa index --rebuild '{(tmp_path / 'docs').resolve()}'" in str(err.value)  # the folder to rebuild, not PATH
 
 
 def test_a_planted_file_in_the_generation_is_refused(tmp_path, fake_embedder):
@@ -542,3 +543,16 @@ def test_our_stopword_copy_is_bm25s_list():
     from index.lexical import STOPWORDS_EN as ours
 
     assert ours == tuple(STOPWORDS_EN)
+
+
+def test_a_tampered_manifest_cannot_put_escape_sequences_on_the_terminal(tmp_path, fake_embedder):
+    build_index([small_corpus(tmp_path / "docs")], tmp_path / "idx", fake_embedder)
+    path = store.current_generation(tmp_path / "idx") / store.MANIFEST
+    raw = json.loads(path.read_text())
+    raw["format_version"] = store.FORMAT_VERSION + 1
+    raw["roots"] = ["/x\x1b[2J\x1b]0;owned\x07\nEvil"]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(IndexMismatchError) as err:
+        Engine.open(tmp_path / "idx", fake_embedder)
+    line = err.value.one_line()
+    assert "\x1b" not in line and "\x07" not in line and "\n" not in line and "/x?[2J" in line
