@@ -316,18 +316,13 @@ class _LexicalUpdate:
         started = time.perf_counter()
         try:
             for job in jobs:
-                previous_ids = np.load(live / job.ids_file, allow_pickle=False)
                 try:
-                    updated = update_postings(live / job.bm25_dir, previous_ids, job.ids, lambda wanted: [job.fresh[int(i)] for i in wanted], bm25)
+                    written = _write_from_postings(tmp, live, job.bm25_dir, job.ids_file, job.ids, lambda wanted: [job.fresh[int(i)] for i in wanted], bm25)
                 except KeyError:  # a new row that was not inserted this run: leave it to the SQLite path
-                    updated = None
-                if updated is None:
-                    continue
-                vocab_from = live / job.bm25_dir if updated.same_vocab else None
-                write_bm25(tmp / job.bm25_dir, updated.rows, bm25, vocab_from=vocab_from, postings=updated.postings)
-                np.save(tmp / job.ids_file, job.ids, allow_pickle=False)
-                flush.start(tmp / job.bm25_dir)
-                self.done.add(job.table)
+                    written = False
+                if written:
+                    flush.start(tmp / job.bm25_dir)
+                    self.done.add(job.table)
         except BaseException as exc:  # re-raised in the building thread by join()
             self._error = exc
         self.seconds = time.perf_counter() - started
@@ -350,29 +345,40 @@ def _row_ids(conn, table: str, live: Path | None, ids_file: str, dropped: list[i
     return ids if np.all(ids[1:] > ids[:-1]) else np.unique(ids)
 
 
+def _write_from_postings(
+    tmp: Path, live: Path, bm25_dir: str, ids_file: str, ids: np.ndarray, texts_of: Callable[[np.ndarray], list[str]], bm25: BM25Settings,
+) -> bool:
+    """Write one BM25 index (rows = ids, ascending) from the live generation's saved postings, analysing
+    only the new rows (texts_of(their ids)); False, writing nothing, when the live folder has none that fit."""
+    previous_ids = np.load(live / ids_file, allow_pickle=False)
+    updated = update_postings(live / bm25_dir, previous_ids, ids, texts_of, bm25)
+    if updated is None:
+        return False
+    write_bm25(tmp / bm25_dir, updated.rows, bm25, vocab_from=live / bm25_dir if updated.same_vocab else None, postings=updated.postings)
+    np.save(tmp / ids_file, ids, allow_pickle=False)
+    return True
+
+
 def _write_lexical(
     conn, table: str, ids: np.ndarray, tmp: Path, live: Path | None, bm25_dir: str, ids_file: str, bm25: BM25Settings,
 ) -> None:
     """Write one BM25 index (rows = ids, ascending). Rows the live generation has keep their postings
-    from it, so an update analyses only the new rows (index/lexical_build.py)."""
+    (or, in a folder written before term counts, their terms) from it, so an update analyses only the
+    new rows (index/lexical_build.py)."""
+    rows = None
     if live is not None:
-        previous_ids = np.load(live / ids_file, allow_pickle=False)
 
         def texts_of(wanted: np.ndarray) -> list[str]:
             return [conn.execute(f"SELECT text FROM {table} WHERE id = ?", (int(i),)).fetchone()[0] for i in wanted]
 
-        updated = update_postings(live / bm25_dir, previous_ids, ids, texts_of, bm25)
-        if updated is not None:
-            write_bm25(tmp / bm25_dir, updated.rows, bm25, vocab_from=live / bm25_dir if updated.same_vocab else None, postings=updated.postings)
-            np.save(tmp / ids_file, ids, allow_pickle=False)
+        if _write_from_postings(tmp, live, bm25_dir, ids_file, ids, texts_of, bm25):
             return
-        previous = load_row_terms(live / bm25_dir, previous_ids.shape[0])  # a folder written before term counts
+        previous_ids = np.load(live / ids_file, allow_pickle=False)
+        previous = load_row_terms(live / bm25_dir, previous_ids.shape[0])
         if previous is not None:
             rows = update_row_terms(previous, previous_ids, ids, texts_of, bm25)
-            write_bm25(tmp / bm25_dir, rows, bm25)
-            np.save(tmp / ids_file, ids, allow_pickle=False)
-            return
-    rows = row_terms(analyze_rows([r[0] for r in conn.execute(f"SELECT text FROM {table} ORDER BY id")], bm25))
+    if rows is None:
+        rows = row_terms(analyze_rows([r[0] for r in conn.execute(f"SELECT text FROM {table} ORDER BY id")], bm25))
     write_bm25(tmp / bm25_dir, rows, bm25)
     np.save(tmp / ids_file, ids, allow_pickle=False)
 

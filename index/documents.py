@@ -306,11 +306,10 @@ def scan_files(
         else:
             source = _relative(Path(path), root)
         try:
-            st = os.stat(path)
-            if st.st_size <= max_bytes and known.get(source) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+            stat = FileStat.of(os.stat(path))
+            if stat.size <= max_bytes and known.get(source) == stat:
                 unchanged[source] = path
                 continue
-            stat = FileStat.of(st)
             doc = load_document(Path(path), root, max_bytes)
         except UndecodableError as exc:
             skipped.append(Skipped(path, str(exc)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ import numpy as np
 
 from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (re-exported); also sets OMP_WAIT_POLICY etc.
 from index.errors import ModelError
-from index.onnx_encoder import OnnxEncoder, wordpiece_tokenizer
+from index.onnx_encoder import OnnxEncoder, session_options, wordpiece_tokenizer
 
 
 class Embedder(Protocol):
@@ -311,15 +310,10 @@ class SentenceTransformerEmbedder:
 def sentence_transformer_onnx(folder: Path, file_name: str):
     """An ONNX export (fp32 or int8) run through SentenceTransformer(backend="onnx"), which imports torch: the reference
     OnnxEncoder is tested against, and the fallback for a model pipeline OnnxEncoder does not reproduce."""
-    import onnxruntime
-
     SentenceTransformer = SentenceTransformerEmbedder._sentence_transformer_class()
-    options = onnxruntime.SessionOptions()
-    # Same reason as OMP_WAIT_POLICY in index.backends: ONNX Runtime's own pool spins by default.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return SentenceTransformer(
         str(folder), device="cpu", backend="onnx",
-        model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider", "session_options": options},
+        model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider", "session_options": session_options()},
     )
 
 

@@ -29,17 +29,13 @@ def fsync_written(folder: Path) -> None:
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in filenames:
             path = os.path.join(dirpath, name)
-            if os.stat(path).st_nlink > 1:
-                continue
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(Path(dirpath))  # the names of new files (and links) in it
+            if os.stat(path).st_nlink == 1:
+                fsync_path(path)
+        fsync_path(dirpath)  # the names of new files (and links) in it
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: str | Path) -> None:
+    """fsync one file or folder (a folder's fsync makes the names in it durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -72,12 +68,6 @@ def _fsync_quietly(path: Path) -> None:
     paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     for p in paths:
         try:
-            fd = os.open(p, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.fsync(fd)
+            fsync_path(p)
         except OSError:
             pass
-        finally:
-            os.close(fd)

@@ -68,9 +68,7 @@ def row_terms(rows: Sequence[Sequence[str]]) -> RowTerms:
     """RowTerms of rows given as lists of terms."""
     terms = sorted(set().union(*rows)) if rows else []
     vocab = {t: i for i, t in enumerate(terms)}
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = _offsets(np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows)))
     ids = np.fromiter((vocab[t] for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
     return RowTerms(terms, ids, offsets)
 
@@ -112,6 +110,22 @@ def _read_terms(folder: Path) -> list[str] | None:
     return terms
 
 
+def _offsets(lengths) -> np.ndarray:
+    """int64 offsets from lengths (row lengths, or postings per term): one more, starting at 0."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def _kept(previous_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of ids in previous_ids, which ids previous_ids has): both ascending."""
+    pos = np.searchsorted(previous_ids, ids)
+    found = pos < previous_ids.shape[0]
+    found[found] = previous_ids[pos[found]] == ids[found]
+    return pos, found
+
+
 def _segments(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Positions in the concatenated ids of the given rows' terms, in order."""
     starts = offsets[rows]
@@ -148,9 +162,7 @@ def update_row_terms(
 
     Row ids are never reused for other text (SQLite AUTOINCREMENT; an edited file gets new rows).
     """
-    pos = np.searchsorted(previous_ids, ids)
-    found = pos < previous_ids.shape[0]
-    found[found] = previous_ids[pos[found]] == ids[found]
+    pos, found = _kept(previous_ids, ids)
     fresh = analyze_rows(texts_of(ids[~found]), settings)
 
     known = previous.terms
@@ -162,8 +174,7 @@ def update_row_terms(
     kept_rows = pos[found]
     lengths[found] = previous.offsets[kept_rows + 1] - previous.offsets[kept_rows]
     lengths[~found] = [len(r) for r in fresh]
-    offsets = np.zeros(ids.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = _offsets(lengths)
     out = np.empty(int(offsets[-1]), dtype=np.int32)
     out[_segments(offsets, np.flatnonzero(found))] = previous.ids[_segments(previous.offsets, kept_rows)]
     out[_segments(offsets, np.flatnonzero(~found))] = fresh_ids
@@ -177,8 +188,6 @@ def update_row_terms(
     remap = np.full(len(extended), -1, dtype=np.int32)
     remap[used[order]] = np.arange(len(order), dtype=np.int32)
     return RowTerms([names[i] for i in order], remap[out], offsets)
-
-
 
 
 @dataclass(frozen=True)
@@ -200,8 +209,7 @@ def count_postings(rows: RowTerms) -> Postings:
     row_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
     pairs, tf = np.unique(rows.ids.astype(np.int64) * max(n, 1) + row_of, return_counts=True)
     cols = pairs // max(n, 1)
-    indptr = np.zeros(len(rows.terms) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cols, minlength=len(rows.terms)), out=indptr[1:])
+    indptr = _offsets(np.bincount(cols, minlength=len(rows.terms)))
     return Postings(indptr, (pairs - cols * max(n, 1)).astype(np.int32), tf.astype(np.int32))
 
 
@@ -236,9 +244,7 @@ def update_postings(
         return None
     if known is None or previous is None or not _postings_fit(previous, prev_offsets, previous_ids.shape[0], len(known)):
         return None
-    pos = np.searchsorted(previous_ids, ids)
-    found = pos < previous_ids.shape[0]
-    found[found] = previous_ids[pos[found]] == ids[found]
+    pos, found = _kept(previous_ids, ids)
     n_kept = int(found.sum())
     if not found[:n_kept].all():
         return None
@@ -249,15 +255,13 @@ def update_postings(
     lookup, unseen = _term_ids(known, fresh)
     n_ext = len(known) + len(unseen)
     fresh_lengths = np.fromiter((len(r) for r in fresh), dtype=np.int64, count=len(fresh))
-    fresh_offsets = np.zeros(len(fresh) + 1, dtype=np.int64)
-    np.cumsum(fresh_lengths, out=fresh_offsets[1:])
+    fresh_offsets = _offsets(fresh_lengths)
     fresh_ids = np.fromiter((lookup[t] for r in fresh for t in r), dtype=np.int32, count=int(fresh_offsets[-1]))
     added = count_postings(RowTerms([""] * n_ext, fresh_ids, fresh_offsets))
 
     # Postings of kept rows, per term (postings are grouped by term, rows ascending within one).
     keep = kept[previous.rows]
-    counted = np.zeros(previous.rows.shape[0] + 1, dtype=np.int64)
-    np.cumsum(keep, out=counted[1:])
+    counted = _offsets(keep)
     df_kept = np.zeros(n_ext, dtype=np.int64)
     df_kept[:len(known)] = counted[previous.indptr[1:]] - counted[previous.indptr[:-1]]
     df_added = np.diff(added.indptr)
@@ -288,7 +292,7 @@ def update_postings(
         # Known terms keep their relative order, so kept postings stay grouped by term; only the
         # few new postings are sorted again.
         moved = np.zeros(len(terms), dtype=np.int64)
-        moved[remap[used]] = (df_kept)[used]
+        moved[remap[used]] = df_kept[used]
         df_kept = moved
         added_cols = remap[added_cols]
         resort = np.lexsort((added_rows, added_cols))
@@ -300,15 +304,12 @@ def update_postings(
     new_row = np.cumsum(kept, dtype=np.int32) - 1
     kept_rows = new_row[previous.rows[keep]]
     kept_tf = previous.tf[keep].astype(np.int32)
-    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
-    np.cumsum(df_kept + df_added, out=indptr[1:])
+    indptr = _offsets(df_kept + df_added)
     # A new posting goes after every kept posting of its own and earlier terms (kept rows come
     # first); np.insert keeps equal positions in the given order.
     at = np.cumsum(df_kept)[added_cols]
     postings = Postings(indptr, np.insert(kept_rows, at, added_rows + n_kept), np.insert(kept_tf, at, added_tf))
-    lengths = np.concatenate([np.diff(prev_offsets)[kept], fresh_lengths])
-    offsets = np.zeros(ids.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = _offsets(np.concatenate([np.diff(prev_offsets)[kept], fresh_lengths]))
     return UpdatedRows(RowTerms(terms, None, offsets), postings, terms is known)
 
 

@@ -1,4 +1,4 @@
-"""The exported int8 ONNX all-MiniLM-L6-v2 run with onnxruntime and tokenizers alone, so answering never imports torch."""
+"""The exported ONNX all-MiniLM-L6-v2 (fp32 or int8) run with onnxruntime and tokenizers alone, so answering never imports torch."""
 
 from __future__ import annotations
 
@@ -78,11 +78,7 @@ class OnnxEncoder:
         dim = int(_pooling_config(folder)["word_embedding_dimension"])
 
         def make_session(threads: int = 0):
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads
-            # Same reason as OMP_WAIT_POLICY in index.backends: ONNX Runtime's own pool spins by default.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            return onnxruntime.InferenceSession(str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"])
+            return onnxruntime.InferenceSession(str(onnx_file), sess_options=session_options(threads), providers=["CPUExecutionProvider"])
 
         session = make_session()
         unknown = [i.name for i in session.get_inputs() if i.name not in _KNOWN_INPUTS]
@@ -101,9 +97,9 @@ class OnnxEncoder:
             for rows in batches:
                 out[rows] = self._encode_batch([texts[i] for i in rows])
             return out
-        # Many small batches at once, one single-threaded run per core: measured 1.2-1.7x faster than
-        # one run at a time using every core (small matrices leave a shared pool mostly waiting, and
-        # small batches stay in cache). Same batches, so the same vectors; a single text (a query)
+        # Many small batches at once, one single-threaded run per core: 1.85x (int8) to 2.4x (fp32)
+        # faster than one run at a time using every core (benchmarks/bench_encode_batches.py: small
+        # matrices leave a shared pool mostly waiting, and small batches stay in cache). Same batches, so the same vectors; a single text (a query)
         # still runs alone on every core.
         from concurrent.futures import ThreadPoolExecutor
 
@@ -135,6 +131,17 @@ class OnnxEncoder:
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-12)
+
+
+def session_options(threads: int = 0):
+    """ONNX Runtime session options: `threads` intra-op threads (0: one per core), no spinning."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    # Same reason as OMP_WAIT_POLICY in index.backends: ONNX Runtime's own pool spins by default.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _available_cores() -> int:

@@ -18,7 +18,7 @@ import numpy as np
 
 from index.chunker import ChunkSettings
 from index.documents import FileStat
-from index.files import fsync_dir, fsync_written
+from index.files import fsync_path, fsync_written
 from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings, LexicalIndex
 from index.vectors import DenseIndex, load_dense
@@ -127,11 +127,17 @@ class Manifest:
 REBUILD_HINT = "Rebuild it: qa index --rebuild PATH (or delete the index folder)."
 
 
+def rebuild_command(roots) -> str | None:
+    """`qa index --rebuild` with the folders a manifest names (None when it names none usable)."""
+    if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
+        return None
+    return "qa index --rebuild " + " ".join(f"'{r}'" for r in roots)
+
+
 def rebuild_hint(roots) -> str:
     """The rebuild command for an index whose manifest names its folders (else REBUILD_HINT)."""
-    if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
-        return REBUILD_HINT
-    return "Rebuild it: qa index --rebuild " + " ".join(f"'{r}'" for r in roots)
+    command = rebuild_command(roots)
+    return f"Rebuild it: {command}" if command else REBUILD_HINT
 
 
 @contextlib.contextmanager
@@ -246,7 +252,7 @@ def commit_generation(index_dir: Path, tmp: Path) -> Path:
     with open(pointer, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(pointer, index_dir / CURRENT)
-    fsync_dir(index_dir)
+    fsync_path(index_dir)
     return final
 
 

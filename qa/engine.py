@@ -13,7 +13,7 @@ from index.chunker import ChunkSettings
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexMismatchError, InputError
 from index.lexical import analyze, idf_weights
-from index.store import LoadedIndex, expected_mismatch, load_index
+from index.store import LoadedIndex, expected_mismatch, load_index, rebuild_command
 from qa.cite import SourceReader
 from qa.dedup import overlap_ratio, resemblance, shingles
 from qa.extract import Calibration, choose_answer, highlight_spans, score_sentences
@@ -147,11 +147,10 @@ class Engine:
             problem = f"backend {index.manifest.backend}, this embedder is {embedder.backend}"
         if problem:
             index.close()
-            roots = " ".join(f"'{r}'" for r in index.manifest.roots)
+            command = rebuild_command(index.manifest.roots) or "qa index --rebuild PATH"
             raise IndexMismatchError(
                 f"The index at {index_dir} was built with {problem}.",
-                f"Rebuild it with the settings you want: qa index --rebuild {roots}"
-                + (f" --backend {backend}" if backend else ""),
+                f"Rebuild it with the settings you want: {command}" + (f" --backend {backend}" if backend else ""),
             )
         return cls(index, embedder, settings, calibration)
 
