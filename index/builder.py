@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from index.chunker import ChunkSettings, Segmentation, segment_text
+from index.chunker import ChunkSettings, Segmentation, segment_texts
 from index.documents import (
     DEFAULT_MAX_FILE_BYTES,
     Document,
@@ -55,6 +55,10 @@ class BuildReport:
             f"{self.new} new, {self.changed} changed, {self.unchanged} unchanged, "
             f"{self.removed} removed, {len(self.skipped)} skipped"
         )
+
+
+_SEGMENT_BATCH = 256
+"""Documents whose sentences are tokenised in one call (the tokenizer's per-call cost dominates for short texts)."""
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -181,10 +185,12 @@ def _write_generation(
 
         t = time.perf_counter()
         to_embed: list[tuple[Document, Segmentation]] = []
-        for doc in new + changed:
+        pending = new + changed
+        for start in range(0, len(pending), _SEGMENT_BATCH):
             if cancelled():
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
-            to_embed.append((doc, segment_text(doc.text, embedder, chunking, embedder.max_tokens)))
+            batch = pending[start:start + _SEGMENT_BATCH]
+            to_embed.extend(zip(batch, segment_texts([doc.text for doc in batch], embedder, chunking, embedder.max_tokens)))
         timings["chunk"] = time.perf_counter() - t
 
         unit_rows: list[tuple[int, str]] = []

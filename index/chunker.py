@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -48,6 +49,7 @@ class Chunk:
 
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)|\n""")
+_LAST_WORD = re.compile(r"""([\w.]+)[.!?…]+["'”’)\]]*$""")
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "gen", "col", "lt", "st", "jr", "sr",
     "vs", "etc", "no", "nov", "dec", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
@@ -62,8 +64,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     for match in _SENTENCE_END.finditer(text):
         end = match.end()
         if match.group() != "\n":
-            word = re.search(r"([\w.]+)[.!?…]+[\"'”’)\]]*$", text[start:end])
-            if word and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
+            # the word before the full stop (the last 40 characters hold any abbreviation and its stop)
+            tail = max(start, end - 40)
+            word = _LAST_WORD.search(text, tail, end)
+            if word and (word.start() > tail or tail == start) and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
                 continue
             nxt = re.match(r"\s+(\S)", text[end:end + 8])
             if nxt and nxt.group(1).islower():
@@ -87,7 +91,7 @@ class LineIndex:
     """Maps character offsets to 1-based line numbers in O(log n)."""
 
     def __init__(self, text: str) -> None:
-        self._breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+        self._breaks = [m.start() for m in re.finditer("\n", text)]
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self._breaks, offset - 1) + 1 if offset > 0 else 1
@@ -136,27 +140,72 @@ class Segmentation:
 
 def segment_text(text: str, tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int) -> Segmentation:
     """Cut one document into sentence units and chunks of whole sentences, none over the model's limit."""
+    return segment_texts([text], tokenizer, settings, model_limit)[0]
+
+
+def segment_texts(texts: Sequence[str], tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int) -> list[Segmentation]:
+    """segment_text for many documents, with one tokenizer call for all their sentences (and one to re-check)."""
     limit = min(settings.max_tokens, model_limit)
-    sentences = split_sentences(text)
-    if not sentences:
+    sentences = [split_sentences(text) for text in texts]
+    flat = _offsets(tokenizer, [text[s:e] for text, spans in zip(texts, sentences) for s, e in spans])
+    plans: list[tuple[list[tuple[int, int, int]], list[tuple[int, int]]]] = []
+    recheck: list[tuple[int, int]] = []  # (document, group) whose joined text must be tokenised again
+    at = 0
+    # A joined text has exactly its parts' wordpieces when every junction is plain whitespace and
+    # the tokenizer splits words there (BERT's pre-tokenizer does); anything else is re-checked.
+    joins_on_whitespace = getattr(tokenizer, "joins_on_whitespace", False)
+    for d, (text, spans) in enumerate(zip(texts, sentences)):
+        units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
+        pieces: set[int] = set()  # units cut from an over-long sentence: counted in context, maybe inside a word
+        for span, offs in zip(spans, flat[at:at + len(spans)]):
+            if not offs:
+                continue  # nothing the model would see (e.g. only control characters)
+            if len(offs) <= limit:
+                units.append((span[0], span[1], len(offs)))
+            else:
+                cut = _split_long(span, offs, limit, text)
+                pieces.update(range(len(units), len(units) + len(cut)))
+                units.extend(cut)
+        at += len(spans)
+        groups = _pack(units, limit, min(settings.overlap_tokens, limit // 2))
+        plans.append((units, groups))
+        for g, (a, b) in enumerate(groups):
+            exact = joins_on_whitespace and not pieces.intersection(range(a, b))
+            if not (exact and all(_whitespace_gap(text, units[i - 1][1], units[i][0]) for i in range(a + 1, b))):
+                recheck.append((d, g))
+    def joined(d: int, g: int) -> str:
+        units, groups = plans[d]
+        a, b = groups[g]
+        return texts[d][units[a][0]:units[b - 1][1]]
+
+    verified = dict(zip(recheck, _offsets(tokenizer, [joined(d, g) for d, g in recheck])))
+    return [_segmentation(text, units, groups, {g: verified[d, g] for g in range(len(groups)) if (d, g) in verified}, limit, settings)
+            for d, (text, (units, groups)) in enumerate(zip(texts, plans))]
+
+
+def _offsets(tokenizer: Tokenizer, texts: list[str]) -> list[list[tuple[int, int]]]:
+    return tokenizer.offsets(texts) if texts else []
+
+
+def _whitespace_gap(text: str, end: int, start: int) -> bool:
+    """Whether text[end:start] is non-empty and only what BERT's normaliser treats as whitespace."""
+    return start > end and all(ch in " \t\n\r" or unicodedata.category(ch) == "Zs" for ch in text[end:start])
+
+
+def _segmentation(text: str, units: list[tuple[int, int, int]], groups: list[tuple[int, int]], verified: dict[int, list[tuple[int, int]]],
+                  limit: int, settings: ChunkSettings) -> Segmentation:
+    """Chunks from packed groups of units; a re-tokenised group over the limit is cut again."""
+    if not units:
         return Segmentation([], [], [])
-    token_offsets = tokenizer.offsets([text[s:e] for s, e in sentences])
-    units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
-    for span, offs in zip(sentences, token_offsets):
-        if not offs:
-            continue  # nothing the model would see (e.g. only control characters)
-        if len(offs) <= limit:
-            units.append((span[0], span[1], len(offs)))
-        else:
-            units.extend(_split_long(span, offs, limit, text))
-    groups = _pack(units, limit, min(settings.overlap_tokens, limit // 2))
     lines = LineIndex(text)
     chunks: list[Chunk] = []
-    bounds = [(units[a][0], units[b - 1][1]) for a, b in groups]
-    # Tokenising the joined text can differ slightly from the sum of its parts: verify, re-split.
-    verified = tokenizer.offsets([text[s:e] for s, e in bounds])
-    for (s, e), offs in zip(bounds, verified):
-        parts = [(s, e, len(offs))] if len(offs) <= limit else _split_long((s, e), offs, limit, text)
+    for g, (a, b) in enumerate(groups):
+        s, e = units[a][0], units[b - 1][1]
+        offs = verified.get(g)
+        if offs is None:
+            parts = [(s, e, sum(u[2] for u in units[a:b]))]
+        else:
+            parts = [(s, e, len(offs))] if len(offs) <= limit else _split_long((s, e), offs, limit, text)
         for ps, pe, pn in parts:
             chunks.append(
                 Chunk(

@@ -17,7 +17,7 @@ import numpy as np
 
 from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (re-exported); also sets OMP_WAIT_POLICY etc.
 from index.errors import ModelError
-from index.onnx_encoder import OnnxEncoder, session_options, wordpiece_tokenizer
+from index.onnx_encoder import OnnxEncoder, session_options, splits_words_at_whitespace, wordpiece_tokenizer
 
 
 class Embedder(Protocol):
@@ -173,6 +173,11 @@ class SentenceTransformerEmbedder:
             self._wordpieces = wordpiece_tokenizer(self._path)
         encoded = self._wordpieces.encode_batch(list(texts), add_special_tokens=False)
         return [list(e.offsets) for e in encoded]
+
+    @property
+    def joins_on_whitespace(self) -> bool:
+        """Whether two texts joined by whitespace get exactly their own wordpieces (lets the chunker skip re-tokenising)."""
+        return splits_words_at_whitespace(self._path)
 
     def load(self) -> None:
         """Load the model now (the TUI does this in a worker). Thread-safe: a second caller waits for the first."""
@@ -342,6 +347,8 @@ class HashingEmbedder:
 
     def load(self) -> None:
         return None
+
+    joins_on_whitespace = True  # its tokens are regex matches that never span whitespace
 
     def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         return [[m.span() for m in _WORD.finditer(text)] for text in texts]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -177,3 +178,14 @@ def wordpiece_tokenizer(folder: Path):
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer
+
+
+@functools.cache
+def splits_words_at_whitespace(folder: Path) -> bool:
+    """Whether the model's tokenizer.json is BERT's: a normaliser that maps whitespace to spaces and a
+    pre-tokenizer that splits there, so wordpieces never cross whitespace."""
+    try:
+        config = _read_json(folder / "tokenizer.json")
+        return config["normalizer"]["type"] == "BertNormalizer" and config["pre_tokenizer"]["type"] == "BertPreTokenizer"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

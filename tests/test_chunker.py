@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunker import Chunk, ChunkSettings, LineIndex, chunk_text, segment_text, split_sentences
+from index.chunker import Chunk, ChunkSettings, LineIndex, chunk_text, segment_text, segment_texts, split_sentences
 from index.embedder import HashingEmbedder
 from conftest import SEEDS
 
@@ -251,3 +251,36 @@ def test_segmentation_of_seed_files(dense_unit):
 @given(text=documents(), max_tokens=st.integers(1, 40), overlap=st.integers(0, 20), dense_unit=st.sampled_from(["sentence", "chunk"]))
 def test_segmentation_invariants_hold_for_arbitrary_text(text, max_tokens, overlap, dense_unit):
     check_segmentation(text, ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap, dense_unit=dense_unit), FAKE, max_tokens)
+
+
+class Rechecking:
+    """The same tokenizer without joins_on_whitespace: every chunk's joined text is tokenised again."""
+
+    def __init__(self, tokenizer) -> None:
+        self._tokenizer = tokenizer
+        self.calls: list[int] = []
+
+    def offsets(self, texts):
+        self.calls.append(len(texts))
+        return self._tokenizer.offsets(texts)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=documents(), max_tokens=st.integers(1, 60), overlap=st.integers(0, 40))
+def test_skipping_the_recheck_at_whitespace_junctions_changes_nothing(text, max_tokens, overlap):
+    cs = ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap)
+    assert segment_text(text, FAKE, cs, 254) == segment_text(text, Rechecking(FAKE), cs, 254)
+
+
+def test_many_documents_are_tokenised_in_one_call_and_rechecked_only_when_needed():
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt"))] + ["", "One. Two three."]
+    counting = Rechecking(FAKE)
+    counting.joins_on_whitespace = True
+    cs = ChunkSettings(max_tokens=90, overlap_tokens=8)  # no seed sentence is cut: nothing to re-check
+    batched = segment_texts(texts, counting, cs, 254)
+    assert batched == [segment_text(text, FAKE, cs, 254) for text in texts]
+    n_sentences = sum(len(split_sentences(text)) for text in texts)
+    assert counting.calls == [n_sentences]  # one call for every sentence of every document, no re-check
+    slow = Rechecking(FAKE)
+    assert segment_texts(texts, slow, cs, 254) == batched
+    assert slow.calls == [n_sentences, sum(len(seg.chunks) for seg in batched)]

@@ -122,6 +122,28 @@ def test_real_tokenizer_chunks_stay_within_the_limit(bert_tokenizer, text, max_t
     _check_chunks(text, rows, bert_tokenizer, max_tokens)
 
 
+class _Rechecking:
+    """The real tokenizer without joins_on_whitespace, so the chunker re-tokenises every joined chunk."""
+
+    def __init__(self, tokenizer) -> None:
+        self._tokenizer = tokenizer
+
+    def offsets(self, texts):
+        return self._tokenizer.offsets(texts)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=TEXTS, max_tokens=st.integers(4, 128), overlap=st.integers(0, 48))
+def test_real_tokenizer_needs_no_recheck_at_whitespace(bert_tokenizer, text, max_tokens, overlap):
+    """BERT wordpieces never cross whitespace, so counting a chunk as the sum of its sentences gives
+    exactly what re-tokenising it gives, for odd spaces, control characters and scripts too."""
+    from index.chunker import segment_text
+
+    assert bert_tokenizer.joins_on_whitespace
+    cs = ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap)
+    assert segment_text(text, bert_tokenizer, cs, bert_tokenizer.max_tokens) == segment_text(text, _Rechecking(bert_tokenizer), cs, bert_tokenizer.max_tokens)
+
+
 @given(st.lists(st.integers(0, 4), max_size=60), st.integers(1, 70))
 @FAST
 def test_top_rows_is_a_stable_descending_sort_prefix(values, n):
