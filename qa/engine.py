@@ -389,11 +389,12 @@ class Engine:
                 if start >= passage.citation.char_start and end <= passage.citation.char_end:
                     items.append((p_index, start, end, text, vectors[uid]))
         scored = score_sentences(question, qvec, items, idf, self.calibration, [p.scores.fused for p in usable])
-        top = choose_answer(question, scored, expected_answer_type(question), self.calibration.type_window)
+        contexts = [p.citation.text for p in usable]
+        top = choose_answer(question, scored, expected_answer_type(question), self.calibration.type_window, contexts)
         if top is None:
             return None
-        evidence = support(question, top.text, top.dense, lambda terms: idf_weights(self.index.unit_lexical, terms), self._word_vectors)
         passage = usable[top.passage_index]
+        evidence = support(question, top.text, top.dense, lambda terms: idf_weights(self.index.unit_lexical, terms), self._word_vectors, passage.citation.text)
         text = passage.citation.text[top.char_start - passage.citation.char_start : top.char_end - passage.citation.char_start]
         prefix = passage.citation.text[: top.char_start - passage.citation.char_start]
         line_start = passage.citation.line_start + prefix.count("\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -121,13 +122,15 @@ def score_sentences(
     return out
 
 
-def choose_answer(question: str, ranked: list[SentenceCandidate], kind: str | None, window: int) -> SentenceCandidate | None:
+def choose_answer(question: str, ranked: list[SentenceCandidate], kind: str | None, window: int, contexts: Sequence[str] = ()) -> SentenceCandidate | None:
     """The best-ranked sentence that holds the kind of answer the question wants, among the first `window`;
-    the best-ranked one when none does (its confidence then pays for the missing answer)."""
+    the best-ranked one when none does (its confidence then pays for the missing answer). contexts[i] is the
+    text of passage i, where the question's names may be found when the sentence does not repeat them."""
     if not ranked:
         return None
     if kind is not None:
         for candidate in ranked[:window]:
-            if has_answer_type(kind, candidate.text, question):
+            context = contexts[candidate.passage_index] if contexts else ""
+            if has_answer_type(kind, candidate.text, question, context):
                 return candidate
     return ranked[0]

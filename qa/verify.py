@@ -87,21 +87,64 @@ def statement_speaker(question: str) -> str | None:
     return words[-1].rstrip(".").removesuffix("'s").removesuffix("’s").lower() or None
 
 
-def has_answer_type(kind: str | None, sentence: str, question: str = "") -> bool:
+def has_answer_type(kind: str | None, sentence: str, question: str = "", context: str = "") -> bool:
     """Whether the sentence holds an answer of that kind that the question does not already state.
 
     A statement must also name its speaker when the question does: "What did Merkel say?" is not answered by
-    what someone else said."""
+    what someone else said. Any other kind must be about what the question names: when the question names
+    something, the sentence or its context (the passage) must name one of those too, and the answer must sit in a
+    clause that holds the question's names the sentence has ("129 people in Paris, as well as ... a Russian
+    airliner in Egypt" gives no count for the airliner)."""
     if kind is None:
         return True
+    folded = fold(sentence)
     if kind == "statement":
         speaker = statement_speaker(question)
-        if speaker and not any(w == speaker for w in _TOKEN.findall(fold(sentence).lower())):
+        if speaker and not any(w == speaker for w in _TOKEN.findall(folded.lower())):
             return False
     provides = next(p for k, _, p in ANSWER_TYPES if k == kind)
     # a value the question already gives ("... on Tuesday") is not the answer; a verb of saying is
     stated = set() if kind == "statement" else {m.group().lower() for m in provides.finditer(fold(question))}
-    return any(m.group().lower() not in stated for m in provides.finditer(fold(sentence)))
+    answers = [m.start() for m in provides.finditer(folded) if m.group().lower() not in stated]
+    if kind == "statement" or not answers:
+        return bool(answers)
+    return _about_the_names(question, folded, fold(context), answers)
+
+
+def _about_the_names(question: str, sentence: str, context: str, answers: list[int]) -> bool:
+    """Whether answers (character offsets) of a sentence can be about what the question names: the sentence or its
+    context names at least one of those, and one answer's clause holds all of them that the sentence has."""
+    names = [s for w, s in question_names(question) if not _DATE.fullmatch(w)]  # "November" is a value, not a name
+    if names and not any(_has_stem(n, _stems(sentence + " " + context)) for n in names):
+        return False
+    return any(not displaced_names(names, sentence, c) for c in clauses(sentence) if any(c[0] <= a < c[1] for a in answers))
+
+
+_CLAUSE_BREAK = re.compile(r";|\bas well as\b|\bwhile\b|\bwhereas\b", re.IGNORECASE)
+
+
+def clauses(sentence: str) -> list[tuple[int, int]]:
+    """(start, end) of the parts of a sentence that state separate facts: split at ';', 'as well as', 'while', 'whereas'."""
+    out, start = [], 0
+    for match in _CLAUSE_BREAK.finditer(sentence):
+        out.append((start, match.start()))
+        start = match.end()
+    return out + [(start, len(sentence))]
+
+
+def displaced_names(names: list[str], sentence: str, clause: tuple[int, int]) -> list[str]:
+    """The names (stems) that the sentence holds, but only outside the clause: the clause is about something else."""
+    inside = _stems(sentence[clause[0] : clause[1]])
+    outside = _stems(sentence[: clause[0]] + " " + sentence[clause[1] :])
+    return [n for n in names if _has_stem(n, outside) and not _has_stem(n, inside)]
+
+
+def _stems(text: str) -> set[str]:
+    return {s for _, s in content_words(text)} | set(analyze(text)) | set(analyze(text.replace(".", "")))  # "U.S." is "us"
+
+
+def _has_stem(stem: str, stems: set[str]) -> bool:
+    return stem in stems or _shares_prefix(stem, stems)
 
 
 def content_words(text: str) -> list[tuple[str, str]]:
@@ -185,19 +228,20 @@ class Support:
     weakest: float
     """How well the sentence matches the question's worst-matched content word (0..1)."""
     type_missing: bool
-    """The question wants a number, date, time, duration, age, sum of money or a statement and the sentence has none."""
+    """The question wants a number, date, time, duration, age, sum of money or a statement and the sentence has none
+    (about what the question names: has_answer_type)."""
     names_missing: float = 0.0
     """IDF-weighted share of the question's names (capitalised words) that the sentence does not contain."""
     answer_type: str | None = None
     """The kind of answer the question wants, if recognised."""
 
 
-def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]], dict[str, float]], vectors: WordVectors) -> Support:
-    """Features of one (question, sentence) pair; idf maps stems to their IDF in the index."""
+def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]], dict[str, float]], vectors: WordVectors, context: str = "") -> Support:
+    """Features of one (question, sentence) pair; idf maps stems to their IDF in the index, context is the sentence's passage."""
     words = content_words(question)
     kind = expected_answer_type(question)
     if not words:
-        return Support(dense, 0.0, 0.0, not has_answer_type(kind, sentence, question), kind)
+        return Support(dense, 0.0, 0.0, not has_answer_type(kind, sentence, question, context), answer_type=kind)
     matches = word_matches(words, sentence, vectors)
     names = question_names(question)
     weights = idf([s for _, s in words] + [s for _, s in names])
@@ -210,7 +254,7 @@ def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]
         dense=dense,
         coverage=float((w * m).sum() / w.sum()) if w.sum() > 0 else 0.0,
         weakest=float(m.min()),
-        type_missing=not has_answer_type(kind, sentence, question),
+        type_missing=not has_answer_type(kind, sentence, question, context),
         names_missing=float((name_w * name_missing).sum() / name_w.sum()) if names and name_w.sum() > 0 else 0.0,
         answer_type=kind,
     )

@@ -64,11 +64,12 @@ def test_answerable_questions_rarely_flagged(reports, name, max_wrongly_flagged)
             )
 
 
-@pytest.mark.parametrize("name, min_flagged", [("seed", 11), ("heldout", 5)])
+@pytest.mark.parametrize("name, min_flagged", [("seed", 14), ("heldout", 5)])
 def test_unanswerable_questions_flagged(reports, name, min_flagged):
     """Near-miss questions (about the seeds' people and events, asking what they do not say) are flagged.
 
-    Measured when set: seed 12 of 27, held-out 5 of 10 (README, "Answer quality on the seeds")."""
+    Measured when set: seed 12 of 27, held-out 5 of 10 (README, "Answer quality on the seeds"); seed 15 of 27 once a
+    number, date or time had to be about what the question names (qa/verify.py)."""
     report = reports[name]
     assert report.unanswerable_flagged >= min_flagged, [r.question.question for r in report.results if not r.question.answerable and not r.abstained]
 
@@ -80,6 +81,9 @@ def test_unanswerable_questions_flagged(reports, name, min_flagged):
         "What did Merkel promise Hollande during their meeting in Paris?",  # others are quoted, never Merkel
         "How much money has the US spent on the air campaign?",  # no sum of money anywhere
         "How old is Francois Hollande?",  # numbers in the seeds, but no age
+        # a number, but in a sentence that counts the Paris dead "as well as" the Russian airliner in Egypt
+        "How many passengers were on board the Russian airliner brought down in Egypt?",
+        "How many French fighter jets took part in the strikes on Raqqa?",  # no number near French jets or Raqqa
     ],
 )
 def test_a_missing_kind_of_answer_is_flagged(seed_engine, question):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from qa.extract import Calibration, SentenceCandidate, choose_answer
 from qa.verify import (
     Support,
     WordVectors,
+    clauses,
     content_words,
     expected_answer_type,
     has_answer_type,
@@ -80,6 +83,37 @@ def test_a_value_the_question_already_gives_is_not_the_answer():
     assert has_answer_type("statement", "Obama did not say much.", "What did Obama say?")
 
 
+def test_clauses_split_a_sentence_where_it_moves_to_another_fact():
+    sentence = "Attacks killed 129 people in Paris, as well as a plane in Egypt; Beirut mourned while Rome waited."
+    parts = [sentence[a:b].strip(" ,.") for a, b in clauses(sentence)]
+    assert parts == ["Attacks killed 129 people in Paris", "a plane in Egypt", "Beirut mourned", "Rome waited"]
+    assert clauses("No break here, just a comma.") == [(0, 28)]
+
+
+AIRLINER = "The group claimed the attacks that killed 129 people in Paris, as well as the downing of a Russian airliner in Egypt."
+
+
+def test_a_value_in_a_clause_about_something_else_is_not_the_answer():
+    """The sentence names the question's airliner and Egypt, but its number belongs to the Paris attacks."""
+    assert not has_answer_type("number", AIRLINER, "How many passengers were on the Russian airliner downed in Egypt?")
+    assert has_answer_type("number", AIRLINER, "How many people died in the Paris attacks?")
+    assert has_answer_type("number", AIRLINER, "How many people died in the attacks?"), "a question without names"
+    assert not has_answer_type("date", "Paris mourned on Sunday while Rome waited.", "When did Rome mourn?")
+    assert has_answer_type("date", "Paris mourned on Sunday while Rome met on Monday.", "When did Rome meet?")
+
+
+def test_a_typed_answer_must_be_near_one_of_the_question_s_names():
+    question = "How many French jets took part in the strikes on Raqqa?"
+    assert not has_answer_type("number", "The attacks killed 129 people.", question)
+    assert has_answer_type("number", "Ten jets took part.", question, context="French jets hit Raqqa overnight. Ten jets took part.")
+    assert has_answer_type("number", "France sent ten jets to Raqqa.", question), "'France' is not 'French', but Raqqa is named"
+
+
+def test_names_that_are_values_or_dotted_abbreviations_still_match():
+    assert has_answer_type("number", "The Nov. 13 attacks killed 129 people.", "How many people died in the attacks on November 13?")
+    assert has_answer_type("number", "The U.S. carries out 95% of the strikes.", "What share of the strikes does the US carry out?")
+
+
 def test_content_words_drop_question_words_and_repeats():
     words = content_words("What did the French president's office say, and what did the presidents say?")
     assert [w for w, _ in words] == ["french", "president", "office", "say"]
@@ -135,6 +169,11 @@ def test_support_features():
     named = support("What did Merkel say in Paris?", "Hollande said so in Paris.", 0.5, idf, vectors)
     assert named.names_missing == pytest.approx(0.5)
     assert named.type_missing, "Hollande said it, not Merkel"
+    bare = support("How many?", "Five.", 0.5, idf, vectors)
+    assert (bare.answer_type, bare.names_missing, bare.type_missing) == ("number", 0.0, False)
+    question = "How many people died in Paris?"
+    assert support(question, "It killed 130 people.", 0.5, idf, vectors).type_missing
+    assert not support(question, "It killed 130 people.", 0.5, idf, vectors, context="The Paris attack. It killed 130 people.").type_missing
 
 
 @pytest.mark.parametrize(
@@ -187,3 +226,11 @@ def test_choose_answer_prefers_a_sentence_with_the_asked_for_kind_of_answer():
     assert choose_answer(question, ranked, None, window=6) is ranked[0]
     assert choose_answer(question, ranked[:1], "number", window=6) is ranked[0], "none has one: the best-ranked"
     assert choose_answer(question, [], "number", window=6) is None
+
+
+def test_choose_answer_looks_for_the_question_s_names_in_each_sentence_s_passage():
+    ranked = [_candidate("It killed 130 people.", 0.9), replace(_candidate("Another 12 died.", 0.8), passage_index=1)]
+    question = "How many people died in Paris?"
+    contexts = ["The storm hit Oslo. It killed 130 people.", "The attack in Paris was brutal. Another 12 died."]
+    assert choose_answer(question, ranked, "number", window=6, contexts=contexts) is ranked[1]
+    assert choose_answer(question, ranked, "number", window=6) is ranked[0], "no passages: neither names Paris"
