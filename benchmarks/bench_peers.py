@@ -166,7 +166,7 @@ def main() -> None:
         run_worker(args)
         return
 
-    from _common import REPO, SCIFACT, median, ndcg10, percentile, plot_bars, write_beir_files, write_result
+    from _common import REPO, SCIFACT, ndcg10, percentile, write_beir_files
     from index.embedder import model_path
     from qa.beir import load_beir
 

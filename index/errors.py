@@ -38,6 +38,10 @@ class IndexMismatchError(QAError):
     """The index was built with other settings (model, backend, chunker, format)."""
 
 
+REBUILD_HINT = "Rebuild it: qa index --rebuild PATH (or delete the index folder)."
+"""The fix for a damaged index when its folders are unknown (index.store.rebuild_hint names them when it can)."""
+
+
 class IndexCorruptError(QAError):
     """The index folder is damaged or was tampered with."""
 

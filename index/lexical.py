@@ -156,9 +156,9 @@ class ColumnLexical(LexicalIndex):
         size = (end - start) * dtype.itemsize
         data = os.pread(fd, size, offset + start * dtype.itemsize)
         if len(data) != size:
-            from index.errors import IndexCorruptError
+            from index.errors import REBUILD_HINT, IndexCorruptError
 
-            raise IndexCorruptError(f"The BM25 file {key}.csc.index.npy is shorter than its index says.", "Rebuild the index: qa index --rebuild PATH")
+            raise IndexCorruptError(f"The BM25 file {key}.csc.index.npy is shorter than its index says.", REBUILD_HINT)
         return np.frombuffer(data, dtype=dtype)
 
     def scores(self, query: str) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from index.chunker import ChunkSettings
 from index.documents import FileStat
 from index.files import fsync_path, fsync_written
-from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
+from index.errors import REBUILD_HINT, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings, LexicalIndex
 from index.vectors import DenseIndex, load_dense
 
@@ -124,7 +124,6 @@ class Manifest:
         return BM25Settings(**self.bm25)
 
 
-REBUILD_HINT = "Rebuild it: qa index --rebuild PATH (or delete the index folder)."
 
 
 def rebuild_command(roots) -> str | None:
