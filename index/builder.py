@@ -231,9 +231,9 @@ def _write_generation(
             _LexicalJob("chunks", ids, store.BM25_DIR, store.BM25_IDS, dict(chunk_rows)),
             _LexicalJob("units", unit_ids, store.UNIT_BM25_DIR, store.UNIT_IDS, dict(unit_rows)),
         ]
-        # BM25 needs no vectors: an update's runs in a thread beside the embedding (onnxruntime
-        # releases the GIL), from the live postings and the new rows' texts in memory.
-        background = _LexicalUpdate(tmp, live, lexical, bm25, flush) if live is not None else None
+        # BM25 needs no vectors: it runs in a thread beside the embedding (onnxruntime releases the
+        # GIL), from the new rows' texts in memory (and, for an update, the live postings).
+        background = _LexicalUpdate(tmp, live, lexical, bm25, flush)
         try:
             t = time.perf_counter()
             vectors = _embed_in_batches([text for _, text in unit_rows], embedder, progress, cancelled)
@@ -250,16 +250,15 @@ def _write_generation(
             flush.start(tmp / store.FAISS)
 
             t_bm25 = time.perf_counter()
-            done = background.join() if background is not None else set()
+            done = background.join()
             timings["save_bm25_wait"] = time.perf_counter() - t_bm25
             for job in lexical:
                 if job.table not in done:  # a first build, or a live index without saved postings
                     shutil.rmtree(tmp / job.bm25_dir, ignore_errors=True)  # never write into linked files
                     _write_lexical(conn, job.table, job.ids, tmp, live, job.bm25_dir, job.ids_file, bm25)
-            timings["save_bm25"] = (background.seconds if background is not None else 0.0) + time.perf_counter() - t_bm25 - timings["save_bm25_wait"]
+            timings["save_bm25"] = background.seconds + time.perf_counter() - t_bm25 - timings["save_bm25_wait"]
         finally:
-            if background is not None:
-                background.join(quiet=True)
+            background.join(quiet=True)
         store.write_file_stats(conn, found.stats, forget=removed + [d.source for d in docs if d.source not in found.stats])
         conn.commit()
         n_docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
@@ -309,21 +308,31 @@ class _LexicalJob:
 
 
 class _LexicalUpdate:
-    """Updates BM25 indexes from the live generation's postings in a background thread."""
+    """Writes BM25 indexes in a background thread: a first build's from the new rows' texts, an update's
+    from the live generation's postings plus the new rows."""
 
-    def __init__(self, tmp: Path, live: Path, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
+    def __init__(self, tmp: Path, live: Path | None, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
         self.done: set[str] = set()
         self.seconds = 0.0
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(tmp, live, jobs, bm25, flush), name="qa-bm25-update", daemon=True)
         self._thread.start()
 
-    def _run(self, tmp: Path, live: Path, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
+    def _run(self, tmp: Path, live: Path | None, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
         started = time.perf_counter()
         try:
             for job in jobs:
+
+                def texts_of(wanted: np.ndarray, fresh: dict[int, str] = job.fresh) -> list[str]:
+                    return [fresh[int(i)] for i in wanted]
+
                 try:
-                    written = _write_from_postings(tmp, live, job.bm25_dir, job.ids_file, job.ids, lambda wanted: [job.fresh[int(i)] for i in wanted], bm25)
+                    if live is None:  # a first build: every row was inserted this run
+                        write_bm25(tmp / job.bm25_dir, row_terms(analyze_rows(texts_of(job.ids), bm25)), bm25)
+                        np.save(tmp / job.ids_file, job.ids, allow_pickle=False)
+                        written = True
+                    else:
+                        written = _write_from_postings(tmp, live, job.bm25_dir, job.ids_file, job.ids, texts_of, bm25)
                 except KeyError:  # a new row that was not inserted this run: leave it to the SQLite path
                     written = False
                 if written:
