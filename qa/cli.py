@@ -261,25 +261,44 @@ def _no_context():
 
 def main() -> None:
     """Entry point: user errors become one line on stderr with an exit code, never a traceback."""
+    import signal
+    import threading
+
     from index.errors import QAError
 
+    interrupted = threading.Event()
+
+    def on_sigint(signum, frame):
+        interrupted.set()
+        signal.default_int_handler(signum, frame)  # KeyboardInterrupt, as without this handler
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         cli.main(standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _interrupted()
     except QAError as exc:
+        # A C extension interrupted while it loads reports an ImportError ("initialization failed"):
+        # after Ctrl-C, whatever error follows is the interruption, not a missing package.
+        if interrupted.is_set():
+            _interrupted()
         click.echo(f"Error: {exc.one_line()}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Interrupted; the previous index is unchanged.", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("Interrupted; the previous index is unchanged.", err=True)
-        sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:  # unwritable --index-dir, disk full: the user's to fix, not a crash
+        if interrupted.is_set():
+            _interrupted()
         where = f": {exc.filename}" if exc.filename else ""
         click.echo(f"Error: {exc.strerror or exc}{where}. Check the path, permissions and free space.", err=True)
         sys.exit(1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted() -> None:
+    click.echo("Interrupted; the previous index is unchanged.", err=True)
+    sys.exit(130)

@@ -172,3 +172,45 @@ def test_unwritable_index_dir(monkeypatch, capsys, corpus, tmp_path):
     (tmp_path / "plain-file").write_text("not a folder")
     code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "plain-file" / "idx"))
     assert_one_line_error(code, err, 1, "plain-file", "Check the path")
+
+
+@pytest.mark.parametrize("error", ["model", "os"])
+def test_an_error_that_follows_ctrl_c_is_reported_as_the_interruption(monkeypatch, capsys, error):
+    """A C extension interrupted while it loads raises ImportError ("initialization failed"), which the
+    embedder reports as missing ONNX extras: after Ctrl-C the user must see the interruption (exit 130)."""
+    import os
+    import signal
+
+    import qa.cli
+    from index.errors import ModelError
+
+    def interrupted_load(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # through main()'s handler, as a real Ctrl-C
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])  # deliver it now
+        except KeyboardInterrupt:
+            if error == "model":
+                raise ModelError("The onnx and onnx-int8 backends need the ONNX extras.", "Install them.") from ImportError("initialization failed")
+            raise OSError(5, "Input/output error")
+
+    handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(qa.cli.cli, "main", interrupted_load)
+    with pytest.raises(SystemExit) as exit_info:
+        qa.cli.main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.strip() == "Interrupted; the previous index is unchanged."
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+
+
+def test_errors_without_ctrl_c_keep_their_own_message(monkeypatch, capsys):
+    import qa.cli
+    from index.errors import ModelError
+
+    def failing_load(*args, **kwargs):
+        raise ModelError("The onnx and onnx-int8 backends need the ONNX extras.", "Install them.")
+
+    monkeypatch.setattr(qa.cli.cli, "main", failing_load)
+    with pytest.raises(SystemExit) as exit_info:
+        qa.cli.main()
+    assert exit_info.value.code != 130
+    assert "ONNX extras" in capsys.readouterr().err
