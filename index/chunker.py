@@ -148,39 +148,52 @@ def segment_texts(texts: Sequence[str], tokenizer: Tokenizer, settings: ChunkSet
     limit = min(settings.max_tokens, model_limit)
     sentences = [split_sentences(text) for text in texts]
     flat = _offsets(tokenizer, [text[s:e] for text, spans in zip(texts, sentences) for s, e in spans])
-    plans: list[tuple[list[tuple[int, int, int]], list[tuple[int, int]]]] = []
-    recheck: list[tuple[int, int]] = []  # (document, group) whose joined text must be tokenised again
+    joins_on_whitespace = getattr(tokenizer, "joins_on_whitespace", False)
+    plans: list[_Plan] = []
     at = 0
+    for text, spans in zip(texts, sentences):
+        plans.append(_plan(text, spans, flat[at:at + len(spans)], limit, settings, joins_on_whitespace))
+        at += len(spans)
+    recheck = [(d, g) for d, plan in enumerate(plans) for g in plan.recheck]
+    verified = dict(zip(recheck, _offsets(tokenizer, [texts[d][slice(*plans[d].span(g))] for d, g in recheck])))
+    return [_segmentation(text, plan.units, plan.groups, {g: verified[d, g] for g in plan.recheck}, limit, settings)
+            for d, (text, plan) in enumerate(zip(texts, plans))]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One document's units (start, end, n_tokens), their packing into chunks, and the chunks to re-tokenise."""
+
+    units: list[tuple[int, int, int]]
+    groups: list[tuple[int, int]]
+    recheck: list[int]
+
+    def span(self, group: int) -> tuple[int, int]:
+        """(start, end) of a group's joined text."""
+        a, b = self.groups[group]
+        return self.units[a][0], self.units[b - 1][1]
+
+
+def _plan(text: str, spans: list[tuple[int, int]], offsets: list[list[tuple[int, int]]], limit: int, settings: ChunkSettings, joins_on_whitespace: bool) -> _Plan:
+    units: list[tuple[int, int, int]] = []
+    pieces: set[int] = set()  # units cut from an over-long sentence: counted in context, maybe inside a word
+    for span, offs in zip(spans, offsets):
+        if not offs:
+            continue  # nothing the model would see (e.g. only control characters)
+        if len(offs) <= limit:
+            units.append((span[0], span[1], len(offs)))
+        else:
+            cut = _split_long(span, offs, limit, text)
+            pieces.update(range(len(units), len(units) + len(cut)))
+            units.extend(cut)
+    groups = _pack(units, limit, min(settings.overlap_tokens, limit // 2))
     # A joined text has exactly its parts' wordpieces when every junction is plain whitespace and
     # the tokenizer splits words there (BERT's pre-tokenizer does); anything else is re-checked.
-    joins_on_whitespace = getattr(tokenizer, "joins_on_whitespace", False)
-    for d, (text, spans) in enumerate(zip(texts, sentences)):
-        units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
-        pieces: set[int] = set()  # units cut from an over-long sentence: counted in context, maybe inside a word
-        for span, offs in zip(spans, flat[at:at + len(spans)]):
-            if not offs:
-                continue  # nothing the model would see (e.g. only control characters)
-            if len(offs) <= limit:
-                units.append((span[0], span[1], len(offs)))
-            else:
-                cut = _split_long(span, offs, limit, text)
-                pieces.update(range(len(units), len(units) + len(cut)))
-                units.extend(cut)
-        at += len(spans)
-        groups = _pack(units, limit, min(settings.overlap_tokens, limit // 2))
-        plans.append((units, groups))
-        for g, (a, b) in enumerate(groups):
-            exact = joins_on_whitespace and not pieces.intersection(range(a, b))
-            if not (exact and all(_whitespace_gap(text, units[i - 1][1], units[i][0]) for i in range(a + 1, b))):
-                recheck.append((d, g))
-    def joined(d: int, g: int) -> str:
-        units, groups = plans[d]
-        a, b = groups[g]
-        return texts[d][units[a][0]:units[b - 1][1]]
-
-    verified = dict(zip(recheck, _offsets(tokenizer, [joined(d, g) for d, g in recheck])))
-    return [_segmentation(text, units, groups, {g: verified[d, g] for g in range(len(groups)) if (d, g) in verified}, limit, settings)
-            for d, (text, (units, groups)) in enumerate(zip(texts, plans))]
+    recheck = [
+        g for g, (a, b) in enumerate(groups)
+        if not (joins_on_whitespace and not pieces.intersection(range(a, b)) and all(_whitespace_gap(text, units[i - 1][1], units[i][0]) for i in range(a + 1, b)))
+    ]
+    return _Plan(units, groups, recheck)
 
 
 def _offsets(tokenizer: Tokenizer, texts: list[str]) -> list[list[tuple[int, int]]]:
