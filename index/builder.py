@@ -26,7 +26,7 @@ from index.errors import CancelledError, EmptyCorpusError
 from index.files import EarlyFlush
 from index import store
 from index.lexical import BM25Settings
-from index.lexical_build import analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
+from index.lexical_build import RowTerms, analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
 from index.vectors import build_dense, update_dense
 
 Progress = Callable[[str, int, int], None]
@@ -233,7 +233,7 @@ def _write_generation(
         ]
         # BM25 needs no vectors: it runs in a thread beside the embedding (onnxruntime releases the
         # GIL), from the new rows' texts in memory (and, for an update, the live postings).
-        background = _LexicalUpdate(tmp, live, lexical, bm25, flush)
+        background = _BackgroundBM25(tmp, live, lexical, bm25, flush)
         try:
             t = time.perf_counter()
             vectors = _embed_in_batches([text for _, text in unit_rows], embedder, progress, cancelled)
@@ -253,7 +253,7 @@ def _write_generation(
             done = background.join()
             timings["save_bm25_wait"] = time.perf_counter() - t_bm25
             for job in lexical:
-                if job.table not in done:  # a first build, or a live index without saved postings
+                if job.table not in done:  # a live index without saved postings that fit
                     shutil.rmtree(tmp / job.bm25_dir, ignore_errors=True)  # never write into linked files
                     _write_lexical(conn, job.table, job.ids, tmp, live, job.bm25_dir, job.ids_file, bm25)
             timings["save_bm25"] = background.seconds + time.perf_counter() - t_bm25 - timings["save_bm25_wait"]
@@ -307,7 +307,7 @@ class _LexicalJob:
     """Texts of the rows inserted this run, by id."""
 
 
-class _LexicalUpdate:
+class _BackgroundBM25:
     """Writes BM25 indexes in a background thread: a first build's from the new rows' texts, an update's
     from the live generation's postings plus the new rows."""
 
@@ -315,7 +315,7 @@ class _LexicalUpdate:
         self.done: set[str] = set()
         self.seconds = 0.0
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(tmp, live, jobs, bm25, flush), name="qa-bm25-update", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(tmp, live, jobs, bm25, flush), name="qa-bm25", daemon=True)
         self._thread.start()
 
     def _run(self, tmp: Path, live: Path | None, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
@@ -328,8 +328,7 @@ class _LexicalUpdate:
 
                 try:
                     if live is None:  # a first build: every row was inserted this run
-                        write_bm25(tmp / job.bm25_dir, row_terms(analyze_rows(texts_of(job.ids), bm25)), bm25)
-                        np.save(tmp / job.ids_file, job.ids, allow_pickle=False)
+                        _save_bm25(tmp, job.bm25_dir, job.ids_file, job.ids, row_terms(analyze_rows(texts_of(job.ids), bm25)), bm25)
                         written = True
                     else:
                         written = _write_from_postings(tmp, live, job.bm25_dir, job.ids_file, job.ids, texts_of, bm25)
@@ -369,9 +368,14 @@ def _write_from_postings(
     updated = update_postings(live / bm25_dir, previous_ids, ids, texts_of, bm25)
     if updated is None:
         return False
-    write_bm25(tmp / bm25_dir, updated.rows, bm25, vocab_from=live / bm25_dir if updated.same_vocab else None, postings=updated.postings)
-    np.save(tmp / ids_file, ids, allow_pickle=False)
+    _save_bm25(tmp, bm25_dir, ids_file, ids, updated.rows, bm25, vocab_from=live / bm25_dir if updated.same_vocab else None, postings=updated.postings)
     return True
+
+
+def _save_bm25(tmp: Path, bm25_dir: str, ids_file: str, ids: np.ndarray, rows: RowTerms, bm25: BM25Settings, **options) -> None:
+    """One BM25 folder and the ids of its rows, written together (options: write_bm25's)."""
+    write_bm25(tmp / bm25_dir, rows, bm25, **options)
+    np.save(tmp / ids_file, ids, allow_pickle=False)
 
 
 def _write_lexical(
@@ -394,8 +398,7 @@ def _write_lexical(
             rows = update_row_terms(previous, previous_ids, ids, texts_of, bm25)
     if rows is None:
         rows = row_terms(analyze_rows([r[0] for r in conn.execute(f"SELECT text FROM {table} ORDER BY id")], bm25))
-    write_bm25(tmp / bm25_dir, rows, bm25)
-    np.save(tmp / ids_file, ids, allow_pickle=False)
+    _save_bm25(tmp, bm25_dir, ids_file, ids, rows, bm25)
 
 
 def _embed_in_batches(texts: list[str], embedder: Embedder, progress: Progress, cancelled: Callable[[], bool], batch: int = 256) -> np.ndarray:

@@ -200,7 +200,7 @@ def word_matches(question_words: list[tuple[str, str]], sentence: str, vectors: 
     """For each question word, 1 if its stem is in the sentence, else its best word-vector cosine to a sentence word."""
     sentence_words = content_words(sentence)
     stems = {s for _, s in sentence_words}
-    out = [1.0 if stem in stems or _shares_prefix(stem, stems) else None for _, stem in question_words]
+    out = [1.0 if _has_stem(stem, stems) else None for _, stem in question_words]
     pending = [w for (w, _), m in zip(question_words, out) if m is None]
     if pending and sentence_words:
         table = vectors.vectors(pending + [w for w, _ in sentence_words])
@@ -247,7 +247,7 @@ def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]
     weights = idf([s for _, s in words] + [s for _, s in names])
     sentence_stems = {s for _, s in content_words(sentence)} | set(analyze(sentence))
     name_w = np.asarray([weights.get(s, 1.0) for _, s in names])
-    name_missing = np.asarray([0.0 if s in sentence_stems or _shares_prefix(s, sentence_stems) else 1.0 for _, s in names])
+    name_missing = np.asarray([0.0 if _has_stem(s, sentence_stems) else 1.0 for _, s in names])
     w = np.asarray([weights.get(s, 1.0) for _, s in words])
     m = np.asarray(matches)
     return Support(
