@@ -38,6 +38,10 @@ class Embedder(Protocol):
     def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Wordpiece character offsets per text, without special tokens."""
 
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, (n_i, dim) unit vectors, one per token, for late interaction (an embedder
+        without this method gets no re-ranking)."""
+
 
 def model_path() -> Path:
     try:
@@ -311,6 +315,18 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, an (n_i, dim) array of unit vectors: the model's state of each wordpiece, without [CLS]/[SEP]."""
+        self.load()
+        if isinstance(self._model, OnnxEncoder):
+            return self._model.token_vectors(list(texts), batch_size=self.batch_size)
+        states = self._model.encode(list(texts), batch_size=self.batch_size, output_value="token_embeddings", convert_to_numpy=False, show_progress_bar=False)
+        out = []
+        for tensor in states:
+            kept = tensor.float().cpu().numpy()[1:-1]  # padding is already cut; drop [CLS] and [SEP]
+            out.append(np.ascontiguousarray(kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12), dtype=np.float32))
+        return out
+
 
 def sentence_transformer_onnx(folder: Path, file_name: str):
     """An ONNX export (fp32 or int8) run through SentenceTransformer(backend="onnx"), which imports torch: the reference
@@ -354,19 +370,36 @@ class HashingEmbedder:
         return [[m.span() for m in _WORD.finditer(text)] for text in texts]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        from index.normalize import fold
-
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", fold(text).lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            for column, sign in self._hashed_words(text):
+                out[row, column] += sign
             norm = np.linalg.norm(out[row])
             if norm == 0:
                 out[row, 0] = 1.0
             else:
                 out[row] /= norm
         return out
+
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One signed one-hot vector per word: the same word in two texts scores 1, others 0 (or -1)."""
+        out = []
+        for text in texts:
+            words = self._hashed_words(text)
+            rows = np.zeros((len(words), self.dim), dtype=np.float32)
+            for row, (column, sign) in enumerate(words):
+                rows[row, column] = sign
+            out.append(rows)
+        return out
+
+    def _hashed_words(self, text: str) -> list[tuple[int, float]]:
+        from index.normalize import fold
+
+        words = []
+        for word in re.findall(r"\w+", fold(text).lower()):
+            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+            words.append((h % self.dim, 1.0 if (h >> 32) & 1 else -1.0))
+        return words
 
 
 def make_embedder(backend: str = DEFAULT_BACKEND) -> Embedder:

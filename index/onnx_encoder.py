@@ -119,7 +119,22 @@ class OnnxEncoder:
                 self._bulk = self._make_session()
             return self._bulk
 
-    def _encode_batch(self, texts: list[str], session=None) -> np.ndarray:
+    def token_vectors(self, texts: Sequence[str], batch_size: int = 32) -> list[np.ndarray]:
+        """Per text, the model's output state of each wordpiece it sees ([CLS], [SEP] and padding left
+        out), L2-normalised: an (n_i, dim) float32 array. For late interaction (qa/rerank.py)."""
+        out: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        order = np.argsort([-len(text) for text in texts])
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            hidden, encodings = self._run([texts[i] for i in rows], self._session)
+            for row, states, encoding in zip(rows, hidden, encodings):
+                keep = np.asarray(encoding.attention_mask, dtype=bool) & ~np.asarray(encoding.special_tokens_mask, dtype=bool)
+                kept = states[keep]
+                out[row] = kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def _run(self, texts: list[str], session):
+        """The graph's per-token output for a batch, and the batch's encodings."""
         encodings = self._tokenizer.encode_batch(texts)
         columns = {
             "input_ids": [e.ids for e in encodings],
@@ -127,8 +142,11 @@ class OnnxEncoder:
             "token_type_ids": [e.type_ids for e in encodings],
         }
         feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self._input_names}
-        hidden = (session or self._session).run([self._output], feed)[0]
-        mask = np.asarray(columns["attention_mask"], dtype=np.float32)[:, :, None]
+        return session.run([self._output], feed)[0], encodings
+
+    def _encode_batch(self, texts: list[str], session=None) -> np.ndarray:
+        hidden, encodings = self._run(texts, session or self._session)
+        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.float32)[:, :, None]
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-12)

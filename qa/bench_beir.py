@@ -87,6 +87,8 @@ class BeirSession:
         for i, qid in enumerate(self.query_ids):
             progress(mode, i, len(self.query_ids))
             candidates = self.engine.candidates(self.query_texts[i], self.query_vectors[i], mode)
+            if mode == "hybrid":
+                candidates = self.engine.rerank(self.query_texts[i], candidates)  # as Engine.search does
             run[qid], best[qid] = document_scores(candidates, self.source_of)
         seconds = time.perf_counter() - started + self.embed_seconds
         progress(mode, len(self.query_ids), len(self.query_ids))
@@ -161,8 +163,8 @@ def document_scores(candidates, source_of: dict[int, str]) -> tuple[dict[str, fl
     for cand in candidates:
         doc = source_of[cand.chunk_id]
         if doc not in run:
-            run[doc] = cand.fused
-            best[doc] = Scores(cand.bm25, cand.dense, cand.fused)
+            best[doc] = Scores(cand.bm25, cand.dense, cand.fused, cand.late, cand.ranking)
+            run[doc] = best[doc].score
     return run, best
 
 

@@ -18,6 +18,7 @@ from qa.cite import SourceReader
 from qa.dedup import overlap_ratio, resemblance, shingles
 from qa.extract import Calibration, choose_answer, highlight_spans, score_sentences
 from qa.fusion import fuse, minmax
+from qa.rerank import TokenCache, maxsim, reranked_scores
 from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
 from qa.sanitize import safe_text
 from qa.verify import WordVectors, expected_answer_type, support
@@ -52,6 +53,11 @@ class RetrievalSettings:
     """In hybrid mode, a chunk of a document of at most this many characters takes its lexical
     score from BM25 of the whole document (qa/doc_lexical.py DocumentLexical; 0 = never).
     Chosen on SciFact train (abstracts); the seed articles (3,230 and 4,105 characters) are longer."""
+    rerank_top: int = 3
+    """In hybrid mode, the top passages re-ranked by late interaction (qa/rerank.py; 0 = off)."""
+    rerank_weight: float = 0.2
+    """Weight of min-max(late interaction) added to their fused score. Both chosen on our seed
+    questions (benchmarks/seed_rerank.py): 3 and 0.2 tie the best hit@1 with the least work."""
 
 
 def top_rows(scores: np.ndarray, n: int, stride: int = 16) -> np.ndarray:
@@ -101,6 +107,10 @@ class _Candidate:
     dense: float
     bm25: float
     fused: float
+    best_unit: int = -1
+    """The chunk's sentence unit closest to the question (the dense score's)."""
+    late: float | None = None
+    ranking: float | None = None
 
 
 class Engine:
@@ -126,6 +136,9 @@ class Engine:
         self._short_lexical_for = None
         self._word_vectors = WordVectors(embedder.embed)
         """Single-word embeddings for the answer verifier (qa/verify.py), cached across questions."""
+        token_vectors = getattr(embedder, "token_vectors", None)
+        self._tokens = TokenCache(token_vectors) if token_vectors is not None else None
+        """Per-token vectors of sentence units for late interaction, cached across questions."""
 
     @classmethod
     def open(
@@ -240,7 +253,8 @@ class Engine:
         members = [self._units_of.get(c, []) for c in ids]
         flat = [u for m in members for u in m]
         sims = dict(zip(flat, self.unit_vectors(flat) @ qvec))
-        d = np.asarray([max((float(sims[u]) for u in m), default=-1.0) for m in members], dtype=np.float32)
+        best_units = [max(m, key=lambda u: float(sims[u])) if m else -1 for m in members]
+        d = np.asarray([float(sims[u]) if u >= 0 else -1.0 for u in best_units], dtype=np.float32)
         b = np.asarray([max(0.0, float(chunk_bm25[self._position[c]])) for c in ids], dtype=np.float32)
         ub = np.asarray([max((float(unit_bm25[self._unit_position[u]]) for u in m), default=0.0) for m in members], dtype=np.float32)
         if mode == "dense":
@@ -267,7 +281,24 @@ class Engine:
                 db = np.asarray([doc_bm25[self._position[c]] for c in ids], dtype=np.float32)
                 fused = fused + (1.0 - self.settings.alpha) * self.settings.document_bm25_share * minmax(db)
         order = np.argsort(-fused, kind="stable")
-        return [_Candidate(ids[i], float(d[i]), float(b[i]), float(fused[i])) for i in order]
+        return [_Candidate(ids[i], float(d[i]), float(b[i]), float(fused[i]), best_units[i]) for i in order]
+
+    def rerank(self, question: str, ranked: list[_Candidate]) -> list[_Candidate]:
+        """The top `rerank_top` candidates reordered by fused + weight x min-max(late interaction of
+        the question with each one's best sentence); the rest keep their order below them."""
+        top = ranked[: self.settings.rerank_top]
+        if self._tokens is None or len(top) < 2 or self.settings.rerank_weight <= 0:
+            return ranked
+        query = self._tokens.query(question)
+        units = self._tokens.get([c.best_unit for c in top if c.best_unit >= 0], self._unit_texts)
+        late = [maxsim(query, units[c.best_unit]) if c.best_unit >= 0 else 0.0 for c in top]
+        score = reranked_scores([c.fused for c in top], late, self.settings.rerank_weight)
+        order = np.argsort(-score, kind="stable")
+        return [replace(top[i], late=late[i], ranking=float(score[i])) for i in order] + ranked[len(top):]
+
+    def _unit_texts(self, ids: list[int]) -> dict[int, str]:
+        marks = ",".join("?" * len(ids))
+        return dict(self.index.conn.execute(f"SELECT id, text FROM units WHERE id IN ({marks})", ids).fetchall())
 
     def _short_docs(self):
         """The short-document BM25 (qa/doc_lexical.py), or None when no document is short."""
@@ -312,6 +343,8 @@ class Engine:
             qvec = self.embedder.embed([question])[0]
         reader = reader or SourceReader(self.root)
         ranked = self.candidates(question, qvec, mode, sources)
+        if mode == "hybrid":
+            ranked = self.rerank(question, ranked)
         window = ranked[: max(4 * k, 20)]
         rows = self._chunk_rows([c.chunk_id for c in window])
         kept: list[tuple[_Candidate, Citation, frozenset, list[Citation]]] = []
@@ -334,7 +367,7 @@ class Engine:
             if not duplicate:
                 kept.append((cand, cite, sh, []))
         return [
-            Passage(rank=i + 1, chunk_id=cand.chunk_id, citation=cite, scores=Scores(cand.bm25, cand.dense, cand.fused), also_in=tuple(also))
+            Passage(rank=i + 1, chunk_id=cand.chunk_id, citation=cite, scores=Scores(cand.bm25, cand.dense, cand.fused, cand.late, cand.ranking), also_in=tuple(also))
             for i, (cand, cite, _, also) in enumerate(kept)
         ]
 

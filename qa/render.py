@@ -42,7 +42,8 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
         line.append_text(_cite_label(passage.citation))
         if show_scores:
             s = passage.scores
-            line.append(f"  score {s.fused:.3f} (bm25 {s.bm25:.2f}, dense {s.dense:.3f})", style="dim")
+            late = "" if s.late is None else f", late {s.late:.3f}"
+            line.append(f"  score {s.score:.3f} (bm25 {s.bm25:.2f}, dense {s.dense:.3f}, fused {s.fused:.3f}{late})", style="dim")
         console.print(line)
         for other in passage.also_in:
             console.print(Text("    also in ", style="dim") + _cite_label(other))

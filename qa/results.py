@@ -39,7 +39,17 @@ class Scores:
     dense: float
     """Cosine similarity between question and passage embeddings."""
     fused: float
-    """The score the ranking uses (depends on the mode)."""
+    """The fused retrieval score (depends on the mode)."""
+    late: float | None = None
+    """Late interaction (qa/rerank.py): MaxSim of the question's tokens against the passage's best
+    sentence; only for the top passages re-ranked in hybrid mode."""
+    ranking: float | None = None
+    """What the order follows when it is not `fused`: fused plus the late-interaction bonus."""
+
+    @property
+    def score(self) -> float:
+        """The score the ranking uses."""
+        return self.fused if self.ranking is None else self.ranking
 
 
 @dataclass(frozen=True)
@@ -120,11 +130,12 @@ class Answer:
                 {
                     "rank": p.rank,
                     **cite(p.citation),
-                    "score": round(p.scores.fused, 6),
+                    "score": round(p.scores.score, 6),
                     "scores": {
                         "bm25": round(p.scores.bm25, 6),
                         "dense": round(p.scores.dense, 6),
                         "fused": round(p.scores.fused, 6),
+                        **({"late": round(p.scores.late, 6)} if p.scores.late is not None else {}),
                     },
                     "also_in": [cite(c) for c in p.also_in],
                 }

@@ -207,3 +207,19 @@ def test_parallel_batches_give_the_serial_vectors(onnx_home, backend, monkeypatc
     if backend == "onnx":  # (int8 quantises activations per batch, so a text alone differs from it in a batch)
         one = embedder.embed(texts[:1])  # a single text (a query) runs alone, on the main session
         np.testing.assert_allclose(one[0], serial[0], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_token_vectors_match_sentence_transformers(onnx_home, real_embedder, monkeypatch):
+    """Late interaction reads one state per wordpiece: the ONNX runner's equal torch's (special tokens left out)."""
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    embedder = SentenceTransformerEmbedder("onnx")
+    texts = seed_texts()[2:40] + ODD_TEXTS
+    ours = embedder.token_vectors(texts)
+    theirs = real_embedder.token_vectors(texts)
+    pieces = [min(len(o), embedder.max_tokens) for o in embedder.offsets(texts)]
+    assert [v.shape for v in ours] == [v.shape for v in theirs] == [(n, 384) for n in pieces]
+    for a, b in zip(ours, theirs):
+        if len(a):
+            np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+            assert (a * b).sum(axis=1).min() >= 0.999

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_qa, write_corpus
 from index.builder import build_index
 from index.documents import html_to_text
-from qa.engine import Engine
+from qa.engine import Engine, RetrievalSettings
 from qa.extract import Calibration
 
 ANSWER_KEYS = {"text", "source", "line_start", "line_end", "char_start", "char_end", "confidence"}
@@ -62,9 +62,14 @@ def check_payload(root: Path, payload: dict, question: str, k: int) -> None:
     for p in passages:
         assert PASSAGE_KEYS <= set(p)
         check_citation(root, p)
-        assert set(p["scores"]) == {"bm25", "dense", "fused"}
+        assert {"bm25", "dense", "fused"} <= set(p["scores"]) <= {"bm25", "dense", "fused", "late"}
         assert all(type(v) is float for v in p["scores"].values())
-        assert type(p["score"]) is float and p["score"] == p["scores"]["fused"]
+        # the score the order follows: fused, plus the late-interaction bonus (<= rerank_weight) for re-ranked passages
+        assert type(p["score"]) is float
+        if "late" in p["scores"]:
+            assert p["scores"]["fused"] <= p["score"] <= p["scores"]["fused"] + RetrievalSettings().rerank_weight + 1e-6
+        else:
+            assert p["score"] == p["scores"]["fused"]
         assert isinstance(p["also_in"], list)
         for other in p["also_in"]:
             check_citation(root, other)

@@ -61,13 +61,14 @@ def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool) -> Gro
     cite = passage.citation
     head = Text(f"[{passage.rank}] ", style="bold")
     head.append_text(label_text(cite))
-    head.append(f"  score {passage.scores.fused:.3f}", style="dim")
+    head.append(f"  score {passage.scores.score:.3f}", style="dim")
     if is_answer:
         head.append("  ← answer", style="green")
     body = []
     if show_scores:
         s = passage.scores
-        body.append(Text(f"bm25 {s.bm25:.2f} · dense {s.dense:.3f} · fused {s.fused:.3f}", style="magenta"))
+        late = "" if s.late is None else f" · late {s.late:.3f}"
+        body.append(Text(f"bm25 {s.bm25:.2f} · dense {s.dense:.3f} · fused {s.fused:.3f}{late}", style="magenta"))
     body.append(Text(one_line(cite.text, 160)))
     for other in passage.also_in:
         body.append(Text("also in ", style="dim") + label_text(other))
@@ -85,7 +86,7 @@ def answer_markdown(answer: Answer) -> str:
     for p in answer.passages:
         c = p.citation
         stale = " (stale)" if c.stale else ""
-        lines.append(f"{p.rank}. `{c.label}` chars {c.char_start}-{c.char_end}, score {p.scores.fused:.3f}{stale}")
+        lines.append(f"{p.rank}. `{c.label}` chars {c.char_start}-{c.char_end}, score {p.scores.score:.3f}{stale}")
         lines.append(f"   > {' '.join(c.text.split())}")
     return "\n".join(lines) + "\n"
 
