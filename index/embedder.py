@@ -315,6 +315,13 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def embed_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """embed([text])[0] and token_vectors([text])[0], from one run of the model where the backend allows."""
+        self.load()
+        if isinstance(self._model, OnnxEncoder):
+            return self._model.encode_query(text)
+        return self.embed([text])[0], self.token_vectors([text])[0]
+
     def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Per text, an (n_i, dim) array of unit vectors: the model's state of each wordpiece, without [CLS]/[SEP]."""
         self.load()
@@ -380,6 +387,9 @@ class HashingEmbedder:
             else:
                 out[row] /= norm
         return out
+
+    def embed_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.embed([text])[0], self.token_vectors([text])[0]
 
     def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
         """One signed one-hot vector per word: the same word in two texts scores 1, others 0 (or -1)."""

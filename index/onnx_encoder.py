@@ -128,10 +128,13 @@ class OnnxEncoder:
             rows = order[start:start + batch_size]
             hidden, encodings = self._run([texts[i] for i in rows], self._session)
             for row, states, encoding in zip(rows, hidden, encodings):
-                keep = np.asarray(encoding.attention_mask, dtype=bool) & ~np.asarray(encoding.special_tokens_mask, dtype=bool)
-                kept = states[keep]
-                out[row] = kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
+                out[row] = _token_states(states, encoding)
         return out
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """encode([text])[0] and token_vectors([text])[0] from one run of the graph."""
+        hidden, encodings = self._run([text], self._session)
+        return _mean_pooled(hidden, encodings)[0], _token_states(hidden[0], encodings[0])
 
     def _run(self, texts: list[str], session):
         """The graph's per-token output for a batch, and the batch's encodings."""
@@ -145,11 +148,22 @@ class OnnxEncoder:
         return session.run([self._output], feed)[0], encodings
 
     def _encode_batch(self, texts: list[str], session=None) -> np.ndarray:
-        hidden, encodings = self._run(texts, session or self._session)
-        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.float32)[:, :, None]
-        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.maximum(norms, 1e-12)
+        return _mean_pooled(*self._run(texts, session or self._session))
+
+
+def _mean_pooled(hidden: np.ndarray, encodings) -> np.ndarray:
+    """Mean over each row's real tokens ([CLS] and [SEP] included, padding not), L2-normalised."""
+    mask = np.asarray([e.attention_mask for e in encodings], dtype=np.float32)[:, :, None]
+    pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return pooled / np.maximum(norms, 1e-12)
+
+
+def _token_states(states: np.ndarray, encoding) -> np.ndarray:
+    """One row's states of its wordpieces ([CLS], [SEP] and padding left out), each L2-normalised."""
+    keep = np.asarray(encoding.attention_mask, dtype=bool) & ~np.asarray(encoding.special_tokens_mask, dtype=bool)
+    kept = states[keep]
+    return kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
 
 
 def session_options(threads: int = 0):

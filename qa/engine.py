@@ -379,7 +379,12 @@ class Engine:
         mode = mode or self.settings.mode
         timings = {}
         t = time.perf_counter()
-        qvec = self.embedder.embed([question])[0]
+        embed_query = getattr(self.embedder, "embed_query", None)
+        if embed_query is not None and self._tokens is not None and mode == "hybrid" and self.settings.rerank_top > 1:
+            qvec, tokens = embed_query(question)  # one run of the model gives both (late interaction needs the tokens)
+            self._tokens.remember_query(question, tokens)
+        else:
+            qvec = self.embedder.embed([question])[0]
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         reader = SourceReader(self.root)
@@ -421,7 +426,7 @@ class Engine:
                 start, end, text = spans[uid]
                 if start >= passage.citation.char_start and end <= passage.citation.char_end:
                     items.append((p_index, start, end, text, vectors[uid]))
-        scored = score_sentences(question, qvec, items, idf, self.calibration, [p.scores.fused for p in usable])
+        scored = score_sentences(question, qvec, items, idf, self.calibration, [p.scores.score for p in usable])
         contexts = [p.citation.text for p in usable]
         top = choose_answer(question, scored, expected_answer_type(question), self.calibration.type_window, contexts)
         if top is None:

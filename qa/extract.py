@@ -36,7 +36,7 @@ class Calibration:
     w_rank_coverage: float = 0.3
     """Weight of IDF-weighted term coverage when choosing among sentences (not in the confidence)."""
     w_rank_passage: float = 0.2
-    """Weight of the holding passage's fused score when choosing among sentences."""
+    """Weight of the holding passage's ranking score (fused, plus any late-interaction bonus) when choosing among sentences."""
     type_window: int = 6
     """How many of the best-ranked sentences are searched for one holding the kind of answer the question wants."""
     threshold: float = 0.5

@@ -43,10 +43,21 @@ class TokenCache:
         self._encode = encode
         self._size = size
         self._items: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
+    def remember_query(self, text: str, vectors: np.ndarray) -> None:
+        """Keep a question's token vectors that came with its embedding (Engine.ask), for query()."""
+        with self._lock:
+            self._queries[text] = vectors
+            while len(self._queries) > 16:
+                self._queries.popitem(last=False)
+
     def query(self, text: str) -> np.ndarray:
-        """A question's token vectors (encoded alone, like the units; not cached)."""
+        """A question's token vectors: remembered, or encoded now, alone like the units."""
+        with self._lock:
+            if text in self._queries:
+                return self._queries[text]
         return self._encode([text])[0]
 
     def get(self, ids: Sequence[int], texts_of: Callable[[list[int]], dict[int, str]]) -> dict[int, np.ndarray]:

@@ -223,3 +223,13 @@ def test_token_vectors_match_sentence_transformers(onnx_home, real_embedder, mon
         if len(a):
             np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
             assert (a * b).sum(axis=1).min() >= 0.999
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_embed_query_is_embed_and_token_vectors_from_one_run(onnx_home, backend, monkeypatch):
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    embedder = SentenceTransformerEmbedder(backend)
+    for text in ["Where does Hollande go after his US trip?", f"Hollande{NBSP}is likely", "x"]:
+        vector, tokens = embedder.embed_query(text)
+        np.testing.assert_array_equal(vector, embedder.embed([text])[0])
+        np.testing.assert_array_equal(tokens, embedder.token_vectors([text])[0])

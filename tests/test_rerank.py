@@ -154,3 +154,17 @@ def test_late_interaction_on_the_real_model_puts_the_answer_first(seed_index_dir
     assert not passage_matches(top_off.citation.source, top_off.citation.text, question)
     assert passage_matches(top_on.citation.source, top_on.citation.text, question), top_on.citation.text[:120]
     assert top_on.scores.late is not None
+
+
+def test_ask_reuses_the_question_tokens_of_its_embedding(engine, monkeypatch):
+    """ask() embeds the question once for both its vector and its tokens; the ranking is search()'s."""
+    encoded = []
+    original = engine._tokens._encode
+    monkeypatch.setattr(engine._tokens, "_encode", lambda texts: encoded.append(list(texts)) or original(texts))
+    answer = engine.ask(QUESTION, k=5)
+    assert encoded and [QUESTION] not in encoded  # only sentence units went to the encoder again
+    assert any(p.scores.late is not None for p in answer.passages)
+    engine._tokens._queries.clear()
+    searched = engine.search(QUESTION, k=5)  # encodes the question's tokens itself: same ranking, same scores
+    assert [QUESTION] in encoded
+    assert [(p.chunk_id, p.scores) for p in answer.passages] == [(p.chunk_id, p.scores) for p in searched]
