@@ -105,13 +105,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-throughput")
     parser.add_argument("--no-quality", action="store_true", help="Skip nDCG@10 / seed-question checks")
     parser.add_argument("--name", default="index_throughput")
+    parser.add_argument("--corpora", default="scifact,seeds", help="which of scifact,seeds to measure")
     args = parser.parse_args()
 
     from index.embedder import SentenceTransformerEmbedder
 
     folder = args.work / ("scifact" if args.docs is None else f"scifact-{args.docs}")
-    write_beir_files(args.dataset, folder, args.docs)
+    if "scifact" in args.corpora.split(","):
+        write_beir_files(args.dataset, folder, args.docs)
     corpora = [("scifact" if args.docs is None else f"scifact[:{args.docs}]", folder), ("seeds", REPO / "seeds")]
+    corpora = [(name, path) for name, path in corpora if name.split("[")[0] in args.corpora.split(",")]
     results = []
     for backend in args.backends.split(","):
         embedder = SentenceTransformerEmbedder(backend)
