@@ -36,6 +36,9 @@ class OnnxEncoder:
         self.workers = workers if workers is not None else _available_cores()
         self._bulk = None
         self._bulk_lock = threading.Lock()
+        self.parallel_from = 128
+        """Fewer texts than this run on the main session: making the single-threaded one takes ~0.3 s,
+        which a question's few dozen words for the answer verifier would pay in the middle of an answer."""
         self._tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         """Tokens per text the encoder sees, [CLS] and [SEP] included; longer texts are truncated."""
@@ -94,7 +97,7 @@ class OnnxEncoder:
         # quantised per batch (padding included), so the same batches give the same vectors.
         order = np.argsort([-len(text) for text in texts])
         batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
-        if len(batches) < 2 or self.workers < 2 or self._make_session is None:
+        if len(batches) < 2 or len(texts) < self.parallel_from or self.workers < 2 or self._make_session is None:
             for rows in batches:
                 out[rows] = self._encode_batch([texts[i] for i in rows])
             return out

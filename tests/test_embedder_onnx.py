@@ -201,6 +201,7 @@ def test_parallel_batches_give_the_serial_vectors(onnx_home, backend, monkeypatc
     serial = embedder.embed(texts)
     assert encoder._bulk is None
     encoder.workers = 3
+    encoder.parallel_from = 2
     parallel = embedder.embed(texts)
     assert encoder._bulk is not None  # the parallel path ran
     np.testing.assert_allclose(parallel, serial, atol=1e-5)
@@ -233,3 +234,17 @@ def test_embed_query_is_embed_and_token_vectors_from_one_run(onnx_home, backend,
         vector, tokens = embedder.embed_query(text)
         np.testing.assert_array_equal(vector, embedder.embed([text])[0])
         np.testing.assert_array_equal(tokens, embedder.token_vectors([text])[0])
+
+
+def test_a_few_dozen_texts_never_pay_for_the_parallel_session(onnx_home, monkeypatch):
+    """The answer verifier embeds a question's words mid-answer: that must not create the ~0.3 s bulk session."""
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    embedder = SentenceTransformerEmbedder("onnx")
+    embedder.load()
+    encoder = embedder._model
+    encoder.workers = 2
+    words = [f"word{i}" for i in range(40)]
+    embedder.embed(words)
+    assert encoder._bulk is None
+    embedder.embed(words * 4)  # 160 texts: an index build's share
+    assert encoder._bulk is not None
