@@ -225,13 +225,9 @@ class Support:
     """Cosine of the sentence's embedding to the question's."""
     coverage: float
     """IDF-weighted mean over the question's content words of how well the sentence matches each (0..1)."""
-    weakest: float
-    """How well the sentence matches the question's worst-matched content word (0..1)."""
     type_missing: bool
     """The question wants a number, date, time, duration, age, sum of money or a statement and the sentence has none
     (about what the question names: has_answer_type)."""
-    names_missing: float = 0.0
-    """IDF-weighted share of the question's names (capitalised words) that the sentence does not contain."""
     answer_type: str | None = None
     """The kind of answer the question wants, if recognised."""
 
@@ -240,21 +236,10 @@ def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]
     """Features of one (question, sentence) pair; idf maps stems to their IDF in the index, context is the sentence's passage."""
     words = content_words(question)
     kind = expected_answer_type(question)
+    type_missing = not has_answer_type(kind, sentence, question, context)
     if not words:
-        return Support(dense, 0.0, 0.0, not has_answer_type(kind, sentence, question, context), answer_type=kind)
-    matches = word_matches(words, sentence, vectors)
-    names = question_names(question)
-    weights = idf([s for _, s in words] + [s for _, s in names])
-    sentence_stems = {s for _, s in content_words(sentence)} | set(analyze(sentence))
-    name_w = np.asarray([weights.get(s, 1.0) for _, s in names])
-    name_missing = np.asarray([0.0 if _has_stem(s, sentence_stems) else 1.0 for _, s in names])
+        return Support(dense, 0.0, type_missing, answer_type=kind)
+    weights = idf([s for _, s in words])
     w = np.asarray([weights.get(s, 1.0) for _, s in words])
-    m = np.asarray(matches)
-    return Support(
-        dense=dense,
-        coverage=float((w * m).sum() / w.sum()) if w.sum() > 0 else 0.0,
-        weakest=float(m.min()),
-        type_missing=not has_answer_type(kind, sentence, question, context),
-        names_missing=float((name_w * name_missing).sum() / name_w.sum()) if names and name_w.sum() > 0 else 0.0,
-        answer_type=kind,
-    )
+    m = np.asarray(word_matches(words, sentence, vectors))
+    return Support(dense=dense, coverage=float((w * m).sum() / w.sum()) if w.sum() > 0 else 0.0, type_missing=type_missing, answer_type=kind)
