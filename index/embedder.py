@@ -17,7 +17,7 @@ import numpy as np
 
 from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (re-exported); also sets OMP_WAIT_POLICY etc.
 from index.errors import ModelError
-from index.onnx_encoder import OnnxEncoder, session_options, splits_words_at_whitespace, wordpiece_tokenizer
+from index.onnx_encoder import OnnxEncoder, session_options, splits_words_at_whitespace, unit_rows, wordpiece_tokenizer
 
 
 class Embedder(Protocol):
@@ -328,11 +328,8 @@ class SentenceTransformerEmbedder:
         if isinstance(self._model, OnnxEncoder):
             return self._model.token_vectors(list(texts), batch_size=self.batch_size)
         states = self._model.encode(list(texts), batch_size=self.batch_size, output_value="token_embeddings", convert_to_numpy=False, show_progress_bar=False)
-        out = []
-        for tensor in states:
-            kept = tensor.float().cpu().numpy()[1:-1]  # padding is already cut; drop [CLS] and [SEP]
-            out.append(np.ascontiguousarray(kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12), dtype=np.float32))
-        return out
+        # padding is already cut; drop [CLS] and [SEP]
+        return [np.ascontiguousarray(unit_rows(tensor.float().cpu().numpy()[1:-1]), dtype=np.float32) for tensor in states]
 
 
 def sentence_transformer_onnx(folder: Path, file_name: str):

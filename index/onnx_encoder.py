@@ -93,10 +93,7 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors, in input order."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Longest first, batched, exactly as sentence-transformers orders them: int8 activations are
-        # quantised per batch (padding included), so the same batches give the same vectors.
-        order = np.argsort([-len(text) for text in texts])
-        batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+        batches = _length_batches(texts, batch_size)
         if len(batches) < 2 or len(texts) < self.parallel_from or self.workers < 2 or self._make_session is None:
             for rows in batches:
                 out[rows] = self._encode_batch([texts[i] for i in rows])
@@ -126,9 +123,7 @@ class OnnxEncoder:
         """Per text, the model's output state of each wordpiece it sees ([CLS], [SEP] and padding left
         out), L2-normalised: an (n_i, dim) float32 array. For late interaction (qa/rerank.py)."""
         out: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
-        order = np.argsort([-len(text) for text in texts])
-        for start in range(0, len(texts), batch_size):
-            rows = order[start:start + batch_size]
+        for rows in _length_batches(texts, batch_size):
             hidden, encodings = self._run([texts[i] for i in rows], self._session)
             for row, states, encoding in zip(rows, hidden, encodings):
                 out[row] = _token_states(states, encoding)
@@ -154,19 +149,28 @@ class OnnxEncoder:
         return _mean_pooled(*self._run(texts, session or self._session))
 
 
+def _length_batches(texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
+    """Row indexes in batches, longest text first, exactly as sentence-transformers orders them: int8
+    activations are quantised per batch (padding included), so the same batches give the same vectors."""
+    order = np.argsort([-len(text) for text in texts])
+    return [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (an all-zero row stays zero)."""
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
 def _mean_pooled(hidden: np.ndarray, encodings) -> np.ndarray:
     """Mean over each row's real tokens ([CLS] and [SEP] included, padding not), L2-normalised."""
     mask = np.asarray([e.attention_mask for e in encodings], dtype=np.float32)[:, :, None]
-    pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return pooled / np.maximum(norms, 1e-12)
+    return unit_rows((hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9))
 
 
 def _token_states(states: np.ndarray, encoding) -> np.ndarray:
     """One row's states of its wordpieces ([CLS], [SEP] and padding left out), each L2-normalised."""
     keep = np.asarray(encoding.attention_mask, dtype=bool) & ~np.asarray(encoding.special_tokens_mask, dtype=bool)
-    kept = states[keep]
-    return kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
+    return unit_rows(states[keep])
 
 
 def session_options(threads: int = 0):

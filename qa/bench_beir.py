@@ -163,7 +163,7 @@ def document_scores(candidates, source_of: dict[int, str]) -> tuple[dict[str, fl
     for cand in candidates:
         doc = source_of[cand.chunk_id]
         if doc not in run:
-            best[doc] = Scores(cand.bm25, cand.dense, cand.fused, cand.late, cand.ranking)
+            best[doc] = cand.scores
             run[doc] = best[doc].score
     return run, best
 

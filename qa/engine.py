@@ -112,6 +112,10 @@ class _Candidate:
     late: float | None = None
     ranking: float | None = None
 
+    @property
+    def scores(self) -> Scores:
+        return Scores(self.bm25, self.dense, self.fused, self.late, self.ranking)
+
 
 class Engine:
     """Answers questions from one loaded index. Thread-safe for reads after construction."""
@@ -287,7 +291,7 @@ class Engine:
         """The top `rerank_top` candidates reordered by fused + weight x min-max(late interaction of
         the question with each one's best sentence); the rest keep their order below them."""
         top = ranked[: self.settings.rerank_top]
-        if self._tokens is None or len(top) < 2 or self.settings.rerank_weight <= 0:
+        if not self._late_interaction("hybrid") or len(top) < 2:
             return ranked
         query = self._tokens.query(question)
         units = self._tokens.get([c.best_unit for c in top if c.best_unit >= 0], self._unit_texts)
@@ -295,6 +299,10 @@ class Engine:
         score = reranked_scores([c.fused for c in top], late, self.settings.rerank_weight)
         order = np.argsort(-score, kind="stable")
         return [replace(top[i], late=late[i], ranking=float(score[i])) for i in order] + ranked[len(top):]
+
+    def _late_interaction(self, mode: str) -> bool:
+        """Whether answers in this mode are re-ranked by late interaction (hybrid only, when the embedder can)."""
+        return mode == "hybrid" and self._tokens is not None and self.settings.rerank_top > 1 and self.settings.rerank_weight > 0
 
     def _unit_texts(self, ids: list[int]) -> dict[int, str]:
         marks = ",".join("?" * len(ids))
@@ -343,7 +351,7 @@ class Engine:
             qvec = self.embedder.embed([question])[0]
         reader = reader or SourceReader(self.root)
         ranked = self.candidates(question, qvec, mode, sources)
-        if mode == "hybrid":
+        if self._late_interaction(mode):
             ranked = self.rerank(question, ranked)
         window = ranked[: max(4 * k, 20)]
         rows = self._chunk_rows([c.chunk_id for c in window])
@@ -367,7 +375,7 @@ class Engine:
             if not duplicate:
                 kept.append((cand, cite, sh, []))
         return [
-            Passage(rank=i + 1, chunk_id=cand.chunk_id, citation=cite, scores=Scores(cand.bm25, cand.dense, cand.fused, cand.late, cand.ranking), also_in=tuple(also))
+            Passage(rank=i + 1, chunk_id=cand.chunk_id, citation=cite, scores=cand.scores, also_in=tuple(also))
             for i, (cand, cite, _, also) in enumerate(kept)
         ]
 
@@ -380,7 +388,7 @@ class Engine:
         timings = {}
         t = time.perf_counter()
         embed_query = getattr(self.embedder, "embed_query", None)
-        if embed_query is not None and self._tokens is not None and mode == "hybrid" and self.settings.rerank_top > 1:
+        if embed_query is not None and self._late_interaction(mode):
             qvec, tokens = embed_query(question)  # one run of the model gives both (late interaction needs the tokens)
             self._tokens.remember_query(question, tokens)
         else:
