@@ -123,7 +123,7 @@ def build_index(
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
             t = time.perf_counter()
             flush.wait()
-            store.commit_generation(index_dir, tmp)
+            store.commit_generation(index_dir, tmp, flush.durable)
             t_clean = time.perf_counter()
             store.clean_leftovers(index_dir)
             timings["commit"] = time.perf_counter() - t
@@ -247,7 +247,7 @@ def _write_generation(
                 faiss_kind = update_dense(live, old_kind, tmp, np.asarray(dropped_ids, dtype=np.int64), new_ids, vectors)
             else:
                 faiss_kind = build_dense(vectors, new_ids, tmp)
-            flush.start(tmp / store.FAISS)
+            flush.start(tmp / store.FAISS, final=True)
 
             t_bm25 = time.perf_counter()
             done = background.join()
@@ -335,7 +335,7 @@ class _BackgroundBM25:
                 except KeyError:  # a new row that was not inserted this run: leave it to the SQLite path
                     written = False
                 if written:
-                    flush.start(tmp / job.bm25_dir)
+                    flush.start(tmp / job.bm25_dir, final=True)
                     self.done.add(job.table)
         except BaseException as exc:  # re-raised in the building thread by join()
             self._error = exc

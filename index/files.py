@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
+from typing import Callable
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -20,16 +21,17 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def fsync_written(folder: Path) -> None:
+def fsync_written(folder: Path, durable: Callable[[str], bool] = lambda path: False) -> None:
     """fsync every file and folder under folder that this run wrote.
 
     Files with more than one link were hard-linked from the live generation, which was made
     durable when it was committed; fsyncing them again would only cost time (78 MB: 0.17 s).
+    Files for which durable(path) is true (EarlyFlush.durable) were fsynced whole already.
     """
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in filenames:
             path = os.path.join(dirpath, name)
-            if os.stat(path).st_nlink == 1:
+            if os.stat(path).st_nlink == 1 and not durable(path):
                 fsync_path(path)
         fsync_path(dirpath)  # the names of new files (and links) in it
 
@@ -51,9 +53,13 @@ class EarlyFlush:
 
     def __init__(self) -> None:
         self._threads: list[threading.Thread] = []
+        self._done: dict[str, tuple[int, int, int]] = {}
+        """Files fsynced whole after their last write: path -> (inode, size, mtime_ns) at the time."""
 
-    def start(self, path: Path) -> None:
-        thread = threading.Thread(target=_fsync_quietly, args=(path,), name="qa-early-fsync", daemon=True)
+    def start(self, path: Path, final: bool = False) -> None:
+        """fsync path (a file, or every file under a folder) in a thread. final: nothing will write
+        to it again, so a successful fsync lets fsync_written skip it (see durable)."""
+        thread = threading.Thread(target=self._fsync_quietly, args=(path, final), name="qa-early-fsync", daemon=True)
         thread.start()
         self._threads.append(thread)
 
@@ -62,12 +68,25 @@ class EarlyFlush:
         for thread in threads:
             thread.join()
 
+    def durable(self, path: str) -> bool:
+        """Whether path was started as final, its fsync succeeded, and it has not changed since."""
+        seen = self._done.get(os.fspath(path))
+        return seen is not None and seen == _identity(path)
 
-def _fsync_quietly(path: Path) -> None:
-    # Only a head start: fsync_written fsyncs every file again before the swap, and reports errors.
-    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    for p in paths:
-        try:
-            fsync_path(p)
-        except OSError:
-            pass
+    def _fsync_quietly(self, path: Path, final: bool) -> None:
+        # A head start: fsync_written fsyncs again before the swap (and reports errors) every file
+        # not recorded here as fsynced whole.
+        paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        for p in paths:
+            try:
+                before = _identity(p)
+                fsync_path(p)
+                if final:
+                    self._done[os.fspath(p)] = before
+            except OSError:
+                pass
+
+
+def _identity(path: str | Path) -> tuple[int, int, int]:
+    info = os.stat(path)
+    return info.st_ino, info.st_size, info.st_mtime_ns

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -241,9 +241,10 @@ def new_generation_dir(index_dir: Path) -> Path:
     return path
 
 
-def commit_generation(index_dir: Path, tmp: Path) -> Path:
-    """Make a fully written generation live: rename it, then atomically repoint CURRENT."""
-    fsync_written(tmp)
+def commit_generation(index_dir: Path, tmp: Path, durable: Callable[[str], bool] = lambda path: False) -> Path:
+    """Make a fully written generation live: rename it, then atomically repoint CURRENT. durable(path):
+    the file is already on disk (index.files.EarlyFlush.durable)."""
+    fsync_written(tmp, durable)
     final = tmp.with_name(tmp.name.removesuffix(".tmp"))
     os.replace(tmp, final)
     pointer = index_dir / f"{CURRENT}.tmp{os.getpid()}"

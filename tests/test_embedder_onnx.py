@@ -248,3 +248,30 @@ def test_a_few_dozen_texts_never_pay_for_the_parallel_session(onnx_home, monkeyp
     assert encoder._bulk is None
     embedder.embed(words * 4)  # 160 texts: an index build's share
     assert encoder._bulk is not None
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_texts_the_chunker_tokenised_are_not_tokenised_again(onnx_home, backend, monkeypatch):
+    """A build embeds the chunker's sentences: embed() reuses the wordpieces offsets() found, and the
+    graph gets the very arrays the tokenizer would give (same vectors, bit for bit), serial or parallel."""
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    fresh, reusing = SentenceTransformerEmbedder(backend), SentenceTransformerEmbedder(backend)
+    texts = seed_texts()[2:] + ODD_TEXTS  # the sentences, and texts too long to reuse (they are truncated)
+    expected = fresh.embed(texts)
+    reusing.load()
+    encoder = reusing._model
+    calls = []
+    tokenize = encoder._tokenizer.encode_batch
+    monkeypatch.setattr(encoder, "_tokenizer", type("Spy", (), {"encode_batch": lambda self, batch: calls.append(len(batch)) or tokenize(batch)})())
+    reusing.offsets(texts)
+    assert set(texts[:-len(ODD_TEXTS)]) <= set(reusing._tokenized)
+    for parallel_from in (10_000, 2):
+        encoder.parallel_from = parallel_from
+        reusing.offsets(texts)
+        calls.clear()
+        np.testing.assert_array_equal(reusing.embed(texts), expected)
+        assert 0 < sum(calls) < len(texts) / 4, "only the batches holding a text too long to reuse were tokenised"
+        assert not reusing._tokenized, "embed() takes out the wordpieces it used"
+    calls.clear()
+    np.testing.assert_array_equal(reusing.embed(texts), expected)  # nothing remembered: all tokenised
+    assert sum(calls) == len(texts)

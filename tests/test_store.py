@@ -556,3 +556,35 @@ def test_a_tampered_manifest_cannot_put_escape_sequences_on_the_terminal(tmp_pat
         Engine.open(tmp_path / "idx", fake_embedder)
     line = err.value.one_line()
     assert "\x1b" not in line and "\x07" not in line and "\n" not in line and "/x?[2J" in line
+
+
+def test_the_swap_fsyncs_again_every_file_not_flushed_whole_and_unchanged(tmp_path, monkeypatch, fake_embedder):
+    """Files an early flush fsynced as final are not fsynced twice; a file written after its early
+    flush (or flushed as not final, like the SQLite copy an update keeps writing) is."""
+    import index.files as files
+    from index.files import EarlyFlush, fsync_written
+
+    folder = tmp_path / "gen"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a", "b", "c", "sub/d"):
+        (folder / name).write_bytes(b"x")
+    flush = EarlyFlush()
+    flush.start(folder / "a", final=True)
+    flush.start(folder / "sub", final=True)
+    flush.start(folder / "c")  # not final: may still be written
+    flush.start(folder / "b", final=True)
+    flush.wait()
+    with open(folder / "b", "ab") as fh:  # written again after its early flush
+        fh.write(b"more")
+    synced: list[str] = []
+    monkeypatch.setattr(files, "fsync_path", lambda path: synced.append(os.path.relpath(path, folder)))
+    fsync_written(folder, flush.durable)
+    assert sorted(synced) == sorted([".", "sub", "b", "c"])
+
+    # and a whole build still ends with every file of its generation on disk
+    synced.clear()
+    monkeypatch.setattr(files, "fsync_path", lambda path: synced.append(str(path)))
+    build_index([small_corpus(tmp_path / "docs", 3)], tmp_path / "idx", fake_embedder)
+    gen = store.current_generation(tmp_path / "idx")
+    written = {p.relative_to(gen).as_posix() for p in gen.rglob("*") if p.is_file()}
+    assert written and written <= {s.split(".tmp/", 1)[-1] for s in synced if ".tmp/" in s}
