@@ -7,7 +7,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation
-from qa.sanitize import safe_line, safe_same_length, safe_text
+from qa.sanitize import safe_line, safe_text, safe_text_and_spans
 
 
 def _cite_label(c: Citation) -> Text:
@@ -26,8 +26,9 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
         head.append(f"  (confidence {span.confidence:.2f})  ", style="green")
         head.append_text(_cite_label(span.citation))
         console.print(head)
-        body = Text(safe_same_length(span.citation.text))
-        for start, end in span.highlights:
+        shown, highlights = safe_text_and_spans(span.citation.text, span.highlights)
+        body = Text(shown)
+        for start, end in highlights:
             body.stylize("bold yellow", start, end)
         console.print(Padding(body, (0, 0, 0, 2)))
     else:

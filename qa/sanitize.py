@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 # CSI/OSC/other ESC sequences, then any remaining C0/C1 control characters except tab and newline.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c]*[\x07\x9c]?")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_UNSAFE = re.compile(f"{_ESCAPES.pattern}|{_CONTROLS.pattern}")
+"""Either, escape sequences first: removing them in one pass is removing escapes, then controls."""
 
 
 def safe_text(text: str) -> str:
     """Strip terminal escape sequences and control characters; keep newlines and tabs. Length may change."""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    return _UNSAFE.sub("", text)
+
+
+def safe_text_and_spans(text: str, spans: Sequence[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """safe_text(text), and spans (start, end) into text moved so they cover the same characters of it."""
+    cuts = [m.span() for m in _UNSAFE.finditer(text)]
+
+    def moved(i: int) -> int:
+        return i - sum(min(end, i) - start for start, end in cuts if start < i)
+
+    return _UNSAFE.sub("", text), [(moved(start), moved(end)) for start, end in spans]
 
 
 def safe_line(text: str) -> str:

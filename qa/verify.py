@@ -44,6 +44,15 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 
+_MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_DATE_DIGITS = re.compile(
+    rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?\b|\b{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?\b|\b{_MONTH}\s+\d{{4}}\b"
+    r"|\b(?:in|since|until|by|from|of|before|after)\s+(?:1[5-9]|20)\d\d\b",
+    re.IGNORECASE,
+)
+"""Digits that write a date ("6 May 1937", "Nov. 13", "in 2015"): a count is not a date."""
+
 _AGE = re.compile(r"\b\d+[\s-]+years?[\s-]+old\b|\baged?\s+\d+|\b\d+-year-old\b", re.IGNORECASE)
 _MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|cents?|usd|eur|gbp)\b", re.IGNORECASE)
 _STATEMENT = re.compile(
@@ -103,6 +112,8 @@ def has_answer_type(kind: str | None, sentence: str, question: str = "", context
         if speaker and not any(w == speaker for w in _TOKEN.findall(folded.lower())):
             return False
     provides = next(p for k, _, p in ANSWER_TYPES if k == kind)
+    if kind == "number":  # "how many died" is not answered by the date of the fire
+        folded = _DATE_DIGITS.sub(lambda m: " " * len(m.group()), folded)
     # a value the question already gives ("... on Tuesday") is not the answer; a verb of saying is
     stated = set() if kind == "statement" else {m.group().lower() for m in provides.finditer(fold(question))}
     answers = [m.start() for m in provides.finditer(folded) if m.group().lower() not in stated]

@@ -223,3 +223,20 @@ def test_default_backend_end_to_end_without_torch(onnx_home, tmp_path):
     for passage in reply["passages"]:
         assert_exact(passage)
     assert any("Obama" in p["text"] for p in reply["passages"][:3])
+
+
+def test_a_count_question_is_answered_by_the_count_not_by_a_date(real_cli, tmp_path):
+    """"How many died" once quoted the sentence holding the fire's date (its digits looked like a count)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "zep.html").write_text(
+        "<html><body><h1>Notes on zeppelins</h1><p>The Hindenburg burned at Lakehurst, New Jersey, on 6 May 1937. "
+        "Thirty-six people died.</p><p>Zeppelins were named after Count Ferdinand von Zeppelin.</p></body></html>",
+        encoding="utf-8",
+    )
+    index_dir = tmp_path / "idx"
+    assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
+    code, out, err = real_cli("ask", "How many people died when the Hindenburg burned?", "--json", "--index-dir", str(index_dir))
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["found"] and payload["answer"]["text"] == "Thirty-six people died."

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
-from tui.display import answer_markdown, display_text, locate, one_line
+from tui.display import HIGHLIGHT, answer_markdown, answer_text, display_text, locate, one_line
 from tui.history import HistoryStore, answer_from_json, answer_to_json
 from tui.widgets.source_view import SourceView, wrap_offsets
 
@@ -66,6 +66,32 @@ def test_display_text_keeps_offsets_and_removes_escapes():
     assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown and "\u2028" not in shown
     assert shown.split("\n")[1] == "c\ufffdd [bold]e[/bold]\ufffd"
     assert one_line("x\x1b[31my\n  z") == "xy z"
+
+
+def test_answer_sentence_drops_escapes_and_keeps_its_highlights_on_the_same_words():
+    """The answer line leaves escape sequences out (no placeholder per character) and still
+    highlights the matched words, in the chat and in `qa ask`."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from qa.render import render_answer
+    from qa.sanitize import safe_text_and_spans
+
+    raw = "\x1b[31mRED\x1b[0m [bold]markup[/bold] says the code is 4471.\x07"
+    words = [(raw.index("code"), raw.index("code") + 4), (raw.index("4471"), raw.index("4471") + 4)]
+    shown, moved = safe_text_and_spans(raw, words)
+    assert shown == "RED [bold]markup[/bold] says the code is 4471."
+    assert [shown[a:b] for a, b in moved] == ["code", "4471"]
+    cite = Citation("evil.txt", 1, 1, 0, len(raw), raw)
+    span = AnswerSpan(cite, 0.9, 1, tuple(words))
+    answer = Answer("What is the code?", True, span, (), "hybrid", span, 0.5)
+    text = answer_text(answer)
+    assert text.plain.endswith("\n" + shown)
+    assert sorted(text.plain[s.start:s.end] for s in text.spans if s.style == HIGHLIGHT) == ["4471", "code"]
+    out = StringIO()
+    render_answer(answer, Console(file=out, width=200, color_system=None))
+    assert shown in out.getvalue() and "\ufffd" not in out.getvalue()
 
 
 def test_locate_finds_cited_text_even_after_the_file_changed():

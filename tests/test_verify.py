@@ -54,6 +54,10 @@ def test_expected_answer_type(question, kind):
         ("number", "The war has continued for nearly five years.", True),
         ("number", "The US carried out 95% of the strikes.", True),
         ("number", "The attacks shocked the city.", False),
+        ("number", "The Hindenburg burned at Lakehurst on 6 May 1937.", False),  # a date is not a count
+        ("number", "It began on Nov. 13, 2015, in Paris.", False),
+        ("number", "In 2015 the war killed 250,000 people.", True),
+        ("number", "Thirty-six people died.", True),
         ("time", "They met at 10:30 a.m. in the Oval Office.", True),
         ("time", "They met on Tuesday in the Oval Office.", False),
         ("date", "They met on Tuesday in the Oval Office.", True),

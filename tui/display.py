@@ -7,7 +7,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation, Passage
-from qa.sanitize import safe_same_length, safe_text
+from qa.sanitize import safe_same_length, safe_text, safe_text_and_spans
 
 HIGHLIGHT = "bold yellow underline"
 LABEL = "bold cyan"
@@ -19,6 +19,16 @@ _ODD_BREAKS = str.maketrans({"\u2028": "\ufffd", "\u2029": "\ufffd", "\t": " "})
 def display_text(text: str) -> str:
     """Untrusted text made printable character for character, so citation offsets still index it."""
     return safe_same_length(text.replace("\r\n", " \n")).translate(_ODD_BREAKS)
+
+
+def highlighted(text: str, spans, style: str = HIGHLIGHT) -> Text:
+    """Untrusted text with spans (offsets into it) styled; escape sequences and control characters are
+    left out, not shown as placeholders."""
+    shown, moved = safe_text_and_spans(text.replace("\r\n", " \n").translate(_ODD_BREAKS), spans)
+    body = Text(shown)
+    for start, end in moved:
+        body.stylize(style, start, end)
+    return body
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -42,10 +52,7 @@ def answer_text(answer: Answer) -> Text:
         head.append(f"  confidence {span.confidence:.2f}  ", style="green")
         head.append_text(label_text(span.citation))
         head.append(f"  [{span.passage_rank}]", style="dim")
-        body = Text(display_text(span.citation.text))
-        for start, end in span.highlights:
-            body.stylize(HIGHLIGHT, start, end)
-        return Text("\n").join([head, body])
+        return Text("\n").join([head, highlighted(span.citation.text, span.highlights)])
     best = answer.best_guess.confidence if answer.best_guess else 0.0
     text = Text("Not in the documents", style="bold yellow")
     text.append(f"  (best confidence {best:.2f} < {answer.threshold:.2f})", style="yellow")
