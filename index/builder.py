@@ -72,6 +72,38 @@ def scan_corpus(paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES, 
     return scan.root, scan.documents, scan.skipped
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What an incremental `qa index` would do now: files to embed and documents to drop."""
+
+    new: int
+    changed: int
+    removed: int
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.changed or self.removed)
+
+    def summary(self) -> str:
+        return f"{self.new} new, {self.changed} changed, {self.removed} removed"
+
+
+def pending_changes(paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Changes:
+    """Compare the files under paths with an index's documents (conn: its SQLite, open), writing nothing.
+
+    Files whose stat equals the recorded one are not read; others are read and hashed, so a file
+    touched with the same bytes is not counted as changed.
+    """
+    paths = [Path(p) for p in paths]
+    known, stats = store.read_documents(conn)
+    found = scan_files(paths, corpus_root(paths), stats, max_bytes)
+    read = {d.source: d.sha256 for d in found.documents}
+    return Changes(
+        new=sum(1 for source in read if source not in known),
+        changed=sum(1 for source, sha in read.items() if source in known and known[source][1] != sha),
+        removed=sum(1 for source in known if source not in found.unchanged and source not in read),
+    )
+
+
 def build_index(
     paths: Sequence[Path],
     index_dir: Path,

@@ -37,6 +37,9 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
             Text("Not in the documents", style="bold yellow")
             + Text(f" (best confidence {best:.2f} < {answer.threshold:.2f}). Nearest passages:", style="yellow")
         )
+    if answer.skipped_stale:
+        console.print(Text(f"Better-ranked passages are in files changed since indexing ({safe_line(', '.join(answer.skipped_stale))}): "
+                           "run qa index, then ask again.", style="yellow"))
     console.print()
     for passage in answer.passages:
         line = Text(f"[{passage.rank}] ", style="bold")

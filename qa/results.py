@@ -103,6 +103,13 @@ class Answer:
     timings_ms: dict = field(default_factory=dict)
     """Where the time went (embed, search, extract), for the curious."""
 
+    @property
+    def skipped_stale(self) -> tuple[str, ...]:
+        """Sources of stale passages ranked above the best guess's (every stale one when there is no best
+        guess): passages the answer was not taken from because their files changed since indexing."""
+        limit = self.best_guess.passage_rank if self.best_guess else len(self.passages) + 1
+        return tuple(dict.fromkeys(p.citation.source for p in self.passages if p.citation.stale and p.rank < limit))
+
     def to_json(self) -> dict:
         """The documented `qa ask --json` shape."""
 

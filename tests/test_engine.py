@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from conftest import write_corpus
 from index.builder import build_index
@@ -10,6 +13,7 @@ from index.errors import InputError
 from index.lexical import analyze
 from qa.engine import MAX_QUESTION_CHARS, Engine
 from qa.extract import Calibration
+from qa.render import render_answer
 
 FILES = {
     "harbour.txt": (
@@ -163,6 +167,11 @@ def test_changed_file_is_flagged_stale_and_never_quoted_wrongly(engine_factory, 
             assert_citation_exact(engine, p.citation)
     payload = after.to_json()
     assert any(p["stale"] for p in payload["passages"] if p["source"] == "harbour.txt")
+    # the reply says why the best-ranked passage was not used, rather than only "not in the documents"
+    assert after.skipped_stale == ("harbour.txt",) and before.skipped_stale == ()
+    out = io.StringIO()
+    render_answer(after, Console(file=out, width=200, color_system=None))
+    assert "changed since indexing (harbour.txt): run qa index" in out.getvalue()
 
 
 def test_deleted_file_is_flagged_stale(engine, corpus):

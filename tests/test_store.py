@@ -588,3 +588,25 @@ def test_the_swap_fsyncs_again_every_file_not_flushed_whole_and_unchanged(tmp_pa
     gen = store.current_generation(tmp_path / "idx")
     written = {p.relative_to(gen).as_posix() for p in gen.rglob("*") if p.is_file()}
     assert written and written <= {s.split(".tmp/", 1)[-1] for s in synced if ".tmp/" in s}
+
+
+def test_pending_changes_counts_what_an_update_would_do_and_writes_nothing(tmp_path, fake_embedder):
+    from index.builder import Changes, pending_changes
+
+    corpus = small_corpus(tmp_path / "docs", 4)
+    build_index([corpus], tmp_path / "idx", fake_embedder)
+    loaded = store.load_index(tmp_path / "idx")
+    try:
+        assert pending_changes([corpus], loaded.conn) == Changes(0, 0, 0) and not pending_changes([corpus], loaded.conn)
+        (corpus / "doc01.txt").write_text((corpus / "doc01.txt").read_text(encoding="utf-8"), encoding="utf-8")  # same bytes
+        (corpus / "doc02.txt").write_text("Document 2 now talks about zeppelins.", encoding="utf-8")
+        (corpus / "doc03.txt").unlink()
+        (corpus / "new.txt").write_text("A new file.", encoding="utf-8")
+        live = store.current_generation(tmp_path / "idx")
+        changes = pending_changes([corpus], loaded.conn)
+        assert changes == Changes(new=1, changed=1, removed=1) and changes.summary() == "1 new, 1 changed, 1 removed"
+        assert store.current_generation(tmp_path / "idx") == live
+    finally:
+        loaded.close()
+    report = build_index([corpus], tmp_path / "idx", fake_embedder)
+    assert (report.new, report.changed, report.removed) == (1, 1, 1)

@@ -145,6 +145,32 @@ async def test_stale_citation_is_marked_and_reindex_refreshes_it(corpus):
         assert latest.found and not any(p.citation.stale for p in latest.passages)
 
 
+@sync
+async def test_files_changed_since_the_last_run_are_indexed_before_the_first_answer(corpus):
+    """Opening the chat brings an existing index up to date (only what changed is embedded); an
+    unchanged corpus opens as it is, without writing a new generation."""
+    from index import store
+
+    index_dir = prebuild(corpus)
+    paris = corpus / "paris.txt"
+    paris.write_text("A new first line.\n" + paris.read_text(encoding="utf-8"), encoding="utf-8")
+    (corpus / "lisbon.txt").write_text("Lisbon is the capital of Portugal, on the Tagus.", encoding="utf-8")
+    app = fake_app(corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("Indexed: 1 new, 1 changed, " in m for _, m in notices(app))
+        await ask(pilot, "What is the capital of France?")
+        latest = list(app.query(TurnView))[-1].answer
+        assert latest.passages and not any(p.citation.stale for p in latest.passages)
+        assert "lisbon.txt" in app.engine.sources()
+    live = store.current_generation(index_dir)
+    app = fake_app(corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.engine is not None and not any(m.startswith("Indexed:") for _, m in notices(app))
+    assert store.current_generation(index_dir) == live
+
+
 class GatedEmbedder(HashingEmbedder):
     """Blocks embedding while the gate is closed, so a re-index can be caught mid-way."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncio
 import subprocess
 import sys
@@ -92,6 +94,18 @@ def test_answer_sentence_drops_escapes_and_keeps_its_highlights_on_the_same_word
     out = StringIO()
     render_answer(answer, Console(file=out, width=200, color_system=None))
     assert shown in out.getvalue() and "\ufffd" not in out.getvalue()
+
+
+@pytest.mark.parametrize("found", [True, False])
+def test_the_reply_names_better_ranked_passages_passed_over_as_stale(found):
+    fresh = sample_answer(found)
+    assert fresh.skipped_stale == () and "changed since indexing" not in answer_text(fresh).plain
+    stale = Passage(1, 3, Citation("old <b>\x1b[2J.txt", 1, 1, 0, 5, "Sails"), Scores(1.0, 0.9, 1.0), (), )
+    answer = replace(fresh, passages=(stale, *(replace(p, rank=2) for p in fresh.passages)), best_guess=replace(fresh.best_guess, passage_rank=2))
+    answer = replace(answer, passages=tuple(replace(p, citation=replace(p.citation, stale=True)) if p.rank == 1 else p for p in answer.passages))
+    assert answer.skipped_stale == ("old <b>\x1b[2J.txt",)
+    shown = answer_text(answer).plain
+    assert "files changed since indexing (old <b>.txt): ctrl+r re-indexes" in shown and "\x1b" not in shown
 
 
 def test_locate_finds_cited_text_even_after_the_file_changed():

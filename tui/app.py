@@ -161,7 +161,7 @@ class ChatApp(TurnActions, SettingsActions, App):
         self._deliver(worker, Engine.open(self.config.resolved_index_dir, embedder), report)
 
     def _deliver(self, worker: Worker, engine: "Engine", report) -> None:
-        if worker.is_cancelled:
+        if worker.is_cancelled and self.engine is not None:
             engine.close()  # cancelled after the index was written: keep using the engine we have
         else:
             self.post_message(EngineReady(engine, report))

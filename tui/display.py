@@ -7,7 +7,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation, Passage
-from qa.sanitize import safe_same_length, safe_text, safe_text_and_spans
+from qa.sanitize import safe_line, safe_same_length, safe_text, safe_text_and_spans
 
 HIGHLIGHT = "bold yellow underline"
 LABEL = "bold cyan"
@@ -52,15 +52,24 @@ def answer_text(answer: Answer) -> Text:
         head.append(f"  confidence {span.confidence:.2f}  ", style="green")
         head.append_text(label_text(span.citation))
         head.append(f"  [{span.passage_rank}]", style="dim")
-        return Text("\n").join([head, highlighted(span.citation.text, span.highlights)])
+        return Text("\n").join([head, highlighted(span.citation.text, span.highlights)]) + stale_note(answer)
     best = answer.best_guess.confidence if answer.best_guess else 0.0
     text = Text("Not in the documents", style="bold yellow")
     text.append(f"  (best confidence {best:.2f} < {answer.threshold:.2f})", style="yellow")
+    text.append_text(stale_note(answer))
     if answer.passages:
         text.append("\nThe nearest passages are listed below anyway.", style="dim")
     else:
         text.append("\nNothing in the index matched; check the document filter (ctrl+f).", style="dim")
     return text
+
+
+def stale_note(answer: Answer) -> Text:
+    """A line saying which better-ranked passages were passed over because their files changed (or nothing)."""
+    if not answer.skipped_stale:
+        return Text()
+    return Text(f"\nBetter-ranked passages are in files changed since indexing ({safe_line(', '.join(answer.skipped_stale))}): "
+                "ctrl+r re-indexes, then ask again.", style="yellow")
 
 
 def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool) -> Group:

@@ -20,10 +20,13 @@ STAGES = {"scan": "reading files", "embed": "embedding", "save": "saving"}
 
 
 def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explicit_backend: bool = False) -> EngineLoader:
-    """Open the corpus's index, building it first (with progress and cancel) when there is none."""
+    """Open the corpus's index, building it first (with progress and cancel) when there is none, and
+    bringing it up to date first when files were added, changed or removed since it was built."""
 
     def load(progress, cancelled, rebuild: bool = False):
+        from index.builder import pending_changes
         from index.embedder import make_embedder
+        from index.errors import CancelledError, IndexLockedError
         from index.store import read_manifest
         from qa.service import check_paths, index_corpus, open_engine
 
@@ -34,6 +37,15 @@ def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explic
             model = model or make_embedder(config.backend)
             report = index_corpus(config, model, rebuild=rebuild, wait=True, progress=progress, cancelled=cancelled)
         engine, _ = open_engine(config, model, build_if_missing=False, explicit_backend=explicit_backend, preload=True)
+        if report is None and pending_changes(config.paths, engine.index.conn):
+            # Update only what changed (the model is loading meanwhile); on cancel, or while another
+            # `qa index` holds the lock, answer from the index as it is (stale citations are flagged).
+            try:
+                report = index_corpus(config, engine.embedder, progress=progress, cancelled=cancelled)
+            except (CancelledError, IndexLockedError):
+                return engine, None
+            engine.close()
+            engine, _ = open_engine(config, engine.embedder, build_if_missing=False, explicit_backend=explicit_backend)
         return engine, report
 
     return load
