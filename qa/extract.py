@@ -37,6 +37,9 @@ class Calibration:
     """Weight of IDF-weighted term coverage when choosing among sentences (not in the confidence)."""
     w_rank_passage: float = 0.2
     """Weight of the holding passage's ranking score (fused, plus any late-interaction bonus) when choosing among sentences."""
+    w_rank_fragment: float = 0.1
+    """Subtracted when choosing among sentences from a unit that does not end a sentence (a headline,
+    a caption, a byline): it states a topic rather than a fact."""
     type_window: int = 6
     """How many of the best-ranked sentences are searched for one holding the kind of answer the question wants."""
     threshold: float = 0.5
@@ -114,12 +117,21 @@ def score_sentences(
                 dense=float(sim),
                 coverage=coverage,
                 score=float(sim)
+                - calibration.w_rank_fragment * float(is_fragment(sentence))
                 + calibration.w_rank_coverage * coverage
                 + calibration.w_rank_passage * (passage_scores[p_index] if passage_scores else 0.0),
             )
         )
     out.sort(key=lambda c: -c.score)
     return out
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*\s*$")
+
+
+def is_fragment(text: str) -> bool:
+    """Whether a unit lacks a sentence's final punctuation (headlines, captions, bylines, list items)."""
+    return not _SENTENCE_END.search(text)
 
 
 def choose_answer(question: str, ranked: list[SentenceCandidate], kind: str | None, window: int, contexts: Sequence[str] = ()) -> SentenceCandidate | None:

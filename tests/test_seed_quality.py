@@ -95,3 +95,9 @@ def test_who_is_question_is_answered_by_the_sentence_naming_the_person(seed_engi
     answer = seed_engine.ask("Who is Mark Toner?")
     assert answer.found, answer.best_guess
     assert "State Department spokesman Mark Toner" in answer.answer.citation.text
+
+
+def test_a_headline_is_not_quoted_when_a_sentence_says_it(seed_engine):
+    """"Hollande to meet Obama on Russian cooperation against DAESH" (a headline) once answered where they met."""
+    answer = seed_engine.ask("Where did Obama and Hollande hold their meeting?")
+    assert answer.found and "at the White House" in answer.answer.citation.text, answer.answer.citation.text

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from qa.extract import Calibration, SentenceCandidate, choose_answer
+from qa.extract import Calibration, SentenceCandidate, choose_answer, is_fragment, score_sentences
 from qa.verify import (
     Support,
     WordVectors,
@@ -237,3 +237,19 @@ def test_choose_answer_looks_for_the_question_s_names_in_each_sentence_s_passage
     contexts = ["The storm hit Oslo. It killed 130 people.", "The attack in Paris was brutal. Another 12 died."]
     assert choose_answer(question, ranked, "number", window=6, contexts=contexts) is ranked[1]
     assert choose_answer(question, ranked, "number", window=6) is ranked[0], "no passages: neither names Paris"
+
+
+def test_headlines_captions_and_bylines_are_fragments():
+    for text in ("Hollande to meet Obama on Russian cooperation against DAESH", "Photo by: Reuters", "- Plant garlic", ""):
+        assert is_fragment(text), text
+    for text in ("He left.", 'He said "no."', "Was it?", "It was (mostly) done.)", "He wrote “yes!”  "):
+        assert not is_fragment(text), text
+
+
+def test_a_sentence_is_chosen_over_a_fragment_that_matches_as_well():
+    vector = np.asarray([1.0, 0.0], dtype=np.float32)
+    items = [(0, 0, 40, "Leaders meet at the summit in Paris", vector), (0, 41, 90, "Leaders meet at the summit in Paris.", vector)]
+    ranked = score_sentences("Where do leaders meet?", vector, items, {}, Calibration())
+    assert ranked[0].char_start == 41 and ranked[1].score == pytest.approx(ranked[0].score - 0.1)
+    flat = score_sentences("Where do leaders meet?", vector, items, {}, Calibration(w_rank_fragment=0.0))
+    assert flat[0].score == flat[1].score
