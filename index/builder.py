@@ -193,7 +193,7 @@ def _write_generation(
         if not found.documents and not found.unchanged:
             raise EmptyCorpusError(
                 f"No indexable documents under {', '.join(str(p) for p in paths)} ({len(found.skipped)} skipped).",
-                "Point qa at a folder with .txt, .md or .html files.",
+                "Point qa at a folder with .txt, .md, .html or .pdf files.",
             )
         docs = found.documents
         new = [d for d in docs if d.source not in known]
@@ -256,7 +256,7 @@ def _write_generation(
         if not ids.shape[0]:  # e.g. files of zero-width spaces: readable, but nothing the model sees
             raise EmptyCorpusError(
                 f"No indexable text under {', '.join(str(p) for p in paths)}: the readable files contain no visible words.",
-                "Point qa at a folder with .txt, .md or .html files.",
+                "Point qa at a folder with .txt, .md, .html or .pdf files.",
             )
         unit_ids = _row_ids(conn, "units", live, store.UNIT_IDS, dropped_ids, new_ids.tolist())
         lexical = [

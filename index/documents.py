@@ -1,4 +1,4 @@
-"""Finding and reading documents: walk folders, decode bytes, extract HTML text."""
+"""Finding and reading documents: walk folders, decode bytes, extract HTML and PDF text."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from index.errors import InputError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+SUPPORTED_NOTE = "indexes .txt, .md, .html, .pdf"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
 
@@ -135,6 +137,30 @@ def html_to_text(markup: str) -> str:
     return "\n".join(line for line in lines if line.strip())
 
 
+def pdf_to_text(data: bytes) -> str:
+    """The text layer of a PDF (pypdf), pages separated by a blank line. Raises UndecodableError for a
+    damaged or password-protected file; a scanned PDF without a text layer gives ""."""
+    import io
+    import logging
+
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about odd files would reach the terminal
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UndecodableError("is a password-protected PDF (save an unprotected copy to index it)")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except UndecodableError:
+        raise
+    except Exception as exc:  # pypdf raises many kinds on damaged files; all mean the same to the user
+        raise UndecodableError(f"is not a readable PDF ({type(exc).__name__}: {str(exc)[:80]})") from exc
+    # Control characters (other than line breaks and tabs) carry no words; NUL would also stop SQLite text.
+    text = "\n\n".join(page.strip("\n") for page in pages)
+    return _PDF_CONTROLS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+_PDF_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _HTML_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 _HTML_BLOCKS = [
     "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt",
@@ -152,6 +178,8 @@ def read_text(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str,
         )
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    if path.suffix.lower() in PDF_SUFFIXES:
+        return pdf_to_text(data), "pdf", digest
     text, encoding = decode_bytes(data)
     if path.suffix.lower() in HTML_SUFFIXES:
         return html_to_text(text), "html", digest
@@ -221,7 +249,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
         if given.is_file():
             suffix = given.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
-                skipped.append(Skipped(str(given), f"unsupported type '{suffix or 'no extension'}' (indexes .txt, .md, .html)"))
+                skipped.append(Skipped(str(given), f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})"))
             elif str(given.resolve()) not in seen:  # named twice (or also inside a named folder): read once
                 seen.add(str(given.resolve()))
                 files.append(str(given.resolve()))
@@ -246,7 +274,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 dot = name.rfind(".")
                 suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""  # as pathlib's Path.suffix
                 if suffix not in SUPPORTED_SUFFIXES:
-                    skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' (indexes .txt, .md, .html)"))
+                    skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})"))
                     continue
                 try:
                     link = entry.is_symlink()
@@ -318,7 +346,7 @@ def scan_files(
             skipped.append(Skipped(path, describe_os_error(exc)))
             continue
         if not doc.text.strip():
-            skipped.append(Skipped(path, "empty (no text to index)"))
+            skipped.append(Skipped(path, "a PDF without a text layer (scanned? run OCR on it first)" if doc.encoding == "pdf" else "empty (no text to index)"))
             continue
         documents.append(doc)
         if not stat.racy(started):

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 
-from index.documents import UndecodableError, read_text
+from index.documents import FileStat, UndecodableError, read_text
+
+_EXTRACTED_MAX = 32
+"""Extracted texts (PDF, HTML) kept between answers, keyed by path and stat."""
+_extracted: OrderedDict[tuple[str, FileStat], str] = OrderedDict()
+_extracted_lock = threading.Lock()
 
 
 class SourceReader:
@@ -18,7 +27,7 @@ class SourceReader:
         """Current text of a source (decoded exactly as the indexer does), or None if unreadable."""
         if source not in self._cache:
             try:
-                text, _, _ = read_text(self.root / source, max_bytes=1 << 62)
+                text = current_text(self.root / source)
             except (OSError, UndecodableError):
                 text = None
             self._cache[source] = text
@@ -27,3 +36,23 @@ class SourceReader:
     def is_current(self, source: str, char_start: int, char_end: int, quoted: str) -> bool:
         text = self.text_of(source)
         return text is not None and text[char_start:char_end] == quoted
+
+
+def current_text(path: Path) -> str:
+    """read_text(path)'s text. A PDF's or HTML page's extracted text is reused while the file's stat is
+    unchanged (extracting a 50-page PDF takes ~0.25 s, and every answer re-checks what it quotes); a
+    file written in the last moments is always read again, as the indexer's scan does."""
+    started = time.time_ns()
+    stat = FileStat.of(os.stat(path))
+    key = (str(path), stat)
+    with _extracted_lock:
+        if key in _extracted:
+            _extracted.move_to_end(key)
+            return _extracted[key]
+    text, encoding, _ = read_text(path, max_bytes=1 << 62)
+    if encoding in ("pdf", "html") and not stat.racy(started):
+        with _extracted_lock:
+            _extracted[key] = text
+            while len(_extracted) > _EXTRACTED_MAX:
+                _extracted.popitem(last=False)
+    return text

@@ -18,7 +18,7 @@ from index.documents import (
     load_document,
 )
 from index.errors import InputError
-from conftest import SEEDS, write_corpus
+from conftest import SEEDS, make_pdf, write_corpus
 
 NBSP = "\u00a0"
 
@@ -170,3 +170,39 @@ def test_sha256_changes_with_content(tmp_path):
     before = load_document(tmp_path / "a.txt", tmp_path).sha256
     (tmp_path / "a.txt").write_text("two", encoding="utf-8")
     assert load_document(tmp_path / "a.txt", tmp_path).sha256 != before
+
+
+def test_a_pdf_is_read_through_its_text_layer_with_pages_apart(tmp_path):
+    pdf = make_pdf([["The Hindenburg burned at Lakehurst on 6 May 1937.", "Thirty-six (36) people died."], ["Zeppelins were named after the count."]])
+    write_corpus(tmp_path, {"zep.pdf": pdf, "NOTES.PDF": make_pdf([["Upper-case suffix."]])})
+    root, docs, skipped = scan_corpus([tmp_path])
+    by_source = {d.source: d for d in docs}
+    assert not skipped and sorted(by_source) == ["NOTES.PDF", "zep.pdf"]
+    doc = by_source["zep.pdf"]
+    assert doc.encoding == "pdf"
+    assert doc.text == "The Hindenburg burned at Lakehurst on 6 May 1937.\nThirty-six (36) people died.\n\nZeppelins were named after the count."
+    assert load_document(tmp_path / "zep.pdf", root).text == doc.text, "extraction is deterministic: the stale check re-reads it"
+
+
+def test_unreadable_pdfs_are_skipped_with_the_reason(tmp_path):
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([["Secret text."]]))))
+    writer.encrypt("pw", algorithm="RC4-128")
+    locked = io.BytesIO()
+    writer.write(locked)
+    write_corpus(tmp_path, {
+        "broken.pdf": b"%PDF-1.4\nthis is not a pdf body\n",
+        "scanned.pdf": make_pdf([[]]),
+        "locked.pdf": locked.getvalue(),
+        "ok.txt": "Readable.",
+    })
+    _, docs, skipped = scan_corpus([tmp_path])
+    assert [d.source for d in docs] == ["ok.txt"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["broken.pdf"].startswith("is not a readable PDF")
+    assert reasons["scanned.pdf"] == "a PDF without a text layer (scanned? run OCR on it first)"
+    assert reasons["locked.pdf"].startswith("is a password-protected PDF")
+    assert all("\n" not in r for r in reasons.values())

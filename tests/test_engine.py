@@ -221,3 +221,26 @@ def test_curly_and_straight_quotes_match_each_other(engine):
     passage = engine.search("conductor's \"bold\" tempo", k=1, mode="bm25")[0]
     assert passage.citation.source == "music/orchestra.md"
     assert "conductor’s “bold” tempo" in passage.citation.text, "the display keeps the original characters"
+
+
+def test_extracted_text_is_reused_between_answers_until_the_file_changes(tmp_path, monkeypatch):
+    """Re-checking a quote must not extract a PDF again on every answer; an edit is always seen."""
+    import index.documents
+    import qa.cite
+    from conftest import make_pdf
+
+    reads = []
+    real = qa.cite.read_text
+    monkeypatch.setattr(qa.cite, "read_text", lambda path, **kw: reads.append(path.name) or real(path, **kw))
+    pdf, txt = tmp_path / "a.pdf", tmp_path / "b.txt"
+    pdf.write_bytes(make_pdf([["First version."]]))
+    txt.write_text("Plain text.", encoding="utf-8")
+    assert qa.cite.current_text(pdf) == qa.cite.current_text(pdf) == "First version."
+    assert reads == ["a.pdf", "a.pdf"], "a file written moments ago is read every time"
+    monkeypatch.setattr(index.documents, "RACY_NS", 0)
+    reads.clear()
+    for _ in range(3):
+        assert qa.cite.current_text(pdf) == "First version." and qa.cite.current_text(txt) == "Plain text."
+    assert reads == ["a.pdf", "b.txt", "b.txt", "b.txt"], "extracted text is kept; plain text is cheap to read"
+    pdf.write_bytes(make_pdf([["Second version, longer."]]))
+    assert qa.cite.current_text(pdf) == "Second version, longer."

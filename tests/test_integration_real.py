@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import DATA, SEEDS
+from conftest import DATA, SEEDS, make_pdf
 from index import store
 from index.chunker import ChunkSettings, chunk_text, segment_text
 from index.normalize import squash
@@ -240,3 +240,28 @@ def test_a_count_question_is_answered_by_the_count_not_by_a_date(real_cli, tmp_p
     assert code == 0, err
     payload = json.loads(out)
     assert payload["found"] and payload["answer"]["text"] == "Thirty-six people died."
+
+
+def test_a_pdf_is_answered_and_cited_into_its_text_layer(real_cli, tmp_path):
+    from index.documents import read_text
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = docs / "zeppelins.pdf"
+    pdf.write_bytes(make_pdf([
+        ["Notes on zeppelins.", "The Hindenburg burned at Lakehurst, New Jersey, on 6 May 1937."],
+        ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."],
+    ]))
+    index_dir = tmp_path / "idx"
+    assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
+    code, out, err = real_cli("ask", "Who were zeppelins named after?", "--json", "--index-dir", str(index_dir))
+    assert code == 0, err
+    payload = json.loads(out)
+    answer = payload["answer"]
+    assert payload["found"] and answer["source"] == "zeppelins.pdf" and "Count Ferdinand von Zeppelin" in answer["text"]
+    text = read_text(pdf)[0]
+    assert answer["text"] == text[answer["char_start"]:answer["char_end"]] and answer["line_start"] == text.count("\n", 0, answer["char_start"]) + 1
+    assert not any(p["stale"] for p in payload["passages"])
+    pdf.write_bytes(make_pdf([["A different first page."], ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."]]))
+    payload = json.loads(real_cli("ask", "Who were zeppelins named after?", "--json", "--index-dir", str(index_dir))[1])
+    assert any(p["stale"] for p in payload["passages"] if p["source"] == "zeppelins.pdf"), "a changed PDF is flagged, never quoted wrongly"

@@ -222,6 +222,25 @@ async def test_editor_key_runs_editor_at_cited_line(corpus, monkeypatch):
 
 
 @sync
+async def test_a_pdf_citation_opens_in_the_pane_not_in_the_editor(tmp_path, monkeypatch):
+    from conftest import make_pdf
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "keeper.pdf").write_bytes(make_pdf([["The lighthouse keeper was Aurelio Brandt.", "He kept the light for forty years."]]))
+    commands = []
+    app = fake_app(tmp_path / "docs", run_editor=commands.append)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "Who was the lighthouse keeper?")
+        await pilot.press("tab", "enter")
+        await pilot.pause()
+        assert app.query_one(SourcePane).display and "Aurelio Brandt" in screen_text(app)
+        await pilot.press("e")
+        await pilot.pause()
+        assert commands == [] and any("keeper.pdf is a PDF: open it in your PDF viewer" in m for _, m in notices(app))
+
+
+@sync
 async def test_editor_without_suspend_support_notifies(corpus):
     app = fake_app(corpus)
     async with app.run_test(size=SIZE) as pilot:

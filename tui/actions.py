@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 
 from qa.results import Citation
 from tui.commands import help_sections
-from tui.display import answer_markdown, locate
+from tui.display import answer_markdown, locate, one_line
 from tui.messages import CitationChosen
 from tui.screens.conversations import ConversationsScreen
 from tui.screens.filter import FilterScreen
@@ -116,6 +116,10 @@ class TurnActions:
         citation = self.current_citation
         if citation is None:
             self.notify("Pick a citation first: Tab, then up/down.", severity="warning")
+            return
+        if Path(citation.source).suffix.lower() == ".pdf":  # a text editor would show its binary, not the cited line
+            self.notify(f"{one_line(citation.source, 80)} is a PDF: open it in your PDF viewer; the source pane (Enter) shows its text.",
+                        severity="warning", markup=False)
             return
         command = editor_command(self._corpus_root() / citation.source, self._cited_line(citation))
         (self._run_editor or self._run_editor_suspended)(command)
