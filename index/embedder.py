@@ -131,8 +131,9 @@ BATCH_SIZES = {"torch": 32, "onnx": 8, "onnx-int8": 4}
 batches were fastest there (README, Speed and scale); torch keeps sentence-transformers' 32."""
 
 
-_TOKENIZED_MAX = 500_000
-"""Most texts whose wordpieces SentenceTransformerEmbedder keeps for embed() (a 5,183-abstract corpus has ~50k sentences)."""
+_TOKENIZED_MAX = 100_000
+"""Most texts whose wordpieces SentenceTransformerEmbedder keeps for embed(), under 40 MB (a 5,183-abstract
+corpus has ~50k sentences; beyond this, a build tokenises the rest again)."""
 
 
 class SentenceTransformerEmbedder:
@@ -186,7 +187,7 @@ class SentenceTransformerEmbedder:
         if self.backend != "torch":
             if len(self._tokenized) > _TOKENIZED_MAX:
                 self._tokenized.clear()  # texts tokenised but never embedded (e.g. re-checked chunks)
-            self._tokenized.update((text, np.asarray(e.ids, dtype=np.int64)) for text, e in zip(texts, encoded) if len(e.ids) <= self.max_tokens)
+            self._tokenized.update((text, np.asarray(e.ids, dtype=np.int32)) for text, e in zip(texts, encoded) if len(e.ids) <= self.max_tokens)
         return [list(e.offsets) for e in encoded]
 
     @property
