@@ -138,8 +138,9 @@ def html_to_text(markup: str) -> str:
 
 
 def pdf_to_text(data: bytes) -> str:
-    """The text layer of a PDF (pypdf), pages separated by a blank line. Raises UndecodableError for a
-    damaged or password-protected file; a scanned PDF without a text layer gives ""."""
+    """The text layer of a PDF (pypdf), each page break a line holding only a form feed (PAGE_BREAK, as
+    pdftotext writes them), so a citation's page can be counted from the text. Raises UndecodableError
+    for a damaged or password-protected file; a scanned PDF without a text layer gives "" (pages only)."""
     import io
     import logging
 
@@ -156,11 +157,35 @@ def pdf_to_text(data: bytes) -> str:
     except Exception as exc:  # pypdf raises many kinds on damaged files; all mean the same to the user
         raise UndecodableError(f"is not a readable PDF ({type(exc).__name__}: {str(exc)[:80]})") from exc
     # Control characters (other than line breaks and tabs) carry no words; NUL would also stop SQLite text.
-    text = "\n\n".join(page.strip("\n") for page in pages)
-    return _PDF_CONTROLS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    cleaned = [_reflow(_PDF_CONTROLS.sub(" ", page.replace("\r\n", "\n").replace("\r", "\n")).strip("\n")) for page in pages]
+    return f"\n{PAGE_BREAK}\n".join(cleaned) if any(page.strip() for page in cleaned) else ""
 
 
+def _reflow(page: str) -> str:
+    """Undo a PDF's line wrapping inside sentences, which would cut them into one unit per line: a line
+    that does not end a sentence, followed by one starting in lower case, continues it ("informa-" +
+    "tion" → "information"). Headings, list items and lines ending in . ! ? : ; stay lines."""
+
+    def join(m: re.Match) -> str:
+        before, after = page[:m.start()].rstrip("\"'”’»)]}"), page[m.end():m.end() + 1]
+        if not after.islower() or not before or before[-1].isspace() or before[-1] in ".!?:;…":
+            return m.group()
+        if m.group(1):  # a word hyphenated across the break
+            return "" if before[-1].isalpha() else m.group()
+        return " "
+
+    return _PDF_LINE_END.sub(join, page)
+
+
+_PDF_LINE_END = re.compile(r"(-?)[ \t]*\n[ \t]*(?=\S)")
+PAGE_BREAK = "\f"
+"""Ends a page in a document's text (PDFs; plain text files that use form feeds count the same way)."""
 _PDF_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def page_at(text: str, offset: int) -> int | None:
+    """1-based page of text[offset] when the text has page breaks, else None."""
+    return text.count(PAGE_BREAK, 0, offset) + 1 if PAGE_BREAK in text else None
 _HTML_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 _HTML_BLOCKS = [
     "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt",

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from index.documents import FileStat, UndecodableError, read_text
+from index.documents import FileStat, UndecodableError, page_at, read_text
 
 _EXTRACTED_MAX = 32
 """Extracted texts (PDF, HTML) kept between answers, keyed by path and stat."""
@@ -32,6 +32,11 @@ class SourceReader:
                 text = None
             self._cache[source] = text
         return self._cache[source]
+
+    def page_at(self, source: str, offset: int) -> int | None:
+        """The page of a character of the source's current text (None: no page breaks, or unreadable)."""
+        text = self.text_of(source)
+        return None if text is None else page_at(text, offset)
 
     def is_current(self, source: str, char_start: int, char_end: int, quoted: str) -> bool:
         text = self.text_of(source)

@@ -10,6 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from index.chunker import ChunkSettings
+from index.documents import PAGE_BREAK
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexMismatchError, InputError
 from index.lexical import analyze, idf_weights
@@ -360,7 +361,8 @@ class Engine:
             if len(kept) >= k:
                 break
             source, l0, l1, c0, c1, text = rows[cand.chunk_id]
-            cite = Citation(source, l0, l1, c0, c1, text, stale=not reader.is_current(source, c0, c1, text))
+            current = reader.is_current(source, c0, c1, text)
+            cite = Citation(source, l0, l1, c0, c1, text, stale=not current, page=reader.page_at(source, c0) if current else None)
             sh = shingles(text)
             duplicate = False
             for _, other, other_sh, also in kept:
@@ -444,6 +446,7 @@ class Engine:
         text = passage.citation.text[top.char_start - passage.citation.char_start : top.char_end - passage.citation.char_start]
         prefix = passage.citation.text[: top.char_start - passage.citation.char_start]
         line_start = passage.citation.line_start + prefix.count("\n")
+        page = passage.citation.page
         citation = replace(
             passage.citation,
             line_start=line_start,
@@ -451,6 +454,7 @@ class Engine:
             char_start=top.char_start,
             char_end=top.char_end,
             text=text,
+            page=None if page is None else page + prefix.count(PAGE_BREAK),
         )
         return AnswerSpan(citation=citation, confidence=self.calibration.confidence(evidence), passage_rank=passage.rank, highlights=highlight_spans(question, text))
 

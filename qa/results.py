@@ -23,11 +23,16 @@ class Citation:
     """The quoted text, equal to file_text[char_start:char_end] when not stale."""
     stale: bool = False
     """The file changed (or vanished) since indexing: the quote no longer matches it."""
+    page: int | None = None
+    """1-based page the quote starts on, for a document with page breaks (PDFs); None otherwise."""
 
     @property
     def label(self) -> str:
         lines = f"{self.line_start}" if self.line_start == self.line_end else f"{self.line_start}-{self.line_end}"
-        return f"{self.source}:{lines}"
+        if self.page is None:
+            return f"{self.source}:{lines}"
+        last = self.page + self.text.count("\f")  # the page breaks the quote crosses
+        return f"{self.source}:{lines} " + (f"(p. {self.page})" if last == self.page else f"(pp. {self.page}-{last})")
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,7 @@ class Answer:
                 "char_end": c.char_end,
                 "text": c.text,
                 "stale": c.stale,
+                "page": c.page,
             }
 
         answer = None

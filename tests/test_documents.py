@@ -16,6 +16,7 @@ from index.documents import (
     html_to_text,
     iter_candidate_files,
     load_document,
+    page_at,
 )
 from index.errors import InputError
 from conftest import SEEDS, make_pdf, write_corpus
@@ -173,14 +174,18 @@ def test_sha256_changes_with_content(tmp_path):
 
 
 def test_a_pdf_is_read_through_its_text_layer_with_pages_apart(tmp_path):
-    pdf = make_pdf([["The Hindenburg burned at Lakehurst on 6 May 1937.", "Thirty-six (36) people died."], ["Zeppelins were named after the count."]])
+    pdf = make_pdf([["The Hindenburg burned at Lakehurst on 6 May 1937.", "Thirty-six (36) people died."], ["Zeppelins were named after", "the count, whose informa-", "tion came from balloons.", "Notes:", "- one"]])
     write_corpus(tmp_path, {"zep.pdf": pdf, "NOTES.PDF": make_pdf([["Upper-case suffix."]])})
     root, docs, skipped = scan_corpus([tmp_path])
     by_source = {d.source: d for d in docs}
     assert not skipped and sorted(by_source) == ["NOTES.PDF", "zep.pdf"]
     doc = by_source["zep.pdf"]
     assert doc.encoding == "pdf"
-    assert doc.text == "The Hindenburg burned at Lakehurst on 6 May 1937.\nThirty-six (36) people died.\n\nZeppelins were named after the count."
+    # a page break is a line holding a form feed; lines wrapped inside a sentence are joined again
+    assert doc.text == ("The Hindenburg burned at Lakehurst on 6 May 1937.\nThirty-six (36) people died.\n\f\n"
+                        "Zeppelins were named after the count, whose information came from balloons.\nNotes:\n- one")
+    assert page_at(doc.text, doc.text.index("Thirty")) == 1 and page_at(doc.text, doc.text.index("Zeppelins")) == 2
+    assert page_at("No page breaks here.", 5) is None
     assert load_document(tmp_path / "zep.pdf", root).text == doc.text, "extraction is deterministic: the stale check re-reads it"
 
 

@@ -244,3 +244,34 @@ def test_extracted_text_is_reused_between_answers_until_the_file_changes(tmp_pat
     assert reads == ["a.pdf", "b.txt", "b.txt", "b.txt"], "extracted text is kept; plain text is cheap to read"
     pdf.write_bytes(make_pdf([["Second version, longer."]]))
     assert qa.cite.current_text(pdf) == "Second version, longer."
+
+
+def test_citations_of_paged_documents_name_their_page(tmp_path, fake_embedder):
+    """A document with page breaks (a PDF's text, or a text file with form feeds) cites the page a quote
+    starts on, in the label and the JSON; other documents give page null."""
+    from conftest import make_pdf
+
+    docs = write_corpus(tmp_path / "docs", {
+        "manual.txt": "Chapter one is about harbours and ships.\n\f\nChapter two: the keeper of the lighthouse was Aurelio Brandt.",
+        "plain.txt": "The lighthouse keeper's dog was called Nebbia.",
+        "report.pdf": make_pdf([["Front matter."], ["Nothing here."], ["The lighthouse keeper retired in 1931."]]),
+    })
+    build_index([docs], tmp_path / "idx", fake_embedder)
+    engine = Engine.open(tmp_path / "idx", fake_embedder, calibration=Calibration(threshold=0.0))
+    try:
+        answer = engine.ask("Who was the keeper of the lighthouse?", k=5)
+        by_source = {p.citation.source: p.citation for p in answer.passages}
+        assert by_source["plain.txt"].page is None and by_source["plain.txt"].label == "plain.txt:1"
+        assert "Aurelio" in by_source["manual.txt"].text and by_source["manual.txt"].page in (1, 2)
+        report = by_source["report.pdf"]  # one chunk over three short pages
+        assert (report.page, report.label) == (1, "report.pdf:1-5 (pp. 1-3)")
+        for citation in by_source.values():
+            assert_citation_exact(engine, citation)
+        payload = answer.to_json()
+        assert {p["source"]: p["page"] for p in payload["passages"]} == {s: c.page for s, c in by_source.items()}
+        report_only = engine.ask("When did the lighthouse keeper retire?", k=1, sources=["report.pdf"])
+        sentence = report_only.best_guess.citation
+        assert sentence.text == "The lighthouse keeper retired in 1931." and sentence.page == 3 and sentence.label == "report.pdf:5 (p. 3)"
+        assert report_only.to_json()["answer"]["page"] == 3
+    finally:
+        engine.close()

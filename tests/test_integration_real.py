@@ -259,6 +259,7 @@ def test_a_pdf_is_answered_and_cited_into_its_text_layer(real_cli, tmp_path):
     payload = json.loads(out)
     answer = payload["answer"]
     assert payload["found"] and answer["source"] == "zeppelins.pdf" and "Count Ferdinand von Zeppelin" in answer["text"]
+    assert answer["page"] == 2, "the answer sentence is on the second page"
     text = read_text(pdf)[0]
     assert answer["text"] == text[answer["char_start"]:answer["char_end"]] and answer["line_start"] == text.count("\n", 0, answer["char_start"]) + 1
     assert not any(p["stale"] for p in payload["passages"])

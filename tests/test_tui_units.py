@@ -68,6 +68,7 @@ def test_display_text_keeps_offsets_and_removes_escapes():
     assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown and "\u2028" not in shown
     assert shown.split("\n")[1] == "c\ufffdd [bold]e[/bold]\ufffd"
     assert one_line("x\x1b[31my\n  z") == "xy z"
+    assert display_text("page one\n\f\npage two") == "page one\n─\npage two", "a page break is drawn as a rule"
 
 
 def test_answer_sentence_drops_escapes_and_keeps_its_highlights_on_the_same_words():

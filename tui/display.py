@@ -14,17 +14,19 @@ LABEL = "bold cyan"
 STALE_NOTE = "STALE: file changed since indexing (ctrl+r re-indexes)"
 # Separators Python's splitlines honours but our line numbers (counted by "\n") do not.
 _ODD_BREAKS = str.maketrans({"\u2028": "\ufffd", "\u2029": "\ufffd", "\t": " "})
+_PAGE_BREAKS = str.maketrans({"\f": "─"})
+"""A page break (PDFs) is a line of its own: drawn as a rule, not as an unprintable character."""
 
 
 def display_text(text: str) -> str:
     """Untrusted text made printable character for character, so citation offsets still index it."""
-    return safe_same_length(text.replace("\r\n", " \n")).translate(_ODD_BREAKS)
+    return safe_same_length(text.replace("\r\n", " \n").translate(_PAGE_BREAKS)).translate(_ODD_BREAKS)
 
 
 def highlighted(text: str, spans, style: str = HIGHLIGHT) -> Text:
     """Untrusted text with spans (offsets into it) styled; escape sequences and control characters are
     left out, not shown as placeholders."""
-    shown, moved = safe_text_and_spans(text.replace("\r\n", " \n").translate(_ODD_BREAKS), spans)
+    shown, moved = safe_text_and_spans(text.replace("\r\n", " \n").translate(_PAGE_BREAKS).translate(_ODD_BREAKS), spans)
     body = Text(shown)
     for start, end in moved:
         body.stylize(style, start, end)
