@@ -95,13 +95,18 @@ def pending_changes(paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FI
     """
     paths = [Path(p) for p in paths]
     known, stats = store.read_documents(conn)
-    found = scan_files(paths, corpus_root(paths), stats, max_bytes)
-    read = {d.source: d.sha256 for d in found.documents}
-    return Changes(
-        new=sum(1 for source in read if source not in known),
-        changed=sum(1 for source, sha in read.items() if source in known and known[source][1] != sha),
-        removed=sum(1 for source in known if source not in found.unchanged and source not in read),
-    )
+    new, changed, removed = _classify(known, scan_files(paths, corpus_root(paths), stats, max_bytes))
+    return Changes(len(new), len(changed), len(removed))
+
+
+def _classify(known: dict[str, tuple[int, str, str]], found: Scan) -> tuple[list[Document], list[Document], list[str]]:
+    """The documents read that are new, those whose bytes changed, and the known sources now gone
+    (known: store.read_documents's source -> (id, sha256, path))."""
+    new = [d for d in found.documents if d.source not in known]
+    changed = [d for d in found.documents if d.source in known and known[d.source][1] != d.sha256]
+    read = {d.source for d in found.documents}
+    removed = [src for src in known if src not in found.unchanged and src not in read]
+    return new, changed, removed
 
 
 def build_index(
@@ -196,11 +201,8 @@ def _write_generation(
                 "Point qa at a folder with .txt, .md, .html or .pdf files.",
             )
         docs = found.documents
-        new = [d for d in docs if d.source not in known]
-        changed = [d for d in docs if d.source in known and known[d.source][1] != d.sha256]
+        new, changed, removed = _classify(known, found)
         unchanged = len(docs) - len(new) - len(changed) + len(found.unchanged)
-        read = {d.source for d in docs}
-        removed = [src for src in known if src not in found.unchanged and src not in read]
         # Paths may have moved (same source, new absolute path): keep them current.
         paths_now = {**{d.source: str(d.path) for d in docs}, **{src: str(p) for src, p in found.unchanged.items()}}
         conn.executemany("UPDATE documents SET path = ? WHERE source = ?", [(p, src) for src, p in paths_now.items() if src in known and known[src][2] != p])

@@ -18,6 +18,14 @@ def _cite_label(c: Citation) -> Text:
     return label
 
 
+def skipped_stale_note(answer: Answer, fix: str) -> str | None:
+    """Which better-ranked passages the answer passed over because their files changed, and fix (how to
+    re-index), as one printable line; None when there were none."""
+    if not answer.skipped_stale:
+        return None
+    return f"Better-ranked passages are in files changed since indexing ({safe_line(', '.join(answer.skipped_stale))}): {fix}, then ask again."
+
+
 def render_answer(answer: Answer, console: Console, show_scores: bool = True) -> None:
     """Answer sentence with highlighted matches, then the numbered cited passages."""
     if answer.found and answer.answer is not None:
@@ -37,9 +45,9 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
             Text("Not in the documents", style="bold yellow")
             + Text(f" (best confidence {best:.2f} < {answer.threshold:.2f}). Nearest passages:", style="yellow")
         )
-    if answer.skipped_stale:
-        console.print(Text(f"Better-ranked passages are in files changed since indexing ({safe_line(', '.join(answer.skipped_stale))}): "
-                           "run qa index, then ask again.", style="yellow"))
+    note = skipped_stale_note(answer, "run qa index")
+    if note is not None:
+        console.print(Text(note, style="yellow"))
     console.print()
     for passage in answer.passages:
         line = Text(f"[{passage.rank}] ", style="bold")

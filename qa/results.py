@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from index.documents import PAGE_BREAK
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -31,7 +33,7 @@ class Citation:
         lines = f"{self.line_start}" if self.line_start == self.line_end else f"{self.line_start}-{self.line_end}"
         if self.page is None:
             return f"{self.source}:{lines}"
-        last = self.page + self.text.count("\f")  # the page breaks the quote crosses
+        last = self.page + self.text.count(PAGE_BREAK)  # the page breaks the quote crosses
         return f"{self.source}:{lines} " + (f"(p. {self.page})" if last == self.page else f"(pp. {self.page}-{last})")
 
 

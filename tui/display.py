@@ -7,26 +7,34 @@ from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation, Passage
-from qa.sanitize import safe_line, safe_same_length, safe_text, safe_text_and_spans
+from qa.render import skipped_stale_note
+from qa.sanitize import safe_same_length, safe_text, safe_text_and_spans
 
 HIGHLIGHT = "bold yellow underline"
 LABEL = "bold cyan"
 STALE_NOTE = "STALE: file changed since indexing (ctrl+r re-indexes)"
-# Separators Python's splitlines honours but our line numbers (counted by "\n") do not.
-_ODD_BREAKS = str.maketrans({"\u2028": "\ufffd", "\u2029": "\ufffd", "\t": " "})
-_PAGE_BREAKS = str.maketrans({"\f": "─"})
-"""A page break (PDFs) is a line of its own: drawn as a rule, not as an unprintable character."""
+_BREAKS = str.maketrans({
+    # Separators Python's splitlines honours but our line numbers (counted by "\n") do not.
+    "\u2028": "\ufffd", "\u2029": "\ufffd", "\t": " ",
+    # A page break (PDFs) is a line of its own: drawn as a rule, not as an unprintable character.
+    "\f": "─",
+})
+
+
+def _breaks_shown(text: str) -> str:
+    """Line and page breaks as the panes draw them, character for character (\r\n: a space, then the line break)."""
+    return text.replace("\r\n", " \n").translate(_BREAKS)
 
 
 def display_text(text: str) -> str:
     """Untrusted text made printable character for character, so citation offsets still index it."""
-    return safe_same_length(text.replace("\r\n", " \n").translate(_PAGE_BREAKS)).translate(_ODD_BREAKS)
+    return safe_same_length(_breaks_shown(text))
 
 
 def highlighted(text: str, spans, style: str = HIGHLIGHT) -> Text:
     """Untrusted text with spans (offsets into it) styled; escape sequences and control characters are
     left out, not shown as placeholders."""
-    shown, moved = safe_text_and_spans(text.replace("\r\n", " \n").translate(_PAGE_BREAKS).translate(_ODD_BREAKS), spans)
+    shown, moved = safe_text_and_spans(_breaks_shown(text), spans)
     body = Text(shown)
     for start, end in moved:
         body.stylize(style, start, end)
@@ -68,10 +76,8 @@ def answer_text(answer: Answer) -> Text:
 
 def stale_note(answer: Answer) -> Text:
     """A line saying which better-ranked passages were passed over because their files changed (or nothing)."""
-    if not answer.skipped_stale:
-        return Text()
-    return Text(f"\nBetter-ranked passages are in files changed since indexing ({safe_line(', '.join(answer.skipped_stale))}): "
-                "ctrl+r re-indexes, then ask again.", style="yellow")
+    note = skipped_stale_note(answer, "ctrl+r re-indexes")
+    return Text() if note is None else Text("\n" + note, style="yellow")
 
 
 def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool) -> Group:
