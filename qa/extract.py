@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -82,10 +83,16 @@ def highlight_spans(question: str, sentence: str) -> tuple[tuple[int, int], ...]
     spans = []
     folded = fold(sentence)
     for match in _WORD.finditer(folded):
-        terms = analyze(match.group())
-        if terms and terms[0] in wanted:
+        if _first_term(match.group()) in wanted:
             spans.append(match.span())
     return tuple(spans)
+
+
+@lru_cache(maxsize=65536)
+def _first_term(word: str) -> str | None:
+    """The BM25 term of one word (None for a stop word); words recur, so this is remembered."""
+    terms = analyze(word)
+    return terms[0] if terms else None
 
 
 def logistic(x: float) -> float:

@@ -7,7 +7,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation
-from qa.sanitize import safe_line, safe_text, safe_text_and_spans
+from qa.sanitize import safe_line, safe_text_and_spans
 
 
 def _cite_label(c: Citation) -> Text:
@@ -27,7 +27,8 @@ def skipped_stale_note(answer: Answer, fix: str) -> str | None:
 
 
 def render_answer(answer: Answer, console: Console, show_scores: bool = True) -> None:
-    """Answer sentence with highlighted matches, then the numbered cited passages."""
+    """Answer sentence with highlighted matches, then the numbered cited passages (the question's words marked)."""
+    from qa.extract import highlight_spans
     if answer.found and answer.answer is not None:
         span = answer.answer
         head = Text("Answer", style="bold green")
@@ -59,6 +60,9 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
         console.print(line)
         for other in passage.also_in:
             console.print(Text("    also in ", style="dim") + _cite_label(other))
-        body = Text(safe_text(passage.citation.text))
+        shown, words = safe_text_and_spans(passage.citation.text, highlight_spans(answer.question, passage.citation.text))
+        body = Text(shown)
+        for start, end in words:
+            body.stylize("bold yellow", start, end)
         console.print(Padding(body, (0, 0, 0, 4)))
         console.print()

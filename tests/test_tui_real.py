@@ -11,6 +11,7 @@ from index.normalize import squash
 from qa.config import RunConfig
 from qa.evaluate import evaluate_engine
 from qa.questions import load_questions
+from qa.snippet import ELLIPSIS, snippet
 from tui.app import make_app
 from tui.screens.bench import BenchScreen
 from tui.testing import ask, screen_text, settle, static_text, sync
@@ -37,6 +38,11 @@ async def test_real_model_answers_over_seeds_and_shows_the_source(seed_index_dir
         shown = screen_text(app)
         assert ("Answer  confidence" in shown) == answer.found
         assert f"[1] {top.label}" in shown
+        # Each citation's preview is the part of its passage that holds the question's words.
+        previews = [snippet(p.citation.text, answer.question, 160) for p in answer.passages
+                    if not (answer.found and p.rank == answer.answer.passage_rank)]
+        assert previews and all(squash(p.text) in squash(shown) and p.highlights for p in previews)
+        assert any(p.text.startswith(ELLIPSIS) for p in previews)
         await pilot.press("tab", "enter")
         await pilot.pause()
         view = app.query_one(SourceView)

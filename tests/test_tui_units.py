@@ -173,3 +173,27 @@ def test_source_view_shows_a_large_document_quickly():
     elapsed = asyncio.run(run())
     print(f"show 3.2 MB: {elapsed:.2f}s")
     assert elapsed < 1.5
+
+
+def test_passages_mark_the_question_words_in_qa_ask_and_preview_them_in_the_chat():
+    """`qa ask` prints each whole passage with the question's words in bold yellow; the chat's row shows
+    the window of the passage that holds them, escape sequences left out."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from qa.render import render_answer
+    from tui.display import passage_text
+
+    raw = "Intro. " * 40 + "\x1b[31mThe bridge\x1b[0m over the river closes in May."
+    cite = Citation("town.txt", 1, 2, 0, len(raw), raw)
+    passage = Passage(1, 7, cite, Scores(1.0, 0.9, 1.0))
+    answer = Answer("When does the bridge close?", False, None, (passage,), "hybrid", None, 0.5)
+    out = StringIO()
+    render_answer(answer, Console(file=out, width=400, force_terminal=True, color_system="standard"))
+    printed = out.getvalue()
+    assert "\x1b[1;33mbridge\x1b[0m" in printed and "\x1b[1;33mcloses\x1b[0m" in printed and "\x1b[31m" not in printed
+    row = passage_text(passage, show_scores=False, is_answer=False, question=answer.question)
+    preview = row.renderables[1].renderable.renderables[0]
+    assert preview.plain.startswith("…") and "The bridge over the river closes in May." in preview.plain
+    assert sorted(preview.plain[s.start:s.end] for s in preview.spans if s.style == HIGHLIGHT) == ["bridge", "closes"]

@@ -9,6 +9,7 @@ from rich.text import Text
 from qa.results import Answer, Citation, Passage
 from qa.render import skipped_stale_note
 from qa.sanitize import safe_same_length, safe_text, safe_text_and_spans
+from qa.snippet import snippet
 
 HIGHLIGHT = "bold yellow underline"
 LABEL = "bold cyan"
@@ -80,8 +81,10 @@ def stale_note(answer: Answer) -> Text:
     return Text() if note is None else Text("\n" + note, style="yellow")
 
 
-def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool) -> Group:
-    """One citation row: [n] file:lines, score, optional breakdown, an indented preview of the passage."""
+def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool, question: str = "",
+                 focus: tuple[int, int] | None = None) -> Group:
+    """One citation row: [n] file:lines, score, optional breakdown, an indented one-line preview of the
+    passage around the question's words (or around `focus`, offsets into the passage), those words marked."""
     cite = passage.citation
     head = Text(f"[{passage.rank}] ", style="bold")
     head.append_text(label_text(cite))
@@ -93,7 +96,11 @@ def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool) -> Gro
         s = passage.scores
         late = "" if s.late is None else f" · late {s.late:.3f}"
         body.append(Text(f"bm25 {s.bm25:.2f} · dense {s.dense:.3f} · fused {s.fused:.3f}{late}", style="magenta"))
-    body.append(Text(one_line(cite.text, 160)))
+    preview = snippet(cite.text, question, 160, focus)
+    line = Text(preview.text)
+    for start, end in preview.highlights:
+        line.stylize(HIGHLIGHT, start, end)
+    body.append(line)
     for other in passage.also_in:
         body.append(Text("also in ", style="dim") + label_text(other))
     return Group(head, Padding(Group(*body), (0, 0, 0, 4)))

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from qa.results import Answer
+from qa.results import Answer, Citation
 from tui.display import passage_text
 from tui.messages import CitationChosen
 
@@ -43,10 +43,12 @@ class CitationList(OptionList):
     def fill(self, show_scores: bool) -> None:
         """(Re)build the options, keeping the highlighted row."""
         keep = self.highlighted
-        answer_rank = self.answer.answer.passage_rank if self.answer.found and self.answer.answer else None
+        span = self.answer.answer if self.answer.found else None
+        answer_rank = span.passage_rank if span else None
         self.clear_options()
         self.add_options(
-            Option(passage_text(p, show_scores=show_scores, is_answer=p.rank == answer_rank), id=f"p{p.rank}")
+            Option(passage_text(p, show_scores=show_scores, is_answer=p.rank == answer_rank, question=self.answer.question,
+                                focus=_inside(span.citation, p.citation) if span and p.rank == answer_rank else None), id=f"p{p.rank}")
             for p in self.answer.passages
         )
         if keep is not None and keep < self.option_count:
@@ -55,7 +57,7 @@ class CitationList(OptionList):
     def _chosen(self, index: int, open_pane: bool) -> CitationChosen:
         cite = self.answer.passages[index].citation
         span = self.answer.answer if self.answer.found else None
-        inside = span is not None and span.citation.source == cite.source and cite.char_start <= span.citation.char_start < cite.char_end
+        inside = span is not None and _inside(span.citation, cite) is not None
         return CitationChosen(cite, open_pane, span.citation if inside else None)
 
     @property
@@ -79,3 +81,11 @@ class CitationList(OptionList):
         span = self.answer.answer or self.answer.best_guess
         if span is not None:
             self.post_message(CitationChosen(span.citation, open_pane=True))
+
+
+def _inside(sentence: Citation, passage: Citation) -> tuple[int, int] | None:
+    """Where the sentence is in the passage (offsets into its text), or None when it is not in it."""
+    if sentence.source != passage.source or not passage.char_start <= sentence.char_start < passage.char_end:
+        return None
+    start = sentence.char_start - passage.char_start
+    return start, min(sentence.char_end - passage.char_start, len(passage.text))
