@@ -14,11 +14,13 @@ import numpy as np
 from index.chunker import ChunkSettings, Segmentation, segment_texts
 from index.documents import (
     DEFAULT_MAX_FILE_BYTES,
+    EXTRACTORS,
     Document,
     FileStat,
     Scan,
     Skipped,
     corpus_root,
+    extractor_of,
     scan_files,
 )
 from index.embedder import Embedder
@@ -87,16 +89,34 @@ class Changes:
         return f"{self.new} new, {self.changed} changed, {self.removed} removed"
 
 
-def pending_changes(paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Changes:
+def pending_changes(paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FILE_BYTES, manifest: store.Manifest | None = None) -> Changes:
     """Compare the files under paths with an index's documents (conn: its SQLite, open), writing nothing.
 
     Files whose stat equals the recorded one are not read; others are read and hashed, so a file
-    touched with the same bytes is not counted as changed.
+    touched with the same bytes is not counted as changed. With the index's manifest, files whose
+    extractor's version differs from the one recorded there count as changed.
     """
     paths = [Path(p) for p in paths]
-    known, stats = store.read_documents(conn)
+    known, stats = _forget_outdated(*store.read_documents(conn), outdated_extractors(manifest))
     new, changed, removed = _classify(known, scan_files(paths, corpus_root(paths), stats, max_bytes))
     return Changes(len(new), len(changed), len(removed))
+
+
+def outdated_extractors(manifest: store.Manifest | None) -> frozenset[str]:
+    """The kinds of file whose extractor changed since the index was built (documents.EXTRACTORS)."""
+    if manifest is None:
+        return frozenset()
+    return frozenset(kind for kind, version in EXTRACTORS.items() if manifest.extractors.get(kind, 1) != version)
+
+
+def _forget_outdated(known: dict[str, tuple[int, str, str]], stats: dict[str, FileStat], outdated: frozenset[str]):
+    """known and stats with the documents of outdated extractors marked for reading again: no stat
+    (so the scan reads them) and no hash (so they count as changed)."""
+    if not outdated:
+        return known, stats
+    stale = {src for src in known if extractor_of(src) in outdated}
+    return ({src: (row[0], "" if src in stale else row[1], row[2]) for src, row in known.items()},
+            {src: st for src, st in stats.items() if src not in stale})
 
 
 def _classify(known: dict[str, tuple[int, str, str]], found: Scan) -> tuple[list[Document], list[Document], list[str]]:
@@ -142,6 +162,7 @@ def build_index(
             if reason is None and previous.root != str(root):
                 reason = f"corpus root moved from {previous.root}"
         incremental = previous is not None and not rebuild and reason is None
+        outdated = outdated_extractors(previous) if incremental else frozenset()
 
         def scan(known: dict[str, FileStat]) -> Scan:
             # Files whose stat equals the one recorded by the previous run are not read again.
@@ -154,7 +175,7 @@ def build_index(
         try:
             report = _write_generation(
                 tmp, index_dir, paths, scan, embedder, chunking, bm25,
-                incremental=incremental, progress=progress, cancelled=cancelled, timings=timings, flush=flush,
+                incremental=incremental, outdated=outdated, progress=progress, cancelled=cancelled, timings=timings, flush=flush,
             )
             if cancelled():
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
@@ -180,7 +201,7 @@ def build_index(
 
 def _write_generation(
     tmp: Path, index_dir: Path, paths: Sequence[Path], scan: Callable[[dict[str, FileStat]], Scan],
-    embedder: Embedder, chunking: ChunkSettings, bm25: BM25Settings, *, incremental: bool,
+    embedder: Embedder, chunking: ChunkSettings, bm25: BM25Settings, *, incremental: bool, outdated: frozenset[str],
     progress: Progress, cancelled: Callable[[], bool], timings: dict[str, float], flush: EarlyFlush,
 ) -> dict:
     db_path = tmp / store.SQLITE
@@ -192,7 +213,7 @@ def _write_generation(
     conn = store.connect(db_path, readonly=False)
     try:
         t = time.perf_counter()
-        known, stats = store.read_documents(conn)
+        known, stats = _forget_outdated(*store.read_documents(conn), outdated)
         found = scan(stats)
         timings["scan"] = time.perf_counter() - t
         if not found.documents and not found.unchanged:
@@ -313,6 +334,7 @@ def _write_generation(
         n_chunks=int(ids.shape[0]),
         faiss_kind=faiss_kind,
         files=store.list_files(tmp),
+        extractors=dict(EXTRACTORS),
     )
     (tmp / store.MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     progress("save", 1, 1)

@@ -17,6 +17,11 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+EXTRACTORS = {"text": 1, "html": 1, "pdf": 2}
+"""Version of each way of turning a file into text. Raise one when what it makes of the same bytes
+changes: an incremental run then reads that kind of file again (recorded in the manifest), instead
+of keeping text that the stale check, which extracts anew, no longer finds. pdf 2: a line ending in
+an underscore is joined to the next without a space."""
 SUPPORTED_NOTE = "indexes .txt, .md, .html, .pdf"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
@@ -164,7 +169,8 @@ def pdf_to_text(data: bytes) -> str:
 def _reflow(page: str) -> str:
     """Undo a PDF's line wrapping inside sentences, which would cut them into one unit per line: a line
     that does not end a sentence, followed by one starting in lower case, continues it ("informa-" +
-    "tion" → "information"). Headings, list items and lines ending in . ! ? : ; stay lines."""
+    "tion" → "information"; "asn1_der_" + "decoding()" → "asn1_der_decoding()"). Headings, list items and
+    lines ending in . ! ? : ; stay lines."""
 
     def join(m: re.Match) -> str:
         before, after = page[:m.start()].rstrip("\"'”’»)]}"), page[m.end():m.end() + 1]
@@ -172,7 +178,7 @@ def _reflow(page: str) -> str:
             return m.group()
         if m.group(1):  # a word hyphenated across the break
             return "" if before[-1].isalpha() else m.group()
-        return " "
+        return "" if before[-1] == "_" else " "  # a name wrapped after an underscore
 
     return _PDF_LINE_END.sub(join, page)
 
@@ -181,6 +187,12 @@ _PDF_LINE_END = re.compile(r"(-?)[ \t]*\n[ \t]*(?=\S)")
 PAGE_BREAK = "\f"
 """Ends a page in a document's text (PDFs; plain text files that use form feeds count the same way)."""
 _PDF_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def extractor_of(source: str) -> str:
+    """Which EXTRACTORS entry reads this file (by its suffix, as load_document does)."""
+    suffix = os.path.splitext(source)[1].lower()
+    return "pdf" if suffix in PDF_SUFFIXES else "html" if suffix in HTML_SUFFIXES else "text"
 
 
 def page_at(text: str, offset: int) -> int | None:

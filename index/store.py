@@ -103,6 +103,8 @@ class Manifest:
     faiss_kind: str = "flat"
     files: dict = field(default_factory=dict)
     """Every file of the generation with its size; anything else in the folder is refused."""
+    extractors: dict = field(default_factory=dict)
+    """Version of each extractor that read the documents (index/documents.py EXTRACTORS); absent: 1."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -174,7 +174,7 @@ def test_sha256_changes_with_content(tmp_path):
 
 
 def test_a_pdf_is_read_through_its_text_layer_with_pages_apart(tmp_path):
-    pdf = make_pdf([["The Hindenburg burned at Lakehurst on 6 May 1937.", "Thirty-six (36) people died."], ["Zeppelins were named after", "the count, whose informa-", "tion came from balloons.", "Notes:", "- one"]])
+    pdf = make_pdf([["The Hindenburg burned at Lakehurst on 6 May 1937.", "Thirty-six (36) people died."], ["Zeppelins were named after", "the count, whose informa-", "tion came from balloons.", "Call zep_set_", "name() to rename.", "Notes:", "- one"]])
     write_corpus(tmp_path, {"zep.pdf": pdf, "NOTES.PDF": make_pdf([["Upper-case suffix."]])})
     root, docs, skipped = scan_corpus([tmp_path])
     by_source = {d.source: d for d in docs}
@@ -183,7 +183,7 @@ def test_a_pdf_is_read_through_its_text_layer_with_pages_apart(tmp_path):
     assert doc.encoding == "pdf"
     # a page break is a line holding a form feed; lines wrapped inside a sentence are joined again
     assert doc.text == ("The Hindenburg burned at Lakehurst on 6 May 1937.\nThirty-six (36) people died.\n\f\n"
-                        "Zeppelins were named after the count, whose information came from balloons.\nNotes:\n- one")
+                        "Zeppelins were named after the count, whose information came from balloons.\nCall zep_set_name() to rename.\nNotes:\n- one")
     assert page_at(doc.text, doc.text.index("Thirty")) == 1 and page_at(doc.text, doc.text.index("Zeppelins")) == 2
     assert page_at("No page breaks here.", 5) is None
     assert load_document(tmp_path / "zep.pdf", root).text == doc.text, "extraction is deterministic: the stale check re-reads it"

@@ -266,3 +266,29 @@ def test_a_pdf_is_answered_and_cited_into_its_text_layer(real_cli, tmp_path):
     pdf.write_bytes(make_pdf([["A different first page."], ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."]]))
     payload = json.loads(real_cli("ask", "Who were zeppelins named after?", "--json", "--index-dir", str(index_dir))[1])
     assert any(p["stale"] for p in payload["passages"] if p["source"] == "zeppelins.pdf"), "a changed PDF is flagged, never quoted wrongly"
+
+
+def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(real_cli, tmp_path, monkeypatch):
+    """An index built by the previous PDF extractor (pdf 1: 'zep_set_' + 'name()' stayed two words): with the
+    current one its quotes no longer match, so they are flagged STALE; the next `qa index` reads the PDF again
+    though its bytes are the same, and the answer is quoted from the new text."""
+    from index import documents
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "api.pdf").write_bytes(make_pdf([["The zeppelin library names ships.", "To rename a ship, call zep_set_", "name() with the new name."]]))
+    (docs / "notes.txt").write_text("Zeppelins carried passengers across the Atlantic.", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    current_reflow, current_version = documents._reflow, documents.EXTRACTORS["pdf"]
+    with monkeypatch.context() as old:
+        old.setattr(documents, "_reflow", lambda page: current_reflow(page).replace("zep_set_name()", "zep_set_ name()"))
+        old.setitem(documents.EXTRACTORS, "pdf", current_version - 1)
+        assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
+    question = ("How do I rename a ship?", "--json", "--index-dir", str(index_dir))
+    payload = json.loads(real_cli("ask", *question)[1])
+    assert any(p["stale"] for p in payload["passages"] if p["source"] == "api.pdf")
+    code, out, err = real_cli("index", str(docs), "--index-dir", str(index_dir))
+    assert code == 0 and "0 new, 1 changed, 1 unchanged" in out + err
+    payload = json.loads(real_cli("ask", *question)[1])
+    assert payload["found"] and payload["answer"]["source"] == "api.pdf" and "zep_set_name()" in payload["answer"]["text"]
+    assert not any(p["stale"] for p in payload["passages"])

@@ -610,3 +610,30 @@ def test_pending_changes_counts_what_an_update_would_do_and_writes_nothing(tmp_p
         loaded.close()
     report = build_index([corpus], tmp_path / "idx", fake_embedder)
     assert (report.new, report.changed, report.removed) == (1, 1, 1)
+
+
+def test_files_whose_extractor_changed_are_read_again_by_the_next_update(tmp_path, fake_embedder, monkeypatch):
+    """Raising an extractor's version (index/documents.py EXTRACTORS) makes the next incremental run read
+    that kind of file again, though its bytes are the same: otherwise the index would keep the old text
+    and the stale check, which extracts anew, would flag its citations until a full rebuild."""
+    from conftest import make_pdf
+    from index import documents
+    from index.builder import Changes, pending_changes
+
+    corpus = write_corpus(tmp_path / "docs", {"a.txt": "Plain text about ships.", "b.pdf": make_pdf([["A PDF about zeppelins."]]),
+                                              "c.html": "<p>Some HTML about trains.</p>"})
+    index_dir = tmp_path / "idx"
+    build_index([corpus], index_dir, fake_embedder)
+    assert store.read_manifest(index_dir).extractors == documents.EXTRACTORS
+    monkeypatch.setitem(documents.EXTRACTORS, "pdf", documents.EXTRACTORS["pdf"] + 1)
+    loaded = store.load_index(index_dir)
+    try:
+        assert pending_changes([corpus], loaded.conn) == Changes(0, 0, 0), "without the manifest nothing is outdated"
+        assert pending_changes([corpus], loaded.conn, manifest=loaded.manifest) == Changes(0, 1, 0)
+    finally:
+        loaded.close()
+    report = build_index([corpus], index_dir, fake_embedder)
+    assert (report.new, report.changed, report.unchanged, report.removed) == (0, 1, 2, 0)
+    assert store.read_manifest(index_dir).extractors["pdf"] == documents.EXTRACTORS["pdf"]
+    report = build_index([corpus], index_dir, fake_embedder)
+    assert (report.changed, report.unchanged) == (0, 3)

@@ -37,7 +37,7 @@ def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explic
             model = model or make_embedder(config.backend)
             report = index_corpus(config, model, rebuild=rebuild, wait=True, progress=progress, cancelled=cancelled)
         engine, _ = open_engine(config, model, build_if_missing=False, explicit_backend=explicit_backend, preload=True)
-        if report is None and pending_changes(config.paths, engine.index.conn):
+        if report is None and pending_changes(config.paths, engine.index.conn, manifest=engine.index.manifest):
             # Update only what changed (the model is loading meanwhile); on cancel, or while another
             # `qa index` holds the lock, answer from the index as it is (stale citations are flagged).
             try:
