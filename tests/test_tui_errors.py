@@ -209,6 +209,25 @@ async def test_reindex_shows_progress_and_can_be_cancelled(corpus):
 
 
 @sync
+async def test_the_status_line_says_the_index_is_being_updated_when_the_chat_opens(corpus):
+    """The update on opening is not a first run: the status line says so while it embeds."""
+    prebuild(corpus)
+    (corpus / "paris.txt").write_text("Paris changed.\n", encoding="utf-8")
+    embedder = GatedEmbedder()
+    embedder.gate.clear()
+    app = fake_app(corpus, embedder=embedder)
+    async with app.run_test(size=SIZE) as pilot:
+        while not embedder.waiting.is_set():
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert "Updating the index: " in shown and "first run" not in shown and "ctrl+r cancels" in shown
+        embedder.gate.set()
+        await settle(pilot)
+        assert app.engine is not None and any("Indexed: 0 new, 1 changed" in m for _, m in notices(app))
+
+
+@sync
 async def test_editor_key_runs_editor_at_cited_line(corpus, monkeypatch):
     monkeypatch.setenv("EDITOR", "myedit --wait")
     commands = []

@@ -133,14 +133,14 @@ class ChatApp(TurnActions, SettingsActions, App):
 
     # -- workers ------------------------------------------------------------------
 
-    def _progress(self, stage: str, done: int, total: int) -> None:
+    def _progress(self, stage: str, done: int, total: int, update: bool = False) -> None:
         """Called from the worker thread; throttled so the UI gets a few updates a second."""
         if get_current_worker().is_cancelled:
             return  # the status line already says "cancelled"; the thread is only winding down
         now = time.monotonic()
         if done >= total or now - self._last_progress > 0.1:
             self._last_progress = now
-            self.post_message(IndexProgress(stage, done, total))
+            self.post_message(IndexProgress(stage, done, total, update))
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
     def load_engine(self, rebuild: bool = False) -> None:
@@ -208,7 +208,7 @@ class ChatApp(TurnActions, SettingsActions, App):
         if message.stage == "model":
             status.set_state("Loading the model… (you can type your question now)")
             return
-        what = "Indexing (first run)" if self.engine is None else "Re-indexing"
+        what = "Updating the index" if message.update else "Indexing (first run)" if self.engine is None else "Re-indexing"
         done = f"{message.done}/{message.total}" if message.total else ""
         step = STAGES.get(message.stage, message.stage)
         if message.stage == "scan" and message.done == message.total:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from qa.engine import Engine
 
 EngineLoader = Callable[..., "tuple[Engine, object]"]
-"""loader(progress, cancelled, rebuild) -> (engine, build report or None); runs in a worker thread."""
+"""loader(progress, cancelled, rebuild) -> (engine, build report or None); runs in a worker thread.
+progress(stage, done, total, update=False): update marks steps of bringing an existing index up to date."""
 
 WAIT_FAILED = "Waiting: the index could not be opened (see the status line); fix it, then press ctrl+r."
 STAGES = {"scan": "reading files", "embed": "embedding", "save": "saving"}
@@ -41,7 +42,7 @@ def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explic
             # Update only what changed (the model is loading meanwhile); on cancel, or while another
             # `qa index` holds the lock, answer from the index as it is (stale citations are flagged).
             try:
-                report = index_corpus(config, engine.embedder, progress=progress, cancelled=cancelled)
+                report = index_corpus(config, engine.embedder, progress=lambda *step: progress(*step, update=True), cancelled=cancelled)
             except (CancelledError, IndexLockedError):
                 return engine, None
             engine.close()

@@ -29,6 +29,8 @@ class IndexProgress(Message):
     stage: str
     done: int
     total: int
+    update: bool = False
+    """Part of bringing an existing index up to date when the chat opens (not a first build)."""
 
 
 @dataclass
