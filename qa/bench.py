@@ -33,7 +33,8 @@ class RankedItem:
     key: str
     """Document id (BEIR) or 'source:lines' of the passage (question set)."""
     text: str
-    """The start of the document or passage, for a person to judge."""
+    """At most 200 characters of the document or passage, one line, for a person to judge: from the
+    evidence it holds (question sets), else where the query's words are."""
     scores: Scores
     """bm25, dense and fused score of the best passage of this item."""
     relevant: bool
@@ -171,9 +172,18 @@ def question_run(answer: Answer, question: Question) -> tuple[dict[str, float], 
         keys = [f"evidence-{j}" for j in sorted(hits)] or [f"passage-{passage.chunk_id}"]
         for key in keys:
             run[key] = -float(passage.rank)
-        items.append(RankedItem(passage.rank, passage.citation.label, passage.citation.text[:200], passage.scores, bool(hits)))
+        items.append(RankedItem(passage.rank, passage.citation.label, _window(passage.citation.text, question, hits), passage.scores, bool(hits)))
     qrels = {f"evidence-{j}": 1 for j in range(len(question.evidence))}
     return run, qrels, items
+
+
+def _window(text: str, question: Question, hits: set[int]) -> str:
+    """What a person needs to judge a passage, in 200 characters: from the evidence it holds, else
+    around the question's words (qa/snippet.py)."""
+    from qa.snippet import snippet
+
+    at = next((i for i in (text.find(question.evidence[j].text) for j in sorted(hits)) if i >= 0), -1)
+    return snippet(text, question.question, 200, focus=(at, at + 1) if at >= 0 else None).text
 
 
 def bench_questions(engine: Engine, questions: Sequence[Question], modes: Sequence[str] = MODES, *, depth: int = 100, measures: Sequence[str] = DEFAULT_MEASURES, progress: Progress = _noop) -> tuple[ModeResult, ...]:

@@ -16,6 +16,7 @@ from qa.bench import BenchReport, Failure, ModeResult, Progress, RankedItem, _ch
 from qa.engine import MODES, Engine, RetrievalSettings, clean_question
 from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
 from qa.results import Scores
+from qa.snippet import snippet
 
 WHOLE_DOCUMENT = ChunkSettings(max_tokens=WholeDocumentEmbedder.MAX_SENTENCES, overlap_tokens=0, dense_unit="chunk")
 """Chunking for granularity 'document': with WholeDocumentEmbedder (a sentence is one 'token'),
@@ -170,6 +171,8 @@ def document_scores(candidates, source_of: dict[int, str]) -> tuple[dict[str, fl
 
 def _beir_failure(dataset: BeirDataset, qid: str, metrics: RunMetrics, best: dict[str, Scores]) -> Failure:
     grades = dataset.qrels[qid]
-    items = [RankedItem(rank, doc, dataset.corpus.get(doc, "")[:200], best[doc], grades.get(doc, 0) > 0) for rank, doc in enumerate(metrics.rankings[qid], 1)]
+    query = dataset.queries[qid]
+    items = [RankedItem(rank, doc, snippet(dataset.corpus.get(doc, ""), query, 200).text, best[doc], grades.get(doc, 0) > 0)
+             for rank, doc in enumerate(metrics.rankings[qid], 1)]
     expected = tuple(f"{doc}: {dataset.corpus.get(doc, '')[:120]}" for doc, g in grades.items() if g > 0)
     return _failure(qid, dataset.queries[qid], expected, items)

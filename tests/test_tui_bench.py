@@ -89,6 +89,8 @@ async def test_drill_down_shows_evidence_what_ranked_above_and_the_scores(corpus
         assert "2. evil.txt:1-2" in shown and "Attack text: [bold red]x[/] and [link=http://e]y[/link]" in screen_text(app)
         assert "\x1b" not in shown
         assert "Where the expected passage ranked" in shown and "3. notes/lighthouse.txt:91-102" in shown
+        # its preview shows the expected evidence, deep in the passage, not the passage's first line
+        assert "Aurelio Bassani" in shown.split("Where the expected passage ranked")[1]
         await pilot.press("down", "down")
         await pilot.pause()
         shown = shown_in(screen, "#bench-drill")

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
 
-from tui.display import LABEL, one_line
+from tui.display import HIGHLIGHT, LABEL, one_line
 
 if TYPE_CHECKING:
     from qa.bench import ModeResult, QuestionOutcome, RankedItem
@@ -76,13 +76,20 @@ def summary_text(results: dict[str, "ModeResult"], shown: str, modes: Sequence[s
     return text
 
 
-def _item(item: "RankedItem") -> Group:
-    """A ranked passage: rank and file:lines, then (indented) its score breakdown and a preview."""
+def _item(item: "RankedItem", question: str) -> Group:
+    """A ranked passage: rank and file:lines, then (indented) its score breakdown and its preview
+    (qa.bench.RankedItem.text), the question's words marked."""
+    from qa.snippet import snippet
+
     s = item.scores
     head = Text(f"{item.rank:>3}. ", style="bold green" if item.relevant else "bold")
     head.append(one_line(item.key, 80), style=LABEL)
     scores = Text(f"fused {s.fused:.3f} · bm25 {s.bm25:.2f} · dense {s.dense:.3f}", style="magenta")
-    return Group(head, Padding(Group(scores, Text(one_line(item.text, 200))), (0, 0, 0, 5)))
+    preview = snippet(item.text, question, 200)  # item.text is already the window: this marks the words
+    line = Text(preview.text)
+    for start, end in preview.highlights:
+        line.stylize(HIGHLIGHT, start, end)
+    return Group(head, Padding(Group(scores, line), (0, 0, 0, 5)))
 
 
 def _heading(title: str) -> Text:
@@ -116,12 +123,12 @@ def drill_down(number: int, outcome: "QuestionOutcome") -> Group:
                 shown = "" if rank - 1 == len(ranking.above) else f", the first {len(ranking.above)} shown"
                 title = f"Ranked above it ({rank - 1}{shown})"
             parts.append(_heading(title))
-            parts.extend(_item(item) for item in ranking.above)
+            parts.extend(_item(item, question.question) for item in ranking.above)
         parts.append(_heading("Where the expected passage ranked"))
         if ranking.relevant_item is None:
             parts.append(Text(f"Not among the top {DEPTH} passages.", style="bold red"))
         else:
-            parts.append(_item(ranking.relevant_item))
+            parts.append(_item(ranking.relevant_item, question.question))
     parts.append(Text("\nenter asks this question in the chat", style="dim"))
     return Group(*parts)
 
