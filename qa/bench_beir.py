@@ -172,7 +172,12 @@ def document_scores(candidates, source_of: dict[int, str]) -> tuple[dict[str, fl
 def _beir_failure(dataset: BeirDataset, qid: str, metrics: RunMetrics, best: dict[str, Scores]) -> Failure:
     grades = dataset.qrels[qid]
     query = dataset.queries[qid]
-    items = [RankedItem(rank, doc, snippet(dataset.corpus.get(doc, ""), query, 200).text, best[doc], grades.get(doc, 0) > 0)
-             for rank, doc in enumerate(metrics.rankings[qid], 1)]
+    items = [RankedItem(rank, doc, "", best[doc], grades.get(doc, 0) > 0) for rank, doc in enumerate(metrics.rankings[qid], 1)]
     expected = tuple(f"{doc}: {dataset.corpus.get(doc, '')[:120]}" for doc, g in grades.items() if g > 0)
-    return _failure(qid, dataset.queries[qid], expected, items)
+    failure = _failure(qid, query, expected, items)
+
+    def shown(item: RankedItem) -> RankedItem:  # only the few items a failure keeps get their preview
+        return replace(item, text=snippet(dataset.corpus.get(item.key, ""), query, 200).text)
+
+    return replace(failure, above=tuple(map(shown, failure.above)),
+                   relevant_item=None if failure.relevant_item is None else shown(failure.relevant_item))

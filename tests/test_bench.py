@@ -19,6 +19,7 @@ from qa.evaluate import evaluate_engine
 from qa.metrics import evaluate_run
 from qa.questions import Evidence, Question, load_questions
 from qa.results import Answer, Citation, Passage, Scores
+from qa.snippet import snippet
 
 DATA = Path(__file__).resolve().parent / "data"
 SLICE = DATA / "scifact_slice"
@@ -131,6 +132,12 @@ def test_chunk_granularity_maps_chunks_back_to_documents(tmp_path, fake_embedder
             assert all(not item.relevant for item in failure.above)
             if failure.relevant_item is not None:
                 assert failure.relevant_item.rank == failure.first_relevant_rank
+            # each shown document is previewed where the query's words are (or from its start when none occur)
+            for item in (*failure.above, *filter(None, [failure.relevant_item])):
+                preview = snippet(dataset.corpus[item.key], failure.query, 200)
+                assert item.text == preview.text and len(item.text) <= 200
+        shown = [item for f in result.failures for item in f.above]
+        assert any(item.text.startswith("…") for item in shown), "some previews start inside the document"
 
 
 def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_embedder):
