@@ -131,6 +131,12 @@ async def test_mouse_click_on_citation_and_moving_updates_open_pane(corpus):
         assert app.query_one(SourcePane).display
         first = citations.answer.passages[0].citation
         assert view.span == (first.char_start, first.char_end)
+        # the question's words are marked inside the cited passage, and drawn so
+        text = (corpus / first.source).read_text(encoding="utf-8")
+        assert {text[a:b].lower() for a, b in view.words} >= {"capital", "france"}
+        assert all(first.char_start <= a < b <= first.char_end for a, b in view.words)
+        underlined = "".join(seg.text for y in range(view.size.height) for seg in view.render_line(y) if seg.style and seg.style.underline)
+        assert "capital" in underlined and "France" in underlined
         await pilot.press("down")
         await pilot.pause()
         second = citations.answer.passages[1].citation

@@ -50,6 +50,9 @@ async def test_real_model_answers_over_seeds_and_shows_the_source(seed_index_dir
         text = (SEEDS / top.source).read_text(encoding="utf-8")
         assert text[view.span[0] : view.span[1]] == top.text
         assert view.cited_lines == (top.line_start, top.line_end)
+        marked = {text[a:b] for a, b in view.words}
+        assert marked and marked <= {"Hollande", "meet", "meets", "meeting", "meetings", "Washington", "who", "Who"}, marked
+        assert all(view.span[0] <= a < b <= view.span[1] for a, b in view.words), "only inside the cited passage"
         assert f"{view.focus_line}▌" in screen_text(app)
 
 

@@ -36,7 +36,7 @@ class TurnActions:
     current_citation: Citation | None = None
     bench_run = None
     """The last bench screen's results (tui.screens.bench.BenchRun), shown again while the engine is the same."""
-    shown: tuple[Citation, Citation | None] | None = None
+    shown: tuple[Citation, Citation | None, str] | None = None
     """What the source pane shows: the citation and the answer sentence inside it, if any."""
 
     # -- source pane ------------------------------------------------------------------
@@ -46,7 +46,7 @@ class TurnActions:
         self.current_citation = message.citation
         pane = self.query_one(SourcePane)
         if message.open_pane or pane.display:
-            self.show_source(message.citation, message.answer)
+            self.show_source(message.citation, message.answer, message.question)
 
     def _corpus_root(self) -> Path:
         if self.engine is not None:
@@ -62,19 +62,25 @@ class TurnActions:
 
         return SourceReader(self._corpus_root()).text_of(source)
 
-    def show_source(self, citation: Citation, answer: Citation | None = None) -> None:
-        """Open the source pane on the citation's document, span highlighted (or marked stale)."""
-        self.shown = (citation, answer)
+    def show_source(self, citation: Citation, answer: Citation | None = None, question: str = "") -> None:
+        """Open the source pane on the citation's document, span highlighted (or marked stale), the
+        question's words marked inside it."""
+        self.shown = (citation, answer, question)
         text = self._read_source(citation.source)
         pane = self.query_one(SourcePane)
         span = locate(text, citation) if text is not None else None
         emphasis = locate(text, answer) if text is not None and answer is not None else None
+        words = ()
+        if span is not None and question:
+            from qa.extract import highlight_spans
+
+            words = tuple((span[0] + a, span[0] + b) for a, b in highlight_spans(question, text[span[0]:span[1]]))
         if pane.display:
-            pane.show(citation, text, span, emphasis)
+            pane.show(citation, text, span, emphasis, words)
         else:
             # Fill the pane once it has been laid out, so the text is wrapped and scrolled at its real size.
             pane.display = True
-            self.call_after_refresh(pane.show, citation, text, span, emphasis)
+            self.call_after_refresh(pane.show, citation, text, span, emphasis, words)
 
     def action_close_source(self) -> None:
         """Escape: hide the source pane and go back to the question box."""

@@ -58,3 +58,5 @@ class CitationChosen(Message):
     """True when the user picked it (Enter, click); False when merely moving over it."""
     answer: Citation | None = None
     """The answer sentence, when it lies inside this citation: the pane emphasises it and scrolls to it."""
+    question: str = ""
+    """The question asked: its words are marked inside the cited span."""

@@ -58,7 +58,7 @@ class CitationList(OptionList):
         cite = self.answer.passages[index].citation
         span = self.answer.answer if self.answer.found else None
         inside = span is not None and _inside(span.citation, cite) is not None
-        return CitationChosen(cite, open_pane, span.citation if inside else None)
+        return CitationChosen(cite, open_pane, span.citation if inside else None, self.answer.question)
 
     @property
     def current_citation(self):
@@ -80,7 +80,7 @@ class CitationList(OptionList):
     def action_show_answer(self) -> None:
         span = self.answer.answer or self.answer.best_guess
         if span is not None:
-            self.post_message(CitationChosen(span.citation, open_pane=True))
+            self.post_message(CitationChosen(span.citation, open_pane=True, question=self.answer.question))
 
 
 def _inside(sentence: Citation, passage: Citation) -> tuple[int, int] | None:

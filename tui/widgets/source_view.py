@@ -45,7 +45,7 @@ def wrap_offsets(line: str, width: int) -> list[tuple[int, int]]:
 class SourceView(ScrollView, can_focus=True):
     """Line-API view of a document: soft-wrapped, numbered, only visible rows rendered."""
 
-    COMPONENT_CLASSES = {"source-view--gutter", "source-view--cited", "source-view--answer", "source-view--marker"}
+    COMPONENT_CLASSES = {"source-view--gutter", "source-view--cited", "source-view--answer", "source-view--word", "source-view--marker"}
     BINDINGS = [
         Binding("e", "app.open_editor", "$EDITOR"),
         Binding("c", "center_cited", "Back to citation"),
@@ -57,6 +57,8 @@ class SourceView(ScrollView, can_focus=True):
         self.span: tuple[int, int] | None = None
         self.emphasis: tuple[int, int] | None = None
         """The answer sentence inside the span, drawn more strongly."""
+        self.words: tuple[tuple[int, int], ...] = ()
+        """The question's words inside the span (offsets into the text), marked."""
         self.cited_lines: tuple[int, int] | None = None
         """1-based first and last line of the highlighted span."""
         self.focus_line: int | None = None
@@ -69,10 +71,12 @@ class SourceView(ScrollView, can_focus=True):
         self._center_tries = 0
         self._rewrap_queued = False
 
-    def show(self, text: str, span: tuple[int, int] | None, emphasis: tuple[int, int] | None = None) -> None:
-        """Display text (untrusted) with span = (char_start, char_end) highlighted, emphasis more so."""
+    def show(self, text: str, span: tuple[int, int] | None, emphasis: tuple[int, int] | None = None,
+             words: tuple[tuple[int, int], ...] = ()) -> None:
+        """Display text (untrusted) with span = (char_start, char_end) highlighted, emphasis more so, and
+        words (offsets into text) marked."""
         self.lines = display_text(text).split("\n")
-        self.span, self.emphasis = span, emphasis
+        self.span, self.emphasis, self.words = span, emphasis, words
         if span is not None:
             first = text.count("\n", 0, span[0]) + 1
             self.cited_lines = (first, first + text.count("\n", span[0], max(span[0], span[1] - 1)))
@@ -115,10 +119,11 @@ class SourceView(ScrollView, can_focus=True):
             self.call_after_refresh(self.action_center_cited)
 
     def _row_text(self, index: int, start: int, end: int) -> Text:
-        """One row's text with the cited span and the answer sentence styled (built only when visible)."""
+        """One row's text with the cited span, the answer sentence and the question's words styled (built only when visible)."""
         text = Text(self.lines[index][start:end])
         offset = self._line_offsets[index] + start
-        for span, component in ((self.span, "source-view--cited"), (self.emphasis, "source-view--answer")):
+        marks = ((self.span, "source-view--cited"), (self.emphasis, "source-view--answer"), *((w, "source-view--word") for w in self.words))
+        for span, component in marks:
             if span is not None and span[0] < offset + (end - start) + 1 and span[1] > offset:
                 text.stylize(self.get_component_rich_style(component, partial=True), max(0, span[0] - offset), max(0, span[1] - offset))
         return text
@@ -174,7 +179,8 @@ class SourcePane(Vertical):
         yield Static(id="source-title")
         yield SourceView(id="source-view")
 
-    def show(self, citation: Citation, text: str | None, span: tuple[int, int] | None, emphasis: tuple[int, int] | None = None) -> None:
+    def show(self, citation: Citation, text: str | None, span: tuple[int, int] | None, emphasis: tuple[int, int] | None = None,
+             words: tuple[tuple[int, int], ...] = ()) -> None:
         title = label_text(replace(citation, stale=False))
         view = self.query_one(SourceView)
         if text is None:
@@ -189,7 +195,7 @@ class SourcePane(Vertical):
                     title.append(" — the quoted text is no longer in the file.", style="red")
                 elif moved:
                     title.append(" — the quoted text moved; highlighted where it is now.", style="red")
-            view.show(text, span, emphasis)
+            view.show(text, span, emphasis, words)
         title.append("   e: $EDITOR · esc: close", style="dim")
         self.query_one("#source-title", Static).update(title)
 

@@ -20,7 +20,7 @@ class AnswerLine(Static):
     def on_click(self) -> None:
         span = self.answer and (self.answer.answer or self.answer.best_guess)
         if span is not None:
-            self.post_message(CitationChosen(span.citation, open_pane=True))
+            self.post_message(CitationChosen(span.citation, open_pane=True, question=self.answer.question))
 
 
 class TurnView(Vertical):
