@@ -190,7 +190,7 @@ _PDF_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def extractor_of(source: str) -> str:
-    """Which EXTRACTORS entry reads this file (by its suffix, as load_document does)."""
+    """Which EXTRACTORS entry reads this file, by its suffix (read_text dispatches on it)."""
     suffix = os.path.splitext(source)[1].lower()
     return "pdf" if suffix in PDF_SUFFIXES else "html" if suffix in HTML_SUFFIXES else "text"
 
@@ -215,10 +215,11 @@ def read_text(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str,
         )
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if path.suffix.lower() in PDF_SUFFIXES:
+    kind = extractor_of(path.name)
+    if kind == "pdf":
         return pdf_to_text(data), "pdf", digest
     text, encoding = decode_bytes(data)
-    if path.suffix.lower() in HTML_SUFFIXES:
+    if kind == "html":
         return html_to_text(text), "html", digest
     return text, encoding, digest
 

@@ -18,6 +18,15 @@ def _cite_label(c: Citation) -> Text:
     return label
 
 
+def _marked(text: str, spans) -> Text:
+    """Untrusted text, escape sequences left out, with spans (offsets into it) in bold yellow."""
+    shown, moved = safe_text_and_spans(text, spans)
+    body = Text(shown)
+    for start, end in moved:
+        body.stylize("bold yellow", start, end)
+    return body
+
+
 def skipped_stale_note(answer: Answer, fix: str) -> str | None:
     """Which better-ranked passages the answer passed over because their files changed, and fix (how to
     re-index), as one printable line; None when there were none."""
@@ -35,11 +44,7 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
         head.append(f"  (confidence {span.confidence:.2f})  ", style="green")
         head.append_text(_cite_label(span.citation))
         console.print(head)
-        shown, highlights = safe_text_and_spans(span.citation.text, span.highlights)
-        body = Text(shown)
-        for start, end in highlights:
-            body.stylize("bold yellow", start, end)
-        console.print(Padding(body, (0, 0, 0, 2)))
+        console.print(Padding(_marked(span.citation.text, span.highlights), (0, 0, 0, 2)))
     else:
         best = answer.best_guess.confidence if answer.best_guess else 0.0
         console.print(
@@ -60,9 +65,5 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
         console.print(line)
         for other in passage.also_in:
             console.print(Text("    also in ", style="dim") + _cite_label(other))
-        shown, words = safe_text_and_spans(passage.citation.text, highlight_spans(answer.question, passage.citation.text))
-        body = Text(shown)
-        for start, end in words:
-            body.stylize("bold yellow", start, end)
-        console.print(Padding(body, (0, 0, 0, 4)))
+        console.print(Padding(_marked(passage.citation.text, highlight_spans(answer.question, passage.citation.text)), (0, 0, 0, 4)))
         console.print()

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
 
-from tui.display import HIGHLIGHT, LABEL, one_line
+from tui.display import LABEL, highlighted, one_line
 
 if TYPE_CHECKING:
     from qa.bench import ModeResult, QuestionOutcome, RankedItem
@@ -78,18 +78,14 @@ def summary_text(results: dict[str, "ModeResult"], shown: str, modes: Sequence[s
 
 def _item(item: "RankedItem", question: str) -> Group:
     """A ranked passage: rank and file:lines, then (indented) its score breakdown and its preview
-    (qa.bench.RankedItem.text), the question's words marked."""
-    from qa.snippet import snippet
+    (qa.bench.RankedItem.text, already the window to show), the question's words marked."""
+    from qa.extract import highlight_spans
 
     s = item.scores
     head = Text(f"{item.rank:>3}. ", style="bold green" if item.relevant else "bold")
     head.append(one_line(item.key, 80), style=LABEL)
     scores = Text(f"fused {s.fused:.3f} · bm25 {s.bm25:.2f} · dense {s.dense:.3f}", style="magenta")
-    preview = snippet(item.text, question, 200)  # item.text is already the window: this marks the words
-    line = Text(preview.text)
-    for start, end in preview.highlights:
-        line.stylize(HIGHLIGHT, start, end)
-    return Group(head, Padding(Group(scores, line), (0, 0, 0, 5)))
+    return Group(head, Padding(Group(scores, highlighted(item.text, highlight_spans(question, item.text))), (0, 0, 0, 5)))
 
 
 def _heading(title: str) -> Text:

@@ -97,10 +97,7 @@ def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool, questi
         late = "" if s.late is None else f" · late {s.late:.3f}"
         body.append(Text(f"bm25 {s.bm25:.2f} · dense {s.dense:.3f} · fused {s.fused:.3f}{late}", style="magenta"))
     preview = snippet(cite.text, question, 160, focus)
-    line = Text(preview.text)
-    for start, end in preview.highlights:
-        line.stylize(HIGHLIGHT, start, end)
-    body.append(line)
+    body.append(highlighted(preview.text, preview.highlights))
     for other in passage.also_in:
         body.append(Text("also in ", style="dim") + label_text(other))
     return Group(head, Padding(Group(*body), (0, 0, 0, 4)))
