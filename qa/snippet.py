@@ -42,9 +42,10 @@ def snippet(text: str, question: str, width: int = 160, focus: tuple[int, int] |
         start = _sentence_start(flat, _densest(flat, spans, width), _LEAD)
     else:
         start = 0
-    if start and len(flat) - start < width - 1:  # room left at the end: show more before instead
-        start = max(0, len(flat) - (width - 1))
-        start = flat.find(" ", start) + 1 if start else 0
+    if len(flat) <= width:  # it all fits: shown whole
+        start = 0
+    elif start and len(flat) - start < width - 1:  # room left at the end: show more before instead
+        start = flat.find(" ", len(flat) - (width - 1)) + 1
     end = min(len(flat), start + width - (1 if start else 0))
     if end < len(flat):
         cut = flat.rfind(" ", start, end)

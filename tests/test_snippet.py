@@ -39,6 +39,8 @@ def test_no_match_shows_the_start_and_short_text_is_whole():
 def test_a_passage_shorter_than_the_preview_is_shown_whole_and_a_late_match_fills_the_width():
     short = "Attack text: [bold red]x[/] here.\nThe injection document mentions markup."
     assert snippet(short, "injection markup", width=160).text == " ".join(short.split())
+    exact = ("alpha " * 40)[:189] + " delta end."
+    assert len(exact) == 200 and snippet(exact, "delta end", width=200).text == exact
     s = snippet(FILLER + "The bridge reopens in spring.", "When is spring?", width=100)
     assert s.text.startswith(ELLIPSIS) and not s.text.endswith(ELLIPSIS) and 90 <= len(s.text) <= 100
 
