@@ -29,6 +29,7 @@ from index.files import EarlyFlush
 from index import store
 from index.lexical import BM25Settings
 from index.lexical_build import RowTerms, analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
+from index.lexical_delta import has_delta, write_delta
 from index.vectors import build_dense, update_dense
 
 Progress = Callable[[str, int, int], None]
@@ -320,7 +321,7 @@ def _write_generation(
     finally:
         conn.close()
     manifest = store.Manifest(
-        format_version=store.FORMAT_VERSION,
+        format_version=store.DELTA_FORMAT_VERSION if has_delta(tmp / store.BM25_DIR) or has_delta(tmp / store.UNIT_BM25_DIR) else store.FORMAT_VERSION,
         model=embedder.name,
         model_fingerprint=embedder.fingerprint(),
         dim=embedder.dim,
@@ -419,8 +420,13 @@ def _write_from_postings(
     tmp: Path, live: Path, bm25_dir: str, ids_file: str, ids: np.ndarray, texts_of: Callable[[np.ndarray], list[str]], bm25: BM25Settings,
 ) -> bool:
     """Write one BM25 index (rows = ids, ascending) from the live generation's saved postings, analysing
-    only the new rows (texts_of(their ids)); False, writing nothing, when the live folder has none that fit."""
+    only the new rows (texts_of(their ids)); False, writing nothing, when the live folder has none that fit.
+    A small change is written as a delta beside the live base (index/lexical_delta.py), which is linked:
+    no posting is rescored."""
     previous_ids = np.load(live / ids_file, allow_pickle=False)
+    if write_delta(live / bm25_dir, tmp / bm25_dir, previous_ids, ids, texts_of, bm25):
+        np.save(tmp / ids_file, ids, allow_pickle=False)
+        return True
     updated = update_postings(live / bm25_dir, previous_ids, ids, texts_of, bm25)
     if updated is None:
         return False

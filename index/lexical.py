@@ -93,6 +93,10 @@ class LexicalIndex:
         """A saved index; lucene-style BM25 is read column by column from disk (ColumnLexical)."""
         if settings.method in ColumnLexical.METHODS and hasattr(os, "pread"):
             return ColumnLexical(folder, settings)
+        from index.lexical_delta import has_delta
+
+        if has_delta(folder):  # written only for the methods above, on systems with pread
+            raise ValueError(f"the BM25 folder {folder.name} has a delta that only the column reader applies")
         import bm25s
 
         retriever = bm25s.BM25.load(str(folder), allow_pickle=False, show_progress=False, mmap=False)
@@ -126,6 +130,8 @@ class ColumnLexical(LexicalIndex):
     offsets and the vocabulary stay in the process; a query reads its few columns from the OS page
     cache. For methods whose score of a row without the term is zero (lucene, robertson, atire)
     the sum of the columns is bm25s's own score (tests/test_store.py checks it bit for bit).
+    An updated folder may hold a delta beside its base (index/lexical_delta.py); then each
+    column's scores are computed from its term counts, with the statistics of the rows as they are.
     """
 
     METHODS = ("lucene", "robertson", "atire")
@@ -143,13 +149,43 @@ class ColumnLexical(LexicalIndex):
             offset, dtype = header.offset, header.dtype
             del header
             self._files[key] = (os.open(path, os.O_RDONLY), offset, dtype)
+        self._delta = None
+        from index.lexical_delta import has_delta
+
+        if has_delta(folder):  # an updated index: base + delta, scored from the term counts
+            try:
+                self._open_delta(folder, settings)
+            except BaseException:
+                self.close()
+                raise
+
+    def _open_delta(self, folder: Path, settings: BM25Settings) -> None:
+        from index.lexical_build import TERM_FREQS
+        from index.lexical_delta import DeltaScorer, read_delta
+
+        path = folder / TERM_FREQS
+        header = np.load(path, mmap_mode="r", allow_pickle=False)
+        offset, dtype = header.offset, header.dtype
+        del header
+        self._files["tf"] = (os.open(path, os.O_RDONLY), offset, dtype)
+        self._delta = DeltaScorer(folder, self._num_docs, read_delta(folder, self._num_docs), settings)
 
     @property
     def num_docs(self) -> int:
-        return self._num_docs
+        return self._delta.num_docs if self._delta is not None else self._num_docs
 
     def document_frequency(self, term: str) -> int:
+        if self._delta is not None:
+            return int(self._delta.postings_of(term, lambda: self._base_column(term))[0].shape[0])
         return _column_length(self.indptr, self.vocab.get(term))
+
+    def _base_column(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, term counts) of the term's postings in the base, None if the base lacks it."""
+        tid = self.vocab.get(term)
+        if tid is None:
+            return None
+        start, end = int(self.indptr[tid]), int(self.indptr[tid + 1])
+        return self._column("indices", start, end), self._column("tf", start, end)
 
     def _column(self, key: str, start: int, end: int) -> np.ndarray:
         fd, offset, dtype = self._files[key]
@@ -162,6 +198,11 @@ class ColumnLexical(LexicalIndex):
         return np.frombuffer(data, dtype=dtype)
 
     def scores(self, query: str) -> np.ndarray:
+        if self._delta is not None:
+            scores = np.zeros(self._delta.num_docs, dtype=np.float32)
+            for term in analyze(query, self.settings):
+                self._delta.add_scores(scores, term, lambda term=term: self._base_column(term))
+            return scores
         scores = np.zeros(self._num_docs, dtype=np.float32)
         for term in analyze(query, self.settings):
             tid = self.vocab.get(term)

@@ -126,6 +126,18 @@ def _kept(previous_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.nda
     return pos, found
 
 
+def kept_rows(previous_ids: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """Which of the previous rows the rows `ids` keep (a bool per previous row; both ascending), or
+    None when a new id comes before a kept one (never with AUTOINCREMENT ids)."""
+    pos, found = _kept(previous_ids, ids)
+    n_kept = int(found.sum())
+    if not found[:n_kept].all():
+        return None
+    kept = np.zeros(previous_ids.shape[0], dtype=bool)
+    kept[pos[found]] = True
+    return kept
+
+
 def _segments(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Positions in the concatenated ids of the given rows' terms, in order."""
     starts = offsets[rows]
@@ -235,23 +247,39 @@ def update_postings(
 
     None when the folder has no saved postings (written before TERM_FREQS) or they do not fit,
     or when new rows do not all come after the kept ones (never with AUTOINCREMENT ids).
+    A folder with a delta (index/lexical_delta.py) is first folded into one set of postings.
     """
+    from index.lexical_delta import delta_term_lists, read_delta
+
     try:
-        known = _read_terms(folder)
+        base = known = _read_terms(folder)
         previous = load_postings(folder)
         prev_offsets = np.load(folder / TOKEN_ROWS, allow_pickle=False)
+        n_base = prev_offsets.shape[0] - 1
+        delta = read_delta(folder, n_base)
     except (OSError, ValueError):
         return None
-    if known is None or previous is None or not _postings_fit(previous, prev_offsets, previous_ids.shape[0], len(known)):
+    if known is None or previous is None or not _postings_fit(previous, prev_offsets, n_base, len(known)):
         return None
-    pos, found = _kept(previous_ids, ids)
-    n_kept = int(found.sum())
-    if not found[:n_kept].all():
+    if delta is not None:  # the base's remaining rows, then the delta's
+        alive = np.ones(n_base, dtype=bool)
+        alive[delta.removed] = False
+        whole = _merge(known, previous, prev_offsets, alive, delta_term_lists(delta))
+        known, previous, prev_offsets = whole.rows.terms, whole.postings, whole.rows.offsets
+    if prev_offsets.shape[0] != previous_ids.shape[0] + 1:
         return None
-    kept = np.zeros(previous_ids.shape[0], dtype=bool)
-    kept[pos[found]] = True
-    fresh = analyze_rows(texts_of(ids[n_kept:]), settings)
+    kept = kept_rows(previous_ids, ids)
+    if kept is None:
+        return None
+    fresh = analyze_rows(texts_of(ids[int(kept.sum()):]), settings)
+    updated = _merge(known, previous, prev_offsets, kept, fresh)
+    return UpdatedRows(updated.rows, updated.postings, updated.rows.terms is base)
 
+
+def _merge(known: list[str], previous: Postings, prev_offsets: np.ndarray, kept: np.ndarray, fresh: list[list[str]]) -> UpdatedRows:
+    """The postings of previous's kept rows (renumbered, in order) followed by the fresh rows (their
+    terms), over the vocabulary of the terms they use, sorted. same_vocab: it is `known` itself."""
+    n_kept = int(kept.sum())
     lookup, unseen = _term_ids(known, fresh)
     n_ext = len(known) + len(unseen)
     fresh_lengths = np.fromiter((len(r) for r in fresh), dtype=np.int64, count=len(fresh))

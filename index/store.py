@@ -24,6 +24,11 @@ from index.lexical import BM25Settings, LexicalIndex
 from index.vectors import DenseIndex, load_dense
 
 FORMAT_VERSION = 3
+"""The format of a generation without a BM25 delta (every index built from scratch)."""
+DELTA_FORMAT_VERSION = 4
+"""A generation with a BM25 delta (index/lexical_delta.py): a qa from before deltas refuses it, with
+the rebuild command, instead of scoring the base alone; this one reads both."""
+READ_FORMATS = (FORMAT_VERSION, DELTA_FORMAT_VERSION)
 CURRENT = "CURRENT"
 LOCK = ".lock"
 READERS = ".readers"
@@ -332,10 +337,14 @@ class LoadedIndex:
         self.unit_lexical.close()
 
 
+def _formats() -> str:
+    return " and ".join(str(v) for v in READ_FORMATS)
+
+
 def expected_mismatch(manifest: Manifest, *, fingerprint: str | None, chunking: ChunkSettings | None, backend: str | None) -> str | None:
     """Describe how the manifest differs from what the caller expects, or None."""
-    if manifest.format_version != FORMAT_VERSION:
-        return f"index format {manifest.format_version}, this qa reads format {FORMAT_VERSION}"
+    if manifest.format_version not in READ_FORMATS:
+        return f"index format {manifest.format_version}, this qa reads formats {_formats()}"
     if backend is not None and manifest.backend != backend:
         return f"backend {manifest.backend}, you asked for {backend}"
     if fingerprint is not None and manifest.model_fingerprint != fingerprint:
@@ -378,10 +387,10 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         manifest = Manifest.from_path(folder / MANIFEST)
     except FileNotFoundError as exc:
         raise IndexCorruptError(f"The index at {index_dir} has no manifest.", REBUILD_HINT) from exc
-    if manifest.format_version != FORMAT_VERSION:
+    if manifest.format_version not in READ_FORMATS:
         # checked before the file list: an older format has other files, and is not damaged
         raise IndexMismatchError(
-            f"The index at {index_dir} has format {manifest.format_version}; this qa reads format {FORMAT_VERSION}.",
+            f"The index at {index_dir} has format {manifest.format_version}; this qa reads formats {_formats()}.",
             rebuild_hint(manifest.roots),
         )
     actual = list_files(folder)

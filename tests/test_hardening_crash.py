@@ -49,9 +49,11 @@ def run_child(cmd):
             step()
             return out
         setattr(owner, name, wrapper)
-    if cmd.get("delta_share") is not None:  # updates hard-link the FAISS base and write a delta beside it
+    if cmd.get("delta_share") is not None:  # updates hard-link the FAISS and BM25 bases and write deltas beside them
+        import index.lexical_delta
         import index.vectors
         index.vectors.DELTA_SHARE = cmd["delta_share"]
+        index.lexical_delta.DELTA_SHARE = cmd["delta_share"]
     for owner, name in [(os, "replace"), (os, "fsync"), (os, "mkdir"), (os, "link"), (shutil, "rmtree"), (shutil, "copyfile"),
                         (faiss, "write_index"), (faiss, "read_index"), (np, "save"), (LexicalIndex, "save"),
                         (LexicalIndex, "build"), (store, "connect"), (Path, "write_text")]:

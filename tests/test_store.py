@@ -126,7 +126,7 @@ def test_other_format_version_is_refused(tmp_path, fake_embedder):
     build_index([small_corpus(tmp_path / "docs")], tmp_path / "idx", fake_embedder)
     path = store.current_generation(tmp_path / "idx") / store.MANIFEST
     raw = json.loads(path.read_text())
-    raw["format_version"] = store.FORMAT_VERSION + 1
+    raw["format_version"] = max(store.READ_FORMATS) + 1
     path.write_text(json.dumps(raw))
     with pytest.raises(IndexMismatchError, match="qa index --rebuild") as err:
         Engine.open(tmp_path / "idx", fake_embedder)
@@ -322,12 +322,14 @@ def _passages(index_dir: Path, embedder, queries) -> list:
 
 @pytest.mark.parametrize("delta_share", [0.0, 10.0])
 def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_generation(tmp_path, monkeypatch, fake_embedder, delta_share):
-    """Edit, add and remove files over several updates (with the FAISS base kept and a delta beside it,
-    or compacted every time): the passages and scores equal those of a fresh build of the same files,
-    and each update leaves every byte of the generation it replaced as it was."""
+    """Edit, add and remove files over several updates (with the FAISS and BM25 bases kept and deltas
+    beside them, or compacted every time): the passages and scores equal those of a fresh build of the
+    same files, and each update leaves every byte of the generation it replaced as it was."""
+    import index.lexical_delta
     import index.vectors
 
     monkeypatch.setattr(index.vectors, "DELTA_SHARE", delta_share)
+    monkeypatch.setattr(index.lexical_delta, "DELTA_SHARE", delta_share)
     topics = ["glaciers", "volcanoes", "harbours", "orchards", "comets", "violins", "deserts", "lanterns"]
     corpus = write_corpus(tmp_path / "docs", {f"doc{i}.txt": f"Document {i} is about {t}. It says {t} matter. Also word{i}." for i, t in enumerate(topics)})
     build_index([corpus], tmp_path / "inc", fake_embedder)
@@ -354,19 +356,25 @@ def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_g
         finally:
             loaded.close()
         new_gen = store.current_generation(tmp_path / "inc")
+        deltas = [index.lexical_delta.has_delta(new_gen / folder) for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
         if delta_share:
             assert (new_gen / index.vectors.DELTA_FILE).is_file() or (new_gen / index.vectors.REMOVED_FILE).is_file()
+            assert deltas == [True, True] and store.read_manifest(tmp_path / "inc").format_version == store.DELTA_FORMAT_VERSION
+        else:
+            assert deltas == [False, False] and store.read_manifest(tmp_path / "inc").format_version == store.FORMAT_VERSION
         fresh = tmp_path / f"fresh{step}"
         build_index([corpus], fresh, fake_embedder)
         assert _passages(tmp_path / "inc", fake_embedder, queries) == _passages(fresh, fake_embedder, queries)
 
 
 def test_an_update_shares_unchanged_files_with_the_old_generation(tmp_path, monkeypatch, fake_embedder):
-    """The FAISS base is hard-linked into the new generation, not rewritten; the old generation stays
-    intact even while an engine has it open."""
+    """The FAISS and BM25 bases are hard-linked into the new generation, not rewritten; the old
+    generation stays intact even while an engine has it open."""
+    import index.lexical_delta
     import index.vectors
 
     monkeypatch.setattr(index.vectors, "DELTA_SHARE", 10.0)
+    monkeypatch.setattr(index.lexical_delta, "DELTA_SHARE", 10.0)
     corpus = small_corpus(tmp_path / "docs", 5)
     build_index([corpus], tmp_path / "idx", fake_embedder)
     old = store.current_generation(tmp_path / "idx")
@@ -382,6 +390,8 @@ def test_an_update_shares_unchanged_files_with_the_old_generation(tmp_path, monk
         new = store.current_generation(tmp_path / "idx")
         assert new != old
         assert (new / store.FAISS).stat().st_ino == (old / store.FAISS).stat().st_ino
+        for folder in (store.BM25_DIR, store.UNIT_BM25_DIR):
+            assert (new / folder / "indices.csc.index.npy").stat().st_ino == (old / folder / "indices.csc.index.npy").stat().st_ino
         assert (new / store.SQLITE).stat().st_ino != (old / store.SQLITE).stat().st_ino
         assert _generation_digest(old) == before
         assert [p.citation.text for p in engine.search("topic3 word3", k=3)] == answers
@@ -549,7 +559,7 @@ def test_a_tampered_manifest_cannot_put_escape_sequences_on_the_terminal(tmp_pat
     build_index([small_corpus(tmp_path / "docs")], tmp_path / "idx", fake_embedder)
     path = store.current_generation(tmp_path / "idx") / store.MANIFEST
     raw = json.loads(path.read_text())
-    raw["format_version"] = store.FORMAT_VERSION + 1
+    raw["format_version"] = max(store.READ_FORMATS) + 1
     raw["roots"] = ["/x\x1b[2J\x1b]0;owned\x07\nEvil"]
     path.write_text(json.dumps(raw))
     with pytest.raises(IndexMismatchError) as err:
