@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -25,7 +26,7 @@ from index.documents import (
 )
 from index.embedder import Embedder
 from index.errors import CancelledError, EmptyCorpusError
-from index.files import EarlyFlush
+from index.files import BackgroundCopy, EarlyFlush
 from index import store
 from index.lexical import BM25Settings
 from index.lexical_build import RowTerms, analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
@@ -207,16 +208,22 @@ def _write_generation(
 ) -> dict:
     db_path = tmp / store.SQLITE
     live = None
+    t = time.perf_counter()
     if incremental:
         live = store.current_generation(index_dir)
-        shutil.copyfile(live / store.SQLITE, db_path)
-        flush.start(db_path)  # the copy reaches the disk while we scan and embed
+        copying = BackgroundCopy(live / store.SQLITE, db_path)
+        try:  # the live generation never changes under the write lock: read it while it is copied
+            with contextlib.closing(store.connect(live / store.SQLITE, readonly=True)) as previous:
+                known, stats = _forget_outdated(*store.read_documents(previous), outdated)
+            found = scan(stats)
+        finally:
+            copying.join()
+        flush.start(db_path)  # the copy reaches the disk while we embed
+    else:
+        known, found = {}, scan({})
+    timings["scan"] = time.perf_counter() - t  # with the copy of meta.sqlite beside it
     conn = store.connect(db_path, readonly=False)
     try:
-        t = time.perf_counter()
-        known, stats = _forget_outdated(*store.read_documents(conn), outdated)
-        found = scan(stats)
-        timings["scan"] = time.perf_counter() - t
         if not found.documents and not found.unchanged:
             raise EmptyCorpusError(
                 f"No indexable documents under {', '.join(str(p) for p in paths)} ({len(found.skipped)} skipped).",

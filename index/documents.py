@@ -372,10 +372,12 @@ def scan_files(
         else:
             source = _relative(Path(path), root)
         try:
-            stat = FileStat.of(os.stat(path))
-            if stat.size <= max_bytes and known.get(source) == stat:
+            st = os.stat(path)
+            seen = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)  # equals a FileStat of the same values
+            if st.st_size <= max_bytes and known.get(source) == seen:
                 unchanged[source] = path
                 continue
+            stat = FileStat._make(seen)
             doc = load_document(Path(path), root, max_bytes)
         except UndecodableError as exc:
             skipped.append(Skipped(path, str(exc)))

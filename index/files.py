@@ -45,6 +45,28 @@ def fsync_path(path: str | Path) -> None:
         os.close(fd)
 
 
+class BackgroundCopy:
+    """shutil.copyfile in a thread: the kernel copies while the caller goes on (the GIL is free).
+    join() waits and raises what the copy raised."""
+
+    def __init__(self, src: Path, dst: Path) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(src, dst), name="qa-copy", daemon=True)
+        self._thread.start()
+
+    def _run(self, src: Path, dst: Path) -> None:
+        try:
+            shutil.copyfile(src, dst)
+        except BaseException as exc:  # re-raised by join()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
 class EarlyFlush:
     """fsyncs files in background threads while the build goes on, so that the fsyncs before the
     swap (fsync_written) find little left to write. The copy of a 21.6 MB SQLite file takes

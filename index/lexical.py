@@ -176,7 +176,7 @@ class ColumnLexical(LexicalIndex):
 
     def document_frequency(self, term: str) -> int:
         if self._delta is not None:
-            return int(self._delta.postings_of(term, lambda: self._base_column(term))[0].shape[0])
+            return self._delta.document_frequency(term, lambda: self._base_column(term))
         return _column_length(self.indptr, self.vocab.get(term))
 
     def _base_column(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -199,10 +199,10 @@ class ColumnLexical(LexicalIndex):
 
     def scores(self, query: str) -> np.ndarray:
         if self._delta is not None:
-            scores = np.zeros(self._delta.num_docs, dtype=np.float32)
+            scores = np.zeros(self._delta.num_docs + 1, dtype=np.float32)
             for term in analyze(query, self.settings):
                 self._delta.add_scores(scores, term, lambda term=term: self._base_column(term))
-            return scores
+            return scores[:-1]
         scores = np.zeros(self._num_docs, dtype=np.float32)
         for term in analyze(query, self.settings):
             tid = self.vocab.get(term)

@@ -40,6 +40,12 @@ DELTA_FILES = (DELTA_REMOVED, DELTA_TERMS, DELTA_TOKENS, DELTA_ROWS)
 DELTA_SHARE = 0.05
 """A delta whose removed plus added rows exceed this share of the base's rows is folded into a new
 base (the same share as index/vectors.py's)."""
+DELTA_MAX_POSTINGS = 5_000_000
+"""Bases with more postings are rewritten by every update, as before deltas. Scoring from term counts
+costs more per posting than reading stored scores (benchmarks/bench_bm25_delta.py, SciFact passages
+repeated: at 100k rows, 4.6M postings, a query's BM25 p95 is 2.7 ms with a delta against 0.8 ms;
+at 1M rows, 46M postings, 44 ms against 8.5 ms, too much for a 50 ms query budget, while a rewrite
+there costs 3.6 s of an update that takes seconds anyway)."""
 METHODS = ColumnLexical.METHODS
 """Methods whose score of a row without the term is zero: the ones scored column by column."""
 
@@ -85,13 +91,14 @@ def read_delta(folder: Path, base_rows: int) -> Delta | None:
 
 def write_delta(
     live: Path, folder: Path, previous_ids: np.ndarray, ids: np.ndarray, texts_of: Callable[[np.ndarray], Sequence[str]],
-    settings: BM25Settings, share: float | None = None,
+    settings: BM25Settings, share: float | None = None, max_postings: float | None = None,
 ) -> bool:
     """Write the BM25 folder for rows `ids` (ascending) as live's base, linked, plus a new delta;
     live holds rows previous_ids. Only rows new to the delta are analysed (texts_of(their ids)).
 
     False, writing nothing, when a new base should be written instead: the delta would exceed
-    `share` (default DELTA_SHARE) of the base, the method is not scored column by column, live has no term counts,
+    `share` (default DELTA_SHARE) of the base, the base has more than max_postings (default
+    DELTA_MAX_POSTINGS), the method is not scored column by column, live has no term counts,
     or the rows do not line up (new rows must come after all kept ones).
     """
     from index.files import link_or_copy
@@ -100,6 +107,8 @@ def write_delta(
         return False  # only ColumnLexical reads a delta
     try:
         base_rows = int(json.loads((live / "params.index.json").read_text(encoding="utf-8"))["num_docs"])
+        if np.load(live / TERM_FREQS, mmap_mode="r", allow_pickle=False).shape[0] > (DELTA_MAX_POSTINGS if max_postings is None else max_postings):
+            return False
         old = read_delta(live, base_rows) or empty_delta()
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -148,16 +157,28 @@ def idf(method: str, df: int, n: int) -> float:
     return math.log(inner if inner >= 1 else 1)
 
 
-def term_scores(method: str, tf: np.ndarray, l_d: np.ndarray, l_avg, k1: float, b: float, df: int, n: int) -> np.ndarray:
-    """float32 scores of one term's postings: what bm25_arrays stores for them (same operations, same
-    dtypes: tf float32, l_d int64, l_avg float64). bm25s/scoring.py _score_tfc_* without importing
-    bm25s, which imports scipy (~0.3 s) on the query path."""
-    tf_array = tf.astype(np.float32)
+def length_norm(l_d: np.ndarray, l_avg, k1: float, b: float) -> np.ndarray:
+    """k1 * ((1 - b) + b * l_d / l_avg) per row (l_d int64, l_avg float64): the part of bm25s's
+    term-frequency component that depends on the row alone, computed once per row."""
+    return k1 * ((1 - b) + b * l_d / l_avg)
+
+
+def term_scores(method: str, tf: np.ndarray, norm: np.ndarray, df: int, n: int, k1: float) -> np.ndarray:
+    """float32 scores of one term's postings (norm: length_norm of each posting's row): what
+    bm25_arrays stores for them, by the same operations on the same dtypes. bm25s/scoring.py's
+    _score_tfc_* without importing bm25s, which imports scipy (~0.3 s) on the query path; the
+    denominators group as there (1 - b + x is (1 - b) + x)."""
+    weight = float(np.float32(idf(method, df, n)))  # bm25s keeps IDFs as float32
     if method == "atire":
-        tfc = (tf_array * (k1 + 1)) / (tf_array + k1 * (1 - b + b * l_d / l_avg))
-    else:  # robertson; lucene uses robertson's
-        tfc = tf_array / (k1 * ((1 - b) + b * l_d / l_avg) + tf_array)
-    return (np.float32(idf(method, df, n)) * tfc).astype(np.float32)
+        tf_array = tf.astype(np.float32)
+        tfc = (tf_array * (k1 + 1)) / (tf_array + norm)  # the numerator is a float32 product there
+    else:  # robertson; lucene uses robertson's. Counts are small integers: as float64 they are the
+        # float32 values bm25s upcasts, so the same operations run in place, with fewer passes.
+        tf_array = tf.astype(np.float64)
+        tfc = norm + tf_array
+        np.divide(tf_array, tfc, out=tfc)
+    tfc *= weight
+    return tfc.astype(np.float32)
 
 
 class DeltaScorer:
@@ -170,41 +191,52 @@ class DeltaScorer:
         offsets = np.load(folder / TOKEN_ROWS, allow_pickle=False)
         if offsets.shape != (base_rows + 1,) or offsets.dtype != np.int64:
             raise ValueError(f"{TOKEN_ROWS} in {folder.name} does not describe {base_rows} rows")
-        self.base_lengths = np.diff(offsets)
-        self.removed = delta.removed
-        self.alive = np.ones(base_rows, dtype=bool)
-        self.alive[delta.removed] = False
+        base_lengths = np.diff(offsets)
+        alive = np.ones(base_rows, dtype=bool)
+        alive[delta.removed] = False
         self.n_base = base_rows - delta.removed.shape[0]
         self.postings = count_postings(delta.rows)
         self.vocab = {t: i for i, t in enumerate(delta.rows.terms)}
-        self.delta_lengths = np.diff(delta.rows.offsets)
-        lengths = np.concatenate([self.base_lengths[self.alive], self.delta_lengths])
+        delta_lengths = np.diff(delta.rows.offsets)
+        lengths = np.concatenate([base_lengths[alive], delta_lengths])
         self.num_docs = int(lengths.shape[0])
-        self.avg = lengths.mean() if self.num_docs else np.float64("nan")  # as bm25_arrays: the same sum, the same order
+        self.compact = np.full(base_rows, self.num_docs, dtype=np.intp)
+        """A base row's row in the index now; removed rows go to num_docs, a spare row that is dropped:
+        one gather instead of filtering every column."""
+        self.compact[alive] = np.arange(self.n_base)
+        avg = lengths.mean() if self.num_docs else np.float64("nan")  # as bm25_arrays: the same sum, the same order
+        self.base_norm = length_norm(base_lengths, avg, settings.k1, settings.b)
+        self.delta_norm = length_norm(delta_lengths, avg, settings.k1, settings.b)
+
+    def document_frequency(self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> int:
+        rows = self.postings_of(term, base)[0]
+        return int(rows.shape[0] - np.count_nonzero(rows == self.num_docs))
 
     def postings_of(self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, term counts, row lengths) of the term's postings in the index as it is now; base()
-        reads the term's column of the base (rows, counts), or None if the base lacks the term."""
+        """(rows, term counts, length norms) of the term's postings in the index as it is now, where
+        row num_docs stands for removed rows; base() reads the term's column of the base (rows,
+        counts), or None if the base lacks it."""
         parts = []
         column = base()
         if column is not None:
             rows, tf = column
-            keep = self.alive[rows]
-            rows, tf = rows[keep], tf[keep]
-            # removed rows are sorted: a kept row moves up by the removed rows before it
-            parts.append((rows - np.searchsorted(self.removed, rows), tf, self.base_lengths[rows]))
+            rows = rows.astype(np.intp)  # once, rather than by each gather
+            parts.append((self.compact[rows], tf, self.base_norm[rows]))
         d = self.vocab.get(term)
         if d is not None:
             start, end = int(self.postings.indptr[d]), int(self.postings.indptr[d + 1])
-            rows = self.postings.rows[start:end].astype(np.int64)
-            parts.append((rows + self.n_base, self.postings.tf[start:end], self.delta_lengths[rows]))
+            rows = self.postings.rows[start:end].astype(np.intp)
+            parts.append((rows + self.n_base, self.postings.tf[start:end], self.delta_norm[rows]))
+        if len(parts) == 1:
+            return parts[0]
         if not parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
         return tuple(np.concatenate(p) for p in zip(*parts))
 
     def add_scores(self, scores: np.ndarray, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> None:
-        """Add the term's BM25 score of every row to scores."""
-        rows, tf, l_d = self.postings_of(term, base)
-        if rows.shape[0]:
+        """Add the term's BM25 score of every row to scores (num_docs + 1 of them: the last is the spare)."""
+        rows, tf, norm = self.postings_of(term, base)
+        df = int(rows.shape[0] - np.count_nonzero(rows == self.num_docs))
+        if df:
             s = self.settings
-            np.add.at(scores, rows, term_scores(s.method, tf, l_d, self.avg, s.k1, s.b, rows.shape[0], self.num_docs))
+            np.add.at(scores, rows, term_scores(s.method, tf, norm, df, self.num_docs, s.k1))

@@ -12,7 +12,7 @@ import pytest
 
 from index.lexical import BM25Settings, ColumnLexical, LexicalIndex
 from index.lexical_build import analyze_rows, row_terms, update_postings, write_bm25
-from index.lexical_delta import DELTA_FILES, DELTA_ROWS, has_delta, idf, term_scores, write_delta
+from index.lexical_delta import DELTA_FILES, DELTA_ROWS, has_delta, idf, length_norm, term_scores, write_delta
 from tests.test_lexical_build import WORDS, random_text, same_files
 
 
@@ -35,7 +35,7 @@ def test_idf_and_term_scores_are_bm25s_own(method):
             l_avg = l_d.mean()
             expected = (np.asarray([_select_idf_scorer(method)(df, N=n)], dtype=np.float32).repeat(20)
                         * _select_tfc_scorer(method)(tf_array=tf.astype(np.float32), l_d=l_d, l_avg=l_avg, k1=0.9, b=0.4)).astype(np.float32)
-            assert np.array_equal(term_scores(method, tf, l_d, l_avg, 0.9, 0.4, df, n), expected)
+            assert np.array_equal(term_scores(method, tf, length_norm(l_d, l_avg, 0.9, 0.4), df, n, 0.9), expected)
 
 
 @pytest.mark.parametrize("method", ["lucene", "robertson", "atire"])
@@ -95,7 +95,8 @@ def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, method):
 
 
 def test_a_delta_is_written_only_where_it_can_be_read(tmp_path):
-    """No delta for methods scored by bm25s itself, nor over a share; a bm25s reader refuses one."""
+    """No delta for methods scored by bm25s itself, nor over a share of the base, nor over a base of
+    more postings than the cap; a bm25s reader refuses one."""
     texts = {i: f"cells and gene {i}" for i in range(1, 41)}
     ids = np.arange(1, 41)
     grown = np.arange(1, 42)
@@ -108,6 +109,7 @@ def test_a_delta_is_written_only_where_it_can_be_read(tmp_path):
     settings = BM25Settings()
     write_bm25(tmp_path / "base", row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
     assert not write_delta(tmp_path / "base", tmp_path / "over", ids, np.arange(1, 42), texts_of, settings, share=0.01)
+    assert not write_delta(tmp_path / "base", tmp_path / "large", ids, grown, texts_of, settings, max_postings=100)  # 160 postings
     assert not write_delta(tmp_path / "base", tmp_path / "order", ids[1:], grown, texts_of, settings)  # other row count
     assert write_delta(tmp_path / "base", tmp_path / "next", ids, grown, texts_of, settings)
     assert has_delta(tmp_path / "next")
