@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -46,6 +48,8 @@ costs more per posting than reading stored scores (benchmarks/bench_bm25_delta.p
 repeated: at 100k rows, 4.6M postings, a query's BM25 p95 is 2.7 ms with a delta against 0.8 ms;
 at 1M rows, 46M postings, 44 ms against 8.5 ms, too much for a 50 ms query budget, while a rewrite
 there costs 3.6 s of an update that takes seconds anyway)."""
+CACHE_POSTINGS = 2_000_000
+"""Scored postings a DeltaScorer keeps (12 bytes each: 24 MB at most), least recently used dropped."""
 METHODS = ColumnLexical.METHODS
 """Methods whose score of a row without the term is zero: the ones scored column by column."""
 
@@ -207,6 +211,10 @@ class DeltaScorer:
         avg = lengths.mean() if self.num_docs else np.float64("nan")  # as bm25_arrays: the same sum, the same order
         self.base_norm = length_norm(base_lengths, avg, settings.k1, settings.b)
         self.delta_norm = length_norm(delta_lengths, avg, settings.k1, settings.b)
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        """term -> (rows, scores) of its column as scored here: a question's words recur."""
+        self._cached = 0
+        self._lock = threading.Lock()  # the chat's workers may search at the same time
 
     def document_frequency(self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> int:
         rows = self.postings_of(term, base)[0]
@@ -235,8 +243,25 @@ class DeltaScorer:
 
     def add_scores(self, scores: np.ndarray, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> None:
         """Add the term's BM25 score of every row to scores (num_docs + 1 of them: the last is the spare)."""
-        rows, tf, norm = self.postings_of(term, base)
-        df = int(rows.shape[0] - np.count_nonzero(rows == self.num_docs))
-        if df:
+        with self._lock:
+            column = self._cache.get(term)
+            if column is not None:
+                self._cache.move_to_end(term)
+        if column is None:
+            rows, tf, norm = self.postings_of(term, base)
+            df = int(rows.shape[0] - np.count_nonzero(rows == self.num_docs))
             s = self.settings
-            np.add.at(scores, rows, term_scores(s.method, tf, norm, df, self.num_docs, s.k1))
+            column = (rows, term_scores(s.method, tf, norm, df, self.num_docs, s.k1)) if df else (rows[:0], np.zeros(0, dtype=np.float32))
+            self._remember(term, column)
+        np.add.at(scores, *column)
+
+    def _remember(self, term: str, column: tuple[np.ndarray, np.ndarray]) -> None:
+        """Keep a term's scored column, dropping the least recently used beyond CACHE_POSTINGS."""
+        with self._lock:
+            if term in self._cache:
+                return
+            self._cache[term] = column
+            self._cached += column[0].shape[0]
+            while self._cached > CACHE_POSTINGS and len(self._cache) > 1:
+                _, (rows, _) = self._cache.popitem(last=False)
+                self._cached -= rows.shape[0]

@@ -38,11 +38,17 @@ def test_idf_and_term_scores_are_bm25s_own(method):
             assert np.array_equal(term_scores(method, tf, length_norm(l_d, l_avg, 0.9, 0.4), df, n, 0.9), expected)
 
 
+@pytest.mark.parametrize("cache", [None, 3])
 @pytest.mark.parametrize("method", ["lucene", "robertson", "atire"])
-def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, method):
+def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, monkeypatch, method, cache):
     """Random add / remove / change sequences written as deltas: every query's scores, the document
-    frequencies and the row count equal a fresh build's; only new rows are analysed; past the share,
-    the update writes a new base equal, byte for byte, to a fresh build."""
+    frequencies and the row count equal a fresh build's, also from the column cache (cache=3: it keeps
+    at most one column beyond 3 postings); only new rows are analysed; past the share, the update
+    writes a new base equal, byte for byte, to a fresh build."""
+    import index.lexical_delta
+
+    if cache is not None:
+        monkeypatch.setattr(index.lexical_delta, "CACHE_POSTINGS", cache)
     rng = random.Random(f"delta-{method}")
     settings = BM25Settings(method=method, k1=rng.choice([0.9, 1.2]), b=rng.choice([0.4, 0.75]))
     texts = {i: random_text(rng) for i in range(1, 80)}
@@ -87,6 +93,9 @@ def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, method):
                 assert loaded.document_frequency(word) == fresh.document_frequency(word), word
                 query = f"{word} {rng.choice(WORDS)} {word}"
                 assert np.array_equal(loaded.scores(query), fresh.scores(query)), query
+                assert np.array_equal(loaded.scores(query), fresh.scores(query)), query  # from the column cache
+                if cache is not None and loaded._delta is not None:
+                    assert loaded._delta._cached <= cache or len(loaded._delta._cache) == 1
         finally:
             loaded.close()
             fresh.close()
