@@ -53,6 +53,16 @@ _DATE_DIGITS = re.compile(
 )
 """Digits that write a date ("6 May 1937", "Nov. 13", "in 2015"): a count is not a date."""
 
+_RELATIVE_TIME = re.compile(
+    rf"\b(?:after|within|in|before|until|by)\s+(?:the\s+(?:first|next|last)\s+)?(?:{_DURATION.pattern})"
+    rf"|(?:{_DURATION.pattern})\s+(?:later|after|afterwards|earlier|before|ago|on)\b"
+    r"|\b(?:at|by|in|from|until|after)\s+(?:week|month|year|day)\s+\d+\b",
+    re.IGNORECASE,
+)
+"""A time given relative to another ("after 17 weeks", "two days later", "at week 12"): answers "when" in
+trial reports and news alike, though it names no date."""
+_WHEN = re.compile(rf"{_DATE.pattern}|{_RELATIVE_TIME.pattern}", re.IGNORECASE)
+
 _AGE = re.compile(r"\b\d+[\s-]+years?[\s-]+old\b|\baged?\s+\d+|\b\d+-year-old\b", re.IGNORECASE)
 _MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|cents?|usd|eur|gbp)\b", re.IGNORECASE)
 _STATEMENT = re.compile(
@@ -68,7 +78,8 @@ ANSWER_TYPES: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     ("age", re.compile(r"\bhow old\b|\bwhat age\b", re.I), _AGE),
     ("money", re.compile(r"\bhow much (?:money|cash|funding)\b|\bhow much\b[^?]*\b(?:cost|costs|spend|spent|pay|paid|budget|worth|price)\b", re.I), _MONEY),
     ("duration", re.compile(r"\bhow long\b", re.I), _DURATION),
-    ("date", re.compile(r"^when\b|\bwhen (?:did|does|do|is|was|will|were|are|has|had)\b|\b(?:what|which|in what|on what) (?:date|day|year|month)\b", re.I), _DATE),
+    ("when", re.compile(r"^when\b|\bwhen (?:did|does|do|is|was|will|were|are|has|had)\b", re.I), _WHEN),
+    ("date", re.compile(r"\b(?:what|which|in what|on what) (?:date|day|year|month)\b", re.I), _DATE),
     ("number", re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|proportion|share|fraction)\b|\bdeath toll\b", re.I), _NUMBER),
     # "what did X say / promise / tell Y": the answer is something someone said
     ("statement", re.compile(r"\b(?:did|does|do|will|would|has|have|had)\b[^?]*\b(?:say|tell|promise|pledge|announce|warn|urge|declare|reply|respond|vow)\b", re.I), _STATEMENT),

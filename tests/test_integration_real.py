@@ -313,7 +313,8 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
     base_inodes = [(old / folder / "indices.csc.index.npy").stat().st_ino for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
     edited = sorted(docs.iterdir())[7]
     sentence = "The Reykjavik cohort enrolled 4,321 volunteers with lactose intolerance."
-    edited.write_text(edited.read_text(encoding="utf-8") + " " + sentence, encoding="utf-8")
+    relative = "The Oslo arm of the trial was stopped after 17 weeks."
+    edited.write_text(edited.read_text(encoding="utf-8") + " " + sentence + " " + relative, encoding="utf-8")
     code, _, err = real_cli("index", str(docs), "--index-dir", str(index_dir))
     assert code == 0 and "0 new, 1 changed, 79 unchanged" in err, err
     new = store.current_generation(index_dir)
@@ -336,3 +337,8 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
     assert [(p["source"], p["char_start"], p["char_end"], p["scores"]["bm25"]) for p in updated["passages"]] == [
         (p["source"], p["char_start"], p["char_end"], p["scores"]["bm25"]) for p in fresh["passages"]
     ]
+    # A "when" question is answered by a time relative to another ("after 17 weeks"), not refused.
+    code, out, err = real_cli("ask", "When was the Oslo arm of the trial stopped?", "--json", "--index-dir", str(index_dir))
+    assert code == 0, err
+    when = json.loads(out)
+    assert when["found"] and "after 17 weeks" in when["answer"]["text"], when

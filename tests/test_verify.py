@@ -33,7 +33,7 @@ from qa.verify import (
         ("How old is the president?", "age"),
         ("How much money has the US spent on the campaign?", "money"),
         ("How long has the war lasted?", "duration"),
-        ("When will Hollande see Putin?", "date"),
+        ("When will Hollande see Putin?", "when"),
         ("On what date did the attacks happen?", "date"),
         ("In what year were the fighters trained?", "date"),
         ("What did Merkel promise Hollande?", "statement"),
@@ -63,6 +63,13 @@ def test_expected_answer_type(question, kind):
         ("date", "They met on Tuesday in the Oval Office.", True),
         ("date", "They met in the Oval Office.", False),
         ("date", "The attacks of Nov. 13 killed 130 people.", True),
+        ("when", "They met on Tuesday in the Oval Office.", True),  # a "when" takes a date
+        ("when", "The trial was stopped after 17 weeks.", True),  # or a time relative to another
+        ("when", "Symptoms returned two days later.", True),
+        ("when", "Viral load was measured at week 12.", True),
+        ("when", "The trial was stopped early.", False),
+        ("when", "The trial lasted for 17 weeks.", False),  # how long, not when
+        ("date", "The trial was stopped after 17 weeks.", False),  # "in what year" wants a date
         ("duration", "It came 11 days after the attacks.", True),
         ("duration", "It came after the attacks.", False),
         ("age", "The 61-year-old president spoke.", True),
