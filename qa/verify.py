@@ -27,7 +27,8 @@ _NUMBER_WORDS = (
     "eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|"
     "dozens?|half|halves|thirds?|quarters?|percent|single|double|twice|once"
 )
-_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b|%", re.IGNORECASE)
+_NUMBER = re.compile(rf"\d+(?:[.,]\d+)*|\b(?:{_NUMBER_WORDS})\b|%", re.IGNORECASE)
+"""Whole numbers, so that a number the question states ("2015") is not taken for the digits of another ("25")."""
 _CLOCK = re.compile(
     r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\b|p\.?m\b)|\b\d{1,2}:\d{2}\b|\b(?:noon|midday|midnight|morning|afternoon|evening|"
     r"night|tonight|overnight|dawn|dusk|o'clock)\b",
@@ -40,7 +41,7 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _DURATION = re.compile(
-    rf"(?:\d+|\b(?:{_NUMBER_WORDS}|a|an|several|few|many))[\s-]+(?:\w+[\s-]+)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b",
+    rf"(?:\d+[\s-]*|\b(?:{_NUMBER_WORDS}|a|an|several|few|many)[\s-]+)(?:\w+[\s-]+)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b",
     re.IGNORECASE,
 )
 
@@ -137,9 +138,33 @@ def _about_the_names(question: str, sentence: str, context: str, answers: list[i
     """Whether answers (character offsets) of a sentence can be about what the question names: the sentence or its
     context names at least one of those, and one answer's clause holds all of them that the sentence has."""
     names = [s for w, s in question_names(question) if not _DATE.fullmatch(w)]  # "November" is a value, not a name
-    if names and not any(_has_stem(n, _stems(sentence + " " + context)) for n in names):
+    acronyms = {w.lower() for w in _TOKEN.findall(fold(question)) if 2 <= len(w) <= 6 and w.isupper() and w.isalpha()}
+    text = sentence + " " + context
+    if names and not any(_has_stem(n, _stems(text)) for n in names) and not any(_spelled_out(a, text) for a in acronyms):
         return False
     return any(not displaced_names(names, sentence, c) for c in clauses(sentence) if any(c[0] <= a < c[1] for a in answers))
+
+
+_FILLERS = frozenset({"of", "and", "the", "for", "in", "on", "to", "&"})
+
+
+def _spelled_out(acronym: str, text: str) -> bool:
+    """Whether text writes the acronym out: capitalised words whose initials spell it, small words between them
+    skipped ("Global Burden of Diseases" for GBD)."""
+    words = _TOKEN.findall(text)
+    for i, first in enumerate(words):
+        if first[:1].lower() != acronym[0] or not first[:1].isupper():
+            continue
+        letters, j = [], i
+        while j < len(words) and len(letters) < len(acronym):
+            if words[j][:1].isupper():
+                letters.append(words[j][0].lower())
+            elif not letters or words[j].lower() not in _FILLERS:
+                break
+            j += 1
+        if "".join(letters) == acronym:
+            return True
+    return False
 
 
 _CLAUSE_BREAK = re.compile(r";|\bas well as\b|\bwhile\b|\bwhereas\b", re.IGNORECASE)

@@ -86,6 +86,27 @@ def test_has_answer_type(kind, sentence, expected):
     assert has_answer_type(kind, sentence) is expected
 
 
+def test_a_number_the_question_states_is_not_taken_for_the_digits_of_another():
+    """ "2015" in the question once hid the "25" of the answer: numbers are compared whole."""
+    sentence = "The assessments span the past 25 years."
+    assert has_answer_type("number", sentence, "How many years did the 2015 assessments span?")
+    assert not has_answer_type("number", "The 2015 assessments were published.", "How many years did the 2015 assessments span?")
+
+
+def test_a_duration_glued_to_its_number_is_a_duration():
+    assert has_answer_type("duration", "Mice were treated every other day for 2weeks.", "For how long were the mice treated?")
+    assert not has_answer_type("duration", "Mice were treated every other day.", "For how long were the mice treated?")
+
+
+def test_an_acronym_in_the_question_is_found_written_out():
+    """ "GBD" names the "Global Burden of Diseases" study; other capitalised words do not spell it."""
+    question = "How many years did the GBD 2015 assessments span?"
+    sentence = "The assessments span the past 25 years."
+    assert has_answer_type("number", sentence, question, "The Global Burden of Diseases, Injuries, and Risk Factors Study 2015.")
+    assert not has_answer_type("number", sentence, question, "The Burden of Diseases Study 2015.")
+    assert not has_answer_type("number", sentence, question, "The Great British Dessert study.".replace("Dessert", "dessert"))
+
+
 def test_a_value_the_question_already_gives_is_not_the_answer():
     question = "When did Obama meet Hollande on Tuesday?"
     assert not has_answer_type("date", "Obama met Hollande on Tuesday.", question)
