@@ -64,7 +64,11 @@ _RELATIVE_TIME = re.compile(
 trial reports and news alike, though it names no date."""
 _WHEN = re.compile(rf"{_DATE.pattern}|{_RELATIVE_TIME.pattern}", re.IGNORECASE)
 
-_AGE = re.compile(r"\b\d+[\s-]+years?[\s-]+old\b|\baged?\s+\d+|\b\d+-year-old\b", re.IGNORECASE)
+_AGE = re.compile(
+    r"\b\d+(?:\s*[-–]\s*\d+)?[\s-]+(?:years?|months?|weeks?|days?)[\s-]+old\b|\baged?\s+\d+|\b\d+-(?:year|month|week|day)-old\b",
+    re.IGNORECASE,
+)
+"""An age in years, or in months, weeks or days for the young and for lab animals ("15-16 weeks old")."""
 _MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|cents?|usd|eur|gbp)\b", re.IGNORECASE)
 _STATEMENT = re.compile(
     r"[\"“”«»]|\b(?:say|says|said|tell|tells|told|state|states|stated|promise[sd]?|pledge[sd]?|announce[sd]?|claim(?:s|ed)?|"
@@ -150,21 +154,22 @@ _FILLERS = frozenset({"of", "and", "the", "for", "in", "on", "to", "&"})
 
 def _spelled_out(acronym: str, text: str) -> bool:
     """Whether text writes the acronym out: capitalised words whose initials spell it, small words between them
-    skipped ("Global Burden of Diseases" for GBD)."""
+    skipped or spelled ("Global Burden of Diseases" for GBD, "National Health and Nutrition Examination Survey"
+    for NHANES)."""
     words = _TOKEN.findall(text)
-    for i, first in enumerate(words):
-        if first[:1].lower() != acronym[0] or not first[:1].isupper():
-            continue
-        letters, j = [], i
-        while j < len(words) and len(letters) < len(acronym):
-            if words[j][:1].isupper():
-                letters.append(words[j][0].lower())
-            elif not letters or words[j].lower() not in _FILLERS:
-                break
-            j += 1
-        if "".join(letters) == acronym:
+
+    def spells(j: int, k: int) -> bool:  # words[j:] spell acronym[k:]
+        if k == len(acronym):
             return True
-    return False
+        if j == len(words):
+            return False
+        word = words[j]
+        initial = word[:1].lower() == acronym[k]
+        if word[:1].isupper():
+            return initial and spells(j + 1, k + 1)
+        return word.lower() in _FILLERS and ((initial and spells(j + 1, k + 1)) or spells(j + 1, k))
+
+    return any(w[:1].isupper() and w[:1].lower() == acronym[0] and spells(i, 0) for i, w in enumerate(words))
 
 
 _CLAUSE_BREAK = re.compile(r";|\bas well as\b|\bwhile\b|\bwhereas\b", re.IGNORECASE)

@@ -296,7 +296,7 @@ def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(re
 
 
 def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_cli, tmp_path):
-    """Real model, real files: after editing one of 81 SciFact abstracts, `qa index` links both BM25
+    """Real model, real files: after editing one of 82 SciFact abstracts, `qa index` links both BM25
     bases and writes deltas beside them (index format 4); the new sentence is found and cited, and
     the passages, their BM25 scores and their order equal those of a fresh build of the same files."""
     from qa.beir import load_beir
@@ -304,7 +304,7 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
     corpus = load_beir(DATA / "scifact_slice").corpus
     docs = tmp_path / "docs"
     docs.mkdir()
-    for doc_id in list(corpus)[:80] + ["13770184"]:
+    for doc_id in list(corpus)[:80] + ["13770184", "19529370"]:
         (docs / f"{doc_id}.txt").write_text(corpus[doc_id], encoding="utf-8")
     index_dir = tmp_path / "idx"
     code, _, err = real_cli("index", str(docs), "--index-dir", str(index_dir))
@@ -316,7 +316,7 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
     relative = "The Oslo arm of the trial was stopped after 17 weeks."
     edited.write_text(edited.read_text(encoding="utf-8") + " " + sentence + " " + relative, encoding="utf-8")
     code, _, err = real_cli("index", str(docs), "--index-dir", str(index_dir))
-    assert code == 0 and "0 new, 1 changed, 80 unchanged" in err, err
+    assert code == 0 and "0 new, 1 changed, 81 unchanged" in err, err
     new = store.current_generation(index_dir)
     assert store.read_manifest(index_dir).format_version == store.DELTA_FORMAT_VERSION
     assert all((new / folder / "delta_rows.npy").is_file() for folder in (store.BM25_DIR, store.UNIT_BM25_DIR))
@@ -346,6 +346,7 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
     for question, expected in (
         ("How many years did the GBD 2015 assessments span?", "the past 25 years"),
         ("For how long were the mice treated with curcumin?", "for 2weeks"),
+        ("How old were the rats when the fracture was produced?", "15-16 weeks old"),  # an age in weeks
     ):
         code, out, err = real_cli("ask", question, "--json", "--index-dir", str(index_dir))
         assert code == 0, err

@@ -104,7 +104,17 @@ def test_an_acronym_in_the_question_is_found_written_out():
     sentence = "The assessments span the past 25 years."
     assert has_answer_type("number", sentence, question, "The Global Burden of Diseases, Injuries, and Risk Factors Study 2015.")
     assert not has_answer_type("number", sentence, question, "The Burden of Diseases Study 2015.")
-    assert not has_answer_type("number", sentence, question, "The Great British Dessert study.".replace("Dessert", "dessert"))
+    assert not has_answer_type("number", sentence, question, "The Great British dessert study.")
+    nhanes = "How many adolescents took part in NHANES?"  # "and" spells the A
+    assert has_answer_type("number", "Participants were adolescents (n = 3110).", nhanes, "Data from the National Health and Nutrition Examination Survey.")
+    assert not has_answer_type("number", "Participants were adolescents (n = 3110).", nhanes, "Data from the National Health Examination Survey.")
+
+
+def test_an_age_in_weeks_answers_how_old():
+    question = "How old were the rats when the fracture was produced?"
+    assert has_answer_type("age", "The fracture was produced when the animals were young adults (15-16 weeks old).", question)
+    assert has_answer_type("age", "The 6-week-old rats were fed.", question)
+    assert not has_answer_type("age", "The rats were fed for 6 weeks.", question)
 
 
 def test_a_value_the_question_already_gives_is_not_the_answer():
