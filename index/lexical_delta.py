@@ -217,7 +217,10 @@ class DeltaScorer:
         self._lock = threading.Lock()  # the chat's workers may search at the same time
 
     def document_frequency(self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> int:
-        rows = self.postings_of(term, base)[0]
+        return self._live(self.postings_of(term, base)[0])
+
+    def _live(self, rows: np.ndarray) -> int:
+        """How many of a column's postings are in rows the index has now (not the spare)."""
         return int(rows.shape[0] - np.count_nonzero(rows == self.num_docs))
 
     def postings_of(self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -249,7 +252,7 @@ class DeltaScorer:
                 self._cache.move_to_end(term)
         if column is None:
             rows, tf, norm = self.postings_of(term, base)
-            df = int(rows.shape[0] - np.count_nonzero(rows == self.num_docs))
+            df = self._live(rows)
             s = self.settings
             column = (rows, term_scores(s.method, tf, norm, df, self.num_docs, s.k1)) if df else (rows[:0], np.zeros(0, dtype=np.float32))
             self._remember(term, column)

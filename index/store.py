@@ -287,7 +287,7 @@ def read_documents(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, str, 
     rows = conn.execute(
         "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
     ).fetchall()
-    # Slices and tuple.__new__ rather than unpacking and FileStat._make: 5,000 rows in ~7 ms, not ~17.
+    # Slices and tuple.__new__ rather than star-unpacking and FileStat._make: fewer Python calls per row.
     known = {row[0]: row[1:4] for row in rows}
     new = tuple.__new__
     stats = {row[0]: new(FileStat, row[4:]) for row in rows if row[4] is not None}
