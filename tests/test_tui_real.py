@@ -92,3 +92,29 @@ async def test_bench_screen_drills_into_real_seed_questions(seed_index_dir, real
         first, _, last = span.partition("-")
         cited = "\n".join((SEEDS / source).read_text(encoding="utf-8").split("\n")[int(first) - 1 : int(last or first)])
         assert any(ev.source == source and squash(ev.text) in squash(cited) for ev in outcome.question.evidence)
+
+
+@sync
+async def test_an_edit_made_while_the_chat_is_open_is_indexed_and_answered(real_embedder, tmp_path):
+    """Real model: a sentence added to a seed article while the chat is open is indexed without
+    ctrl+r (tui/watch.py) and answers the next question."""
+    import shutil
+
+    corpus = tmp_path / "seeds"
+    shutil.copytree(SEEDS, corpus)
+    app = make_app(RunConfig(corpus=(corpus,), index_dir=tmp_path / "idx"), embedder=real_embedder, history_path=tmp_path / "h.sqlite", watch_seconds=0.2)
+    async with app.run_test(size=(140, 44)) as pilot:
+        await settle(pilot)
+        first = app.engine
+        assert first is not None, screen_text(app)
+        article = corpus / "002_c6b6b51f87ff079e.txt"
+        article.write_text(article.read_text(encoding="utf-8") + "\nThe summit in Reykjavik was postponed until March 2016.\n", encoding="utf-8")
+        for _ in range(400):
+            if app.engine is not first and "Ready" in screen_text(app):
+                break
+            await pilot.pause(0.05)
+        assert app.engine is not first, screen_text(app)
+        await settle(pilot)
+        await ask(pilot, "Until when was the Reykjavik summit postponed?")
+        answer = app.query(TurnView).last().answer
+        assert answer.found and "postponed until March 2016" in answer.answer.citation.text, screen_text(app)

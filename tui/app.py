@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from index.errors import CancelledError, QAError
+from index.errors import CancelledError, IndexLockedError, QAError
 from qa.config import RunConfig
 from tui.actions import TurnActions
 from tui.commands import chat_commands
@@ -27,6 +27,7 @@ from tui.history import HistoryStore
 from tui.loading import STAGES, WAIT_FAILED, EngineLoader, default_loader, describe, warm_up
 from tui.messages import AnswerReady, AskFailed, EngineReady, IndexProgress
 from tui.settings import SettingsActions
+from tui.watch import WATCH_SECONDS, FileWatch
 from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane
 from tui.widgets.status import StatusLine
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from qa.engine import Engine
 
 
-class ChatApp(TurnActions, SettingsActions, App):
+class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     """Ask in the terminal, read the cited passages beside their source."""
 
     CSS_PATH = "app.tcss"
@@ -68,8 +69,11 @@ class ChatApp(TurnActions, SettingsActions, App):
         run_editor: Callable[[list[str]], None] | None = None,
         cursor_blink: bool = True,
         questions_path: Path | None = None,
+        watch_seconds: float | None = WATCH_SECONDS,
     ) -> None:
         super().__init__()
+        self.watch_seconds = watch_seconds
+        """How often edits to the corpus are looked for (tui/watch.py); None: never."""
         self.cursor_blink = cursor_blink
         self.questions_path = questions_path
         self.config = config
@@ -151,13 +155,24 @@ class ChatApp(TurnActions, SettingsActions, App):
         self._deliver(worker, engine, report)
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
-    def reindex(self, rebuild: bool = False) -> None:
+    def reindex(self, rebuild: bool = False, update: bool = False) -> None:
+        """Index the corpus again (ctrl+r), or, with update, bring it up to date after edits (tui/watch.py)."""
         from qa.engine import Engine
         from qa.service import index_corpus
 
         worker = get_current_worker()
         embedder = self.engine.embedder
-        report = index_corpus(self.config, embedder, rebuild=rebuild, progress=self._progress, cancelled=lambda: worker.is_cancelled)
+        progress = (lambda *step: self._progress(*step, update=True)) if update else self._progress
+        try:
+            report = index_corpus(self.config, embedder, rebuild=rebuild, progress=progress, cancelled=lambda: worker.is_cancelled)
+        except IndexLockedError:
+            if not update:
+                raise
+            self.call_from_thread(self._show_ready)  # another `qa index` is updating it: the watch looks again later
+            return
+        except BaseException:
+            self._watch_paused = self._watch_paused or update  # shown once; ctrl+r tries again
+            raise
         self._deliver(worker, Engine.open(self.config.resolved_index_dir, embedder), report)
 
     def _deliver(self, worker: Worker, engine: "Engine", report) -> None:
@@ -183,9 +198,10 @@ class ChatApp(TurnActions, SettingsActions, App):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures are turned into notifications."""
-        worker, status = event.worker, self.query_one(StatusLine)
-        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
-            return
+        worker = event.worker
+        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED) or worker.group == "watch":
+            return  # a comparison of the files (tui/watch.py) fails quietly and is tried again
+        status = self.query_one(StatusLine)
         exc = worker.error
         if worker.group == "ask":
             self._finish_turn(lambda turn: turn.show_failure(describe(exc) if exc else "Cancelled."))
@@ -223,14 +239,18 @@ class ChatApp(TurnActions, SettingsActions, App):
             self._close_retired()
         known = set(self.engine.sources())
         self.sources = tuple(s for s in self.sources if s in known)
-        n_chunks = self.engine.index.n_chunks if hasattr(self.engine, "index") else 0
-        self.query_one(StatusLine).set_state(f"Ready · {len(known)} documents, {n_chunks} passages", "ready")
+        self._show_ready()
         report = message.report
         if report is not None:
             note = f"Indexed: {report.summary()}"
             self.notify(note, severity="warning" if report.skipped else "information", markup=False)
         self.refresh_bindings()
+        self.start_watching()
         self._pump()
+
+    def _show_ready(self) -> None:
+        n_chunks = self.engine.index.n_chunks if hasattr(self.engine, "index") else 0
+        self.query_one(StatusLine).set_state(f"Ready · {len(self.engine.sources())} documents, {n_chunks} passages", "ready")
 
     def _close_retired(self) -> None:
         if self._asking is None:
@@ -306,13 +326,14 @@ def make_app(
     run_editor: Callable[[list[str]], None] | None = None,
     cursor_blink: bool = True,
     questions: Path | None = None,
+    watch_seconds: float | None = WATCH_SECONDS,
 ) -> ChatApp:
     """Build the chat; tests pass a fake embedder (or a whole loader), the CLI passes nothing."""
     from index.locations import history_db_path
 
     config = config or RunConfig()
     loader = engine_loader or default_loader(config, embedder, explicit_backend)
-    return ChatApp(config, loader, HistoryStore(history_path or history_db_path()), run_editor, cursor_blink, questions)
+    return ChatApp(config, loader, HistoryStore(history_path or history_db_path()), run_editor, cursor_blink, questions, watch_seconds)
 
 
 def run_chat(config: RunConfig, explicit_backend: bool = False, questions: Path | None = None) -> None:

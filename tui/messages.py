@@ -23,6 +23,15 @@ class EngineReady(Message):
 
 
 @dataclass
+class FilesChanged(Message):
+    """Files of the corpus differ from the index (tui/watch.py), which was engine's when compared."""
+
+    engine: "Engine"
+    summary: str
+    """What an update would do: "0 new, 1 changed, 0 removed"."""
+
+
+@dataclass
 class IndexProgress(Message):
     """One step of indexing; a newer one replaces the older on the status line."""
 

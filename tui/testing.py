@@ -78,7 +78,8 @@ def fake_app(corpus: Path, embedder=None, **kwargs):
     from tui.app import make_app
 
     config = RunConfig(corpus=(corpus,), index_dir=kwargs.pop("index_dir", None))
-    return make_app(config, embedder=embedder or HashingEmbedder(), **kwargs)
+    # No file watch unless asked for: a test's own edits must not be indexed behind its back.
+    return make_app(config, embedder=embedder or HashingEmbedder(), watch_seconds=kwargs.pop("watch_seconds", None), **kwargs)
 
 
 def prebuild(corpus: Path, embedder=None) -> Path:

@@ -1,0 +1,94 @@
+"""Pilot tests of the chat noticing edits to the corpus while it is open (tui/watch.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from index import store
+from tui.testing import fake_app, notices, screen_text, settle, sync, write_demo_corpus
+
+SIZE = (120, 40)
+TICK = 0.1
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_demo_corpus(tmp_path / "corpus")
+
+
+async def wait_for(pilot, condition, seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        await pilot.pause(0.05)
+    return condition()
+
+
+def indexed(app) -> list[str]:
+    return [m for _, m in notices(app) if m.startswith("Indexed:")]
+
+
+@sync
+async def test_an_edit_while_the_chat_is_open_is_indexed_and_answered(corpus):
+    """Without ctrl+r: a changed file is found within a few ticks, the index brought up to date, and
+    the next question is answered from the new text."""
+    app = fake_app(corpus, watch_seconds=TICK)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        first = app.engine
+        assert indexed(app) == ["Indexed: 3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped"]
+        (corpus / "paris.txt").write_text("Paris is the capital of France.\nThe Louvre opened in 1793 as a public museum.\n", encoding="utf-8")
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 2 and app.engine is not first), screen_text(app)
+        assert indexed(app)[1] == "Indexed: 0 new, 1 changed, 2 unchanged, 0 removed, 0 skipped"
+        await settle(pilot)
+        assert "Ready · 3 documents" in screen_text(app)
+        top = app.engine.search("When did the Louvre open?", k=1, mode="bm25")[0]  # the fake embedder ranks at random
+        assert top.citation.source == "paris.txt" and "The Louvre opened in 1793" in top.citation.text
+        # Nothing changed since: no further update.
+        await pilot.pause(5 * TICK)
+        assert len(indexed(app)) == 2
+
+
+@sync
+async def test_an_index_locked_by_another_qa_index_is_left_to_it_quietly(corpus):
+    """While another `qa index` holds the lock, the chat neither fails nor complains; once it is
+    released, the edit is indexed."""
+    app = fake_app(corpus, watch_seconds=TICK)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        index_dir = app.config.resolved_index_dir
+        with store.write_lock(index_dir):
+            (corpus / "evil.txt").unlink()
+            await pilot.pause(10 * TICK)
+            assert len(indexed(app)) == 1
+            assert not [m for severity, m in notices(app) if severity == "error"]
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)
+        assert indexed(app)[1].startswith("Indexed: 0 new, 0 changed, 2 unchanged, 1 removed")
+        assert not [m for severity, m in notices(app) if severity == "error"]
+
+
+@sync
+async def test_a_failing_update_is_reported_once_and_not_retried_until_ctrl_r(corpus, monkeypatch):
+    import qa.service
+    from index.errors import QAError
+
+    calls = []
+    real = qa.service.index_corpus
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        raise QAError("The disk is full.", "Free some space.")
+
+    app = fake_app(corpus, watch_seconds=TICK)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(qa.service, "index_corpus", failing)
+        (corpus / "paris.txt").write_text("Paris changed.\n", encoding="utf-8")
+        assert await wait_for(pilot, lambda: calls), screen_text(app)
+        await pilot.pause(10 * TICK)
+        await settle(pilot)
+        assert len(calls) == 1
+        assert [m for severity, m in notices(app) if severity == "error"] == ["The disk is full. Free some space."]
+        monkeypatch.setattr(qa.service, "index_corpus", real)
+        await pilot.press("ctrl+r")
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)

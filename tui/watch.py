@@ -1,0 +1,76 @@
+"""Edits while the chat is open: every few seconds the corpus's files are compared with the index (by
+stat, as `qa index` does: unchanged files are not read), and when they differ the index is brought
+up to date in the background, as when the chat opens."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.worker import WorkerState
+
+from index.errors import QAError
+from tui.messages import FilesChanged
+from tui.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
+
+WATCH_SECONDS = 3.0
+"""How often the files are compared with the index."""
+WATCH_SHARE = 0.02
+"""At most this share of the time goes to comparing: where one comparison takes longer than
+WATCH_SECONDS x WATCH_SHARE (60 ms, about 5,000 files), the next one waits longer."""
+
+
+class FileWatch:
+    """Mixed into ChatApp (which has engine, config, watch_seconds, reindex and _indexing)."""
+
+    _watch_timer = None
+    _watch_after = 0.0
+    _watch_paused = False
+    """Set when an update started here failed: the user has seen the error; ctrl+r tries again."""
+
+    def start_watching(self) -> None:
+        """Compare the files with the index from now on (called whenever an engine is ready)."""
+        self._watch_paused = False
+        if self._watch_timer is None and self.watch_seconds is not None:
+            self._watch_timer = self.set_interval(self.watch_seconds, self._watch_tick, name="file-watch")
+
+    def _watch_tick(self) -> None:
+        engine = self.engine
+        if engine is None or not hasattr(engine, "index") or self._watch_paused or time.monotonic() < self._watch_after:
+            return
+        if self._indexing() is not None or any(w.group == "watch" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
+            return
+        self.compare_files(engine)
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def compare_files(self, engine: "Engine") -> None:
+        from index import store
+        from index.builder import pending_changes
+
+        started = time.monotonic()
+        try:
+            # Its own connection: the engine's belongs to the thread answering questions.
+            conn = store.connect(engine.index.folder / store.SQLITE, readonly=True)
+            try:
+                changes = pending_changes(self.config.paths, conn, manifest=engine.index.manifest)
+            finally:
+                conn.close()
+        except (QAError, OSError, sqlite3.Error):
+            return  # a folder gone, or the index replaced meanwhile: the next tick looks again
+        finally:
+            elapsed = time.monotonic() - started
+            self._watch_after = time.monotonic() + max(0.0, elapsed / WATCH_SHARE - (self.watch_seconds or WATCH_SECONDS))
+        if changes:
+            self.post_message(FilesChanged(engine, changes.summary()))
+
+    def on_files_changed(self, message: FilesChanged) -> None:
+        # A plain method name, not @on: the mixin is not a MessagePump, so decorators would be missed.
+        if message.engine is not self.engine or self._indexing() is not None or self._watch_paused:
+            return  # the index was replaced or is being updated meanwhile
+        self.query_one(StatusLine).set_state(f"Files changed ({message.summary}): updating the index…")
+        self.reindex(update=True)
