@@ -92,3 +92,19 @@ async def test_a_failing_update_is_reported_once_and_not_retried_until_ctrl_r(co
         monkeypatch.setattr(qa.service, "index_corpus", real)
         await pilot.press("ctrl+r")
         assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)
+
+
+@sync
+async def test_no_update_while_a_dialog_is_open(corpus):
+    """The bench may be running on the engine and the filter lists its documents: an edit made while
+    a dialog is open is indexed once it closes."""
+    app = fake_app(corpus, watch_seconds=TICK)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        (corpus / "paris.txt").write_text("Paris changed while the help was open.\n", encoding="utf-8")
+        await pilot.pause(10 * TICK)
+        assert len(indexed(app)) == 1
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)

@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.screen import ModalScreen
 from textual.worker import WorkerState
 
 from index.errors import QAError
@@ -43,6 +44,8 @@ class FileWatch:
         engine = self.engine
         if engine is None or not hasattr(engine, "index") or self._watch_paused or time.monotonic() < self._watch_after:
             return
+        if isinstance(self.screen, ModalScreen):
+            return  # the bench may be running on this engine, the filter lists its documents: after they close
         if self._indexing() is not None or any(w.group == "watch" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
             return
         self.compare_files(engine)
@@ -70,7 +73,7 @@ class FileWatch:
 
     def on_files_changed(self, message: FilesChanged) -> None:
         # A plain method name, not @on: the mixin is not a MessagePump, so decorators would be missed.
-        if message.engine is not self.engine or self._indexing() is not None or self._watch_paused:
-            return  # the index was replaced or is being updated meanwhile
+        if message.engine is not self.engine or self._indexing() is not None or self._watch_paused or isinstance(self.screen, ModalScreen):
+            return  # the index was replaced or is being updated meanwhile, or a dialog opened: the next tick
         self.query_one(StatusLine).set_state(f"Files changed ({message.summary}): updating the index…")
         self.reindex(update=True)
