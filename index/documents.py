@@ -301,6 +301,8 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 if os.path.islink(sub):
                     skipped.append(Skipped(sub, "symbolic link to a folder, not followed"))
                     continue
+                if is_index_folder(sub):
+                    continue  # an --index-dir inside the corpus: ours, not the user's, so not reported either
                 keep.append(name)
             dirnames[:] = keep
             real_prefix = os.path.join(real_here, "")
@@ -335,6 +337,16 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 seen.add(real)
                 files.append(path)
     return files, skipped
+
+
+INDEX_MARKERS = ("CURRENT", ".lock")
+"""Files every qa index folder holds (index/store.py CURRENT and LOCK)."""
+
+
+def is_index_folder(path: str) -> bool:
+    """Whether a folder is a qa index (an --index-dir inside the corpus): its vocabulary files are .txt,
+    and every update writes new ones, which would otherwise be indexed as documents, again and again."""
+    return all(os.path.isfile(os.path.join(path, marker)) for marker in INDEX_MARKERS)
 
 
 def _is_file(entry: os.DirEntry) -> bool:

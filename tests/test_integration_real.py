@@ -352,3 +352,21 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
         assert code == 0, err
         answer = json.loads(out)
         assert answer["found"] and expected in answer["answer"]["text"], answer
+
+
+def test_an_index_dir_inside_the_corpus_is_not_indexed_as_documents(real_cli, tmp_path):
+    """`qa index docs --index-dir docs/idx` twice: the second run finds nothing new and skips nothing
+    (the index's own terms.txt files are not documents, and not the user's to be told about)."""
+    import shutil
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    for _ in range(2):
+        code, _, err = real_cli("index", str(docs), "--index-dir", str(docs / "idx"))
+        assert code == 0, err
+    assert "0 new, 0 changed, 2 unchanged, 0 removed, 0 skipped" in err, err
+    loaded = store.load_index(docs / "idx")
+    try:
+        assert sorted(r[0] for r in loaded.conn.execute("SELECT source FROM documents")) == sorted(p.name for p in SEEDS.iterdir())
+    finally:
+        loaded.close()

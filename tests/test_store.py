@@ -647,3 +647,24 @@ def test_files_whose_extractor_changed_are_read_again_by_the_next_update(tmp_pat
     assert store.read_manifest(index_dir).extractors["pdf"] == documents.EXTRACTORS["pdf"]
     report = build_index([corpus], index_dir, fake_embedder)
     assert (report.changed, report.unchanged) == (0, 3)
+
+
+def test_an_index_folder_inside_the_corpus_is_not_indexed(tmp_path, fake_embedder):
+    """--index-dir inside the corpus: its vocabulary files (terms.txt) are not documents, or every
+    update would index the previous one's and the chat's watch would update for ever."""
+    from index.documents import INDEX_MARKERS
+
+    assert INDEX_MARKERS == (store.CURRENT, store.LOCK)
+    corpus = small_corpus(tmp_path / "docs", 3)
+    index_dir = corpus / "idx"
+    build_index([corpus], index_dir, fake_embedder)
+    report = build_index([corpus], index_dir, fake_embedder)
+    assert (report.new, report.changed, report.unchanged, report.removed, report.skipped) == (0, 0, 3, 0, ())
+    from index.builder import pending_changes
+
+    loaded = store.load_index(index_dir)
+    try:
+        assert not pending_changes([corpus], loaded.conn, manifest=loaded.manifest)
+        assert all(not src.startswith("idx") for (src,) in loaded.conn.execute("SELECT source FROM documents"))
+    finally:
+        loaded.close()
