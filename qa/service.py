@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -39,6 +41,40 @@ def index_corpus(config: RunConfig, embedder: Embedder | None = None, *, rebuild
         cancelled=cancelled,
         **kwargs,
     )
+
+
+WATCH_SHARE = 0.02
+"""At most this share of the time goes to comparing the files with the index while watching."""
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # a module function, so tests can replace it
+
+
+def watch_corpus(
+    config: RunConfig, embedder: Embedder, on_report: Callable[["BuildReport"], None], *, interval: float = 3.0,
+    max_bytes: int | None = None, sleep: Callable[[float], None] | None = None,
+) -> None:
+    """Keep the index up to date until interrupted: every `interval` seconds the corpus's files are
+    compared with the index by stat (index.builder.pending_changes: unchanged files are not read),
+    and when they differ the changed files are indexed (on_report gets each BuildReport). A corpus
+    whose comparison takes longer than WATCH_SHARE of the interval is compared less often."""
+    from index import store
+    from index.builder import pending_changes
+
+    kwargs = {"max_bytes": max_bytes} if max_bytes else {}
+    sleep = sleep or _sleep
+    while True:
+        sleep(interval)
+        started = time.monotonic()
+        folder = store.current_generation(config.resolved_index_dir)
+        with contextlib.closing(store.connect(folder / store.SQLITE, readonly=True)) as conn:
+            changes = pending_changes(config.paths, conn, manifest=store.Manifest.from_path(folder / store.MANIFEST), **kwargs)
+        if changes:
+            on_report(index_corpus(config, embedder, wait=True, max_bytes=max_bytes))
+        elapsed = time.monotonic() - started
+        if elapsed > WATCH_SHARE * interval:
+            sleep(elapsed / WATCH_SHARE - interval)
 
 
 def open_engine(config: RunConfig, embedder: Embedder | None = None, *, build_if_missing: bool = True, progress: Progress | None = None, explicit_backend: bool = False, preload: bool = False) -> tuple[Engine, BuildReport | None]:

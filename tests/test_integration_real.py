@@ -370,3 +370,33 @@ def test_an_index_dir_inside_the_corpus_is_not_indexed_as_documents(real_cli, tm
         assert sorted(r[0] for r in loaded.conn.execute("SELECT source FROM documents")) == sorted(p.name for p in SEEDS.iterdir())
     finally:
         loaded.close()
+
+
+def test_qa_index_watch_indexes_an_edit_and_stops_on_ctrl_c(real_cli, tmp_path, monkeypatch):
+    """`qa index --watch`: the first run indexes everything, a later edit is indexed on the next look
+    (with the model loaded once), and Ctrl-C stops it with exit code 0."""
+    import shutil
+
+    import qa.service
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    looks = []
+
+    def sleep(seconds: float) -> None:
+        if seconds != 3.0:
+            return
+        looks.append(seconds)
+        if len(looks) == 1:
+            article = docs / "002_c6b6b51f87ff079e.txt"
+            article.write_text(article.read_text(encoding="utf-8") + "\nThe Reykjavik summit was postponed until March 2016.\n", encoding="utf-8")
+        elif len(looks) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(qa.service, "_sleep", sleep)
+    code, _, err = real_cli("index", str(docs), "--index-dir", str(tmp_path / "idx"), "--watch", "-q")
+    assert code == 0, err
+    assert "2 new, 0 changed, 0 unchanged" in err and "0 new, 1 changed, 1 unchanged" in err, err
+    assert "Watching for changes every 3 s" in err and "Stopped watching" in err
+    code, out, err = real_cli("ask", "Until when was the Reykjavik summit postponed?", "--json", "--index-dir", str(tmp_path / "idx"))
+    assert code == 0 and "postponed until March 2016" in json.loads(out)["answer"]["text"], out

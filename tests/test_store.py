@@ -668,3 +668,35 @@ def test_an_index_folder_inside_the_corpus_is_not_indexed(tmp_path, fake_embedde
         assert all(not src.startswith("idx") for (src,) in loaded.conn.execute("SELECT source FROM documents"))
     finally:
         loaded.close()
+
+
+def test_watch_corpus_indexes_each_change_until_interrupted(tmp_path, fake_embedder):
+    """`qa index --watch`: every interval the files are compared with the index; each change is
+    indexed (and reported) once, and nothing is indexed while nothing changes."""
+    from qa.config import RunConfig
+    from qa.service import index_corpus, watch_corpus
+
+    corpus = small_corpus(tmp_path / "docs", 3)
+    config = RunConfig(corpus=(corpus,), index_dir=tmp_path / "idx")
+    index_corpus(config, fake_embedder)
+    reports, looks = [], []
+
+    def sleep(seconds: float) -> None:
+        if seconds != 10.0:
+            return  # the extra wait after a slow comparison
+        looks.append(seconds)
+        if len(looks) == 2:
+            (corpus / "doc01.txt").write_text("Document 1 now talks about zebras.", encoding="utf-8")
+        elif len(looks) == 4:
+            (corpus / "doc02.txt").unlink()
+        elif len(looks) == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        watch_corpus(config, fake_embedder, reports.append, interval=10.0, sleep=sleep)
+    assert [(r.new, r.changed, r.removed) for r in reports] == [(0, 1, 0), (0, 0, 1)]
+    engine = Engine.open(tmp_path / "idx", fake_embedder)
+    try:
+        assert "zebras" in engine.search("zebras", k=1, mode="bm25")[0].citation.text
+    finally:
+        engine.close()
