@@ -104,6 +104,13 @@ def pending_changes(paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FI
     return Changes(len(new), len(changed), len(removed))
 
 
+def changes_since(generation: Path, paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Changes:
+    """pending_changes against one generation folder, on a read-only connection of its own (the
+    watches of the chat and of `qa index --watch`)."""
+    with contextlib.closing(store.connect(generation / store.SQLITE, readonly=True)) as conn:
+        return pending_changes(paths, conn, max_bytes, manifest=store.Manifest.from_path(generation / store.MANIFEST))
+
+
 def outdated_extractors(manifest: store.Manifest | None) -> frozenset[str]:
     """The kinds of file whose extractor changed since the index was built (documents.EXTRACTORS)."""
     if manifest is None:

@@ -94,11 +94,21 @@ def load_row_terms(folder: Path, n_rows: int) -> RowTerms | None:
     return RowTerms(terms, ids, offsets) if fits else None
 
 
+def read_term_lines(path: Path) -> list[str]:
+    """Terms written one a line by write_term_lines (an empty file: no terms)."""
+    text = path.read_text(encoding="utf-8")
+    return text.split("\n") if text else []
+
+
+def write_term_lines(path: Path, terms: Sequence[str]) -> None:
+    """Terms one a line (terms are runs of word characters: no line breaks in them)."""
+    path.write_text("\n".join(terms), encoding="utf-8")
+
+
 def _read_terms(folder: Path) -> list[str] | None:
     """The vocabulary of an index folder in id order, without bm25s's trailing empty token."""
     if (folder / TERMS).is_file():
-        text = (folder / TERMS).read_text(encoding="utf-8")
-        return text.split("\n") if text else []
+        return read_term_lines(folder / TERMS)
     vocab: dict[str, int] = json.loads((folder / VOCAB).read_text(encoding="utf-8"))
     terms = [""] * len(vocab)
     for term, i in vocab.items():
@@ -262,9 +272,7 @@ def update_postings(
     if known is None or previous is None or not _postings_fit(previous, prev_offsets, n_base, len(known)):
         return None
     if delta is not None:  # the base's remaining rows, then the delta's
-        alive = np.ones(n_base, dtype=bool)
-        alive[delta.removed] = False
-        whole = _merge(known, previous, prev_offsets, alive, delta_term_lists(delta))
+        whole = _merge(known, previous, prev_offsets, delta.alive(n_base), delta_term_lists(delta))
         known, previous, prev_offsets = whole.rows.terms, whole.postings, whole.rows.offsets
     if prev_offsets.shape[0] != previous_ids.shape[0] + 1:
         return None
@@ -432,7 +440,7 @@ def write_bm25(
         link_or_copy(vocab_from / VOCAB, folder / VOCAB)
         link_or_copy(vocab_from / TERMS, folder / TERMS)
     else:
-        (folder / TERMS).write_text("\n".join(rows.terms), encoding="utf-8")
+        write_term_lines(folder / TERMS, rows.terms)
         with open(folder / VOCAB, "wt", encoding="utf-8") as fh:
             fh.write(_vocab_json(rows.terms, json_functions))
     params = dict(

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from index.lexical import BM25Settings, ColumnLexical
-from index.lexical_build import TERM_FREQS, TERMS, TOKEN_ROWS, RowTerms, kept_rows, update_row_terms
+from index.lexical_build import TERM_FREQS, TERMS, TOKEN_ROWS, RowTerms, kept_rows, read_term_lines, update_row_terms, write_term_lines
 
 DELTA_REMOVED = "delta_removed.npy"
 """int64, sorted: the base's rows (positions in the base) that the index no longer has."""
@@ -63,6 +63,12 @@ class Delta:
     rows: RowTerms
     """The rows added since, in row order (after the base's remaining rows)."""
 
+    def alive(self, base_rows: int) -> np.ndarray:
+        """A bool per base row: not removed."""
+        alive = np.ones(base_rows, dtype=bool)
+        alive[self.removed] = False
+        return alive
+
 
 def empty_delta() -> Delta:
     return Delta(np.zeros(0, dtype=np.int64), RowTerms([], np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)))
@@ -80,8 +86,7 @@ def read_delta(folder: Path, base_rows: int) -> Delta | None:
     removed = np.load(folder / DELTA_REMOVED, allow_pickle=False)
     ids = np.load(folder / DELTA_TOKENS, allow_pickle=False)
     offsets = np.load(folder / DELTA_ROWS, allow_pickle=False)
-    text = (folder / DELTA_TERMS).read_text(encoding="utf-8")
-    terms = text.split("\n") if text else []
+    terms = read_term_lines(folder / DELTA_TERMS)
     fits = (
         removed.dtype == np.int64 and removed.ndim == 1 and ids.dtype == np.int32 and offsets.dtype == np.int64 and offsets.ndim == 1
         and offsets.shape[0] >= 1 and offsets[0] == 0 and offsets[-1] == ids.shape[0] and bool(np.all(np.diff(offsets) >= 0))
@@ -116,8 +121,7 @@ def write_delta(
         old = read_delta(live, base_rows) or empty_delta()
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    alive = np.ones(base_rows, dtype=bool)
-    alive[old.removed] = False
+    alive = old.alive(base_rows)
     n_base_before = base_rows - old.removed.shape[0]
     if previous_ids.shape[0] != n_base_before + old.rows.n_rows:
         return False
@@ -140,7 +144,7 @@ def write_delta(
     if removed.size or rows.n_rows:
         np.save(folder / DELTA_REMOVED, removed, allow_pickle=False)
         np.save(folder / DELTA_TOKENS, rows.ids, allow_pickle=False)
-        (folder / DELTA_TERMS).write_text("\n".join(rows.terms), encoding="utf-8")
+        write_term_lines(folder / DELTA_TERMS, rows.terms)
         np.save(folder / DELTA_ROWS, rows.offsets, allow_pickle=False)  # last: its presence marks a delta
     return True
 
@@ -196,8 +200,7 @@ class DeltaScorer:
         if offsets.shape != (base_rows + 1,) or offsets.dtype != np.int64:
             raise ValueError(f"{TOKEN_ROWS} in {folder.name} does not describe {base_rows} rows")
         base_lengths = np.diff(offsets)
-        alive = np.ones(base_rows, dtype=bool)
-        alive[delta.removed] = False
+        alive = delta.alive(base_rows)
         self.n_base = base_rows - delta.removed.shape[0]
         self.postings = count_postings(delta.rows)
         self.vocab = {t: i for i, t in enumerate(delta.rows.terms)}

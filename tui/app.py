@@ -239,7 +239,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
             self._close_retired()
         known = set(self.engine.sources())
         self.sources = tuple(s for s in self.sources if s in known)
-        self._show_ready()
+        self._show_ready(len(known))
         report = message.report
         if report is not None:
             note = f"Indexed: {report.summary()}"
@@ -248,9 +248,10 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         self.start_watching()
         self._pump()
 
-    def _show_ready(self) -> None:
+    def _show_ready(self, n_documents: int | None = None) -> None:
+        n_documents = len(self.engine.sources()) if n_documents is None else n_documents
         n_chunks = self.engine.index.n_chunks if hasattr(self.engine, "index") else 0
-        self.query_one(StatusLine).set_state(f"Ready · {len(self.engine.sources())} documents, {n_chunks} passages", "ready")
+        self.query_one(StatusLine).set_state(f"Ready · {n_documents} documents, {n_chunks} passages", "ready")
 
     def _close_retired(self) -> None:
         if self._asking is None:

@@ -20,10 +20,8 @@ if TYPE_CHECKING:
     from qa.engine import Engine
 
 WATCH_SECONDS = 3.0
-"""How often the files are compared with the index."""
-WATCH_SHARE = 0.02
-"""At most this share of the time goes to comparing: where one comparison takes longer than
-WATCH_SECONDS x WATCH_SHARE (60 ms, about 5,000 files), the next one waits longer."""
+"""How often the files are compared with the index (a slow comparison spaces them out: qa/service.py
+watch_pause)."""
 
 
 class FileWatch:
@@ -52,22 +50,17 @@ class FileWatch:
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def compare_files(self, engine: "Engine") -> None:
-        from index import store
-        from index.builder import pending_changes
+        from index.builder import changes_since
+        from qa.service import watch_pause
 
         started = time.monotonic()
         try:
             # Its own connection: the engine's belongs to the thread answering questions.
-            conn = store.connect(engine.index.folder / store.SQLITE, readonly=True)
-            try:
-                changes = pending_changes(self.config.paths, conn, manifest=engine.index.manifest)
-            finally:
-                conn.close()
+            changes = changes_since(engine.index.folder, self.config.paths)
         except (QAError, OSError, sqlite3.Error):
             return  # a folder gone, or the index replaced meanwhile: the next tick looks again
         finally:
-            elapsed = time.monotonic() - started
-            self._watch_after = time.monotonic() + max(0.0, elapsed / WATCH_SHARE - (self.watch_seconds or WATCH_SECONDS))
+            self._watch_after = time.monotonic() + watch_pause(time.monotonic() - started, self.watch_seconds)
         if changes:
             self.post_message(FilesChanged(engine, changes.summary()))
 
