@@ -221,13 +221,15 @@ def _write_generation(
         copying = BackgroundCopy(live / store.SQLITE, db_path)
         try:  # the live generation never changes under the write lock: read it while it is copied
             with contextlib.closing(store.connect(live / store.SQLITE, readonly=True)) as previous:
-                known, stats = _forget_outdated(*store.read_documents(previous), outdated)
+                recorded, recorded_stats = store.read_documents(previous)
+                known, stats = _forget_outdated(recorded, recorded_stats, outdated)
             found = scan(stats)
         finally:
             copying.join()
         flush.start(db_path)  # the copy reaches the disk while we embed
     else:
         known, found = {}, scan({})
+        recorded = known
     timings["scan"] = time.perf_counter() - t  # with the copy of meta.sqlite beside it
     conn = store.connect(db_path, readonly=False)
     try:
@@ -238,6 +240,11 @@ def _write_generation(
             )
         docs = found.documents
         new, changed, removed = _classify(known, found)
+        if outdated:  # same bytes, read again by a newer extractor or splitter: kept if they index the same
+            again = [d for d in changed if recorded[d.source][1] == d.sha256]
+            kept = {d.source for d, seg in zip(again, segment_texts([d.text for d in again], embedder, chunking, embedder.max_tokens))
+                    if _indexed_as(conn, recorded[d.source][0], d.text, seg)}
+            changed = [d for d in changed if d.source not in kept]
         unchanged = len(docs) - len(new) - len(changed) + len(found.unchanged)
         # Paths may have moved (same source, new absolute path): keep them current.
         paths_now = {**{d.source: str(d.path) for d in docs}, **{src: str(p) for src, p in found.unchanged.items()}}
@@ -364,6 +371,24 @@ def _write_generation(
         "n_chunks": int(ids.shape[0]),
         "embedded_chunks": len(unit_rows),
     }
+
+
+def _indexed_as(conn, doc_id: int, text: str, seg: Segmentation) -> bool:
+    """Whether a document's stored units and chunks are exactly what this segmentation of its text makes."""
+    units = conn.execute("SELECT id, char_start, char_end, n_tokens, text FROM units WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
+    if [row[1:] for row in units] != [(u.char_start, u.char_end, u.n_tokens, text[u.char_start:u.char_end]) for u in seg.units]:
+        return False
+    chunks = conn.execute(
+        "SELECT id, ordinal, char_start, char_end, line_start, line_end, n_tokens, text FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
+    ).fetchall()
+    if [row[1:] for row in chunks] != [(c.ordinal, c.char_start, c.char_end, c.line_start, c.line_end, c.n_tokens, c.text) for c in seg.chunks]:
+        return False
+    position = {row[0]: i for i, row in enumerate(units)}
+    members = [
+        sorted(position[u] for (u,) in conn.execute("SELECT unit_id FROM chunk_units WHERE chunk_id = ?", (row[0],)))
+        for row in chunks
+    ]
+    return members == [sorted(m) for m in seg.members]
 
 
 @dataclass(frozen=True)

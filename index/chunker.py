@@ -58,12 +58,17 @@ _ABBREVIATIONS = {
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans (start, end) with surrounding whitespace trimmed; blank spans dropped."""
+    """Sentence spans (start, end) with surrounding whitespace trimmed; blank spans dropped. A line break
+    ends a sentence unless it only wraps one (soft_breaks)."""
     spans: list[tuple[int, int]] = []
     start = 0
+    soft = soft_breaks(text)
     for match in _SENTENCE_END.finditer(text):
         end = match.end()
-        if match.group() != "\n":
+        if match.group() == "\n":
+            if match.start() in soft:
+                continue
+        else:
             # the word before the full stop (the last 40 characters hold any abbreviation and its stop)
             tail = max(start, end - 40)
             word = _LAST_WORD.search(text, tail, end)
@@ -76,6 +81,73 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         start = end
     _append_trimmed(spans, text, start, len(text))
     return spans
+
+
+_ENDS_CLAUSE = re.compile(r"""[.!?…:;]["'”’)\]]*$""")
+_STARTS_BLOCK = re.compile(r"(?:#{1,6}(?:\s|$)|[>|]|[-*+•](?:\s|$)|\d{1,3}[.)](?:\s|$)|```|~~~)")
+_FENCE = ("```", "~~~")
+
+
+def soft_breaks(text: str) -> set[int]:
+    """Offsets of the line breaks that only wrap a sentence: hard-wrapped prose (Markdown notes, plain-text
+    books, mail, README files) would otherwise give one unit per line, cut mid-sentence.
+
+    A break wraps when its line holds text that does not end a sentence or clause (. ! ? : ;), is not a
+    heading or table row, and the next line continues it: it is not blank, does not start a block (heading,
+    list item, quote, table row, code fence), and either starts in lower case or, in a hard-wrapped
+    text (wrap_width), follows a line filled to at least WRAP_FILL of the wrap width. Lines inside code fences stay lines.
+    """
+    if "\n" not in text:
+        return set()
+    lines = text.split("\n")
+    width = wrap_width(lines)
+    soft: set[int] = set()
+    offset = 0
+    fenced = False
+    for line, following in zip(lines, lines[1:]):
+        here, nxt = line.strip(), following.strip()
+        offset += len(line)  # the break after this line
+        if here.startswith(_FENCE):
+            fenced = not fenced
+        elif (
+            not fenced and here and nxt
+            and not here.startswith(("#", "|"))
+            and not _ENDS_CLAUSE.search(here)
+            and not _STARTS_BLOCK.match(nxt)
+            and (nxt[0].islower() or (width is not None and len(line.rstrip()) >= WRAP_FILL * width))
+        ):
+            soft.add(offset)
+        offset += 1
+    return soft
+
+
+WRAP_FILL = 0.8
+"""A line at least this share of the wrap width was wrapped (it did not end a paragraph early)."""
+
+
+def wrap_width(lines: list[str]) -> int | None:
+    """The column a hard-wrapped text was wrapped at, or None when its lines are not wrapped.
+
+    Counted over the lines that a next line of text follows (a paragraph's last line is short by nature;
+    headings, list items, table rows and code are not prose): at least 3 of them, and half of them fill
+    80-100 % of their 90th-percentile width, itself 40-160 columns.
+    """
+    widths = []
+    fenced = False
+    for line, following in zip(lines, lines[1:]):
+        here, nxt = line.strip(), following.strip()
+        if here.startswith(_FENCE):
+            fenced = not fenced
+        elif not fenced and here and nxt and not _STARTS_BLOCK.match(here) and not _STARTS_BLOCK.match(nxt):
+            widths.append(len(line.rstrip()))
+    if len(widths) < 3:
+        return None
+    widths.sort()
+    width = widths[int(0.9 * (len(widths) - 1))]
+    if not 40 <= width <= 160:
+        return None
+    filled = sum(1 for w in widths if WRAP_FILL * width <= w <= width)
+    return width if filled >= 0.5 * len(widths) else None
 
 
 def _append_trimmed(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:

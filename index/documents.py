@@ -17,11 +17,13 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
-EXTRACTORS = {"text": 1, "html": 1, "pdf": 2}
-"""Version of each way of turning a file into text. Raise one when what it makes of the same bytes
-changes: an incremental run then reads that kind of file again (recorded in the manifest), instead
-of keeping text that the stale check, which extracts anew, no longer finds. pdf 2: a line ending in
-an underscore is joined to the next without a space."""
+EXTRACTORS = {"text": 2, "html": 2, "pdf": 3}
+"""Version of each way of turning a file into text and sentences. Raise one when what it makes of the
+same bytes changes: an incremental run then reads that kind of file again (recorded in the manifest),
+instead of keeping text that the stale check, which extracts anew, no longer finds; a file whose
+passages come out the same is kept, not embedded again (index/builder.py). pdf 2: a line ending in
+an underscore is joined to the next without a space. text 2, html 2, pdf 3: a line break that only
+wraps a sentence no longer ends it (index/chunker.py soft_breaks)."""
 SUPPORTED_NOTE = "indexes .txt, .md, .html, .pdf"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 

@@ -7,7 +7,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation
-from qa.sanitize import safe_line, safe_text_and_spans
+from qa.sanitize import safe_line, safe_text_and_spans, unwrapped
 
 
 def _cite_label(c: Citation) -> Text:
@@ -44,7 +44,7 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
         head.append(f"  (confidence {span.confidence:.2f})  ", style="green")
         head.append_text(_cite_label(span.citation))
         console.print(head)
-        console.print(Padding(_marked(span.citation.text, span.highlights), (0, 0, 0, 2)))
+        console.print(Padding(_marked(*unwrapped(span.citation.text, span.highlights)), (0, 0, 0, 2)))
     else:
         best = answer.best_guess.confidence if answer.best_guess else 0.0
         console.print(

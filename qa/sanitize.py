@@ -39,3 +39,25 @@ def safe_same_length(text: str) -> str:
         return "\ufffd" * len(match.group())
 
     return _CONTROLS.sub(blank, _ESCAPES.sub(blank, text))
+
+
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n\s*")
+
+
+def unwrapped(text: str, spans: Sequence[tuple[int, int]] = ()) -> tuple[str, list[tuple[int, int]]]:
+    """An answer sentence on one line: each line break, with the spaces around it (a hard-wrapped file's
+    indentation), becomes one space; spans (start, end) into text are moved to cover the same words.
+    Citations keep the file's own offsets: only what is shown changes."""
+    parts: list[str] = []
+    where: list[int] = []  # where[i]: offset in the result of text[i]
+    at = shown = 0
+    for match in _LINE_BREAK.finditer(text):
+        kept = match.start() - at
+        where.extend(range(shown, shown + kept))
+        where.extend([shown + kept] * (match.end() - match.start()))
+        parts += [text[at:match.start()], " "]
+        shown += kept + 1
+        at = match.end()
+    where.extend(range(shown, shown + len(text) - at + 1))  # and one past the end
+    parts.append(text[at:])
+    return "".join(parts), [(where[start], where[end]) for start, end in spans]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunker import Chunk, ChunkSettings, LineIndex, chunk_text, segment_text, segment_texts, split_sentences
+from index.chunker import Chunk, ChunkSettings, LineIndex, chunk_text, segment_text, segment_texts, split_sentences, wrap_width
 from index.embedder import HashingEmbedder
 from conftest import SEEDS
 
@@ -79,6 +79,74 @@ def test_split_sentences_keeps_abbreviations_and_breaks_at_lines():
         "new line? yes.",
         "Done",
     ]
+
+
+WRAPPED_NOTE = """# Tides and ferries
+
+The harbour master publishes the tide tables every Monday morning, and the
+ferry timetable follows them. Boats that arrive after dark must call the
+Harbour Office on channel twelve before they enter the inner basin, where
+the berths are allocated by length.
+
+- Fishing boats keep the north quay all year round, and visiting yachts
+  moor along the south wall in the summer months.
+- The fuel pontoon opens at seven.
+
+| Berth | Length |
+| A | 12 m |
+
+```
+ferry --list
+timetable --week
+```
+Tide tables
+are printed in the harbour office window every week for the coming month.
+"""
+
+
+def test_hard_wrapped_prose_is_split_into_sentences_not_lines():
+    spans = [WRAPPED_NOTE[s:e] for s, e in split_sentences(WRAPPED_NOTE)]
+    assert spans == [
+        "# Tides and ferries",
+        "The harbour master publishes the tide tables every Monday morning, and the\nferry timetable follows them.",
+        "Boats that arrive after dark must call the\nHarbour Office on channel twelve before they enter the inner basin, where\nthe berths are allocated by length.",
+        "- Fishing boats keep the north quay all year round, and visiting yachts\n  moor along the south wall in the summer months.",
+        "- The fuel pontoon opens at seven.",
+        "| Berth | Length |",
+        "| A | 12 m |",
+        "```",
+        "ferry --list",
+        "timetable --week",
+        "```",
+        "Tide tables\nare printed in the harbour office window every week for the coming month.",
+    ]
+
+
+def test_lines_that_are_not_wrapped_stay_units():
+    """A title, a byline and paragraphs one per line (the seed articles' layout) keep their breaks; in a
+    text that is not hard-wrapped only a lower-case next line continues a sentence."""
+    news = (
+        "Obama, Hollande pledge solidarity against ISIS\n"
+        "By Staff Writer\n"
+        "WASHINGTON (AP) — President Barack Obama met French President Francois Hollande at the White House on Tuesday, pledging to intensify strikes.\n"
+        "The two leaders spoke for an hour\n"
+        "about Syria and the refugee crisis.\n"
+    )
+    assert wrap_width(news.split("\n")) is None
+    assert [news[s:e] for s, e in split_sentences(news)] == [
+        "Obama, Hollande pledge solidarity against ISIS",
+        "By Staff Writer",
+        "WASHINGTON (AP) — President Barack Obama met French President Francois Hollande at the White House on Tuesday, pledging to intensify strikes.",
+        "The two leaders spoke for an hour\nabout Syria and the refugee crisis.",
+    ]
+
+
+def test_wrap_width_is_the_column_most_lines_fill():
+    assert wrap_width(WRAPPED_NOTE.split("\n")) is not None
+    gutenberg = ("It was the best of times, it was the worst of times, it was the age of\n" * 6).split("\n")
+    assert wrap_width(gutenberg) == len(gutenberg[0])
+    assert wrap_width(["short", "lines", "only", "here", "and", "there"]) is None  # under 40 columns
+    assert wrap_width(["a" * 300] * 10) is None  # one paragraph per line
 
 
 def test_split_sentences_closing_quotes_stay_with_their_sentence():

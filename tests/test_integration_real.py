@@ -400,3 +400,34 @@ def test_qa_index_watch_indexes_an_edit_and_stops_on_ctrl_c(real_cli, tmp_path, 
     assert "Watching for changes every 3 s" in err and "Stopped watching" in err
     code, out, err = real_cli("ask", "Until when was the Reykjavik summit postponed?", "--json", "--index-dir", str(tmp_path / "idx"))
     assert code == 0 and "postponed until March 2016" in json.loads(out)["answer"]["text"], out
+
+
+def test_a_hard_wrapped_note_is_answered_with_whole_sentences(real_cli, tmp_path):
+    """Markdown wrapped at 72 columns: the answer is the whole sentence across its line breaks (one
+    used to be a unit per line, so the answer was a fragment such as "Boats that arrive after dark must
+    call the"), cited from its first line to its last."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    note = (
+        "# Harbour notes\n\n"
+        "The harbour master publishes the tide tables every Monday morning, and\n"
+        "the ferry timetable follows them. Boats that arrive after dark must call\n"
+        "the Harbour Office on channel twelve before they enter the inner basin,\n"
+        "where berths are allocated by length. Fishing boats keep the north quay\n"
+        "all year round, and visiting yachts moor along the south wall in summer.\n"
+        "\n"
+        "- The fuel pontoon opens at seven in the morning and closes at dusk in\n"
+        "  winter, when the diesel pump is switched off for maintenance.\n"
+    )
+    (docs / "harbour.md").write_text(note, encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
+    code, out, err = real_cli("ask", "Who must boats arriving after dark call?", "--json", "--index-dir", str(index_dir))
+    assert code == 0, err
+    answer = json.loads(out)["answer"]
+    assert answer["text"] == (
+        "Boats that arrive after dark must call\nthe Harbour Office on channel twelve before they enter the inner basin,\n"
+        "where berths are allocated by length."
+    )
+    assert (answer["line_start"], answer["line_end"]) == (4, 6)
+    assert answer["text"] == note[answer["char_start"]:answer["char_end"]]

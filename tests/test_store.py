@@ -642,11 +642,59 @@ def test_files_whose_extractor_changed_are_read_again_by_the_next_update(tmp_pat
         assert pending_changes([corpus], loaded.conn, manifest=loaded.manifest) == Changes(0, 1, 0)
     finally:
         loaded.close()
+    # Read again, but it makes the same passages: kept, not embedded again.
     report = build_index([corpus], index_dir, fake_embedder)
-    assert (report.new, report.changed, report.unchanged, report.removed) == (0, 1, 2, 0)
+    assert (report.new, report.changed, report.unchanged, report.removed, report.embedded_chunks) == (0, 0, 3, 0, 0)
+    assert store.read_manifest(index_dir).extractors["pdf"] == documents.EXTRACTORS["pdf"]
+    # An upgrade that does change the text: the PDF is indexed anew.
+    monkeypatch.setitem(documents.EXTRACTORS, "pdf", documents.EXTRACTORS["pdf"] + 1)
+    real = documents.pdf_to_text
+    monkeypatch.setattr(documents, "pdf_to_text", lambda data: real(data).replace("zeppelins", "airships"))
+    report = build_index([corpus], index_dir, fake_embedder)
+    assert (report.new, report.changed, report.unchanged, report.removed) == (0, 1, 2, 0) and report.embedded_chunks > 0
     assert store.read_manifest(index_dir).extractors["pdf"] == documents.EXTRACTORS["pdf"]
     report = build_index([corpus], index_dir, fake_embedder)
     assert (report.changed, report.unchanged) == (0, 3)
+
+
+def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_path, fake_embedder, monkeypatch):
+    """An index made before soft line breaks (index/chunker.py soft_breaks) cut hard-wrapped files into
+    one unit per line. The next update reads text files again: the wrapped one is split anew into
+    sentences and embedded; the one-line file comes out the same and is kept, not embedded again."""
+    from index import chunker, documents
+
+    wrapped = (
+        "# Harbour notes\n\n"
+        "The harbour master publishes the tide tables every Monday morning, and the\n"
+        "ferry timetable follows them. Boats that arrive after dark must call the\n"
+        "Harbour Office on channel twelve before they enter the inner basin, where\n"
+        "the berths are allocated by length. Fishing boats keep the north quay all\n"
+        "year round, and visiting yachts moor along the south wall in the summer\n"
+        "months. The fuel pontoon opens at seven and closes at dusk in the winter.\n"
+    )
+    corpus = write_corpus(tmp_path / "docs", {"notes.md": wrapped, "one.txt": "A single line about lighthouses and their keepers."})
+    index_dir = tmp_path / "idx"
+    with monkeypatch.context() as old:
+        old.setattr(chunker, "soft_breaks", lambda text: set())
+        old.setitem(documents.EXTRACTORS, "text", documents.EXTRACTORS["text"] - 1)
+        build_index([corpus], index_dir, fake_embedder)
+
+    def units_of(source: str) -> list[str]:
+        loaded = store.load_index(index_dir)
+        try:
+            return [r[0] for r in loaded.conn.execute(
+                "SELECT units.text FROM units JOIN documents ON documents.id = units.doc_id WHERE source = ? ORDER BY units.id", (source,))]
+        finally:
+            loaded.close()
+
+    assert "The harbour master publishes the tide tables every Monday morning, and the" in units_of("notes.md")
+    report = build_index([corpus], index_dir, fake_embedder)
+    assert (report.new, report.changed, report.unchanged) == (0, 1, 1)
+    sentences = units_of("notes.md")
+    assert sentences[1] == "The harbour master publishes the tide tables every Monday morning, and the\nferry timetable follows them."
+    assert sentences[2].startswith("Boats that arrive after dark must call the\nHarbour Office") and sentences[2].endswith("allocated by length.")
+    assert report.embedded_chunks == len(sentences)  # notes.md alone
+    assert units_of("one.txt") == ["A single line about lighthouses and their keepers."]
 
 
 def test_an_index_folder_inside_the_corpus_is_not_indexed(tmp_path, fake_embedder):

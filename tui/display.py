@@ -8,7 +8,7 @@ from rich.text import Text
 
 from qa.results import Answer, Citation, Passage
 from qa.render import skipped_stale_note
-from qa.sanitize import safe_same_length, safe_text, safe_text_and_spans
+from qa.sanitize import safe_same_length, safe_text, safe_text_and_spans, unwrapped
 from qa.snippet import snippet
 
 HIGHLIGHT = "bold yellow underline"
@@ -63,7 +63,7 @@ def answer_text(answer: Answer) -> Text:
         head.append(f"  confidence {span.confidence:.2f}  ", style="green")
         head.append_text(label_text(span.citation))
         head.append(f"  [{span.passage_rank}]", style="dim")
-        return Text("\n").join([head, highlighted(span.citation.text, span.highlights)]) + stale_note(answer)
+        return Text("\n").join([head, highlighted(*unwrapped(span.citation.text, span.highlights))]) + stale_note(answer)
     best = answer.best_guess.confidence if answer.best_guess else 0.0
     text = Text("Not in the documents", style="bold yellow")
     text.append(f"  (best confidence {best:.2f} < {answer.threshold:.2f})", style="yellow")
