@@ -62,7 +62,14 @@ _RELATIVE_TIME = re.compile(
 )
 """A time given relative to another ("after 17 weeks", "two days later", "at week 12"): answers "when" in
 trial reports and news alike, though it names no date."""
-_WHEN = re.compile(rf"{_DATE.pattern}|{_RELATIVE_TIME.pattern}", re.IGNORECASE)
+_SEASON = re.compile(
+    r"\b(?:in|during|by|until|since|through|every|each|this|last|next|early|late|mid)[\s-]+(?:the\s+)?(?:spring|summer|autumn|fall|winter)\b"
+    r"|\b(?:spring|summer|autumn|winter)(?:time)?\b",
+    re.IGNORECASE,
+)
+"""A season ("in winter", "last fall"): "fall" only after a word that makes it one."""
+_WHEN = re.compile(rf"{_DATE.pattern}|{_RELATIVE_TIME.pattern}|{_SEASON.pattern}|{_CLOCK.pattern}", re.IGNORECASE)
+"""A "when" is answered by a date, a time relative to another, a season or a time of day ("at dusk in winter")."""
 
 _AGE = re.compile(
     r"\b\d+(?:\s*[-–]\s*\d+)?[\s-]+(?:years?|months?|weeks?|days?)[\s-]+old\b|\baged?\s+\d+|\b\d+-(?:year|month|week|day)-old\b",

@@ -431,3 +431,6 @@ def test_a_hard_wrapped_note_is_answered_with_whole_sentences(real_cli, tmp_path
     )
     assert (answer["line_start"], answer["line_end"]) == (4, 6)
     assert answer["text"] == note[answer["char_start"]:answer["char_end"]]
+    # A season and a time of day answer "when" (this was "not in the documents", best 0.22)
+    payload = json.loads(real_cli("ask", "When is the diesel pump switched off?", "--json", "--index-dir", str(index_dir))[1])
+    assert payload["found"] and "closes at dusk in\n  winter, when the diesel pump" in payload["answer"]["text"]

@@ -67,6 +67,11 @@ def test_expected_answer_type(question, kind):
         ("when", "The trial was stopped after 17 weeks.", True),  # or a time relative to another
         ("when", "Symptoms returned two days later.", True),
         ("when", "Viral load was measured at week 12.", True),
+        ("when", "The pontoon closes at dusk in winter.", True),  # a season, a time of day
+        ("when", "The ferry runs every summer.", True),
+        ("when", "Prices rose last fall.", True),
+        ("when", "The boats leave at 7 p.m.", True),
+        ("when", "Prices fall when demand drops.", False),  # "fall" the verb is no season
         ("when", "The trial was stopped early.", False),
         ("when", "The trial lasted for 17 weeks.", False),  # how long, not when
         ("date", "The trial was stopped after 17 weeks.", False),  # "in what year" wants a date
