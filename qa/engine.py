@@ -14,6 +14,7 @@ from index.documents import PAGE_BREAK
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexMismatchError, InputError
 from index.lexical import analyze, idf_weights
+from qa.aliases import expanded_query
 from index.store import LoadedIndex, expected_mismatch, load_index, rebuild_command
 from qa.cite import SourceReader
 from qa.dedup import overlap_ratio, resemblance, shingles
@@ -207,6 +208,10 @@ class Engine:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         return self.index.dense.vectors(unit_ids)
 
+    def _known_term(self, term: str) -> bool:
+        """Whether any sentence of the index holds the (analysed) term."""
+        return self.index.unit_lexical.document_frequency(term) > 0
+
     def candidates(self, question: str, qvec: np.ndarray, mode: str, sources: Iterable[str] | None = None) -> list[_Candidate]:
         """Candidate chunks with raw scores and the fused score, best first.
 
@@ -216,8 +221,9 @@ class Engine:
         allowed = self._allowed_ids(sources)
         allowed_units = None
         n = self.settings.candidates
-        chunk_bm25 = self.index.lexical.scores(question)
-        unit_bm25 = self.index.unit_lexical.scores(question)
+        lexical_query = expanded_query(question, self._known_term)  # "UK" also finds "British" (qa/aliases.py)
+        chunk_bm25 = self.index.lexical.scores(lexical_query)
+        unit_bm25 = self.index.unit_lexical.scores(lexical_query)
         if allowed is not None:
             allowed_units = np.asarray(sorted({u for c in allowed for u in self._units_of.get(int(c), [])}), dtype=np.int64)
             mask = np.zeros(chunk_bm25.shape[0], dtype=bool)
@@ -228,12 +234,12 @@ class Engine:
             unit_bm25 = np.where(umask, unit_bm25, 0.0)
         doc_bm25, doc_top = None, []
         if self.settings.document_bm25_share > 0 and mode == "hybrid":
-            doc_bm25, doc_top = self._doc_lexical().scores_and_top(question, n, mask if allowed is not None else None)
+            doc_bm25, doc_top = self._doc_lexical().scores_and_top(lexical_query, n, mask if allowed is not None else None)
         short_bm25, short_rows = None, None
         short = self._short_docs() if mode == "hybrid" and self.settings.fusion == "convex" else None
         if short is not None:
             short_rows = short.whole
-            short_bm25 = short.chunk_scores(question)
+            short_bm25 = short.chunk_scores(lexical_query)
             if allowed is not None:
                 short_bm25 = np.where(mask, short_bm25, 0.0)
         pool: dict[int, None] = {}

@@ -12,6 +12,7 @@ import numpy as np
 
 from index.lexical import analyze
 from index.normalize import fold
+from qa.aliases import terms_present
 from qa.verify import Support, has_answer_type
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
@@ -71,7 +72,7 @@ def term_coverage(question_terms: list[str], sentence: str, idf: dict[str, float
     """IDF-weighted share of the question's terms that occur in the sentence."""
     if not question_terms:
         return 0.0
-    present = set(analyze(sentence))
+    present = terms_present(question_terms, sentence)
     total = sum(idf.get(t, 1.0) for t in question_terms)
     hit = sum(idf.get(t, 1.0) for t in question_terms if t in present)
     return hit / total if total else 0.0

@@ -11,6 +11,7 @@ import numpy as np
 
 from index.lexical import STOPWORDS_EN, analyze
 from index.normalize import fold
+from qa.aliases import joined_hits, with_aliases
 
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
@@ -199,7 +200,8 @@ def displaced_names(names: list[str], sentence: str, clause: tuple[int, int]) ->
 
 
 def _stems(text: str) -> set[str]:
-    return {s for _, s in content_words(text)} | set(analyze(text)) | set(analyze(text.replace(".", "")))  # "U.S." is "us"
+    stems = {s for _, s in content_words(text)} | set(analyze(text)) | set(analyze(text.replace(".", "")))  # "U.S." is "us"
+    return with_aliases(stems, text)
 
 
 def _has_stem(stem: str, stems: set[str]) -> bool:
@@ -258,8 +260,10 @@ class WordVectors:
 def word_matches(question_words: list[tuple[str, str]], sentence: str, vectors: WordVectors) -> list[float]:
     """For each question word, 1 if its stem is in the sentence, else its best word-vector cosine to a sentence word."""
     sentence_words = content_words(sentence)
-    stems = {s for _, s in sentence_words}
+    stems = with_aliases({s for _, s in sentence_words}, sentence)
     out = [1.0 if _has_stem(stem, stems) else None for _, stem in question_words]
+    for i in joined_hits([w for w, _ in question_words], stems):  # the question's "air strikes", the sentence's "airstrikes"
+        out[i] = 1.0
     pending = [w for (w, _), m in zip(question_words, out) if m is None]
     if pending and sentence_words:
         table = vectors.vectors(pending + [w for w, _ in sentence_words])

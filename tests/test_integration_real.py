@@ -127,6 +127,15 @@ def test_normal_spaces_find_nbsp_evidence_and_display_keeps_them(seed_engine):
     assert_exact(answer.to_json()["answer"])
 
 
+def test_a_country_is_found_by_its_people_and_joined_words_by_their_parts(seed_engine):
+    """The seeds say "British Prime Minister ... to begin air strikes"; asked about "the UK" and "airstrikes",
+    the answer was the U.S. sentence with "airstrikes" (0.51). BM25 now also asks for the UK's other
+    names, and the answer check matches "UK" to "British" and "airstrikes" to "air strikes"."""
+    answer = seed_engine.ask("Did the UK plan airstrikes?", k=5)
+    assert answer.found and answer.answer.citation.text.startswith("British Prime Minister David Cameron")
+    assert any(p.citation.text.startswith("British Prime Minister") for p in answer.passages[:3])
+
+
 def test_seed_index_chunks_fit_the_real_tokenizer(seed_index_dir, real_embedder):
     loaded = store.load_index(seed_index_dir)
     try:

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from index.lexical import analyze
 from qa.extract import Calibration, SentenceCandidate, choose_answer, is_fragment, score_sentences
 from qa.verify import (
     Support,
@@ -296,3 +297,24 @@ def test_a_sentence_is_chosen_over_a_fragment_that_matches_as_well():
     assert ranked[0].char_start == 41 and ranked[1].score == pytest.approx(ranked[0].score - 0.1)
     flat = score_sentences("Where do leaders meet?", vector, items, {}, Calibration(w_rank_fragment=0.0))
     assert flat[0].score == flat[1].score
+
+
+def test_places_are_named_by_their_people_and_joined_words_by_their_parts():
+    from qa.aliases import expanded_query, terms_present, with_aliases
+
+    stems = with_aliases({"british", "prime"}, "British Prime Minister David Cameron will begin air strikes.")
+    assert {"uk", "britain", "british", "airstrik"} <= stems
+    assert terms_present(analyze("Did the UK plan airstrikes?"), "The British will begin air strikes.") >= {"uk", "airstrik"}
+    assert terms_present(analyze("Who began air strikes?"), "The airstrikes began on Monday.") >= {"air", "strike"}
+    assert expanded_query("Did the UK plan airstrikes?") == "Did the UK plan airstrikes? britain british briton"
+    assert expanded_query("Did the UK plan airstrikes?", known=lambda term: term == "uk") == "Did the UK plan airstrikes?"
+    assert "us" not in analyze(expanded_query("What did American officials say?")[len("What did American officials say?"):])
+    assert expanded_query("Where is the turkey?") == "Where is the turkey?"  # a place is capitalised
+    assert expanded_query("What did the French say?").split("? ")[1] == "franc"  # one word per stem, none the question has
+
+
+def test_word_matches_count_a_country_and_its_people_as_the_same_word():
+    vectors = WordVectors(lambda words: np.eye(len(words), 8, dtype=np.float32))  # no two words alike
+    words = content_words("Did the UK plan airstrikes?")
+    assert word_matches(words, "The British plan air strikes.", vectors) == [1.0, 1.0, 1.0]
+    assert word_matches(words, "The French plan a blockade.", vectors)[0] == 0.0
