@@ -62,7 +62,7 @@ def _progress_printer(quiet: bool):
         return None, (lambda *_: None)
     bar = Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
     tasks: dict[str, int] = {}
-    labels = {"scan": "reading", "embed": "embedding", "save": "saving"}
+    labels = {"scan": "reading", "recheck": "checking", "embed": "embedding", "save": "saving"}
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage not in tasks:

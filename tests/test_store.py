@@ -688,8 +688,10 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
             loaded.close()
 
     assert "The harbour master publishes the tide tables every Monday morning, and the" in units_of("notes.md")
-    report = build_index([corpus], index_dir, fake_embedder)
+    steps: list[tuple[str, int, int]] = []
+    report = build_index([corpus], index_dir, fake_embedder, progress=lambda *step: steps.append(step))
     assert (report.new, report.changed, report.unchanged) == (0, 1, 1)
+    assert ("recheck", 2, 2) in steps  # the re-check has its own progress (`qa index`: "checking")
     sentences = units_of("notes.md")
     assert sentences[1] == "The harbour master publishes the tide tables every Monday morning, and the\nferry timetable follows them."
     assert sentences[2].startswith("Boats that arrive after dark must call the\nHarbour Office") and sentences[2].endswith("allocated by length.")

@@ -17,7 +17,7 @@ EngineLoader = Callable[..., "tuple[Engine, object]"]
 progress(stage, done, total, update=False): update marks steps of bringing an existing index up to date."""
 
 WAIT_FAILED = "Waiting: the index could not be opened (see the status line); fix it, then press ctrl+r."
-STAGES = {"scan": "reading files", "embed": "embedding", "save": "saving"}
+STAGES = {"scan": "reading files", "recheck": "checking passages", "embed": "embedding", "save": "saving"}
 
 
 def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explicit_backend: bool = False) -> EngineLoader:
