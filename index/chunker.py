@@ -88,6 +88,11 @@ _STARTS_BLOCK = re.compile(r"(?:#{1,6}(?:\s|$)|[>|]|[-*+•](?:\s|$)|\d{1,3}[.)]
 _FENCE = ("```", "~~~")
 
 
+def starts_block(line: str) -> bool:
+    """Whether a line (stripped) opens a block of its own: a heading, list item, quote, table row or code fence."""
+    return bool(_STARTS_BLOCK.match(line))
+
+
 def soft_breaks(text: str) -> set[int]:
     """Offsets of the line breaks that only wrap a sentence: hard-wrapped prose (Markdown notes, plain-text
     books, mail, README files) would otherwise give one unit per line, cut mid-sentence.

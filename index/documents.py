@@ -171,12 +171,21 @@ def pdf_to_text(data: bytes) -> str:
 def _reflow(page: str) -> str:
     """Undo a PDF's line wrapping inside sentences, which would cut them into one unit per line: a line
     that does not end a sentence, followed by one starting in lower case, continues it ("informa-" +
-    "tion" → "information"; "asn1_der_" + "decoding()" → "asn1_der_decoding()"). Headings, list items and
+    "tion" → "information"; "asn1_der_" + "decoding()" → "asn1_der_decoding()"); on a page whose lines
+    are wrapped at one width (index/chunker.py wrap_width), so does a line filled to it, followed by
+    one that does not start a block ("New Jersey," + "United States"). Headings, list items and
     lines ending in . ! ? : ; stay lines."""
+    from index.chunker import WRAP_FILL, starts_block, wrap_width
+
+    width = wrap_width(page.split("\n"))
+
+    def filled(m: re.Match) -> bool:
+        line_start = page.rfind("\n", 0, m.start()) + 1
+        return width is not None and m.start() - line_start >= WRAP_FILL * width and not starts_block(page[m.end():m.end() + 8])
 
     def join(m: re.Match) -> str:
         before, after = page[:m.start()].rstrip("\"'”’»)]}"), page[m.end():m.end() + 1]
-        if not after.islower() or not before or before[-1].isspace() or before[-1] in ".!?:;…":
+        if not (after.islower() or filled(m)) or not before or before[-1].isspace() or before[-1] in ".!?:;…":
             return m.group()
         if m.group(1):  # a word hyphenated across the break
             return "" if before[-1].isalpha() else m.group()

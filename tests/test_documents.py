@@ -189,6 +189,25 @@ def test_a_pdf_is_read_through_its_text_layer_with_pages_apart(tmp_path):
     assert load_document(tmp_path / "zep.pdf", root).text == doc.text, "extraction is deterministic: the stale check re-reads it"
 
 
+def test_a_pdf_wrapped_at_one_width_is_joined_before_capitals_too(tmp_path):
+    """A page wrapped at one width: a filled line continues into the next even when that starts with a capital
+    ("New Jersey," + "United States"), which the lower-case rule alone left apart; a list item does not."""
+    lines = [
+        "The Hindenburg was a German commercial passenger-carrying rigid airship, the",
+        "lead ship of the Hindenburg class. It was named after Paul von Hindenburg, who",
+        "was President of Germany from 1925 until his death in 1934. Filled with",
+        "hydrogen, it caught fire while docking at Naval Air Station Lakehurst in Manchester",
+        "Township, New Jersey, when it burned on its mooring mast near the coast at",
+        "United States Naval Air Station grounds on May 6, 1937.",
+        "- Filled with hydrogen, not helium: helium was scarce and expensive at the",
+        "Time the airship was built.",
+    ]
+    write_corpus(tmp_path, {"airship.pdf": make_pdf([lines])})
+    text = scan_corpus([tmp_path])[1][0].text
+    assert "near the coast at United States Naval Air Station" in text
+    assert "\n- Filled with hydrogen" in text, "a list item still starts its own line"
+
+
 def test_unreadable_pdfs_are_skipped_with_the_reason(tmp_path):
     import io
 
