@@ -61,6 +61,7 @@ class BuildReport:
         )
 
 
+_POINT_AT_DOCUMENTS = "Point qa at a folder with .txt, .md, .rst, .org, .adoc, .html or .pdf files."
 _SEGMENT_BATCH = 256
 """Documents whose sentences are tokenised in one call (the tokenizer's per-call cost dominates for short texts)."""
 
@@ -236,7 +237,7 @@ def _write_generation(
         if not found.documents and not found.unchanged:
             raise EmptyCorpusError(
                 f"No indexable documents under {', '.join(str(p) for p in paths)} ({len(found.skipped)} skipped).",
-                "Point qa at a folder with .txt, .md, .html or .pdf files.",
+                _POINT_AT_DOCUMENTS,
             )
         docs = found.documents
         new, changed, removed = _classify(known, found)
@@ -300,7 +301,7 @@ def _write_generation(
         if not ids.shape[0]:  # e.g. files of zero-width spaces: readable, but nothing the model sees
             raise EmptyCorpusError(
                 f"No indexable text under {', '.join(str(p) for p in paths)}: the readable files contain no visible words.",
-                "Point qa at a folder with .txt, .md, .html or .pdf files.",
+                _POINT_AT_DOCUMENTS,
             )
         unit_ids = _row_ids(conn, "units", live, store.UNIT_IDS, dropped_ids, new_ids.tolist())
         lexical = [

@@ -13,7 +13,8 @@ from typing import Callable, Mapping, NamedTuple
 
 from index.errors import InputError
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst", ".org", ".adoc"}
+"""Plain text and the light markups people write notes and documentation in, read as they are."""
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
@@ -24,7 +25,7 @@ instead of keeping text that the stale check, which extracts anew, no longer fin
 passages come out the same is kept, not embedded again (index/builder.py). pdf 2: a line ending in
 an underscore is joined to the next without a space. text 2, html 2, pdf 3: a line break that only
 wraps a sentence no longer ends it (index/chunker.py soft_breaks)."""
-SUPPORTED_NOTE = "indexes .txt, .md, .html, .pdf"
+SUPPORTED_NOTE = "indexes .txt, .md, .rst, .org, .adoc, .html, .pdf"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
 

@@ -230,3 +230,12 @@ def test_unreadable_pdfs_are_skipped_with_the_reason(tmp_path):
     assert reasons["scanned.pdf"] == "a PDF without a text layer (scanned? run OCR on it first)"
     assert reasons["locked.pdf"].startswith("is a password-protected PDF")
     assert all("\n" not in r for r in reasons.values())
+
+
+def test_notes_in_light_markups_are_read_as_text(tmp_path):
+    """reStructuredText, Org and AsciiDoc notes are indexed as plain text (they were skipped as unsupported)."""
+    write_corpus(tmp_path, {"a.rst": "Tides\n=====\n\nThe tide tables come out on Monday.", "b.org": "* Ferries\nThe ferry leaves at noon.",
+                            "c.adoc": "= Berths\n\nBerths go by length.", "d.docx": b"PK\x03\x04"})
+    root, docs, skipped = scan_corpus([tmp_path])
+    assert sorted(d.source for d in docs) == ["a.rst", "b.org", "c.adoc"]
+    assert docs[0].text.startswith("Tides\n=====") and [Path(s.path).name for s in skipped] == ["d.docx"]
