@@ -111,6 +111,9 @@ def test_an_answer_sentence_from_a_hard_wrapped_file_is_shown_on_one_line():
     words = [(raw.index("Harbour"), raw.index("Office") + 6), (raw.index("berths"), raw.index("berths") + 6)]
     one = "Boats that arrive after dark must call the Harbour Office on channel twelve, where berths are allocated."
     assert unwrapped(raw, words) == (one, [(one.index("Harbour"), one.index("Office") + 6), (one.index("berths"), one.index("berths") + 6)])
+    item = "- The fuel pontoon opens at seven\n  and closes at dusk."
+    assert unwrapped(item, [(item.index("dusk"), item.index("dusk") + 4)]) == ("The fuel pontoon opens at seven and closes at dusk.", [(46, 50)])
+    assert unwrapped("## Berths by length")[0] == "Berths by length" and unwrapped("-5 degrees at dusk.")[0] == "-5 degrees at dusk."
     text, printed = _answer_line_shown(Citation("harbour.md", 4, 6, 100, 100 + len(raw), raw), words)
     assert text.plain.endswith("\n" + one)
     assert sorted(text.plain[s.start:s.end] for s in text.spans if s.style == HIGHLIGHT) == ["Harbour Office", "berths"]
