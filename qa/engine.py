@@ -14,11 +14,11 @@ from index.documents import PAGE_BREAK
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexMismatchError, InputError
 from index.lexical import analyze, idf_weights
-from qa.aliases import expanded_query
 from index.store import LoadedIndex, expected_mismatch, load_index, rebuild_command
+from qa.aliases import expanded_query
 from qa.cite import SourceReader
 from qa.dedup import overlap_ratio, resemblance, shingles
-from qa.extract import Calibration, choose_answer, highlight_spans, score_sentences
+from qa.extract import Calibration, choose_answer, highlight_spans, score_sentences, with_what_follows_a_heading
 from qa.fusion import fuse, minmax
 from qa.rerank import TokenCache, maxsim, reranked_scores
 from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
@@ -448,6 +448,7 @@ class Engine:
         if top is None:
             return None
         passage = usable[top.passage_index]
+        top = with_what_follows_a_heading(top, scored, passage.citation.char_start, passage.citation.text)
         evidence = support(question, top.text, top.dense, lambda terms: idf_weights(self.index.unit_lexical, terms), self._word_vectors, passage.citation.text)
         text = passage.citation.text[top.char_start - passage.citation.char_start : top.char_end - passage.citation.char_start]
         prefix = passage.citation.text[: top.char_start - passage.citation.char_start]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Sequence
 
@@ -154,3 +154,18 @@ def choose_answer(question: str, ranked: list[SentenceCandidate], kind: str | No
             if has_answer_type(kind, candidate.text, question, context):
                 return candidate
     return ranked[0]
+
+
+_HEADING = re.compile(r"#{1,6}[ \t]+\S")
+
+
+def with_what_follows_a_heading(top: SentenceCandidate, ranked: list[SentenceCandidate], passage_start: int, passage_text: str) -> SentenceCandidate:
+    """A Markdown heading ("## Running the tests") names a topic; what answers is the sentence under it. When the
+    chosen unit is one, the answer runs on to the end of the next sentence of its passage (none: it stays)."""
+    if not _HEADING.match(top.text):
+        return top
+    after = [c for c in ranked if c.passage_index == top.passage_index and c.char_start >= top.char_end]
+    if not after:
+        return top
+    end = min(after, key=lambda c: c.char_start).char_end
+    return replace(top, char_end=end, text=passage_text[top.char_start - passage_start:end - passage_start])

@@ -50,19 +50,22 @@ _LEADING_MARKER = re.compile(r"(?:#{1,6}|[-*+•>]|\d{1,3}[.)])[ \t]+(?=\S)")
 def unwrapped(text: str, spans: Sequence[tuple[int, int]] = ()) -> tuple[str, list[tuple[int, int]]]:
     """An answer sentence on one line: each line break, with the spaces around it (a hard-wrapped file's
     indentation), becomes one space, and a Markdown list, quote or heading marker it starts with ("- ",
-    "1. ", "> ", "## ") is left out; spans (start, end) into text are moved to cover the same words.
-    Citations keep the file's own offsets: only what is shown changes."""
+    "1. ", "> ", "## ") is left out; a heading keeps its own line above what follows it. Spans (start,
+    end) into text are moved to cover the same words. Citations keep the file's own offsets: only what
+    is shown changes."""
     parts: list[str] = []
     where: list[int] = []  # where[i]: offset in the result of text[i]
     marker = _LEADING_MARKER.match(text)
     at = marker.end() if marker else 0
     where.extend([0] * at)
     shown = 0
+    heading = marker is not None and marker.group().startswith("#")
     for match in _LINE_BREAK.finditer(text):
         kept = match.start() - at
         where.extend(range(shown, shown + kept))
         where.extend([shown + kept] * (match.end() - match.start()))
-        parts += [text[at:match.start()], " "]
+        parts += [text[at:match.start()], "\n" if heading else " "]
+        heading = False
         shown += kept + 1
         at = match.end()
     where.extend(range(shown, shown + len(text) - at + 1))  # and one past the end

@@ -440,6 +440,13 @@ def test_a_hard_wrapped_note_is_answered_with_whole_sentences(real_cli, tmp_path
     )
     assert (answer["line_start"], answer["line_end"]) == (4, 6)
     assert answer["text"] == note[answer["char_start"]:answer["char_end"]]
+    # A heading names a topic: the answer runs on to the sentence under it
+    (docs / "setup.md").write_text(
+        "# Setting up the radio\n\nSwitch the handset to channel twelve and hold the call button for two seconds.\n", encoding="utf-8")
+    assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
+    heading = json.loads(real_cli("ask", "How do I set up the radio?", "--json", "--index-dir", str(index_dir))[1])
+    assert heading["found"] and heading["answer"]["source"] == "setup.md"
+    assert heading["answer"]["text"].startswith("# Setting up the radio") and heading["answer"]["text"].endswith("for two seconds.")
     # A season and a time of day answer "when" (this was "not in the documents", best 0.22)
     payload = json.loads(real_cli("ask", "When is the diesel pump switched off?", "--json", "--index-dir", str(index_dir))[1])
     assert payload["found"] and "closes at dusk in\n  winter, when the diesel pump" in payload["answer"]["text"]

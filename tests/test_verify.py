@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.lexical import analyze
-from qa.extract import Calibration, SentenceCandidate, choose_answer, is_fragment, score_sentences
+from qa.extract import Calibration, SentenceCandidate, choose_answer, is_fragment, score_sentences, with_what_follows_a_heading
 from qa.verify import (
     Support,
     WordVectors,
@@ -318,3 +318,20 @@ def test_word_matches_count_a_country_and_its_people_as_the_same_word():
     words = content_words("Did the UK plan airstrikes?")
     assert word_matches(words, "The British plan air strikes.", vectors) == [1.0, 1.0, 1.0]
     assert word_matches(words, "The French plan a blockade.", vectors)[0] == 0.0
+
+
+def test_a_heading_chosen_as_the_answer_runs_on_to_the_sentence_under_it():
+    passage = "Intro line.\n## Running the tests\nRun pytest -q from the checkout.\nThen read the report."
+    start = 100  # the passage's offset in its file
+
+    def unit(text: str, p_index: int = 0) -> SentenceCandidate:
+        at = passage.index(text)
+        return SentenceCandidate(p_index, start + at, start + at + len(text), text, 0.5, 0.0, 0.5)
+
+    heading, run, report = unit("## Running the tests"), unit("Run pytest -q from the checkout."), unit("Then read the report.")
+    ranked = [heading, report, unit("Intro line."), run]
+    top = with_what_follows_a_heading(heading, ranked, start, passage)
+    assert top.text == "## Running the tests\nRun pytest -q from the checkout." and (top.char_start, top.char_end) == (heading.char_start, run.char_end)
+    assert with_what_follows_a_heading(run, ranked, start, passage) == run  # not a heading
+    assert with_what_follows_a_heading(report, ranked, start, passage) == report
+    assert with_what_follows_a_heading(heading, [heading, unit("Run pytest -q from the checkout.", p_index=1)], start, passage) == heading  # nothing under it here
