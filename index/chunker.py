@@ -100,7 +100,8 @@ def soft_breaks(text: str) -> set[int]:
     A break wraps when its line holds text that does not end a sentence or clause (. ! ? : ;), is not a
     heading or table row, and the next line continues it: it is not blank, does not start a block (heading,
     list item, quote, table row, code fence), and either starts in lower case or, in a hard-wrapped
-    text (wrap_width), follows a line filled to at least WRAP_FILL of the wrap width. Lines inside code fences stay lines.
+    text (wrap_width), follows a line filled to at least WRAP_FILL of the wrap width. Lines inside code
+    fences stay lines.
     """
     if "\n" not in text:
         return set()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, NamedTuple
 
+from index.chunker import WRAP_FILL, starts_block, wrap_width
 from index.errors import InputError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst", ".org", ".adoc"}
@@ -176,8 +177,6 @@ def _reflow(page: str) -> str:
     are wrapped at one width (index/chunker.py wrap_width), so does a line filled to it, followed by
     one that does not start a block ("New Jersey," + "United States"). Headings, list items and
     lines ending in . ! ? : ; stay lines."""
-    from index.chunker import WRAP_FILL, starts_block, wrap_width
-
     width = wrap_width(page.split("\n"))
 
     def filled(m: re.Match) -> bool:
