@@ -97,11 +97,11 @@ def soft_breaks(text: str) -> set[int]:
     """Offsets of the line breaks that only wrap a sentence: hard-wrapped prose (Markdown notes, plain-text
     books, mail, README files) would otherwise give one unit per line, cut mid-sentence.
 
-    A break wraps when its line holds text that does not end a sentence or clause (. ! ? : ;), is not a
-    heading or table row, and the next line continues it: it is not blank, does not start a block (heading,
-    list item, quote, table row, code fence), and either starts in lower case or, in a hard-wrapped
-    text (wrap_width), follows a line filled to at least WRAP_FILL of the wrap width. Lines inside code
-    fences stay lines.
+    A break wraps when its line holds text that does not end a sentence or clause (. ! ? : ; but "e.g."
+    and other abbreviations do not end one), is not a heading or table row, and the next line continues
+    it: it is not blank, does not start a block (heading, list item, quote, table row, code fence), and
+    either starts in lower case or, in a hard-wrapped text, was wrapped there (wrapped_at). Lines inside
+    code fences stay lines.
     """
     if "\n" not in text:
         return set()
@@ -118,9 +118,9 @@ def soft_breaks(text: str) -> set[int]:
         elif (
             not fenced and here and nxt
             and not here.startswith(("#", "|"))
-            and not _ENDS_CLAUSE.search(here)
+            and not _ends_clause(here)
             and not _STARTS_BLOCK.match(nxt)
-            and (nxt[0].islower() or (width is not None and len(line.rstrip()) >= WRAP_FILL * width))
+            and (nxt[0].islower() or wrapped_at(line, nxt, width))
         ):
             soft.add(offset)
         offset += 1
@@ -129,6 +129,27 @@ def soft_breaks(text: str) -> set[int]:
 
 WRAP_FILL = 0.8
 """A line at least this share of the wrap width was wrapped (it did not end a paragraph early)."""
+
+
+def _ends_clause(line: str) -> bool:
+    """Whether a (stripped) line ends a sentence or clause: . ! ? : ; but not an abbreviation's full stop."""
+    if not _ENDS_CLAUSE.search(line):
+        return False
+    word = _LAST_WORD.search(line)
+    return not (word and line.rstrip("\"'”’)]").endswith(".") and word.group(1).lower().rstrip(".") in _ABBREVIATIONS)
+
+
+def wrapped_at(line: str, following: str, width: int | None) -> bool:
+    """Whether a text wrapped at width (wrap_width) broke this line only for want of room: the line is
+    filled to WRAP_FILL of the width, or the next line's first word would not have fitted on it (a
+    long word or code span goes whole to the next line, leaving this one short)."""
+    if width is None:
+        return False
+    used = len(line.rstrip())
+    following = following.strip()
+    closing = following.find("`", 1) if following.startswith("`") else -1
+    first = following[:closing + 1] if closing > 0 else following.split(maxsplit=1)[0] if following else ""  # a code span moves whole
+    return used >= WRAP_FILL * width or used + 1 + len(first) > width
 
 
 def wrap_width(lines: list[str]) -> int | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, NamedTuple
 
-from index.chunker import WRAP_FILL, starts_block, wrap_width
+from index.chunker import starts_block, wrap_width, wrapped_at
 from index.errors import InputError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst", ".org", ".adoc"}
@@ -180,8 +180,9 @@ def _reflow(page: str) -> str:
     width = wrap_width(page.split("\n"))
 
     def filled(m: re.Match) -> bool:
-        line_start = page.rfind("\n", 0, m.start()) + 1
-        return width is not None and m.start() - line_start >= WRAP_FILL * width and not starts_block(page[m.end():m.end() + 8])
+        line = page[page.rfind("\n", 0, m.start()) + 1:m.start()]
+        following = page[m.end():page.find("\n", m.end()) % (len(page) + 1)]
+        return wrapped_at(line, following, width) and not starts_block(following)
 
     def join(m: re.Match) -> str:
         before, after = page[:m.start()].rstrip("\"'”’»)]}"), page[m.end():m.end() + 1]

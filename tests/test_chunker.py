@@ -122,6 +122,20 @@ def test_hard_wrapped_prose_is_split_into_sentences_not_lines():
     ]
 
 
+def test_a_line_left_short_by_a_long_code_span_or_ending_in_an_abbreviation_is_still_wrapped():
+    """A wrapper moves a long code span whole to the next line, leaving this one short; "e.g." at a line's
+    end is an abbreviation, not the end of a sentence (as it is inside a line)."""
+    note = (
+        "The chat runs its slow steps in\n"
+        "`@work(thread=True, exclusive=True, group=\"load\", exit_on_error=False)` workers that\n"
+        "report back with messages. Indexes go to the user cache dir (platformdirs; e.g.\n"
+        "`~/.cache/qa-docs/indexes/`), one per corpus, or to the folder given with the option.\n"
+        "Each update writes a new generation beside the old one and swaps them at the very end.\n"
+    )
+    assert [note[s:e].split("\n")[0][:24] for s, e in split_sentences(note)] == [
+        "The chat runs its slow s", "Indexes go to the user c", "Each update writes a new"]
+
+
 def test_lines_that_are_not_wrapped_stay_units():
     """A title, a byline and paragraphs one per line (the seed articles' layout) keep their breaks; in a
     text that is not hard-wrapped only a lower-case next line continues a sentence."""
