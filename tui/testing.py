@@ -104,6 +104,7 @@ async def settle(pilot) -> None:
             except WorkerFailed:
                 pass  # the app reports it; tests assert on what the user sees
         await pilot.pause()
+    await pilot.wait_for_scheduled_animations()  # a picture taken mid-animation would depend on the machine's speed
 
 
 async def ask(pilot, question: str) -> None:
@@ -204,4 +205,6 @@ def canned_app(corpus: Path, **kwargs):
     from qa.config import RunConfig
     from tui.app import make_app
 
+    # No file watch: its comparisons (every 3 s) would run beside the picture on a slow machine.
+    kwargs.setdefault("watch_seconds", None)
     return make_app(RunConfig(corpus=(corpus,)), engine_loader=lambda *_: (CannedEngine(corpus), None), **kwargs)
