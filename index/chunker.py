@@ -107,24 +107,27 @@ def soft_breaks(text: str) -> set[int]:
         return set()
     lines = text.split("\n")
     width = wrap_width(lines)
-    soft: set[int] = set()
-    offset = 0
+    return {
+        offset for offset, line, here, nxt in _text_line_pairs(lines)
+        if not here.startswith(("#", "|"))
+        and not _ends_clause(here)
+        and not _STARTS_BLOCK.match(nxt)
+        and (nxt[0].islower() or wrapped_at(line, nxt, width))
+    }
+
+
+def _text_line_pairs(lines: list[str]):
+    """(offset of the break after it, line, line stripped, next line stripped) for each line that holds text
+    and is followed by a line of text, outside code fences (the fence lines themselves left out)."""
+    offset = -1
     fenced = False
     for line, following in zip(lines, lines[1:]):
         here, nxt = line.strip(), following.strip()
-        offset += len(line)  # the break after this line
+        offset += len(line) + 1
         if here.startswith(_FENCE):
             fenced = not fenced
-        elif (
-            not fenced and here and nxt
-            and not here.startswith(("#", "|"))
-            and not _ends_clause(here)
-            and not _STARTS_BLOCK.match(nxt)
-            and (nxt[0].islower() or wrapped_at(line, nxt, width))
-        ):
-            soft.add(offset)
-        offset += 1
-    return soft
+        elif not fenced and here and nxt:
+            yield offset, line, here, nxt
 
 
 WRAP_FILL = 0.8
@@ -159,14 +162,7 @@ def wrap_width(lines: list[str]) -> int | None:
     headings, list items, table rows and code are not prose): at least 3 of them, and half of them fill
     80-100 % of their 90th-percentile width, itself 40-160 columns.
     """
-    widths = []
-    fenced = False
-    for line, following in zip(lines, lines[1:]):
-        here, nxt = line.strip(), following.strip()
-        if here.startswith(_FENCE):
-            fenced = not fenced
-        elif not fenced and here and nxt and not _STARTS_BLOCK.match(here) and not _STARTS_BLOCK.match(nxt):
-            widths.append(len(line.rstrip()))
+    widths = [len(line.rstrip()) for _, line, here, nxt in _text_line_pairs(lines) if not _STARTS_BLOCK.match(here) and not _STARTS_BLOCK.match(nxt)]
     if len(widths) < 3:
         return None
     widths.sort()

@@ -48,3 +48,7 @@ def fold(text: str) -> str:
 def squash(text: str) -> str:
     """Fold and collapse runs of whitespace: the form used to compare spans."""
     return _WS.sub(" ", fold(text)).strip()
+
+
+WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+"""A word as the answer checks read it: letters and digits, with one inner apostrophe ("Putin's")."""

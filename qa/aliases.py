@@ -9,9 +9,7 @@ import threading
 from typing import Callable
 
 from index.lexical import analyze
-from index.normalize import fold
-
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+from index.normalize import WORD, fold
 
 _PLACES = (
     "uk britain british briton britons", "us usa america american americans", "france french", "germany german germans",
@@ -47,7 +45,7 @@ def with_aliases(stems: set[str], text: str) -> set[str]:
     out = set(stems)
     for stem in stems:
         out |= places.get(stem, frozenset())
-    words = [w for w in _TOKEN.findall(fold(text).lower()) if w.isalpha()]
+    words = [w for w in WORD.findall(fold(text).lower()) if w.isalpha()]
     out.update(analyze(" ".join(a + b for a, b in zip(words, words[1:]) if len(a) > 1 and len(b) > 1)))
     return out
 

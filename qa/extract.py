@@ -11,11 +11,10 @@ from typing import Sequence
 import numpy as np
 
 from index.lexical import analyze
-from index.normalize import fold
+from index.normalize import WORD, fold
 from qa.aliases import terms_present
 from qa.verify import Support, has_answer_type
 
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def highlight_spans(question: str, sentence: str) -> tuple[tuple[int, int], ...]
     wanted = set(analyze(question))
     spans = []
     folded = fold(sentence)
-    for match in _WORD.finditer(folded):
+    for match in WORD.finditer(folded):
         if _first_term(match.group()) in wanted:
             spans.append(match.span())
     return tuple(spans)

@@ -10,10 +10,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from index.lexical import STOPWORDS_EN, analyze
-from index.normalize import fold
+from index.normalize import WORD, fold
 from qa.aliases import joined_hits, with_aliases
 
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 QUESTION_WORDS = frozenset(
     """what what's which who who's whom whose when where why how many much did do does done is isn't are was were
@@ -133,7 +132,7 @@ def has_answer_type(kind: str | None, sentence: str, question: str = "", context
     folded = fold(sentence)
     if kind == "statement":
         speaker = statement_speaker(question)
-        if speaker and not any(w == speaker for w in _TOKEN.findall(folded.lower())):
+        if speaker and not any(w == speaker for w in WORD.findall(folded.lower())):
             return False
     provides = next(p for k, _, p in ANSWER_TYPES if k == kind)
     if kind == "number":  # "how many died" is not answered by the date of the fire
@@ -150,7 +149,7 @@ def _about_the_names(question: str, sentence: str, context: str, answers: list[i
     """Whether answers (character offsets) of a sentence can be about what the question names: the sentence or its
     context names at least one of those, and one answer's clause holds all of them that the sentence has."""
     names = [s for w, s in question_names(question) if not _DATE.fullmatch(w)]  # "November" is a value, not a name
-    acronyms = {w.lower() for w in _TOKEN.findall(fold(question)) if 2 <= len(w) <= 6 and w.isupper() and w.isalpha()}
+    acronyms = {w.lower() for w in WORD.findall(fold(question)) if 2 <= len(w) <= 6 and w.isupper() and w.isalpha()}
     text = sentence + " " + context
     if names and not any(_has_stem(n, _stems(text)) for n in names) and not any(_spelled_out(a, text) for a in acronyms):
         return False
@@ -164,7 +163,7 @@ def _spelled_out(acronym: str, text: str) -> bool:
     """Whether text writes the acronym out: capitalised words whose initials spell it, small words between them
     skipped or spelled ("Global Burden of Diseases" for GBD, "National Health and Nutrition Examination Survey"
     for NHANES)."""
-    words = _TOKEN.findall(text)
+    words = WORD.findall(text)
 
     def spells(j: int, k: int) -> bool:  # words[j:] spell acronym[k:]
         if k == len(acronym):
@@ -211,7 +210,7 @@ def _has_stem(stem: str, stems: set[str]) -> bool:
 def content_words(text: str) -> list[tuple[str, str]]:
     """(word, stem) of the words that say what a text is about, in order, without repeats."""
     seen: dict[str, tuple[str, str]] = {}
-    for word in _TOKEN.findall(fold(text).lower()):
+    for word in WORD.findall(fold(text).lower()):
         word = word[:-2] if word.endswith("'s") else word
         if word in QUESTION_WORDS or len(word) < 2:
             continue
@@ -223,7 +222,7 @@ def content_words(text: str) -> list[tuple[str, str]]:
 
 def question_names(question: str) -> list[tuple[str, str]]:
     """(word, stem) of the capitalised words of a question after its first word: the names it is about."""
-    tokens = _TOKEN.findall(fold(question))
+    tokens = WORD.findall(fold(question))
     out: dict[str, tuple[str, str]] = {}
     for token in tokens[1:]:
         word = token[:-2] if token.lower().endswith("'s") else token

@@ -28,6 +28,10 @@ def indexed(app) -> list[str]:
     return [m for _, m in notices(app) if m.startswith("Indexed:")]
 
 
+def errors(app) -> list[str]:
+    return [m for severity, m in notices(app) if severity == "error"]
+
+
 @sync
 async def test_an_edit_while_the_chat_is_open_is_indexed_and_answered(corpus):
     """Without ctrl+r: a changed file is found within a few ticks, the index brought up to date, and
@@ -61,10 +65,10 @@ async def test_an_index_locked_by_another_qa_index_is_left_to_it_quietly(corpus)
             (corpus / "evil.txt").unlink()
             await pilot.pause(10 * TICK)
             assert len(indexed(app)) == 1
-            assert not [m for severity, m in notices(app) if severity == "error"]
+            assert not errors(app)
         assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)
         assert indexed(app)[1].startswith("Indexed: 0 new, 0 changed, 2 unchanged, 1 removed")
-        assert not [m for severity, m in notices(app) if severity == "error"]
+        assert not errors(app)
 
 
 @sync
@@ -88,7 +92,7 @@ async def test_a_failing_update_is_reported_once_and_not_retried_until_ctrl_r(co
         await pilot.pause(10 * TICK)
         await settle(pilot)
         assert len(calls) == 1
-        assert [m for severity, m in notices(app) if severity == "error"] == ["The disk is full. Free some space."]
+        assert errors(app) == ["The disk is full. Free some space."]
         monkeypatch.setattr(qa.service, "index_corpus", real)
         await pilot.press("ctrl+r")
         assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)
