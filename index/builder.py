@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -18,8 +18,10 @@ from index.documents import (
     EXTRACTORS,
     Document,
     FileStat,
+    Hint,
     Scan,
     Skipped,
+    changed_files,
     corpus_root,
     extractor_of,
     scan_files,
@@ -92,24 +94,43 @@ class Changes:
         return f"{self.new} new, {self.changed} changed, {self.removed} removed"
 
 
-def pending_changes(paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FILE_BYTES, manifest: store.Manifest | None = None) -> Changes:
+def pending_changes(
+    paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FILE_BYTES, manifest: store.Manifest | None = None,
+    changed_paths: Collection[str] | None = None,
+) -> Changes:
     """Compare the files under paths with an index's documents (conn: its SQLite, open), writing nothing.
 
     Files whose stat equals the recorded one are not read; others are read and hashed, so a file
     touched with the same bytes is not counted as changed. With the index's manifest, files whose
-    extractor's version differs from the one recorded there count as changed.
+    extractor's version differs from the one recorded there count as changed. changed_paths: only
+    those are compared, as in build_index.
     """
     paths = [Path(p) for p in paths]
-    known, stats = _forget_outdated(*store.read_documents(conn), outdated_extractors(manifest))
-    new, changed, removed = _classify(known, scan_files(paths, corpus_root(paths), stats, max_bytes))
+    root = corpus_root(paths)
+    outdated = outdated_extractors(manifest)
+    hint = changed_files(paths, root, changed_paths) if changed_paths is not None and not outdated else None
+    recorded, recorded_stats, hint, _ = _recorded(conn, hint)
+    known, stats = _forget_outdated(recorded, recorded_stats, outdated)
+    new, changed, removed = _classify(known, scan_files(paths, root, stats, max_bytes, only=hint.files if hint else None))
     return Changes(len(new), len(changed), len(removed))
 
 
-def changes_since(generation: Path, paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Changes:
+def changes_since(generation: Path, paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES, changed_paths: Collection[str] | None = None) -> Changes:
     """pending_changes against one generation folder, on a read-only connection of its own (the
     watches of the chat and of `qa index --watch`)."""
     with contextlib.closing(store.connect(generation / store.SQLITE, readonly=True)) as conn:
-        return pending_changes(paths, conn, max_bytes, manifest=store.Manifest.from_path(generation / store.MANIFEST))
+        return pending_changes(paths, conn, max_bytes, store.Manifest.from_path(generation / store.MANIFEST), changed_paths)
+
+
+def _recorded(conn, hint: Hint | None) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat], Hint | None, int]:
+    """store.read_documents, of the hinted sources alone when there is a hint, plus the hint still
+    usable (None when a path it says is gone was no document: a folder, perhaps, that only a walk
+    can follow) and how many documents it leaves unlooked-at."""
+    if hint is not None:
+        recorded, stats = store.read_documents(conn, hint.sources)
+        if not set(hint.missing) - set(recorded):
+            return recorded, stats, hint, conn.execute("SELECT count(*) FROM documents").fetchone()[0] - len(recorded)
+    return (*store.read_documents(conn), None, 0)
 
 
 def outdated_extractors(manifest: store.Manifest | None) -> frozenset[str]:
@@ -152,11 +173,19 @@ def build_index(
     progress: Progress = _noop,
     cancelled: Callable[[], bool] = lambda: False,
     documents: tuple[Path, list[Document], list[Skipped]] | None = None,
+    changed_paths: Collection[str] | None = None,
+    remove_replaced: bool = True,
 ) -> BuildReport:
     """Index paths into index_dir; only new or changed files are embedded unless rebuild is set.
 
+    changed_paths: the paths that changed since the index was last brought up to date, from the
+    operating system's change notifications (index/changes.py). An update then looks at those
+    files alone and trusts the index for every other file; when they name something only a walk
+    can judge (a folder moved, a symbolic link) every file is compared as without them.
+
     The previous generation stays live until the new one is complete, so a crash or Ctrl-C
-    at any point leaves the old index loadable.
+    at any point leaves the old index loadable. It is then removed, unless remove_replaced is
+    False: the caller removes it later (store.clean_up_in_background), or the next run does.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -173,19 +202,22 @@ def build_index(
                 reason = f"corpus root moved from {previous.root}"
         incremental = previous is not None and not rebuild and reason is None
         outdated = outdated_extractors(previous) if incremental else frozenset()
+        hint = None
+        if changed_paths is not None and incremental and not outdated and documents is None:
+            hint = changed_files([Path(p) for p in paths], root, changed_paths)
 
-        def scan(known: dict[str, FileStat]) -> Scan:
+        def scan(known: dict[str, FileStat], only: list[str] | None = None) -> Scan:
             # Files whose stat equals the one recorded by the previous run are not read again.
             if documents is not None:
                 return Scan(root, documents[1], {}, {}, documents[2])
-            return scan_files([Path(p) for p in paths], root, known, max_bytes, progress)
+            return scan_files([Path(p) for p in paths], root, known, max_bytes, progress, only)
 
         tmp = store.new_generation_dir(index_dir)
         flush = EarlyFlush()
         try:
             report = _write_generation(
                 tmp, index_dir, paths, scan, embedder, chunking, bm25,
-                incremental=incremental, outdated=outdated, progress=progress, cancelled=cancelled, timings=timings, flush=flush,
+                incremental=incremental, outdated=outdated, hint=hint, progress=progress, cancelled=cancelled, timings=timings, flush=flush,
             )
             if cancelled():
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
@@ -193,7 +225,8 @@ def build_index(
             flush.wait()
             store.commit_generation(index_dir, tmp, flush.durable)
             t_clean = time.perf_counter()
-            store.clean_leftovers(index_dir)
+            if remove_replaced:
+                store.clean_leftovers(index_dir)
             timings["commit"] = time.perf_counter() - t
             timings["commit_cleanup"] = time.perf_counter() - t_clean  # removing the replaced generation
         except BaseException:
@@ -210,31 +243,32 @@ def build_index(
 
 
 def _write_generation(
-    tmp: Path, index_dir: Path, paths: Sequence[Path], scan: Callable[[dict[str, FileStat]], Scan],
+    tmp: Path, index_dir: Path, paths: Sequence[Path], scan: Callable[[dict[str, FileStat], list[str] | None], Scan],
     embedder: Embedder, chunking: ChunkSettings, bm25: BM25Settings, *, incremental: bool, outdated: frozenset[str],
-    progress: Progress, cancelled: Callable[[], bool], timings: dict[str, float], flush: EarlyFlush,
+    progress: Progress, cancelled: Callable[[], bool], timings: dict[str, float], flush: EarlyFlush, hint: Hint | None = None,
 ) -> dict:
     db_path = tmp / store.SQLITE
     live = None
+    others = 0  # documents a hinted update trusts without looking at them
     t = time.perf_counter()
     if incremental:
         live = store.current_generation(index_dir)
         copying = BackgroundCopy(live / store.SQLITE, db_path)
         try:  # the live generation never changes under the write lock: read it while it is copied
             with contextlib.closing(store.connect(live / store.SQLITE, readonly=True)) as previous:
-                recorded, recorded_stats = store.read_documents(previous)
+                recorded, recorded_stats, hint, others = _recorded(previous, hint)
                 known, stats = _forget_outdated(recorded, recorded_stats, outdated)
-            found = scan(stats)
+            found = scan(stats, hint.files if hint is not None else None)
         finally:
             copying.join()
         flush.start(db_path)  # the copy reaches the disk while we embed
     else:
-        known, found = {}, scan({})
+        known, found = {}, scan({}, None)
         recorded = known
     timings["scan"] = time.perf_counter() - t  # with the copy of meta.sqlite beside it
     conn = store.connect(db_path, readonly=False)
     try:
-        if not found.documents and not found.unchanged:
+        if not found.documents and not found.unchanged and not others:
             raise EmptyCorpusError(
                 f"No indexable documents under {', '.join(str(p) for p in paths)} ({len(found.skipped)} skipped).",
                 _POINT_AT_DOCUMENTS,
@@ -245,7 +279,7 @@ def _write_generation(
             again = [d for d in changed if recorded[d.source][1] == d.sha256]
             kept = _indexed_the_same(conn, again, recorded, embedder, chunking, progress, cancelled)
             changed = [d for d in changed if d.source not in kept]
-        unchanged = len(docs) - len(new) - len(changed) + len(found.unchanged)
+        unchanged = len(docs) - len(new) - len(changed) + len(found.unchanged) + others
         # Paths may have moved (same source, new absolute path): keep them current.
         paths_now = {**{d.source: str(d.path) for d in docs}, **{src: str(p) for src, p in found.unchanged.items()}}
         conn.executemany("UPDATE documents SET path = ? WHERE source = ?", [(p, src) for src, p in paths_now.items() if src in known and known[src][2] != p])

@@ -6,10 +6,11 @@ import codecs
 import hashlib
 import os
 import re
+import stat as stat_mode
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Iterable, Mapping, NamedTuple
 
 from index.chunker import starts_block, wrap_width, wrapped_at
 from index.errors import InputError
@@ -376,25 +377,23 @@ def load_document(path: Path, root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTE
 
 def scan_files(
     paths: list[Path], root: Path, known: Mapping[str, FileStat], max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    progress: Callable[[str, int, int], None] = lambda stage, done, total: None,
+    progress: Callable[[str, int, int], None] = lambda stage, done, total: None, only: list[str] | None = None,
 ) -> Scan:
     """Walk paths; read every file whose stat differs from known[source] (unknown files included).
+    only: look at these files instead of walking (changed_files' list; Scan.unchanged then lists only those).
 
     The stat is taken before reading: a write that lands during the read changes it again, so
     the next run reads the file once more instead of trusting stale text.
     """
     started = time.time_ns()
-    files, skipped = _candidate_files(paths)
+    files, skipped = _candidate_files(paths) if only is None else (only, [])
     documents: list[Document] = []
     stats: dict[str, FileStat] = {}
     unchanged: dict[str, str] = {}
     prefix = os.path.join(str(root), "")
     for i, path in enumerate(files):
         progress("scan", i, len(files))
-        if path.startswith(prefix) and os.sep == "/":
-            source = path[len(prefix):]
-        else:
-            source = _relative(Path(path), root)
+        source = _source_of(path, root, prefix)
         try:
             st = os.stat(path)
             seen = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)  # equals a FileStat of the same values
@@ -417,6 +416,69 @@ def scan_files(
             stats[source] = stat
     progress("scan", len(files), len(files))
     return Scan(root, documents, stats, unchanged, skipped)
+
+
+def _source_of(path: str, root: Path, prefix: str) -> str:
+    """A file's source name (prefix: root with a trailing separator), as every scan names it."""
+    if path.startswith(prefix) and os.sep == "/":
+        return path[len(prefix):]
+    return _relative(Path(path), root)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What a change notification (index/changes.py) leaves to look at: an update reads these alone."""
+
+    sources: tuple[str, ...]
+    """Every source to look at again: read if it is a file now, removed from the index if it is gone."""
+    files: list[str]
+    """The paths of those that are files now."""
+    missing: tuple[str, ...]
+    """The sources among them that are gone."""
+
+
+def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint | None:
+    """The files a scan of paths would look at among the changed paths (absolute, as the change feed
+    reports them under each folder), or None when only a walk can tell: a folder created, moved or
+    deleted, a symbolic link, an index folder, a path outside the folders, a file named on the
+    command line rather than found in a folder."""
+    tops = [os.path.join(str(Path(p).absolute()), "") for p in paths]
+    if not all(os.path.isdir(top) for top in tops):
+        return None
+    prefix = os.path.join(str(root), "")
+    sources: list[str] = []
+    files: list[str] = []
+    missing: list[str] = []
+    for path in sorted(set(changed)):
+        top = next((t for t in tops if path.startswith(t)), None)
+        if top is None:
+            return None
+        parts = path[len(top):].split(os.sep)
+        if any(part.startswith(".") for part in parts):
+            continue  # never read by a scan (.git, editors' temporary files)
+        folder = top[:-1]
+        for part in parts[:-1]:
+            folder = os.path.join(folder, part)
+            if os.path.islink(folder) or is_index_folder(folder):
+                return None  # the walk skips these, with a reason: let it judge
+        dot = parts[-1].rfind(".")
+        suffix = parts[-1][dot:].lower() if 0 < dot < len(parts[-1]) - 1 else ""
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            if suffix not in SUPPORTED_SUFFIXES:
+                return None  # perhaps a folder, moved or deleted with what it held
+            missing.append(_source_of(path, root, prefix))
+            sources.append(missing[-1])
+            continue
+        except OSError:
+            return None
+        if not stat_mode.S_ISREG(mode):
+            return None  # a folder, a symbolic link, a pipe
+        if suffix in SUPPORTED_SUFFIXES:
+            sources.append(_source_of(path, root, prefix))
+            files.append(path)
+    return Hint(tuple(sources), files, tuple(missing))
 
 
 def describe_os_error(exc: OSError) -> str:

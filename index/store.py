@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -203,6 +204,23 @@ def clean_leftovers(index_dir: Path) -> list[str]:
     return removed
 
 
+def clean_up_in_background(index_dir: Path) -> threading.Thread:
+    """clean_leftovers in a thread of its own, under the write lock; skipped when another writer
+    holds it (that writer cleans up when it starts). For the watches, which remove the generation
+    an update replaced after reporting the update instead of before."""
+
+    def run() -> None:
+        try:
+            with write_lock(index_dir):
+                clean_leftovers(index_dir)
+        except (IndexLockedError, OSError):
+            pass
+
+    thread = threading.Thread(target=run, name="qa-clean-up", daemon=True)
+    thread.start()
+    return thread
+
+
 @contextlib.contextmanager
 def _no_readers(index_dir: Path, patience: float = 2.0) -> Iterator[bool]:
     """Exclude readers that are opening a generation, waiting up to `patience` seconds for
@@ -282,11 +300,15 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def read_documents(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat]]:
-    """source -> (id, sha256, path) of every document, and source -> recorded stat of those that have one."""
-    rows = conn.execute(
-        "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
-    ).fetchall()
+def read_documents(conn: sqlite3.Connection, sources: Sequence[str] | None = None) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat]]:
+    """source -> (id, sha256, path) of every document (or of those among sources), and source ->
+    recorded stat of those that have one."""
+    query = "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
+    if sources is None:
+        rows = conn.execute(query).fetchall()
+    else:
+        rows = [row for start in range(0, len(sources), 500) for row in conn.execute(
+            f"{query} WHERE d.source IN ({','.join('?' * len(sources[start:start + 500]))})", sources[start:start + 500])]
     # Slices and tuple.__new__ rather than star-unpacking and FileStat._make: fewer Python calls per row.
     known = {row[0]: row[1:4] for row in rows}
     new = tuple.__new__

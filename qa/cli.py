@@ -110,31 +110,42 @@ def cli(ctx: click.Context) -> None:
 @click.option("--max-file-mb", type=click.FloatRange(0.001), default=20.0, show_default=True, help="Skip files larger than this.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--watch", is_flag=True, help="Then keep the index up to date: index changed files as they change, until Ctrl-C.")
-@click.option("--interval", type=click.FloatRange(0.1), default=3.0, show_default=True, help="With --watch: seconds between looks at the files.")
+@click.option("--interval", type=click.FloatRange(0.1), default=3.0, show_default=True, help="With --watch, when the system sends no change notifications (or PATHS name files): seconds between looks at every file.")
 def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait, max_file_mb, quiet, watch, interval):
     """Index PATHS (files or folders, recursively; default seeds/). Only new or changed files are embedded."""
     from rich.console import Console
     from rich.text import Text
 
-    from qa.service import index_corpus, make_embedder, watch_corpus
+    from qa.service import FULL_CHECK_SECONDS, index_corpus, make_embedder, open_change_feed, watch_corpus
 
     config = _config(paths, index_dir, backend, chunk_tokens, overlap_tokens)
     embedder = make_embedder(config.backend) if watch else None  # one model for every update
-    bar, progress = _progress_printer(quiet)
-    if bar is not None:
-        with bar:
+    feed = open_change_feed(config) if watch else None  # before indexing: what changes meanwhile is seen
+    try:
+        bar, progress = _progress_printer(quiet)
+        if bar is not None:
+            with bar:
+                report = index_corpus(config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6))
+        else:
             report = index_corpus(config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6))
-    else:
-        report = index_corpus(config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6))
-    console = Console(stderr=True)
-    _print_report(report, console)
-    if watch:
-        console.print(Text(f"Watching for changes every {interval:g} s; Ctrl-C stops."))
-        try:
-            watch_corpus(config, embedder, lambda update: _print_report(update, console), interval=interval, max_bytes=int(max_file_mb * 1e6))
-        except KeyboardInterrupt:
-            console.print(Text("Stopped watching; the index is up to date as of the last update."))
-        return
+        console = Console(stderr=True)
+        _print_report(report, console)
+        if watch:
+            if feed is not None and feed.wait_ready():
+                console.print(Text(f"Watching for changes as files are saved (and every file each {FULL_CHECK_SECONDS:g} s); Ctrl-C stops."))
+            else:
+                if feed is not None:  # no notifications here (a limit on watches reached?): compare on a timer
+                    feed.close()
+                    feed = None
+                console.print(Text(f"Watching for changes every {interval:g} s; Ctrl-C stops."))
+            try:
+                watch_corpus(config, embedder, lambda update: _print_report(update, console), interval=interval, max_bytes=int(max_file_mb * 1e6), feed=feed)
+            except KeyboardInterrupt:
+                console.print(Text("Stopped watching; the index is up to date as of the last update."))
+            return
+    finally:
+        if feed is not None:
+            feed.close()
     if report.skipped:
         sys.exit(3)  # indexed, but some files were left out
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Collection
 
 from index.embedder import Embedder, make_embedder
 from index.errors import InputError, QAError
@@ -15,6 +16,7 @@ from qa.engine import Engine
 
 if TYPE_CHECKING:  # the builder (scipy, bm25s) loads only when an index is built
     from index.builder import BuildReport, Progress
+    from index.changes import ChangeFeed
 
 
 def check_paths(paths: list[Path]) -> None:
@@ -23,13 +25,23 @@ def check_paths(paths: list[Path]) -> None:
             raise InputError(f"No such file or folder: {path}.", "Check the path, or run qa with no arguments to use seeds/.")
 
 
-def index_corpus(config: RunConfig, embedder: Embedder | None = None, *, rebuild: bool = False, wait: bool = False, progress: Progress | None = None, cancelled: Callable[[], bool] = lambda: False, max_bytes: int | None = None) -> BuildReport:
+def index_corpus(
+    config: RunConfig, embedder: Embedder | None = None, *, rebuild: bool = False, wait: bool = False, progress: Progress | None = None,
+    cancelled: Callable[[], bool] = lambda: False, max_bytes: int | None = None, changed_paths: Collection[str] | None = None,
+    clean_up_after: bool = False,
+) -> BuildReport:
+    """Build or update the corpus's index (index.builder.build_index). clean_up_after: the generation
+    the update replaced is removed in a thread after it returns, not before (the watches)."""
     check_paths(config.paths)
     embedder = embedder or make_embedder(config.backend)
-    kwargs = {"max_bytes": max_bytes} if max_bytes else {}
+    kwargs: dict = {"max_bytes": max_bytes} if max_bytes else {}
+    if changed_paths is not None:
+        kwargs["changed_paths"] = changed_paths
+    if clean_up_after:
+        kwargs["remove_replaced"] = False
     from index.builder import build_index
 
-    return build_index(
+    report = build_index(
         config.paths,
         config.resolved_index_dir,
         embedder,
@@ -40,6 +52,28 @@ def index_corpus(config: RunConfig, embedder: Embedder | None = None, *, rebuild
         cancelled=cancelled,
         **kwargs,
     )
+    if clean_up_after:
+        from index.store import clean_up_in_background
+
+        clean_up_in_background(config.resolved_index_dir)
+    return report
+
+
+FULL_CHECK_SECONDS = 60.0
+"""With change notifications, every file is still compared with the index this often: a change the
+system does not report (a network folder, the target of a symbolic link) is found within a minute."""
+
+
+def open_change_feed(config: RunConfig, on_change: Callable[[], None] = lambda: None) -> "ChangeFeed | None":
+    """Change notifications for the corpus's folders (index/changes.py), or None when a path is a
+    single file (its folder's other files are not the corpus) or watchfiles is missing."""
+    if not config.paths or not all(p.is_dir() for p in config.paths):
+        return None
+    if importlib.util.find_spec("watchfiles") is None:
+        return None
+    from index.changes import ChangeFeed, hidden_or_inside
+
+    return ChangeFeed(config.paths, hidden_or_inside(config.paths, [config.resolved_index_dir]), on_change)
 
 
 WATCH_SHARE = 0.02
@@ -59,23 +93,37 @@ def _sleep(seconds: float) -> None:
 
 def watch_corpus(
     config: RunConfig, embedder: Embedder, on_report: Callable[["BuildReport"], None], *, interval: float = 3.0,
-    max_bytes: int | None = None, sleep: Callable[[float], None] | None = None,
+    max_bytes: int | None = None, sleep: Callable[[float], None] | None = None, feed: "ChangeFeed | None" = None,
 ) -> None:
-    """Keep the index up to date until interrupted: every `interval` seconds the corpus's files are
-    compared with the index by stat (index.builder.pending_changes: unchanged files are not read),
-    and when they differ the changed files are indexed (on_report gets each BuildReport). A corpus
-    whose comparison takes longer than WATCH_SHARE of the interval is compared less often."""
+    """Keep the index up to date until interrupted, indexing what changed (on_report gets each BuildReport).
+
+    With a change feed (open_change_feed; the caller closes it), the files the system reports as
+    changed are compared with the index as soon as they are saved, and every file only every
+    FULL_CHECK_SECONDS. Without one, every `interval` seconds every file is compared by stat
+    (index.builder.pending_changes: unchanged files are not read), and a corpus whose comparison
+    takes longer than WATCH_SHARE of the interval is compared less often."""
     from index import store
     from index.builder import changes_since
 
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
     sleep = sleep or _sleep
+    full_at = time.monotonic() + (FULL_CHECK_SECONDS if feed is not None else 0.0)
     while True:
-        sleep(interval)
+        changed_paths = None
+        if feed is not None and feed.broken is None:
+            if not feed.wait(interval):
+                if time.monotonic() < full_at:
+                    continue
+            else:
+                changed_paths = feed.take()  # None: too many to list, compare every file
+        else:
+            sleep(interval)
         started = time.monotonic()
-        if changes_since(store.current_generation(config.resolved_index_dir), config.paths, **kwargs):
-            on_report(index_corpus(config, embedder, wait=True, max_bytes=max_bytes))
-        pause = watch_pause(time.monotonic() - started, interval)
+        if changed_paths is None:
+            full_at = started + FULL_CHECK_SECONDS
+        if changes_since(store.current_generation(config.resolved_index_dir), config.paths, changed_paths=changed_paths, **kwargs):
+            on_report(index_corpus(config, embedder, wait=True, max_bytes=max_bytes, changed_paths=changed_paths, clean_up_after=True))
+        pause = watch_pause(time.monotonic() - started, interval) if changed_paths is None and (feed is None or feed.broken) else 0.0
         if pause:
             sleep(pause)
 

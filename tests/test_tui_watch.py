@@ -112,3 +112,34 @@ async def test_no_update_while_a_dialog_is_open(corpus):
         assert len(indexed(app)) == 1
         await pilot.press("escape")
         assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)
+
+
+@sync
+async def test_a_saved_file_is_indexed_from_the_notification_alone(corpus, monkeypatch):
+    """With change notifications the chat does not wait for its timer (30 s here): a save is
+    compared and indexed at once, the second one from its path alone."""
+    import qa.service
+
+    hints = []
+    real = qa.service.index_corpus
+
+    def spy(*args, **kwargs):
+        hints.append(kwargs.get("changed_paths"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(qa.service, "index_corpus", spy)
+    app = fake_app(corpus, watch_seconds=30.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert await wait_for(pilot, lambda: app._feed is not None), "the change feed started"
+        first = app.engine
+        (corpus / "paris.txt").write_text("Paris is the capital of France.\nThe Louvre opened in 1793.\n", encoding="utf-8")
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 2 and app.engine is not first), screen_text(app)
+        second = app.engine
+        await settle(pilot)
+        note = corpus / "note.md"
+        note.write_text("The harbour closes at dusk in winter.\n", encoding="utf-8")
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 3 and app.engine is not second), screen_text(app)
+        assert indexed(app)[2] == "Indexed: 1 new, 0 changed, 3 unchanged, 0 removed, 0 skipped"
+        assert hints[-1] is not None and str(note.absolute()) in hints[-1], hints  # (with paris.txt's later events, maybe)
+    assert not app._feed._thread.is_alive(), "closed with the app"

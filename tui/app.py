@@ -155,7 +155,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         self._deliver(worker, engine, report)
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
-    def reindex(self, rebuild: bool = False, update: bool = False) -> None:
+    def reindex(self, rebuild: bool = False, update: bool = False, changed_paths: frozenset[str] | None = None) -> None:
         """Index the corpus again (ctrl+r), or, with update, bring it up to date after edits (tui/watch.py)."""
         from qa.engine import Engine
         from qa.service import index_corpus
@@ -164,10 +164,13 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         embedder = self.engine.embedder
         progress = (lambda *step: self._progress(*step, update=True)) if update else self._progress
         try:
-            report = index_corpus(self.config, embedder, rebuild=rebuild, progress=progress, cancelled=lambda: worker.is_cancelled)
+            report = index_corpus(
+                self.config, embedder, rebuild=rebuild, progress=progress, cancelled=lambda: worker.is_cancelled, changed_paths=changed_paths, clean_up_after=update,
+            )
         except IndexLockedError:
             if not update:
                 raise
+            self._full_at = 0.0  # the changed paths are not indexed: look at every file next time
             self.call_from_thread(self._show_ready)  # another `qa index` is updating it: the watch looks again later
             return
         except BaseException:
@@ -199,8 +202,8 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures are turned into notifications."""
         worker = event.worker
-        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED) or worker.group == "watch":
-            return  # a comparison of the files (tui/watch.py) fails quietly and is tried again
+        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED) or worker.group in ("watch", "feed"):
+            return  # a comparison of the files (tui/watch.py) fails quietly and is tried again; no feed: a timer
         status = self.query_one(StatusLine)
         exc = worker.error
         if worker.group == "ask":

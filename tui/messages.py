@@ -29,6 +29,13 @@ class FilesChanged(Message):
     engine: "Engine"
     summary: str
     """What an update would do: "0 new, 1 changed, 0 removed"."""
+    changed_paths: frozenset[str] | None = None
+    """The paths compared, when a change notification named them (None: every file was)."""
+
+
+@dataclass
+class FilesNotified(Message):
+    """The operating system reported changed files (index/changes.py): compare them soon."""
 
 
 @dataclass

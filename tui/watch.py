@@ -1,6 +1,8 @@
-"""Edits while the chat is open: every few seconds the corpus's files are compared with the index (by
-stat, as `qa index` does: unchanged files are not read), and when they differ the index is brought
-up to date in the background, as when the chat opens."""
+"""Edits while the chat is open. The operating system reports which files changed (index/changes.py)
+and those alone are compared with the index as soon as they are saved; every few seconds, and for
+every file once a minute (or every few seconds where there are no notifications), the files are
+compared by stat, as `qa index` does (unchanged files are not read). When they differ the index is
+brought up to date in the background, as when the chat opens."""
 
 from __future__ import annotations
 
@@ -13,15 +15,16 @@ from textual.screen import ModalScreen
 from textual.worker import WorkerState
 
 from index.errors import QAError
-from tui.messages import FilesChanged
+from tui.messages import FilesChanged, FilesNotified
 from tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
+    from index.changes import ChangeFeed
     from qa.engine import Engine
 
 WATCH_SECONDS = 3.0
-"""How often the files are compared with the index (a slow comparison spaces them out: qa/service.py
-watch_pause)."""
+"""How often the files are compared with the index when the system sends no change notifications (a
+slow comparison spaces them out: qa/service.py watch_pause)."""
 
 
 class FileWatch:
@@ -31,12 +34,36 @@ class FileWatch:
     _watch_after = 0.0
     _watch_paused = False
     """Set when an update started here failed: the user has seen the error; ctrl+r tries again."""
+    _feed: "ChangeFeed | None" = None
+    _full_at = 0.0
+    """When every file is compared next (time.monotonic); before it, only what the feed reports."""
 
     def start_watching(self) -> None:
         """Compare the files with the index from now on (called whenever an engine is ready)."""
         self._watch_paused = False
         if self._watch_timer is None and self.watch_seconds is not None:
             self._watch_timer = self.set_interval(self.watch_seconds, self._watch_tick, name="file-watch")
+            self.open_feed()
+
+    @work(thread=True, group="feed", exit_on_error=False)
+    def open_feed(self) -> None:
+        """Start the change notifications (importing watchfiles and watching every folder takes a while)."""
+        from qa.service import open_change_feed
+
+        feed = open_change_feed(self.config, on_change=lambda: self.post_message(FilesNotified()))
+        if feed is not None and not feed.wait_ready():
+            feed.close()
+            feed = None
+        if feed is not None:
+            self._feed = feed
+            self._full_at = 0.0  # one comparison of every file now that nothing is missed: what changed before
+
+    def on_unmount(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
+
+    def on_files_notified(self, message: FilesNotified) -> None:
+        self._watch_tick()
 
     def _watch_tick(self) -> None:
         engine = self.engine
@@ -45,28 +72,38 @@ class FileWatch:
         if isinstance(self.screen, ModalScreen):
             return  # the bench may be running on this engine, the filter lists its documents: after they close
         if self._indexing() is not None or any(w.group == "watch" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
+            return  # what the feed reported stays pending until then
+        feed = self._feed
+        if feed is not None and feed.broken is None and time.monotonic() < self._full_at:
+            if feed.pending():
+                self.compare_files(engine, feed.take())
             return
         self.compare_files(engine)
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
-    def compare_files(self, engine: "Engine") -> None:
+    def compare_files(self, engine: "Engine", changed_paths: frozenset[str] | None = None) -> None:
+        """Compare the files (only changed_paths, if given) with engine's index."""
         from index.builder import changes_since
-        from qa.service import watch_pause
+        from qa.service import FULL_CHECK_SECONDS, watch_pause
 
         started = time.monotonic()
+        if changed_paths is None:
+            self._full_at = started + FULL_CHECK_SECONDS
         try:
             # Its own connection: the engine's belongs to the thread answering questions.
-            changes = changes_since(engine.index.folder, self.config.paths)
+            changes = changes_since(engine.index.folder, self.config.paths, changed_paths=changed_paths)
         except (QAError, OSError, sqlite3.Error):
-            return  # a folder gone, or the index replaced meanwhile: the next tick looks again
+            self._full_at = 0.0
+            return  # a folder gone, or the index replaced meanwhile: the next tick looks at every file
         finally:
             self._watch_after = time.monotonic() + watch_pause(time.monotonic() - started, self.watch_seconds)
         if changes:
-            self.post_message(FilesChanged(engine, changes.summary()))
+            self.post_message(FilesChanged(engine, changes.summary(), changed_paths))
 
     def on_files_changed(self, message: FilesChanged) -> None:
         # A plain method name, not @on: the mixin is not a MessagePump, so decorators would be missed.
         if message.engine is not self.engine or self._indexing() is not None or self._watch_paused or isinstance(self.screen, ModalScreen):
+            self._full_at = 0.0  # the paths it named are taken: the next tick looks at every file
             return  # the index was replaced or is being updated meanwhile, or a dialog opened: the next tick
         self.query_one(StatusLine).set_state(f"Files changed ({message.summary}): updating the index…")
-        self.reindex(update=True)
+        self.reindex(update=True, changed_paths=message.changed_paths)

@@ -1,0 +1,112 @@
+"""Change notifications from the operating system (inotify on Linux, FSEvents, ReadDirectoryChangesW)
+through watchfiles: which paths under the corpus's folders changed, so an update looks at those
+files alone instead of comparing every file with the index."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Collection
+
+STEP_MS = 50
+"""A burst of events is handed over once no new one came for this long (an editor's save is one burst)."""
+MOST_PATHS = 500
+"""More changed paths than this at once (a checkout, an unpacked archive): a full comparison is as cheap."""
+
+
+class ChangeFeed:
+    """Collects the paths that change under `folders` in a thread of its own until close().
+
+    take() hands over what changed since the last take. A feed that could not start or stopped
+    (no watchfiles, the system's limit on watches reached, a folder gone) reports `broken`: its
+    owner then compares every file on a timer instead, as before notifications.
+    """
+
+    def __init__(self, folders: Collection[Path], ignore: Callable[[str], bool] = lambda path: False, on_change: Callable[[], None] = lambda: None) -> None:
+        self.folders = [str(Path(f).absolute()) for f in folders]
+        self._ignore = ignore
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._paths: set[str] = set()
+        self._overflow = False
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._changed = threading.Event()
+        self.broken: str | None = None
+        """Why the feed stopped, or None while it runs."""
+        self._thread = threading.Thread(target=self._run, name="qa-change-feed", daemon=True)
+        self._thread.start()
+
+    def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Whether the watches are in place (events from now on are seen), waiting up to timeout."""
+        return self._ready.wait(timeout) and self.broken is None
+
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._paths) or self._overflow
+
+    def wait(self, timeout: float) -> bool:
+        """Whether something changed (and is not taken yet), waiting up to timeout seconds for it."""
+        return self._changed.wait(timeout) and self.pending()
+
+    def take(self) -> frozenset[str] | None:
+        """The paths changed since the last take (empty: none), or None when too many changed to list."""
+        with self._lock:
+            paths, overflow = frozenset(self._paths), self._overflow
+            self._paths.clear()
+            self._overflow = False
+            self._changed.clear()
+        return None if overflow else paths
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        try:
+            import watchfiles
+
+            watcher = watchfiles.watch(
+                *self.folders, stop_event=self._stop, step=STEP_MS, debounce=1_000, rust_timeout=500,
+                yield_on_timeout=True, raise_interrupt=False, ignore_permission_denied=True, watch_filter=None,
+            )
+            for batch in watcher:
+                self._ready.set()  # the first (possibly empty) batch comes once the watches are in place
+                self._add(path for _, path in batch)
+        except Exception as exc:  # noqa: BLE001 - any failure means: compare every file instead
+            self.broken = str(exc) or type(exc).__name__
+        else:
+            self.broken = self.broken or "stopped"
+        finally:
+            self._ready.set()
+
+    def _add(self, paths) -> None:
+        kept = [p for p in paths if not self._ignore(p)]
+        if not kept:
+            return
+        with self._lock:
+            self._paths.update(kept)
+            if len(self._paths) > MOST_PATHS:
+                self._paths.clear()
+                self._overflow = True
+            self._changed.set()
+        self._on_change()
+
+
+def hidden_or_inside(folders: Collection[Path], skip: Collection[Path] = ()) -> Callable[[str], bool]:
+    """An ignore rule for ChangeFeed: paths with a part starting with '.' below their watched folder
+    (the scan never reads those: .git, editors' swap files) and paths inside `skip` (an index folder
+    inside the corpus, which every update writes)."""
+    tops = [os.path.join(str(Path(f).absolute()), "") for f in folders]
+    skipped = [os.path.join(str(Path(s).absolute()), "") for s in skip]
+
+    def ignore(path: str) -> bool:
+        if any(path.startswith(s) or path == s[:-1] for s in skipped):
+            return True
+        for top in tops:
+            if path.startswith(top):
+                return any(part.startswith(".") for part in path[len(top):].split(os.sep))
+        return False
+
+    return ignore
