@@ -15,7 +15,7 @@ from qa.snippet import ELLIPSIS, snippet
 from tui.app import make_app
 from tui.screens.bench import BenchScreen
 from tui.testing import ask, screen_text, settle, static_text, sync
-from tui.widgets.citations import CitationList
+from tui.widgets.citations import CitationList, _unseen
 from tui.widgets.source_view import SourcePane, SourceView
 from tui.widgets.turn import TurnView
 
@@ -38,10 +38,12 @@ async def test_real_model_answers_over_seeds_and_shows_the_source(seed_index_dir
         shown = screen_text(app)
         assert ("Answer  confidence" in shown) == answer.found
         assert f"[1] {top.label}" in shown
-        # Each citation's preview is the part of its passage that holds the question's words.
-        previews = [snippet(p.citation.text, answer.question, 160) for p in answer.passages
+        # Each citation's preview is the part of its passage that holds the question's words, or, for one
+        # that overlaps a better-ranked passage of its file, the part it adds.
+        cites = [p.citation for p in answer.passages]
+        previews = [snippet(p.citation.text, answer.question, 160, _unseen(p.citation, cites[:i])) for i, p in enumerate(answer.passages)
                     if not (answer.found and p.rank == answer.answer.passage_rank)]
-        assert previews and all(squash(p.text) in squash(shown) and p.highlights for p in previews)
+        assert previews and all(squash(p.text) in squash(shown) for p in previews) and any(p.highlights for p in previews)
         assert any(p.text.startswith(ELLIPSIS) for p in previews)
         await pilot.press("tab", "enter")
         await pilot.pause()
@@ -118,3 +120,21 @@ async def test_an_edit_made_while_the_chat_is_open_is_indexed_and_answered(real_
         await ask(pilot, "Until when was the Reykjavik summit postponed?")
         answer = app.query(TurnView).last().answer
         assert answer.found and "postponed until March 2016" in answer.answer.citation.text, screen_text(app)
+
+
+@sync
+async def test_overlapping_passages_of_one_file_preview_different_text(seed_index_dir, real_embedder):
+    """Two chunks of one article share a sentence; both ranked for the question used to preview that
+    same sentence. The lower one now previews what it adds."""
+    app = make_app(RunConfig(corpus=(SEEDS,), index_dir=seed_index_dir), embedder=real_embedder)
+    async with app.run_test(size=(140, 44)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "What White House refugee policy have critics challenged?")
+        answer = app.query_one(TurnView).answer
+        cites = [p.citation for p in answer.passages]
+        pairs = [(a, b) for i, a in enumerate(cites) for b in cites[i + 1:] if a.source == b.source and a.char_start < b.char_end and b.char_start < a.char_end]
+        assert pairs, [c.label for c in cites]
+        options = app.query_one(CitationList)
+        previews = [options.get_option_at_index(i).prompt.renderables[1].renderable.renderables[0].plain for i in range(options.option_count)]
+        same_file = [(previews[cites.index(a)].strip(ELLIPSIS), previews[cites.index(b)].strip(ELLIPSIS)) for a, b in pairs]
+        assert all(upper[:60] != lower[:60] for upper, lower in same_file), same_file

@@ -221,3 +221,25 @@ def test_passages_mark_the_question_words_in_qa_ask_and_preview_them_in_the_chat
     preview = row.renderables[1].renderable.renderables[0]
     assert preview.plain.startswith("…") and "The bridge over the river closes in May." in preview.plain
     assert sorted(preview.plain[s.start:s.end] for s in preview.spans if s.style == HIGHLIGHT) == ["bridge", "closes"]
+
+
+def test_a_passage_overlapping_a_better_one_previews_what_it_adds():
+    """Chunks of one file share sentences: a passage that overlaps a better-ranked one is previewed
+    from where it stops repeating it, not at the shared sentence (which drew both previews before)."""
+    from tui.display import passage_text
+    from tui.widgets.citations import _unseen
+
+    text = ("Filler words open the file here. " * 3) + "The harbour master Ingrid answers calls. " + ("Boats moor at the north quay in summer. " * 4)
+    first_end = text.index("Boats")
+    upper = Citation("h.txt", 1, 1, 0, first_end, text[:first_end])
+    shared = text.index("The harbour")
+    lower = Citation("h.txt", 1, 2, shared, len(text), text[shared:])
+    assert _unseen(lower, [upper]) == (first_end - shared, len(text) - shared)
+    assert _unseen(lower, [Citation("other.txt", 1, 1, 0, first_end, text[:first_end])]) is None, "another file: no overlap"
+    assert _unseen(upper, [lower]) == (0, first_end), "a better one that starts inside it: its beginning is new"
+    question = "Who answers the harbour master's calls?"
+    before = passage_text(Passage(2, 2, lower, Scores(1.0, 0.5, 0.5)), show_scores=False, is_answer=False, question=question)
+    after = passage_text(Passage(2, 2, lower, Scores(1.0, 0.5, 0.5)), show_scores=False, is_answer=False, question=question, focus=_unseen(lower, [upper]))
+    shown = lambda group: group.renderables[1].renderable.renderables[0].plain  # noqa: E731 - the preview line
+    assert "Ingrid answers calls" in shown(before)
+    assert shown(after).startswith("…Boats moor") and "Ingrid" not in shown(after)

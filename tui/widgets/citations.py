@@ -46,10 +46,12 @@ class CitationList(OptionList):
         span = self.answer.answer if self.answer.found else None
         answer_rank = span.passage_rank if span else None
         self.clear_options()
+        passages = self.answer.passages
         self.add_options(
             Option(passage_text(p, show_scores=show_scores, is_answer=p.rank == answer_rank, question=self.answer.question,
-                                focus=_inside(span.citation, p.citation) if span and p.rank == answer_rank else None), id=f"p{p.rank}")
-            for p in self.answer.passages
+                                focus=_inside(span.citation, p.citation) if span and p.rank == answer_rank else _unseen(p.citation, [q.citation for q in passages[:i]])),
+                   id=f"p{p.rank}")
+            for i, p in enumerate(passages)
         )
         if keep is not None and keep < self.option_count:
             self.highlighted = keep
@@ -81,6 +83,25 @@ class CitationList(OptionList):
         span = self.answer.answer or self.answer.best_guess
         if span is not None:
             self.post_message(CitationChosen(span.citation, open_pane=True, question=self.answer.question))
+
+
+def _unseen(passage: Citation, above: list[Citation]) -> tuple[int, int] | None:
+    """Where a passage that overlaps better-ranked ones of its file (chunks share sentences) starts
+    to say what they do not (offsets into its text), so its preview does not repeat theirs; None when
+    it overlaps none of them (its preview is where the question's words are)."""
+    spans = sorted((c.char_start, c.char_end) for c in above if c.source == passage.source and c.char_start < passage.char_end and passage.char_start < c.char_end)
+    if not spans:
+        return None
+    at = passage.char_start
+    for start, end in spans:
+        if start > at:
+            break
+        at = max(at, end)
+    if at >= passage.char_end:
+        return None
+    while at < passage.char_end and passage.text[at - passage.char_start].isspace():
+        at += 1
+    return at - passage.char_start, passage.char_end - passage.char_start
 
 
 def _inside(sentence: Citation, passage: Citation) -> tuple[int, int] | None:
