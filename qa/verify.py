@@ -119,6 +119,22 @@ def statement_speaker(question: str) -> str | None:
     return words[-1].rstrip(".").removesuffix("'s").removesuffix("’s").lower() or None
 
 
+_FATES = (
+    re.compile(r"\b(?:die[sd]?|dying|dead|deaths?|kill(?:s|ed|ing)?|fatal(?:ities|ly)?|lives|toll)\b", re.IGNORECASE),
+    re.compile(r"\b(?:wound(?:s|ed|ing)?|injur(?:y|ies|ed|ing|e|es)|hurt)\b", re.IGNORECASE),
+    re.compile(r"\b(?:arrest(?:s|ed|ing)?|detain(?:s|ed|ing)?|detention|custody)\b", re.IGNORECASE),
+)
+"""The dead, the wounded, the arrested: a news count of one is not a count of another."""
+
+
+def _other_fate(question: str, sentence: str) -> bool:
+    """Whether the question counts one fate (killed, wounded, arrested) and the sentence counts only others:
+    "killed 130 people" does not say how many were wounded."""
+    asked = [i for i, fate in enumerate(_FATES) if fate.search(question)]
+    told = [i for i, fate in enumerate(_FATES) if fate.search(sentence)]
+    return len(asked) == 1 and bool(told) and asked[0] not in told
+
+
 def has_answer_type(kind: str | None, sentence: str, question: str = "", context: str = "") -> bool:
     """Whether the sentence holds an answer of that kind that the question does not already state.
 
@@ -137,6 +153,8 @@ def has_answer_type(kind: str | None, sentence: str, question: str = "", context
     provides = next(p for k, _, p in ANSWER_TYPES if k == kind)
     if kind == "number":  # "how many died" is not answered by the date of the fire
         folded = _DATE_DIGITS.sub(lambda m: " " * len(m.group()), folded)
+        if _other_fate(fold(question), folded):
+            return False
     # a value the question already gives ("... on Tuesday") is not the answer; a verb of saying is
     stated = set() if kind == "statement" else {m.group().lower() for m in provides.finditer(fold(question))}
     answers = [m.start() for m in provides.finditer(folded) if m.group().lower() not in stated]

@@ -64,12 +64,13 @@ def test_answerable_questions_rarely_flagged(reports, name, max_wrongly_flagged)
             )
 
 
-@pytest.mark.parametrize("name, min_flagged", [("seed", 14), ("heldout", 5)])
+@pytest.mark.parametrize("name, min_flagged", [("seed", 16), ("heldout", 7)])
 def test_unanswerable_questions_flagged(reports, name, min_flagged):
     """Near-miss questions (about the seeds' people and events, asking what they do not say) are flagged.
 
     Measured when set: seed 12 of 27, held-out 5 of 10 (README, "Answer quality on the seeds"); seed 15 of 27 once a
-    number, date or time had to be about what the question names (qa/verify.py)."""
+    number, date or time had to be about what the question names (qa/verify.py); seed 17 of 27 and held-out 8 of 10
+    once a count of the dead no longer answered a count of the wounded or arrested (qa/verify.py _FATES)."""
     report = reports[name]
     assert report.unanswerable_flagged >= min_flagged, [r.question.question for r in report.results if not r.question.answerable and not r.abstained]
 
