@@ -271,3 +271,35 @@ def test_the_watches_remove_the_replaced_generation_after_the_update(tmp_path, f
     assert generations() == [store.current_generation(index_dir).name]
     engine_docs = indexed(index_dir)[0]
     assert {s for s, _ in engine_docs} == {"a.txt", "b.txt"}
+
+
+def test_without_notifications_the_watch_compares_every_file_on_its_timer(tmp_path, fake_embedder, monkeypatch):
+    """A feed that cannot start (the system's limit on inotify watches reached) reports why, and the
+    watch falls back to comparing every file each interval, as before notifications."""
+    import watchfiles
+
+    from qa.config import RunConfig
+    from qa.service import index_corpus, watch_corpus
+
+    def no_watches(*args, **kwargs):
+        raise OSError("OS file watch limit reached")
+
+    monkeypatch.setattr(watchfiles, "watch", no_watches)
+    corpus = write_corpus(tmp_path / "docs", {"a.txt": "Alpha is about apples.", "b.txt": "Beta is about bananas."})
+    feed = ChangeFeed([corpus])
+    assert not feed.wait_ready() and "limit" in feed.broken
+    config = RunConfig(corpus=(corpus,), index_dir=tmp_path / "idx")
+    index_corpus(config, fake_embedder)
+    looks, reports = [], []
+
+    def sleep(seconds: float) -> None:
+        looks.append(seconds)
+        if len(looks) == 1:
+            (corpus / "a.txt").write_text("Alpha is about apricots now.", encoding="utf-8")
+        elif len(looks) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        watch_corpus(config, fake_embedder, reports.append, interval=5.0, sleep=sleep, feed=feed)
+    assert [(r.changed, r.unchanged) for r in reports] == [(1, 1)]
+    assert looks[0] == 5.0
