@@ -124,11 +124,11 @@ def changes_since(generation: Path, paths: Sequence[Path], max_bytes: int = DEFA
 
 def _recorded(conn, hint: Hint | None) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat], Hint | None, int]:
     """store.read_documents, of the hinted sources alone when there is a hint, plus the hint still
-    usable (None when a path it says is gone was no document: a folder, perhaps, that only a walk
-    can follow) and how many documents it leaves unlooked-at."""
+    usable (None when a path it says is gone held documents: a folder deleted or moved away, which
+    only a walk can follow) and how many documents it leaves unlooked-at."""
     if hint is not None:
         recorded, stats = store.read_documents(conn, hint.sources)
-        if not set(hint.missing) - set(recorded):
+        if not any(store.has_documents_under(conn, gone) for gone in hint.missing if gone not in recorded):
             return recorded, stats, hint, conn.execute("SELECT count(*) FROM documents").fetchone()[0] - len(recorded)
     return (*store.read_documents(conn), None, 0)
 

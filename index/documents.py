@@ -434,14 +434,16 @@ class Hint:
     files: list[str]
     """The paths of those that are files now."""
     missing: tuple[str, ...]
-    """The sources among them that are gone."""
+    """The sources of the changed paths that are gone, whatever their suffix: a gone path that was neither a
+    document nor a folder of documents (an editor's "notes.txt~", vim's "4913") needs no walk."""
 
 
 def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint | None:
     """The files a scan of paths would look at among the changed paths (absolute, as the change feed
-    reports them under each folder), or None when only a walk can tell: a folder created, moved or
-    deleted, a symbolic link, an index folder, a path outside the folders, a file named on the
-    command line rather than found in a folder."""
+    reports them under each folder), or None when only a walk can tell: a folder created or moved in,
+    a symbolic link, an index folder, a path outside the folders, a file named on the command line
+    rather than found in a folder. (A folder deleted or moved out is found by the builder: a gone
+    path with documents under it.)"""
     tops = [os.path.join(str(Path(p).absolute()), "") for p in paths]
     if not all(os.path.isdir(top) for top in tops):
         return None
@@ -466,10 +468,9 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:
-            if suffix not in SUPPORTED_SUFFIXES:
-                return None  # perhaps a folder, moved or deleted with what it held
-            missing.append(_source_of(path, root, prefix))
-            sources.append(missing[-1])
+            missing.append(_source_of(path, root, prefix))  # a document, a folder of them, or neither
+            if suffix in SUPPORTED_SUFFIXES:
+                sources.append(missing[-1])
             continue
         except OSError:
             return None

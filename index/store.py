@@ -316,6 +316,12 @@ def read_documents(conn: sqlite3.Connection, sources: Sequence[str] | None = Non
     return known, stats
 
 
+def has_documents_under(conn: sqlite3.Connection, folder: str) -> bool:
+    """Whether any document's source lies inside folder (a source, relative like them)."""
+    # Sources starting with "folder/": the range ["folder/", "folder0"), "0" being the character after "/".
+    return conn.execute("SELECT 1 FROM documents WHERE source >= ? AND source < ? LIMIT 1", (folder + "/", folder + "0")).fetchone() is not None
+
+
 def write_file_stats(conn: sqlite3.Connection, stats: dict[str, FileStat], forget: Sequence[str]) -> None:
     """Record the stats of files read this run; forget those of removed files and untrusted stats."""
     conn.executemany("DELETE FROM file_stats WHERE source = ?", [(s,) for s in forget])

@@ -57,7 +57,7 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
         touched: set[str] = set()
         for _ in range(rng.randint(1, 3)):
             files = sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix in (".txt", ".md"))
-            op = rng.choice(["edit", "edit", "new", "delete", "same", "hidden", "unsupported"])
+            op = rng.choice(["edit", "edit", "new", "delete", "same", "hidden", "unsupported", "vim"])
             if op == "edit" and files:
                 path = rng.choice(files)
                 path.write_text(path.read_text(encoding="utf-8") + f" Round {round_no} adds {rng.choice(words)}.", encoding="utf-8")
@@ -70,6 +70,16 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
             elif op == "same" and files:
                 path = rng.choice(files)
                 path.write_bytes(path.read_bytes())  # saved again, same bytes: a new mtime only
+            elif op == "vim" and files:  # backup by rename, probe file, new file, backup removed
+                path = rng.choice(files)
+                text = path.read_text(encoding="utf-8")
+                backup, probe = path.with_name(path.name + "~"), path.with_name("4913")
+                path.rename(backup)
+                probe.write_text("", encoding="utf-8")
+                probe.unlink()
+                path.write_text(text + f" Saved from vim in round {round_no}.", encoding="utf-8")
+                backup.unlink()
+                touched.update({str(backup), str(probe)})
             elif op == "hidden":
                 path = corpus / f".swap{round_no}.txt"
                 path.write_text("an editor's temporary file", encoding="utf-8")
@@ -96,7 +106,7 @@ def test_changes_that_only_a_walk_can_judge_fall_back_to_one(tmp_path, fake_embe
     hint = changed_files([corpus], root, [f"{top}/a.txt", f"{top}/.a.txt.swp", f"{top}/gone.txt", f"{top}/x.docx"])
     assert hint is not None and hint.files == [f"{top}/a.txt"] and set(hint.sources) == {"a.txt", "gone.txt"} and hint.missing == ("gone.txt",)
     assert changed_files([corpus], root, [f"{top}/sub"]) is None, "a folder: its files are for a walk"
-    assert changed_files([corpus], root, [f"{top}/nothing-here"]) is None, "gone, no known suffix: perhaps a folder"
+    assert changed_files([corpus], root, [f"{top}/nothing-here"]).missing == ("nothing-here",), "gone: the builder asks the index what it held"
     assert changed_files([corpus], root, [str(tmp_path / "elsewhere.txt")]) is None, "outside the corpus"
     assert changed_files([corpus / "a.txt"], corpus_root([corpus / "a.txt"]), [f"{top}/a.txt"]) is None, "a file named, not a folder"
     os.symlink(corpus / "a.txt", corpus / "link.txt")
@@ -119,6 +129,32 @@ def test_changes_that_only_a_walk_can_judge_fall_back_to_one(tmp_path, fake_embe
     report = build_index([corpus], index_dir, fake_embedder, changed_paths={f"{top}/sub", f"{top}/moved"})
     assert (report.new, report.removed, report.n_documents) == (1, 1, 2)
     assert {s for s, _ in indexed(index_dir)[0]} == {"a.txt", "moved/c.txt"}
+    # A folder deleted, named alone: the index has documents under it.
+    shutil.rmtree(corpus / "moved")
+    report = build_index([corpus], index_dir, fake_embedder, changed_paths={f"{top}/moved"})
+    assert (report.removed, report.n_documents) == (1, 1)
+
+
+def test_an_editors_save_is_indexed_without_a_walk(tmp_path, fake_embedder, monkeypatch):
+    """vim saves by renaming the file to "notes.txt~", probing the folder with a file named "4913" and
+    writing notes.txt anew: the gone paths were no documents and held none, so no walk is needed."""
+    corpus = write_corpus(tmp_path / "docs", {"notes.txt": "The harbour closes at dusk.", "other.txt": "Unrelated text about owls."})
+    index_dir = tmp_path / "idx"
+    build_index([corpus], index_dir, fake_embedder)
+    notes = corpus / "notes.txt"
+    notes.rename(corpus / "notes.txt~")
+    (corpus / "4913").write_text("", encoding="utf-8")
+    (corpus / "4913").unlink()
+    notes.write_text("The harbour closes at dusk in winter.", encoding="utf-8")
+    (corpus / "notes.txt~").unlink()
+
+    def no_walk(paths):
+        raise AssertionError("walked every folder")
+
+    monkeypatch.setattr("index.documents._candidate_files", no_walk)
+    top = str(corpus.absolute())
+    report = build_index([corpus], index_dir, fake_embedder, changed_paths={f"{top}/notes.txt~", f"{top}/4913", f"{top}/notes.txt"})
+    assert (report.new, report.changed, report.unchanged, report.removed) == (0, 1, 1, 0)
 
 
 def test_change_feed_reports_saved_files_and_ignores_hidden_ones_and_the_index(tmp_path, monkeypatch):
