@@ -72,6 +72,11 @@ def _progress_printer(quiet: bool):
     return bar, progress
 
 
+def _seconds(seconds: float) -> str:
+    """"0.12s" under a second (a watched update), "3.4s" above."""
+    return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"
+
+
 def _print_report(report, console_err) -> None:
     from rich.text import Text
 
@@ -83,7 +88,7 @@ def _print_report(report, console_err) -> None:
     if report.rebuilt_because:
         console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"), soft_wrap=True)
     console_err.print(
-        Text(f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {report.seconds:.1f}s) -> {report.index_dir}"),
+        Text(f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {_seconds(report.seconds)}) -> {report.index_dir}"),
         soft_wrap=True,
     )
 

@@ -214,3 +214,10 @@ def test_errors_without_ctrl_c_keep_their_own_message(monkeypatch, capsys):
         qa.cli.main()
     assert exit_info.value.code != 130
     assert "ONNX extras" in capsys.readouterr().err
+
+
+def test_update_times_under_a_second_keep_two_decimals():
+    """A watched update takes a tenth of a second: "0.0s" told nothing."""
+    from qa.cli import _seconds
+
+    assert (_seconds(0.123), _seconds(0.004), _seconds(3.44)) == ("0.12s", "0.00s", "3.4s")
