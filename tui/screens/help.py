@@ -12,8 +12,8 @@ INTRO = (
     "Type a question and press Enter. The answer sentence comes first, with the words that match "
     "your question highlighted and a confidence; below it the cited passages [1], [2], ... with their "
     "file and lines. Press Tab to move into the citations, up/down to pick one, Enter to read it in its "
-    "document (right), e to open the file in $EDITOR at that line. Everything is also in the command "
-    "palette (ctrl+p)."
+    "document (right), e to open the file in $EDITOR at that line. Files you save while the chat is open "
+    "are indexed as you save them. Everything is also in the command palette (ctrl+p)."
 )
 
 
