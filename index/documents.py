@@ -369,10 +369,11 @@ def _is_file(entry: os.DirEntry) -> bool:
         return False
 
 
-def load_document(path: Path, root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
-    """Read one file into a Document; raises OSError or UndecodableError with a usable reason."""
+def load_document(path: Path, root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES, source: str | None = None) -> Document:
+    """Read one file into a Document (source: its name, when the caller has it already); raises OSError or
+    UndecodableError with a usable reason."""
     text, encoding, digest = read_text(path, max_bytes)
-    return Document(source=_relative(path, root), path=path, text=text, sha256=digest, encoding=encoding)
+    return Document(source=source or _relative(path, root), path=path, text=text, sha256=digest, encoding=encoding)
 
 
 def scan_files(
@@ -391,9 +392,10 @@ def scan_files(
     stats: dict[str, FileStat] = {}
     unchanged: dict[str, str] = {}
     prefix = os.path.join(str(root), "")
+    linked = _linked_folders(paths)
     for i, path in enumerate(files):
         progress("scan", i, len(files))
-        source = _source_of(path, root, prefix)
+        source = _source_of(path, root, prefix, linked)
         try:
             st = os.stat(path)
             seen = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)  # equals a FileStat of the same values
@@ -401,7 +403,7 @@ def scan_files(
                 unchanged[source] = path
                 continue
             stat = FileStat._make(seen)
-            doc = load_document(Path(path), root, max_bytes)
+            doc = load_document(Path(path), root, max_bytes, source)
         except UndecodableError as exc:
             skipped.append(Skipped(path, str(exc)))
             continue
@@ -418,11 +420,29 @@ def scan_files(
     return Scan(root, documents, stats, unchanged, skipped)
 
 
-def _source_of(path: str, root: Path, prefix: str) -> str:
-    """A file's source name (prefix: root with a trailing separator), as every scan names it."""
+def _source_of(path: str, root: Path, prefix: str, linked: list[tuple[str, str]] = ()) -> str:
+    """A file's source name (prefix: root with a trailing separator), as every scan names it. linked
+    (_linked_folders): a path under a folder named through a symbolic link is first put in real terms,
+    since root is a real path ("~/notes/sub/a.txt" with ~/notes -> /data/notes is "sub/a.txt")."""
+    for named, real in linked:
+        if path.startswith(named):
+            path = real + path[len(named):]
+            break
     if path.startswith(prefix) and os.sep == "/":
         return path[len(prefix):]
     return _relative(Path(path), root)
+
+
+def _linked_folders(paths: list[Path]) -> list[tuple[str, str]]:
+    """(folder as named + separator, its real path + separator) for each folder of paths that is reached
+    through a symbolic link: the walk keeps the named form, sources are relative to real paths."""
+    out = []
+    for given in paths:
+        named = os.path.join(str(Path(given).absolute()), "")
+        real = os.path.join(os.path.realpath(named), "")
+        if named != real and os.path.isdir(named):
+            out.append((named, real))
+    return out
 
 
 @dataclass(frozen=True)
@@ -448,6 +468,7 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
     if not all(os.path.isdir(top) for top in tops):
         return None
     prefix = os.path.join(str(root), "")
+    linked = _linked_folders(paths)
     sources: list[str] = []
     files: list[str] = []
     missing: list[str] = []
@@ -468,7 +489,7 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:
-            missing.append(_source_of(path, root, prefix))  # a document, a folder of them, or neither
+            missing.append(_source_of(path, root, prefix, linked))  # a document, a folder of them, or neither
             if suffix in SUPPORTED_SUFFIXES:
                 sources.append(missing[-1])
             continue
@@ -477,7 +498,7 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
         if not stat_mode.S_ISREG(mode):
             return None  # a folder, a symbolic link, a pipe
         if suffix in SUPPORTED_SUFFIXES:
-            sources.append(_source_of(path, root, prefix))
+            sources.append(_source_of(path, root, prefix, linked))
             files.append(path)
     return Hint(tuple(sources), files, tuple(missing))
 

@@ -237,8 +237,8 @@ class ReadCounter:
         self.sources: list[str] = []
         real = index.documents.load_document
 
-        def counting(path, root, max_bytes):
-            doc = real(path, root, max_bytes)
+        def counting(path, root, max_bytes, source=None):
+            doc = real(path, root, max_bytes, source)
             self.sources.append(doc.source)
             return doc
 
@@ -750,3 +750,24 @@ def test_watch_corpus_indexes_each_change_until_interrupted(tmp_path, fake_embed
         assert "zebras" in engine.search("zebras", k=1, mode="bm25")[0].citation.text
     finally:
         engine.close()
+
+
+def test_a_corpus_named_through_a_symbolic_link_keeps_its_folders_in_the_sources(tmp_path, fake_embedder):
+    """~/notes -> /data/notes: sources are relative to the real folder, so nested files kept only their
+    names ("sub/a.txt" became "a.txt"), the stale check read the wrong file, and two files of the same name
+    in different folders stopped indexing with a traceback (UNIQUE constraint failed)."""
+    real = write_corpus(tmp_path / "real", {"a.txt": "Alpha lives at the top.", "sub/a.txt": "Alpha also lives in the sub folder, with zebras."})
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    report = build_index([link], tmp_path / "idx", fake_embedder)
+    assert (report.new, report.n_documents) == (2, 2)
+    engine = Engine.open(tmp_path / "idx", fake_embedder)
+    try:
+        assert sorted(engine.sources()) == ["a.txt", "sub/a.txt"]
+        top = engine.search("zebras", k=1, mode="bm25")[0].citation
+        assert top.source == "sub/a.txt" and "zebras" in top.text and not top.stale
+    finally:
+        engine.close()
+    (real / "sub" / "a.txt").write_text("Alpha moved on; only lions here.", encoding="utf-8")
+    report = build_index([link], tmp_path / "idx", fake_embedder, changed_paths={str(link.absolute() / "sub" / "a.txt")})
+    assert (report.changed, report.unchanged, report.n_documents) == (1, 1, 2)
