@@ -4,10 +4,11 @@ files alone instead of comparing every file with the index."""
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Callable, Collection
+
+from index.documents import folder_prefix, hidden_below
 
 STEP_MS = 50
 """A burst of events is handed over once no new one came for this long (an editor's save is one burst)."""
@@ -98,15 +99,12 @@ def hidden_or_inside(folders: Collection[Path], skip: Collection[Path] = ()) -> 
     """An ignore rule for ChangeFeed: paths with a part starting with '.' below their watched folder
     (the scan never reads those: .git, editors' swap files) and paths inside `skip` (an index folder
     inside the corpus, which every update writes)."""
-    tops = [os.path.join(str(Path(f).absolute()), "") for f in folders]
-    skipped = [os.path.join(str(Path(s).absolute()), "") for s in skip]
+    tops = [folder_prefix(f) for f in folders]
+    skipped = [folder_prefix(s) for s in skip]
 
     def ignore(path: str) -> bool:
         if any(path.startswith(s) or path == s[:-1] for s in skipped):
             return True
-        for top in tops:
-            if path.startswith(top):
-                return any(part.startswith(".") for part in path[len(top):].split(os.sep))
-        return False
+        return next((hidden_below(path, top) for top in tops if path.startswith(top)), False)
 
     return ignore

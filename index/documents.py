@@ -324,8 +324,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 if name.startswith("."):
                     continue
                 path = entry.path  # here/name, made by scandir
-                dot = name.rfind(".")
-                suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""  # as pathlib's Path.suffix
+                suffix = _suffix(name)
                 if suffix not in SUPPORTED_SUFFIXES:
                     skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})"))
                     continue
@@ -350,6 +349,24 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 seen.add(real)
                 files.append(path)
     return files, skipped
+
+
+def _suffix(name: str) -> str:
+    """A file name's suffix in lower case, as pathlib's Path.suffix gives it ("" for ".bashrc" or "notes.")."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
+def folder_prefix(folder: Path | str) -> str:
+    """A folder's absolute path (not resolved: as the walk and the change feed name what is under it) with a
+    trailing separator, for prefix tests."""
+    return os.path.join(str(Path(folder).absolute()), "")
+
+
+def hidden_below(path: str, top: str) -> bool:
+    """Whether a path under top (folder_prefix) has a part starting with '.': the walk never reads those
+    (.git, .venv, editors' swap files)."""
+    return any(part.startswith(".") for part in path[len(top):].split(os.sep))
 
 
 INDEX_MARKERS = ("CURRENT", ".lock")
@@ -438,7 +455,7 @@ def _linked_folders(paths: list[Path]) -> list[tuple[str, str]]:
     through a symbolic link: the walk keeps the named form, sources are relative to real paths."""
     out = []
     for given in paths:
-        named = os.path.join(str(Path(given).absolute()), "")
+        named = folder_prefix(given)
         real = os.path.join(os.path.realpath(named), "")
         if named != real and os.path.isdir(named):
             out.append((named, real))
@@ -464,7 +481,7 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
     a symbolic link, an index folder, a path outside the folders, a file named on the command line
     rather than found in a folder. (A folder deleted or moved out is found by the builder: a gone
     path with documents under it.)"""
-    tops = [os.path.join(str(Path(p).absolute()), "") for p in paths]
+    tops = [folder_prefix(p) for p in paths]
     if not all(os.path.isdir(top) for top in tops):
         return None
     prefix = os.path.join(str(root), "")
@@ -476,16 +493,15 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
         top = next((t for t in tops if path.startswith(t)), None)
         if top is None:
             return None
+        if hidden_below(path, top):
+            continue  # never read by a scan
         parts = path[len(top):].split(os.sep)
-        if any(part.startswith(".") for part in parts):
-            continue  # never read by a scan (.git, editors' temporary files)
         folder = top[:-1]
         for part in parts[:-1]:
             folder = os.path.join(folder, part)
             if os.path.islink(folder) or is_index_folder(folder):
                 return None  # the walk skips these, with a reason: let it judge
-        dot = parts[-1].rfind(".")
-        suffix = parts[-1][dot:].lower() if 0 < dot < len(parts[-1]) - 1 else ""
+        suffix = _suffix(parts[-1])
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:

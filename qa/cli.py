@@ -121,7 +121,7 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
     from rich.console import Console
     from rich.text import Text
 
-    from qa.service import FULL_CHECK_SECONDS, index_corpus, make_embedder, open_change_feed, watch_corpus
+    from qa.service import FULL_CHECK_SECONDS, index_corpus, make_embedder, open_change_feed, ready_feed, watch_corpus
 
     config = _config(paths, index_dir, backend, chunk_tokens, overlap_tokens)
     embedder = make_embedder(config.backend) if watch else None  # one model for every update
@@ -136,12 +136,10 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
         console = Console(stderr=True)
         _print_report(report, console)
         if watch:
-            if feed is not None and feed.wait_ready():
+            feed = ready_feed(feed)  # None: no notifications here (a limit on watches reached?): compare on a timer
+            if feed is not None:
                 console.print(Text(f"Watching for changes as files are saved (and every file each {FULL_CHECK_SECONDS:g} s); Ctrl-C stops."))
             else:
-                if feed is not None:  # no notifications here (a limit on watches reached?): compare on a timer
-                    feed.close()
-                    feed = None
                 console.print(Text(f"Watching for changes every {interval:g} s; Ctrl-C stops."))
             try:
                 watch_corpus(config, embedder, lambda update: _print_report(update, console), interval=interval, max_bytes=int(max_file_mb * 1e6), feed=feed)

@@ -76,6 +76,15 @@ def open_change_feed(config: RunConfig, on_change: Callable[[], None] = lambda: 
     return ChangeFeed(config.paths, hidden_or_inside(config.paths, [config.resolved_index_dir]), on_change)
 
 
+def ready_feed(feed: "ChangeFeed | None") -> "ChangeFeed | None":
+    """The feed once its watches are in place, or None (the feed closed) when it could not start: the
+    watch then compares every file on its timer."""
+    if feed is not None and not feed.wait_ready():
+        feed.close()
+        return None
+    return feed
+
+
 WATCH_SHARE = 0.02
 """At most this share of the time goes to comparing the files with the index while watching (the
 chat's tui/watch.py and `qa index --watch`): at a 3 s interval, comparisons over 60 ms (about 5,000

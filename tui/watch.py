@@ -48,12 +48,9 @@ class FileWatch:
     @work(thread=True, group="feed", exit_on_error=False)
     def open_feed(self) -> None:
         """Start the change notifications (importing watchfiles and watching every folder takes a while)."""
-        from qa.service import open_change_feed
+        from qa.service import open_change_feed, ready_feed
 
-        feed = open_change_feed(self.config, on_change=lambda: self.post_message(FilesNotified()))
-        if feed is not None and not feed.wait_ready():
-            feed.close()
-            feed = None
+        feed = ready_feed(open_change_feed(self.config, on_change=lambda: self.post_message(FilesNotified())))
         if feed is not None:
             self._feed = feed
             self._full_at = 0.0  # one comparison of every file now that nothing is missed: what changed before
