@@ -22,8 +22,11 @@ _PLACES = (
     "portugal portuguese", "brazil brazilian brazilians", "argentina argentine argentinian", "pakistan pakistani pakistanis",
     "afghanistan afghan afghans", "saudi saudis", "korea korean koreans", "vietnam vietnamese", "nigeria nigerian nigerians",
     "kenya kenyan kenyans", "europe european europeans", "africa african africans", "asia asian asians",
+    # a capital and the seat of government that news names it by ("met at the White House")
+    "washington whitehouse", "moscow kremlin", "london downingstreet", "paris elysee élysée",
 )
-"""Names of a country (or continent) and of its people, each line one place: "the UK" is named by "British"."""
+"""Names of a country (or continent) and of its people, each line one place: "the UK" is named by "British";
+and a capital named by its seat of government (two words such as "White House" are matched written as one)."""
 _ALIASES: dict[str, frozenset[str]] = {}
 """Stem of each name of a place -> the stems of all its names."""
 _ALIASES_LOCK = threading.Lock()
@@ -40,13 +43,13 @@ def place_aliases() -> dict[str, frozenset[str]]:
 
 def with_aliases(stems: set[str], text: str) -> set[str]:
     """stems and what else names the same: the other names of a place ("uk", "british"), and two adjacent
-    words of text written as one ("air strikes": "airstrik", the stem of "airstrikes")."""
+    words of text written as one ("air strikes": "airstrik", the stem of "airstrikes"), and of such a pair
+    ("White House": "washington")."""
     places = place_aliases()
-    out = set(stems)
-    for stem in stems:
-        out |= places.get(stem, frozenset())
     words = [w for w in WORD.findall(fold(text).lower()) if w.isalpha()]
-    out.update(analyze(" ".join(a + b for a, b in zip(words, words[1:]) if len(a) > 1 and len(b) > 1)))
+    out = set(stems) | set(analyze(" ".join(a + b for a, b in zip(words, words[1:]) if len(a) > 1 and len(b) > 1)))
+    for stem in list(out):
+        out |= places.get(stem, frozenset())
     return out
 
 

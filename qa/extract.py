@@ -13,7 +13,7 @@ import numpy as np
 from index.lexical import analyze
 from index.normalize import WORD, fold
 from qa.aliases import terms_present
-from qa.verify import Support, has_answer_type
+from qa.verify import Support, has_answer_type, place_elsewhere
 
 
 
@@ -142,16 +142,16 @@ def is_fragment(text: str) -> bool:
 
 
 def choose_answer(question: str, ranked: list[SentenceCandidate], kind: str | None, window: int, contexts: Sequence[str] = ()) -> SentenceCandidate | None:
-    """The best-ranked sentence that holds the kind of answer the question wants, among the first `window`;
+    """The best-ranked sentence that holds the kind of answer the question wants and does not put the place it asks
+    about elsewhere (verify.place_elsewhere), among the first `window`;
     the best-ranked one when none does (its confidence then pays for the missing answer). contexts[i] is the
     text of passage i, where the question's names may be found when the sentence does not repeat them."""
     if not ranked:
         return None
-    if kind is not None:
-        for candidate in ranked[:window]:
-            context = contexts[candidate.passage_index] if contexts else ""
-            if has_answer_type(kind, candidate.text, question, context):
-                return candidate
+    for candidate in ranked[:window]:
+        context = contexts[candidate.passage_index] if contexts else ""
+        if has_answer_type(kind, candidate.text, question, context) and not place_elsewhere(question, candidate.text):
+            return candidate
     return ranked[0]
 
 

@@ -135,6 +135,30 @@ def _other_fate(question: str, sentence: str) -> bool:
     return len(asked) == 1 and bool(told) and asked[0] not in told
 
 
+_ASKED_PLACE = re.compile(r"\b(?:in|at)\s+([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)")
+"""Where the question puts what it asks about: "Who did Hollande meet in Washington?"."""
+_FROM = re.compile(r"\bfrom\s+(?:the\s+)?$", re.IGNORECASE)
+_DESTINATION = re.compile(r"\b(?:to|for|into)\s+(?:the\s+)?[A-Z]")
+
+
+def place_elsewhere(question: str, sentence: str) -> bool:
+    """Whether the sentence names the place the question asks about ("... in Washington?") only as where someone
+    sets out from for another: "From Washington, Hollande will travel to Moscow for meetings with Putin" says whom
+    he meets in Moscow, not in Washington. Leaving a place is not enough: "Hollande is likely to leave Washington
+    without firm support" tells what he got there."""
+    match = _ASKED_PLACE.search(fold(question))
+    if not match or match.start() == 0:
+        return False
+    place = match.group(1).split()[0].rstrip(".").removesuffix("'s").removesuffix("’s")
+    if place.lower() in QUESTION_WORDS:
+        return False
+    text = fold(sentence)
+    found = [m.start() for m in re.finditer(rf"\b{re.escape(place)}\b", text, re.IGNORECASE)]
+    if not found:
+        return False
+    return _DESTINATION.search(text) is not None and all(_FROM.search(text[:at]) for at in found)
+
+
 def has_answer_type(kind: str | None, sentence: str, question: str = "", context: str = "") -> bool:
     """Whether the sentence holds an answer of that kind that the question does not already state.
 
@@ -307,7 +331,8 @@ class Support:
     """IDF-weighted mean over the question's content words of how well the sentence matches each (0..1)."""
     type_missing: bool
     """The question wants a number, date, time, duration, age, sum of money or a statement and the sentence has none
-    (about what the question names: has_answer_type)."""
+    (about what the question names: has_answer_type), or the sentence puts the place the question asks about
+    elsewhere (place_elsewhere)."""
     answer_type: str | None = None
     """The kind of answer the question wants, if recognised."""
 
@@ -316,7 +341,7 @@ def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]
     """Features of one (question, sentence) pair; idf maps stems to their IDF in the index, context is the sentence's passage."""
     words = content_words(question)
     kind = expected_answer_type(question)
-    type_missing = not has_answer_type(kind, sentence, question, context)
+    type_missing = not has_answer_type(kind, sentence, question, context) or place_elsewhere(question, sentence)
     if not words:
         return Support(dense, 0.0, type_missing, answer_type=kind)
     weights = idf([s for _, s in words])

@@ -146,6 +146,15 @@ def test_the_number_of_dead_does_not_answer_how_many_were_wounded(seed_engine):
     assert died.found and "killed" in died.answer.citation.text
 
 
+def test_a_sentence_that_sets_out_from_the_asked_place_does_not_answer_what_happens_there(seed_engine):
+    """The README's example question was answered "From Washington, President Hollande will also travel to Moscow for
+    meetings with Putin." (0.84): Putin is whom he meets in Moscow (qa/verify.py place_elsewhere)."""
+    washington = seed_engine.ask("Who did Hollande meet in Washington?", k=5)
+    assert washington.answer is not None and "travel to Moscow" not in washington.answer.citation.text
+    moscow = seed_engine.ask("Who will Hollande meet in Moscow?", k=5)
+    assert moscow.found and "travel to Moscow for meetings with Putin" in moscow.answer.citation.text
+
+
 def test_seed_index_chunks_fit_the_real_tokenizer(seed_index_dir, real_embedder):
     loaded = store.load_index(seed_index_dir)
     try:

@@ -16,6 +16,7 @@ from qa.verify import (
     content_words,
     expected_answer_type,
     has_answer_type,
+    place_elsewhere,
     question_names,
     statement_speaker,
     support,
@@ -300,6 +301,32 @@ def test_choose_answer_looks_for_the_question_s_names_in_each_sentence_s_passage
     assert choose_answer(question, ranked, "number", window=6) is ranked[0], "no passages: neither names Paris"
 
 
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [
+        ("Who did Hollande meet in Washington?", "From Washington, President Hollande will also travel to Moscow for meetings with Putin.", True),
+        ("Who will Hollande meet in Moscow?", "From Washington, President Hollande will also travel to Moscow for meetings with Putin.", False),
+        ("Who did Hollande meet in Washington?", "Obama met Hollande in Washington; from Washington he flew to Moscow.", False),  # once in it
+        ("Who did Hollande meet in Washington?", "Hollande is likely to leave Washington without firm support.", False),  # leaving is not elsewhere
+        ("Who did she meet in Paris?", "She came from Paris yesterday.", False),  # from, but no other place: perhaps still there
+        ("Who did Hollande meet in Washington?", "Hollande met Obama.", False),  # the place not named: not judged here
+        ("In Paris, who met Hollande?", "From Paris he went to Berlin.", False),  # the question's first word is no place
+    ],
+)
+def test_a_place_named_only_as_where_someone_sets_out_from_is_elsewhere(question, sentence, expected):
+    """The README's own example, "Who did Hollande meet in Washington?", was answered "From Washington, President
+    Hollande will also travel to Moscow for meetings with Putin." at 0.84."""
+    assert place_elsewhere(question, sentence) is expected
+
+
+def test_choose_answer_passes_over_a_sentence_that_puts_the_place_elsewhere():
+    ranked = [_candidate("From Washington, Hollande will travel to Moscow for meetings with Putin.", 0.9),
+              _candidate("Obama will meet Hollande at the White House.", 0.8)]
+    assert choose_answer("Who did Hollande meet in Washington?", ranked, None, window=6) is ranked[1]
+    assert choose_answer("Who will Hollande meet in Moscow?", ranked, None, window=6) is ranked[0]
+    assert choose_answer("Who did Hollande meet in Washington?", ranked[:1], None, window=6) is ranked[0], "none left: the best-ranked"
+
+
 def test_headlines_captions_and_bylines_are_fragments():
     for text in ("Hollande to meet Obama on Russian cooperation against DAESH", "Photo by: Reuters", "- Plant garlic", ""):
         assert is_fragment(text), text
@@ -328,6 +355,15 @@ def test_places_are_named_by_their_people_and_joined_words_by_their_parts():
     assert "us" not in analyze(expanded_query("What did American officials say?")[len("What did American officials say?"):])
     assert expanded_query("Where is the turkey?") == "Where is the turkey?"  # a place is capitalised
     assert expanded_query("What did the French say?").split("? ")[1] == "franc"  # one word per stem, none the question has
+
+
+def test_a_capital_is_named_by_its_seat_of_government():
+    from qa.aliases import terms_present, with_aliases
+
+    assert "washington" in with_aliases(set(), "Obama will meet Hollande at the White House on Tuesday.")
+    assert terms_present(analyze("Who did Hollande meet in Washington?"), "Obama will meet Hollande at the White House.") >= {"washington", "meet"}
+    assert "moscow" in with_aliases(analyze("The Kremlin denied it."), "The Kremlin denied it.")
+    assert "washington" not in with_aliases(set(), "He painted the white walls of the house.")
 
 
 def test_word_matches_count_a_country_and_its_people_as_the_same_word():
