@@ -150,7 +150,7 @@ def place_elsewhere(question: str, sentence: str) -> bool:
     if not match or match.start() == 0:
         return False
     place = match.group(1).split()[0].rstrip(".").removesuffix("'s").removesuffix("’s")
-    if place.lower() in QUESTION_WORDS:
+    if place.lower() in QUESTION_WORDS or _DATE.fullmatch(place):  # "in January" is a time: "from January to March" holds it
         return False
     text = fold(sentence)
     found = [m.start() for m in re.finditer(rf"\b{re.escape(place)}\b", text, re.IGNORECASE)]

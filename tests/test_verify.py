@@ -311,6 +311,7 @@ def test_choose_answer_looks_for_the_question_s_names_in_each_sentence_s_passage
         ("Who did she meet in Paris?", "She came from Paris yesterday.", False),  # from, but no other place: perhaps still there
         ("Who did Hollande meet in Washington?", "Hollande met Obama.", False),  # the place not named: not judged here
         ("In Paris, who met Hollande?", "From Paris he went to Berlin.", False),  # the question's first word is no place
+        ("What happened in January?", "Prices rose from January to March.", False),  # a month is a time, not a place
     ],
 )
 def test_a_place_named_only_as_where_someone_sets_out_from_is_elsewhere(question, sentence, expected):
