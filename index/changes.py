@@ -36,8 +36,23 @@ class ChangeFeed:
         self._changed = threading.Event()
         self.broken: str | None = None
         """Why the feed stopped, or None while it runs."""
-        self._thread = threading.Thread(target=self._run, name="qa-change-feed", daemon=True)
-        self._thread.start()
+        self._thread = self._start()
+
+    def _start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, args=(self._stop, self._ready), name="qa-change-feed", daemon=True)
+        thread.start()
+        return thread
+
+    def restart(self) -> None:
+        """Watch the folders afresh, forgetting what was pending: after a folder was deleted and made again
+        (its old watch sees nothing more) or moved away and back. The caller compares every file next."""
+        self.close()
+        with self._lock:
+            self._paths.clear()
+            self._overflow = False
+            self._changed.clear()
+        self._stop, self._ready, self.broken = threading.Event(), threading.Event(), None
+        self._thread = self._start()
 
     def wait_ready(self, timeout: float = 5.0) -> bool:
         """Whether the watches are in place (events from now on are seen), waiting up to timeout."""
@@ -64,23 +79,28 @@ class ChangeFeed:
         self._stop.set()
         self._thread.join(timeout=2.0)
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event, ready: threading.Event) -> None:
+        # stop and ready are this thread's own: after restart() a late end of the old one changes nothing.
+        broken = None
         try:
             import watchfiles
 
             watcher = watchfiles.watch(
-                *self.folders, stop_event=self._stop, step=STEP_MS, debounce=1_000, rust_timeout=500,
+                *self.folders, stop_event=stop, step=STEP_MS, debounce=1_000, rust_timeout=500,
                 yield_on_timeout=True, raise_interrupt=False, ignore_permission_denied=True, watch_filter=None,
             )
             for batch in watcher:
-                self._ready.set()  # the first (possibly empty) batch comes once the watches are in place
-                self._add(path for _, path in batch)
+                ready.set()  # the first (possibly empty) batch comes once the watches are in place
+                if not stop.is_set():
+                    self._add(path for _, path in batch)
         except Exception as exc:  # noqa: BLE001 - any failure means: compare every file instead
-            self.broken = str(exc) or type(exc).__name__
+            broken = str(exc) or type(exc).__name__
         else:
-            self.broken = self.broken or "stopped"
+            broken = "stopped"
         finally:
-            self._ready.set()
+            if stop is self._stop:
+                self.broken = self.broken or broken
+            ready.set()
 
     def _add(self, paths) -> None:
         kept = [p for p in paths if not self._ignore(p)]

@@ -141,8 +141,15 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
                 console.print(Text(f"Watching for changes as files are saved (and every file each {FULL_CHECK_SECONDS:g} s); Ctrl-C stops."))
             else:
                 console.print(Text(f"Watching for changes every {interval:g} s; Ctrl-C stops."))
+            def gone(missing: list[Path]) -> None:
+                if missing:
+                    console.print(Text(f"{', '.join(str(p) for p in missing)}: gone (moved or deleted?). The index stays as it was; "
+                                       "waiting for it to come back. Ctrl-C stops."))
+                else:
+                    console.print(Text("Back: comparing every file with the index."))
+
             try:
-                watch_corpus(config, embedder, lambda update: _print_report(update, console), interval=interval, max_bytes=int(max_file_mb * 1e6), feed=feed)
+                watch_corpus(config, embedder, lambda update: _print_report(update, console), interval=interval, max_bytes=int(max_file_mb * 1e6), feed=feed, on_gone=gone)
             except KeyboardInterrupt:
                 console.print(Text("Stopped watching; the index is up to date as of the last update."))
             return

@@ -100,9 +100,24 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)  # a module function, so tests can replace it
 
 
+GONE_SECONDS = 1.0
+"""While a corpus folder is gone, how often the watch looks whether it is back."""
+
+
+def missing_paths(paths: Collection[Path]) -> list[Path]:
+    """The corpus paths that are not there (a folder moved away or deleted, perhaps for a moment)."""
+    return [p for p in paths if not p.exists()]
+
+
+def names_a_corpus_folder(paths: Collection[Path], changed_paths: Collection[str] | None) -> bool:
+    """Whether a change notification names a corpus folder itself: it was moved, deleted or made again."""
+    return bool(changed_paths) and any(str(p.absolute()) in changed_paths for p in paths)
+
+
 def watch_corpus(
     config: RunConfig, embedder: Embedder, on_report: Callable[["BuildReport"], None], *, interval: float = 3.0,
     max_bytes: int | None = None, sleep: Callable[[float], None] | None = None, feed: "ChangeFeed | None" = None,
+    on_gone: Callable[[list[Path]], None] = lambda missing: None,
 ) -> None:
     """Keep the index up to date until interrupted, indexing what changed (on_report gets each BuildReport).
 
@@ -110,28 +125,50 @@ def watch_corpus(
     changed are compared with the index as soon as they are saved, and every file only every
     FULL_CHECK_SECONDS. Without one, every `interval` seconds every file is compared by stat
     (index.builder.pending_changes: unchanged files are not read), and a corpus whose comparison
-    takes longer than WATCH_SHARE of the interval is compared less often."""
+    takes longer than WATCH_SHARE of the interval is compared less often.
+
+    A corpus path that is gone (a folder moved away or deleted: a checkout, a sync tool) leaves the
+    index as it was: on_gone gets the missing paths, the watch waits for them, and when they are back
+    on_gone gets [] and every file is compared (with the feed watching the folders afresh)."""
     from index import store
     from index.builder import changes_since
 
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
     sleep = sleep or _sleep
     full_at = time.monotonic() + (FULL_CHECK_SECONDS if feed is not None else 0.0)
+    gone: list[Path] = []
     while True:
         changed_paths = None
-        if feed is not None and feed.broken is None:
+        if feed is not None and feed.broken is None and not gone:
             if not feed.wait(interval):
-                if time.monotonic() < full_at:
+                if time.monotonic() < full_at and not missing_paths(config.paths):
                     continue
             else:
                 changed_paths = feed.take()  # None: too many to list, compare every file
         else:
-            sleep(interval)
+            sleep(min(interval, GONE_SECONDS) if gone else interval)
+        missing = missing_paths(config.paths)
+        back = not missing and (bool(gone) or names_a_corpus_folder(config.paths, changed_paths))
+        if missing != gone:
+            gone = missing
+            on_gone(missing)
+        if missing:
+            continue
+        if back:  # moved away and back, or deleted and made again, perhaps between two looks
+            changed_paths = None  # what changed meanwhile: compare every file
+            if feed is not None:
+                feed.restart()  # a folder made again is not seen by the old watches
+                feed.wait_ready()
         started = time.monotonic()
         if changed_paths is None:
             full_at = started + FULL_CHECK_SECONDS
-        if changes_since(store.current_generation(config.resolved_index_dir), config.paths, changed_paths=changed_paths, **kwargs):
-            on_report(index_corpus(config, embedder, wait=True, max_bytes=max_bytes, changed_paths=changed_paths, clean_up_after=True))
+        try:
+            if changes_since(store.current_generation(config.resolved_index_dir), config.paths, changed_paths=changed_paths, **kwargs):
+                on_report(index_corpus(config, embedder, wait=True, max_bytes=max_bytes, changed_paths=changed_paths, clean_up_after=True))
+        except (QAError, OSError):
+            if not missing_paths(config.paths):
+                raise
+            continue  # gone meanwhile: the next round says so
         pause = watch_pause(time.monotonic() - started, interval) if changed_paths is None and (feed is None or feed.broken) else 0.0
         if pause:
             sleep(pause)

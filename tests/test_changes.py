@@ -207,6 +207,14 @@ class FakeFeed:
     def pending(self) -> bool:
         return bool(self.batches)
 
+    restarts = 0
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+    def wait_ready(self) -> bool:
+        return True
+
 
 def test_watch_corpus_indexes_what_the_feed_reports(tmp_path, fake_embedder, monkeypatch):
     """`qa index --watch` with notifications: each reported change is indexed from its paths alone
@@ -246,6 +254,74 @@ def test_watch_corpus_indexes_what_the_feed_reports(tmp_path, fake_embedder, mon
     assert seen == [frozenset({str(d1)}), None]
 
 
+def test_watch_corpus_waits_for_a_folder_that_is_gone_and_compares_every_file_when_it_is_back(tmp_path, fake_embedder):
+    """A corpus folder moved away (a checkout, a sync tool) used to end `qa index --watch` with "No such file or
+    folder". Now the index stays as it was, on_gone names the folder, and once it is back every file is compared
+    (an edit made while it was away is indexed) and the feed watches it afresh. A folder deleted and made again
+    between two looks is named by its own notification: the same then."""
+    from qa.config import RunConfig
+    from qa.service import index_corpus, watch_corpus
+
+    corpus = write_corpus(tmp_path / "docs", {f"d{i}.txt": f"Document {i} is about topic{i}." for i in range(3)})
+    away = tmp_path / "away"
+    config = RunConfig(corpus=(corpus,), index_dir=tmp_path / "idx")
+    index_corpus(config, fake_embedder)
+    before = indexed(tmp_path / "idx")
+
+    def move_away():
+        corpus.rename(away)
+        return frozenset({str(corpus.absolute())})
+
+    def made_again():
+        shutil.rmtree(corpus)
+        write_corpus(corpus, {"d0.txt": "Document 0 is about topic0.", "d9.txt": "A new document about zebras."})
+        return frozenset({str(corpus.absolute())})
+
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            assert indexed(tmp_path / "idx") == before, "the index is left as it was while the folder is gone"
+            (away / "d1.txt").write_text("Document 1 now talks about ferries.", encoding="utf-8")
+            away.rename(corpus)
+
+    gone: list = []
+    reports: list = []
+    feed = FakeFeed([move_away, made_again])
+    with pytest.raises(KeyboardInterrupt):
+        watch_corpus(config, fake_embedder, reports.append, interval=30.0, feed=feed, sleep=sleep, on_gone=gone.append)
+    assert gone == [[corpus], []]
+    assert sleeps == [1.0, 1.0], "while it is gone the watch looks every second, not every interval"
+    assert [(r.new, r.changed, r.unchanged, r.removed) for r in reports] == [(0, 1, 2, 0), (1, 0, 1, 2)]
+    assert feed.restarts == 2
+
+
+def test_a_restarted_feed_sees_a_folder_made_again(tmp_path):
+    """The real notifications: a watched folder deleted and made again is not seen by its old watch; restart()
+    watches it afresh."""
+    corpus = write_corpus(tmp_path / "docs", {"a.txt": "Alpha."})
+    feed = ChangeFeed([corpus])
+    try:
+        assert feed.wait_ready(), feed.broken
+        shutil.rmtree(corpus)
+        assert feed.wait(10.0)
+        time.sleep(0.3)
+        assert str(corpus.absolute()) in feed.take(), "the folder itself is reported"
+        write_corpus(corpus, {"b.txt": "Beta."})
+        (corpus / "b.txt").write_text("Beta, edited.", encoding="utf-8")
+        assert not feed.wait(1.0), "the old watch is gone with the old folder"
+        feed.restart()
+        assert feed.wait_ready(), feed.broken
+        (corpus / "b.txt").write_text("Beta, edited again.", encoding="utf-8")
+        assert feed.wait(10.0)
+        time.sleep(0.3)
+        assert feed.take() == {str(corpus.absolute() / "b.txt")}
+    finally:
+        feed.close()
+    assert not feed._thread.is_alive()
+
+
 def test_qa_index_watch_indexes_a_saved_file_at_once(tmp_path, onnx_home):
     """The real pipeline: `qa index --watch` (default onnx backend, real notifications) indexes a new
     file as it is saved, long before its 60 s comparison of every file, and stops on Ctrl-C."""
@@ -274,6 +350,16 @@ def test_qa_index_watch_indexes_a_saved_file_at_once(tmp_path, onnx_home):
         wait_for("as files are saved", 120)
         (corpus / "b.md").write_text("Boats arriving after dark must call the harbour master.", encoding="utf-8")
         wait_for("1 new, 0 changed, 1 unchanged", 45)  # found by the notification: the full comparison comes after 60 s
+        # Moved away and back (it used to stop with "No such file or folder"), then deleted and made again.
+        corpus.rename(tmp_path / "away")
+        wait_for(": gone (moved", 30)  # (the console wraps at 80 columns)
+        (tmp_path / "away").rename(corpus)
+        wait_for("Back: comparing every file", 30)
+        shutil.rmtree(corpus)
+        write_corpus(corpus, {"a.txt": "The harbour closes at dusk in winter.", "c.txt": "Ferries leave at noon."})
+        wait_for("1 removed", 30)  # b.md; c.txt came with the folder, or in the next update
+        (corpus / "d.txt").write_text("Pilots board ships outside the breakwater.", encoding="utf-8")
+        wait_for("(3 documents", 30)  # the watches were made afresh: d.txt is seen at once (the timer is at 120 s)
         proc.send_signal(signal.SIGINT)
         wait_for("Stopped watching", 30)
         assert proc.wait(30) == 0
@@ -282,7 +368,7 @@ def test_qa_index_watch_indexes_a_saved_file_at_once(tmp_path, onnx_home):
             proc.kill()
     loaded = store.load_index(tmp_path / "idx")
     try:
-        assert {r[0] for r in loaded.conn.execute("SELECT source FROM documents")} == {"a.txt", "b.md"}
+        assert {r[0] for r in loaded.conn.execute("SELECT source FROM documents")} == {"a.txt", "c.txt", "d.txt"}
     finally:
         loaded.close()
 

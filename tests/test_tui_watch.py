@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from index import store
@@ -143,3 +145,34 @@ async def test_a_saved_file_is_indexed_from_the_notification_alone(corpus, monke
         assert indexed(app)[2] == "Indexed: 1 new, 0 changed, 3 unchanged, 0 removed, 0 skipped"
         assert hints[-1] is not None and str(note.absolute()) in hints[-1], hints  # (with paris.txt's later events, maybe)
     assert not app._feed._thread.is_alive(), "closed with the app"
+
+
+@sync
+async def test_a_corpus_folder_moved_away_is_waited_for_and_compared_again_when_back(corpus, tmp_path):
+    """A folder moved away (a checkout, a sync tool) used to fail each comparison silently while the
+    status said Ready; then the change notifications, still watching the old folder, saw nothing more.
+    Now the status says it is gone, the index stays, and when it is back every file is compared and
+    the feed watches the folder afresh: a later save is indexed from its notification."""
+    app = fake_app(corpus, watch_seconds=TICK)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert await wait_for(pilot, lambda: app._feed is not None), "the change feed started"
+        away = tmp_path / "away"
+        corpus.rename(away)
+        assert await wait_for(pilot, lambda: "gone (moved or deleted?)" in screen_text(app)), screen_text(app)
+        assert app.engine.sources() and not errors(app)
+        (away / "paris.txt").write_text("Paris is the capital of France.\nThe Louvre opened in 1793.\n", encoding="utf-8")
+        away.rename(corpus)
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)
+        assert indexed(app)[1] == "Indexed: 0 new, 1 changed, 2 unchanged, 0 removed, 0 skipped"
+        await settle(pilot)
+        assert "Ready · 3 documents" in screen_text(app)
+        shutil.rmtree(corpus)  # deleted and made again: the old watch sees nothing in the new folder
+        assert await wait_for(pilot, lambda: "gone (moved or deleted?)" in screen_text(app)), screen_text(app)
+        write_demo_corpus(corpus)
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 3), screen_text(app)
+        app.watch_seconds = 60.0  # from now on only a notification can bring the next update in time
+        app._watch_timer.stop()
+        (corpus / "note.md").write_text("The harbour closes at dusk in winter.\n", encoding="utf-8")
+        assert await wait_for(pilot, lambda: len(indexed(app)) == 4), screen_text(app)
+        assert indexed(app)[3].startswith("Indexed: 1 new, 0 changed, 3 unchanged")

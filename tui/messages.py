@@ -34,6 +34,13 @@ class FilesChanged(Message):
 
 
 @dataclass
+class FoldersGone(Message):
+    """Corpus paths are not there (moved away or deleted, perhaps for a moment); () once they are back."""
+
+    missing: tuple
+
+
+@dataclass
 class FilesNotified(Message):
     """The operating system reported changed files (index/changes.py): compare them soon."""
 

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.worker import WorkerState
 
 from index.errors import QAError
-from tui.messages import FilesChanged, FilesNotified
+from tui.messages import FilesChanged, FilesNotified, FoldersGone
 from tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ class FileWatch:
     _feed: "ChangeFeed | None" = None
     _full_at = 0.0
     """When every file is compared next (time.monotonic); before it, only what the feed reports."""
+    _gone: list = []
+    """Corpus paths found missing by the last comparison: the index is kept as it was until they are back."""
 
     def start_watching(self) -> None:
         """Compare the files with the index from now on (called whenever an engine is ready)."""
@@ -81,9 +83,22 @@ class FileWatch:
     def compare_files(self, engine: "Engine", changed_paths: frozenset[str] | None = None) -> None:
         """Compare the files (only changed_paths, if given) with engine's index."""
         from index.builder import changes_since
-        from qa.service import FULL_CHECK_SECONDS, watch_pause
+        from qa.service import FULL_CHECK_SECONDS, missing_paths, names_a_corpus_folder, watch_pause
 
-        started = time.monotonic()
+        missing = missing_paths(self.config.paths)
+        back = not missing and (bool(self._gone) or names_a_corpus_folder(self.config.paths, changed_paths))
+        if missing != self._gone:
+            self._gone = missing
+            self.post_message(FoldersGone(tuple(missing)))
+        if missing:  # nothing to compare with: the next tick looks again
+            self._full_at = 0.0
+            return
+        if back:  # moved away and back, or deleted and made again: compare every file, watch afresh
+            changed_paths = None
+            if self._feed is not None:
+                self._feed.restart()
+                self._feed.wait_ready()
+        started = time.monotonic()  # what the comparison takes spaces out the next (watch_pause)
         if changed_paths is None:
             self._full_at = started + FULL_CHECK_SECONDS
         try:
@@ -96,6 +111,13 @@ class FileWatch:
             self._watch_after = time.monotonic() + watch_pause(time.monotonic() - started, self.watch_seconds)
         if changes:
             self.post_message(FilesChanged(engine, changes.summary(), changed_paths))
+
+    def on_folders_gone(self, message: FoldersGone) -> None:
+        if message.missing:
+            names = ", ".join(p.name or str(p) for p in message.missing)  # the status line has one line
+            self.query_one(StatusLine).set_state(f"{names}: gone (moved or deleted?) · answering from the index as it was")
+        elif self.engine is not None and self._indexing() is None:
+            self._show_ready()
 
     def on_files_changed(self, message: FilesChanged) -> None:
         # A plain method name, not @on: the mixin is not a MessagePump, so decorators would be missed.
