@@ -63,7 +63,7 @@ class BuildReport:
         )
 
 
-_POINT_AT_DOCUMENTS = "Point qa at a folder with .txt, .md, .rst, .org, .adoc, .html or .pdf files."
+_POINT_AT_DOCUMENTS = "Point qa at a folder with .txt, .md, .rst, .org, .adoc, .html, .pdf or .docx files."
 _SEGMENT_BATCH = 256
 """Documents whose sentences are tokenised in one call (the tokenizer's per-call cost dominates for short texts)."""
 

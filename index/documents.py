@@ -1,4 +1,4 @@
-"""Finding and reading documents: walk folders, decode bytes, extract HTML and PDF text."""
+"""Finding and reading documents: walk folders, decode bytes, extract HTML, PDF and Word text."""
 
 from __future__ import annotations
 
@@ -19,15 +19,16 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst", ".org", ".adoc"}
 """Plain text and the light markups people write notes and documentation in, read as they are."""
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
-EXTRACTORS = {"text": 2, "html": 2, "pdf": 3}
+DOCX_SUFFIXES = {".docx"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
+EXTRACTORS = {"text": 2, "html": 2, "pdf": 3, "docx": 1}
 """Version of each way of turning a file into text and sentences. Raise one when what it makes of the
 same bytes changes: an incremental run then reads that kind of file again (recorded in the manifest),
 instead of keeping text that the stale check, which extracts anew, no longer finds; a file whose
 passages come out the same is kept, not embedded again (index/builder.py). pdf 2: a line ending in
 an underscore is joined to the next without a space. text 2, html 2, pdf 3: a line break that only
 wraps a sentence no longer ends it (index/chunker.py soft_breaks)."""
-SUPPORTED_NOTE = "indexes .txt, .md, .rst, .org, .adoc, .html, .pdf"
+SUPPORTED_NOTE = "indexes .txt, .md, .rst, .org, .adoc, .html, .pdf, .docx"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
 
@@ -205,7 +206,7 @@ _PDF_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def extractor_of(source: str) -> str:
     """Which EXTRACTORS entry reads this file, by its suffix (read_text dispatches on it)."""
     suffix = os.path.splitext(source)[1].lower()
-    return "pdf" if suffix in PDF_SUFFIXES else "html" if suffix in HTML_SUFFIXES else "text"
+    return "pdf" if suffix in PDF_SUFFIXES else "docx" if suffix in DOCX_SUFFIXES else "html" if suffix in HTML_SUFFIXES else "text"
 
 
 def page_at(text: str, offset: int) -> int | None:
@@ -231,6 +232,10 @@ def read_text(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str,
     kind = extractor_of(path.name)
     if kind == "pdf":
         return pdf_to_text(data), "pdf", digest
+    if kind == "docx":
+        from index.word import docx_to_text
+
+        return docx_to_text(data), "docx", digest
     text, encoding = decode_bytes(data)
     if kind == "html":
         return html_to_text(text), "html", digest

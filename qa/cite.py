@@ -44,7 +44,7 @@ class SourceReader:
 
 
 def current_text(path: Path) -> str:
-    """read_text(path)'s text. A PDF's or HTML page's extracted text is reused while the file's stat is
+    """read_text(path)'s text. A PDF's, Word document's or HTML page's extracted text is reused while the file's stat is
     unchanged (extracting a 50-page PDF takes ~0.25 s, and every answer re-checks what it quotes); a
     file written in the last moments is always read again, as the indexer's scan does."""
     started = time.time_ns()
@@ -55,7 +55,7 @@ def current_text(path: Path) -> str:
             _extracted.move_to_end(key)
             return _extracted[key]
     text, encoding, _ = read_text(path, max_bytes=1 << 62)
-    if encoding in ("pdf", "html") and not stat.racy(started):
+    if encoding in ("pdf", "html", "docx") and not stat.racy(started):
         with _extracted_lock:
             _extracted[key] = text
             while len(_extracted) > _EXTRACTED_MAX:

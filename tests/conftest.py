@@ -107,6 +107,31 @@ def write_corpus(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
+def make_docx(blocks: list) -> bytes:
+    """A Word document made with python-docx: a string is a paragraph ("# " starts a heading, "- " a list
+    item), a list of lists is a table of those rows."""
+    import io
+
+    from docx import Document
+
+    document = Document()
+    for block in blocks:
+        if isinstance(block, str) and block.startswith("# "):
+            document.add_heading(block[2:], level=1)
+        elif isinstance(block, str) and block.startswith("- "):
+            document.add_paragraph(block[2:], style="List Bullet")
+        elif isinstance(block, str):
+            document.add_paragraph(block)
+        else:
+            table = document.add_table(rows=len(block), cols=len(block[0]))
+            for r, row in enumerate(block):
+                for c, cell in enumerate(row):
+                    table.cell(r, c).text = cell
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
 def make_pdf(pages: list[list[str]]) -> bytes:
     """A minimal PDF written by hand (no PDF library): one Helvetica text line per string, one page per list."""
     objects = []

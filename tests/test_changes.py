@@ -84,7 +84,7 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
                 path = corpus / f".swap{round_no}.txt"
                 path.write_text("an editor's temporary file", encoding="utf-8")
             else:
-                path = corpus / f"notes{round_no}.docx"
+                path = corpus / f"notes{round_no}.odt"
                 path.write_text("not a supported type", encoding="utf-8")
             touched.add(str(path))
         time.sleep(0.01)  # past the file system clock's tick: the scans start after the writes' times
@@ -101,9 +101,9 @@ def test_changes_that_only_a_walk_can_judge_fall_back_to_one(tmp_path, fake_embe
     index_dir = tmp_path / "idx"
     build_index([corpus], index_dir, fake_embedder)
     top = str(corpus.absolute())
-    (corpus / "x.docx").write_text("not a supported type", encoding="utf-8")
+    (corpus / "x.odt").write_text("not a supported type", encoding="utf-8")
 
-    hint = changed_files([corpus], root, [f"{top}/a.txt", f"{top}/.a.txt.swp", f"{top}/gone.txt", f"{top}/x.docx"])
+    hint = changed_files([corpus], root, [f"{top}/a.txt", f"{top}/.a.txt.swp", f"{top}/gone.txt", f"{top}/x.odt"])
     assert hint is not None and hint.files == [f"{top}/a.txt"] and set(hint.sources) == {"a.txt", "gone.txt"} and hint.missing == ("gone.txt",)
     assert changed_files([corpus], root, [f"{top}/sub"]) is None, "a folder: its files are for a walk"
     assert changed_files([corpus], root, [f"{top}/nothing-here"]).missing == ("nothing-here",), "gone: the builder asks the index what it held"

@@ -95,11 +95,11 @@ def test_reindex_prints_counts_and_skips_with_exit_code_3(monkeypatch, capsys, f
     index_dir = tmp_path / "cli-idx"
     assert run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(index_dir))[0] == 0
     (corpus / "a.txt").write_text("Ships waited ten days.", encoding="utf-8")
-    write_corpus(corpus, {"c.txt": "A new file.", "notes.docx": b"PK\x03\x04"})
+    write_corpus(corpus, {"c.txt": "A new file.", "notes.odt": b"PK\x03\x04"})
     code, out, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(index_dir), "-q")
     assert code == 3, "indexed, but a file was left out"
     assert "1 new, 1 changed, 1 unchanged, 0 removed, 1 skipped" in err
-    assert "notes.docx: unsupported type '.docx' (indexes .txt, .md, .rst, .org, .adoc, .html, .pdf)" in err
+    assert "notes.odt: unsupported type '.odt' (indexes .txt, .md, .rst, .org, .adoc, .html, .pdf, .docx)" in err
 
 
 def test_document_text_cannot_inject_terminal_escapes(monkeypatch, capsys, fake_backend, tmp_path):
@@ -127,7 +127,7 @@ def test_missing_corpus_path(monkeypatch, capsys, tmp_path):
 def test_empty_corpus(monkeypatch, capsys, tmp_path):
     write_corpus(tmp_path / "empty", {"image.png": b"\x89PNG"})
     code, _, err = run_main(monkeypatch, capsys, "index", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "i"))
-    assert_one_line_error(code, err, 2, "No indexable documents", ".txt, .md, .rst, .org, .adoc, .html or .pdf")
+    assert_one_line_error(code, err, 2, "No indexable documents", ".txt, .md, .rst, .org, .adoc, .html, .pdf or .docx")
 
 
 def test_empty_question_and_unknown_source(monkeypatch, capsys, fake_index):

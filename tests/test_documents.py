@@ -19,7 +19,7 @@ from index.documents import (
     page_at,
 )
 from index.errors import InputError
-from conftest import SEEDS, make_pdf, write_corpus
+from conftest import SEEDS, make_docx, make_pdf, write_corpus
 
 NBSP = "\u00a0"
 
@@ -229,6 +229,54 @@ def test_unreadable_pdfs_are_skipped_with_the_reason(tmp_path):
     assert reasons["broken.pdf"].startswith("is not a readable PDF")
     assert reasons["scanned.pdf"] == "a PDF without a text layer (scanned? run OCR on it first)"
     assert reasons["locked.pdf"].startswith("is a password-protected PDF")
+    assert all("\n" not in r for r in reasons.values())
+
+
+def test_a_word_document_is_read_in_order_with_its_tables(tmp_path):
+    """.docx: paragraphs, headings and list items a line each, in order; a table row a line of its cells; a cell
+    merged across columns once; the same text each time (the stale check extracts anew)."""
+    from docx import Document
+
+    path = tmp_path / "harbour.docx"
+    path.write_bytes(make_docx([
+        "# Harbour rules",
+        "Boats arriving after dark must call the harbour master.",
+        "- Fuel is sold until 18:00.",
+        [["Berth", "Length", "Fee"], ["A1", "12 m", "40 EUR"]],
+        "The harbour closes in winter.",
+    ]))
+    root, docs, skipped = scan_corpus([tmp_path])
+    assert not skipped and len(docs) == 1 and docs[0].encoding == "docx"
+    assert docs[0].text == ("Harbour rules\nBoats arriving after dark must call the harbour master.\nFuel is sold until 18:00.\n"
+                            "Berth | Length | Fee\nA1 | 12 m | 40 EUR\nThe harbour closes in winter.")
+    assert load_document(path, root).text == docs[0].text
+    document = Document(str(path))
+    document.tables[0].cell(0, 1).merge(document.tables[0].cell(0, 2))
+    document.save(str(path))
+    assert "\nBerth | Length Fee\nA1 | 12 m | 40 EUR\n" in load_document(path, root).text
+
+
+def test_unreadable_word_documents_are_skipped_with_the_reason(tmp_path, monkeypatch):
+    import zipfile
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", "<" + " " * 3_000_000 + ">")
+    monkeypatch.setattr("index.word.UNPACKED_FLOOR", 1_000_000)  # 3 MB of spaces pack into a few KB
+    write_corpus(tmp_path, {
+        "broken.docx": b"PK\x03\x04 not really a zip",
+        "locked.docx": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504,  # what Word writes when a password is set: OLE, not zip
+        "bomb.docx": bomb.read_bytes(),
+        "empty.docx": make_docx([]),
+        "ok.docx": make_docx(["Readable."]),
+    })
+    _, docs, skipped = scan_corpus([tmp_path])
+    assert [d.source for d in docs] == ["ok.docx"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["broken.docx"].startswith("is not a readable Word document")
+    assert "password-protected" in reasons["locked.docx"]
+    assert reasons["bomb.docx"].startswith("unpacks to 3 MB") and "zip bomb" in reasons["bomb.docx"]
+    assert reasons["empty.docx"] == "empty (no text to index)"
     assert all("\n" not in r for r in reasons.values())
 
 

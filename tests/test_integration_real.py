@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, SEEDS, make_pdf
+from conftest import DATA, SEEDS, make_docx, make_pdf
 from index import store
 from index.chunker import ChunkSettings, chunk_text, segment_text
 from index.normalize import squash
@@ -271,30 +271,53 @@ def test_a_count_question_is_answered_by_the_count_not_by_a_date(real_cli, tmp_p
     assert payload["found"] and payload["answer"]["text"] == "Thirty-six people died."
 
 
-def test_a_pdf_is_answered_and_cited_into_its_text_layer(real_cli, tmp_path):
+def _answered_from_extracted_text(real_cli, tmp_path, name: str, content: bytes, question: str, expected: str, changed: bytes) -> dict:
+    """Index a folder holding one file whose text is extracted (PDF, Word), ask, and check that the answer
+    quotes that file's extracted text at its offsets and lines; then change the file: its passages are
+    flagged stale. Returns the first answer."""
     from index.documents import read_text
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    pdf = docs / "zeppelins.pdf"
-    pdf.write_bytes(make_pdf([
-        ["Notes on zeppelins.", "The Hindenburg burned at Lakehurst, New Jersey, on 6 May 1937."],
-        ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."],
-    ]))
+    (docs / "notes.txt").write_text("Ferries to the islands leave at noon.\n", encoding="utf-8")
+    path = docs / name
+    path.write_bytes(content)
     index_dir = tmp_path / "idx"
     assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
-    code, out, err = real_cli("ask", "Who were zeppelins named after?", "--json", "--index-dir", str(index_dir))
+    code, out, err = real_cli("ask", question, "--json", "--index-dir", str(index_dir))
     assert code == 0, err
     payload = json.loads(out)
     answer = payload["answer"]
-    assert payload["found"] and answer["source"] == "zeppelins.pdf" and "Count Ferdinand von Zeppelin" in answer["text"]
-    assert answer["page"] == 2, "the answer sentence is on the second page"
-    text = read_text(pdf)[0]
+    assert payload["found"] and answer["source"] == name and expected in answer["text"]
+    text = read_text(path)[0]
     assert answer["text"] == text[answer["char_start"]:answer["char_end"]] and answer["line_start"] == text.count("\n", 0, answer["char_start"]) + 1
     assert not any(p["stale"] for p in payload["passages"])
-    pdf.write_bytes(make_pdf([["A different first page."], ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."]]))
-    payload = json.loads(real_cli("ask", "Who were zeppelins named after?", "--json", "--index-dir", str(index_dir))[1])
-    assert any(p["stale"] for p in payload["passages"] if p["source"] == "zeppelins.pdf"), "a changed PDF is flagged, never quoted wrongly"
+    path.write_bytes(changed)
+    later = json.loads(real_cli("ask", question, "--json", "--index-dir", str(index_dir))[1])
+    assert any(p["stale"] for p in later["passages"] if p["source"] == name), "a changed file is flagged, never quoted wrongly"
+    return answer
+
+
+def test_a_pdf_is_answered_and_cited_into_its_text_layer(real_cli, tmp_path):
+    answer = _answered_from_extracted_text(
+        real_cli, tmp_path, "zeppelins.pdf",
+        make_pdf([["Notes on zeppelins.", "The Hindenburg burned at Lakehurst, New Jersey, on 6 May 1937."],
+                  ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."]]),
+        "Who were zeppelins named after?", "Count Ferdinand von Zeppelin",
+        make_pdf([["A different first page."], ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."]]),
+    )
+    assert answer["page"] == 2, "the answer sentence is on the second page"
+
+
+def test_a_word_document_is_answered_and_cited_into_its_text(real_cli, tmp_path):
+    answer = _answered_from_extracted_text(
+        real_cli, tmp_path, "harbour.docx",
+        make_docx(["# Harbour rules", "Boats arriving after dark must call the harbour master on channel 12.",
+                   [["Berth", "Fee per night"], ["A1", "40 EUR"]], "The harbour master is Ingrid Solberg."]),
+        "Who is the harbour master?", "Ingrid Solberg",
+        make_docx(["A new first line.", "The harbour master is Ingrid Solberg."]),
+    )
+    assert answer["page"] is None, "a Word document has no pages until it is printed"
 
 
 def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(real_cli, tmp_path, monkeypatch):

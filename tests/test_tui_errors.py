@@ -240,12 +240,14 @@ async def test_editor_key_runs_editor_at_cited_line(corpus, monkeypatch):
         assert commands == [["myedit", "--wait", f"+{cite.line_start}", str(corpus.resolve() / cite.source)]]
 
 
+@pytest.mark.parametrize("name, says", [("keeper.pdf", "is a PDF: open it in your PDF viewer"), ("keeper.docx", "is a Word document: open it in your word processor")])
 @sync
-async def test_a_pdf_citation_opens_in_the_pane_not_in_the_editor(tmp_path, monkeypatch):
-    from conftest import make_pdf
+async def test_a_pdf_or_word_citation_opens_in_the_pane_not_in_the_editor(tmp_path, name, says):
+    from conftest import make_docx, make_pdf
 
+    lines = ["The lighthouse keeper was Aurelio Brandt.", "He kept the light for forty years."]
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "keeper.pdf").write_bytes(make_pdf([["The lighthouse keeper was Aurelio Brandt.", "He kept the light for forty years."]]))
+    (tmp_path / "docs" / name).write_bytes(make_pdf([lines]) if name.endswith(".pdf") else make_docx(lines))
     commands = []
     app = fake_app(tmp_path / "docs", run_editor=commands.append)
     async with app.run_test(size=SIZE) as pilot:
@@ -256,7 +258,7 @@ async def test_a_pdf_citation_opens_in_the_pane_not_in_the_editor(tmp_path, monk
         assert app.query_one(SourcePane).display and "Aurelio Brandt" in screen_text(app)
         await pilot.press("e")
         await pilot.pause()
-        assert commands == [] and any("keeper.pdf is a PDF: open it in your PDF viewer" in m for _, m in notices(app))
+        assert commands == [] and any(f"{name} {says}" in m for _, m in notices(app))
 
 
 @sync

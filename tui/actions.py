@@ -24,6 +24,10 @@ from tui.widgets.source_view import SourcePane, SourceView
 from tui.widgets.turn import TurnView
 
 
+_VIEWERS = {".pdf": ("PDF", "PDF viewer"), ".docx": ("Word document", "word processor")}
+"""Files that $EDITOR cannot show as text: what they are, and what opens them."""
+
+
 def editor_command(path: Path, line: int) -> list[str]:
     """$EDITOR (or $VISUAL, or vi) at a line: the +LINE convention vi, emacs, nano and micro share."""
     editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
@@ -123,8 +127,9 @@ class TurnActions:
         if citation is None:
             self.notify("Pick a citation first: Tab, then up/down.", severity="warning")
             return
-        if Path(citation.source).suffix.lower() == ".pdf":  # a text editor would show its binary, not the cited line
-            self.notify(f"{one_line(citation.source, 80)} is a PDF: open it in your PDF viewer; the source pane (Enter) shows its text.",
+        viewer = _VIEWERS.get(Path(citation.source).suffix.lower())
+        if viewer is not None:  # a text editor would show its bytes, not the cited line
+            self.notify(f"{one_line(citation.source, 80)} is a {viewer[0]}: open it in your {viewer[1]}; the source pane (Enter) shows its text.",
                         severity="warning", markup=False)
             return
         command = editor_command(self._corpus_root() / citation.source, self._cited_line(citation))

@@ -1,0 +1,58 @@
+"""Word documents (.docx): their text, in reading order, through python-docx."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from index.documents import UndecodableError
+
+MOST_UNPACKED = 50
+"""A .docx is a zip of XML: one that unpacks to more than this many times its size (and to over
+UNPACKED_FLOOR bytes) is refused rather than read into memory (a zip bomb; real documents unpack to
+2-10 times their size, their pictures hardly at all)."""
+UNPACKED_FLOOR = 50_000_000
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+"""Control characters other than tabs and line breaks carry no words; NUL would also stop SQLite text."""
+
+
+def docx_to_text(data: bytes) -> str:
+    """The text of a Word document: each paragraph a line, in the order they appear, headings and list
+    items included, each table row a line of its cells joined by " | " (a cell merged across columns
+    once). Headers, footers, comments and footnotes are left out. Raises UndecodableError for a file
+    that is not a readable .docx (damaged, password-protected, a zip bomb)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UndecodableError("is not a readable Word document (damaged, or password-protected: save an unprotected copy)") from exc
+    if unpacked > max(UNPACKED_FLOOR, MOST_UNPACKED * len(data)):
+        raise UndecodableError(f"unpacks to {unpacked / 1e6:.0f} MB from {len(data) / 1e6:.1f} MB: not read (a zip bomb?)")
+    from docx import Document
+
+    try:
+        document = Document(io.BytesIO(data))
+        lines = [line for block in document.iter_inner_content() for line in _lines(block)]
+    except Exception as exc:  # python-docx and lxml raise many kinds on damaged files; all mean the same to the user
+        raise UndecodableError(f"is not a readable Word document ({type(exc).__name__}: {str(exc)[:80]})") from exc
+    cleaned = (_CONTROLS.sub(" ", line.replace("\r\n", "\n").replace("\r", "\n")).strip() for line in lines)
+    return "\n".join(line for line in cleaned if line)
+
+
+def _lines(block) -> list[str]:
+    """A paragraph's text, or a table's rows (tables inside cells read as their cells' text)."""
+    from docx.table import Table
+
+    if not isinstance(block, Table):
+        return [block.text]
+    rows = []
+    for row in block.rows:
+        cells, seen = [], set()
+        for cell in row.cells:
+            if id(cell._tc) in seen:  # a merged cell is listed once per column it spans
+                continue
+            seen.add(id(cell._tc))
+            cells.append(" ".join(cell.text.split()))
+        rows.append(" | ".join(c for c in cells if c))
+    return rows
