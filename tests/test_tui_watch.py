@@ -171,8 +171,8 @@ async def test_a_corpus_folder_moved_away_is_waited_for_and_compared_again_when_
         assert await wait_for(pilot, lambda: "gone (moved or deleted?)" in screen_text(app)), screen_text(app)
         write_demo_corpus(corpus)
         assert await wait_for(pilot, lambda: len(indexed(app)) == 3), screen_text(app)
-        app.watch_seconds = 60.0  # from now on only a notification can bring the next update in time
-        app._watch_timer.stop()
+        await settle(pilot)
+        app._watch_timer.stop()  # from now on only a notification can bring the next update
         (corpus / "note.md").write_text("The harbour closes at dusk in winter.\n", encoding="utf-8")
         assert await wait_for(pilot, lambda: len(indexed(app)) == 4), screen_text(app)
         assert indexed(app)[3].startswith("Indexed: 1 new, 0 changed, 3 unchanged")

@@ -46,6 +46,8 @@ class FileWatch:
         if self._watch_timer is None and self.watch_seconds is not None:
             self._watch_timer = self.set_interval(self.watch_seconds, self._watch_tick, name="file-watch")
             self.open_feed()
+        elif self._feed is not None and self._feed.pending():
+            self.call_later(self._watch_tick)  # saved during the update that just ended: not a timer's wait later
 
     @work(thread=True, group="feed", exit_on_error=False)
     def open_feed(self) -> None:
@@ -111,6 +113,8 @@ class FileWatch:
             self._watch_after = time.monotonic() + watch_pause(time.monotonic() - started, self.watch_seconds)
         if changes:
             self.post_message(FilesChanged(engine, changes.summary(), changed_paths))
+        elif self._feed is not None and self._feed.pending():
+            self.post_message(FilesNotified())  # saved while this comparison ran: its tick was turned away
 
     def on_folders_gone(self, message: FoldersGone) -> None:
         if message.missing:
