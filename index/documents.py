@@ -21,13 +21,14 @@ HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
-EXTRACTORS = {"text": 2, "html": 2, "pdf": 3, "docx": 1}
+EXTRACTORS = {"text": 2, "html": 3, "pdf": 3, "docx": 2}
 """Version of each way of turning a file into text and sentences. Raise one when what it makes of the
 same bytes changes: an incremental run then reads that kind of file again (recorded in the manifest),
 instead of keeping text that the stale check, which extracts anew, no longer finds; a file whose
 passages come out the same is kept, not embedded again (index/builder.py). pdf 2: a line ending in
 an underscore is joined to the next without a space. text 2, html 2, pdf 3: a line break that only
-wraps a sentence no longer ends it (index/chunker.py soft_breaks)."""
+wraps a sentence no longer ends it (index/chunker.py soft_breaks). html 3, docx 2: a table row is one line,
+its cells named by a header row (index/tables.py); html tables used to give one line per cell."""
 SUPPORTED_NOTE = "indexes .txt, .md, .rst, .org, .adoc, .html, .pdf, .docx"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
@@ -141,11 +142,24 @@ def html_to_text(markup: str) -> str:
     for node in soup.find_all(string=True):
         if type(node) is NavigableString and node.find_parent("pre") is None:
             node.replace_with(_HTML_SPACE.sub(" ", str(node)))
+    for table in reversed(soup.find_all("table")):  # inner tables first: an outer cell then holds their text
+        table.replace_with("\n" + "\n".join(_html_table_lines(table)) + "\n")
     for tag in soup.find_all(_HTML_BLOCKS):
         tag.insert_before("\n")
         tag.insert_after("\n")
     lines = (line.strip(" \t\r\f\v") for line in soup.get_text().splitlines())
     return "\n".join(line for line in lines if line.strip())
+
+
+def _html_table_lines(table) -> list[str]:
+    """A table's rows as lines (index/tables.py): a first row of <th> cells names the cells of the others."""
+    from index.tables import table_lines
+
+    rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
+    cells = [[" ".join(c.get_text(" ").split()) for c in tr.find_all(["td", "th"], recursive=False)] for tr in rows]
+    if len(rows) > 1 and all(c.name == "th" for c in rows[0].find_all(["td", "th"], recursive=False)):
+        return table_lines(cells[1:], cells[0])
+    return table_lines(cells)
 
 
 def pdf_to_text(data: bytes) -> str:

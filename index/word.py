@@ -7,6 +7,7 @@ import re
 import zipfile
 
 from index.documents import UndecodableError
+from index.tables import table_lines
 
 MOST_UNPACKED = 50
 """A .docx is a zip of XML: one that unpacks to more than this many times its size (and to over
@@ -20,7 +21,7 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def docx_to_text(data: bytes) -> str:
     """The text of a Word document: each paragraph a line, in the order they appear, headings and list
     items included, each table row a line of its cells joined by " | " (a cell merged across columns
-    once). Headers, footers, comments and footnotes are left out. Raises UndecodableError for a file
+    once; named by a header row: index/tables.py). Headers, footers, comments and footnotes are left out. Raises UndecodableError for a file
     that is not a readable .docx (damaged, password-protected, a zip bomb)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -41,7 +42,8 @@ def docx_to_text(data: bytes) -> str:
 
 
 def _lines(block) -> list[str]:
-    """A paragraph's text, or a table's rows (tables inside cells read as their cells' text)."""
+    """A paragraph's text, or a table's rows (index/tables.py; tables inside cells read as their cells' text).
+    The first row names the others' cells when Word marks it as the header ("Repeat as header row")."""
     from docx.table import Table
 
     if not isinstance(block, Table):
@@ -54,5 +56,14 @@ def _lines(block) -> list[str]:
                 continue
             seen.add(id(cell._tc))
             cells.append(" ".join(cell.text.split()))
-        rows.append(" | ".join(c for c in cells if c))
-    return rows
+        rows.append(cells)
+    header = rows[0] if len(rows) > 1 and _is_header(block.rows[0]) else None
+    return table_lines(rows[1:] if header else rows, header)
+
+
+def _is_header(row) -> bool:
+    from docx.oxml.ns import qn
+
+    properties = row._tr.trPr
+    flag = None if properties is None else properties.find(qn("w:tblHeader"))
+    return flag is not None and flag.get(qn("w:val"), "true") not in ("false", "0", "off")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.builder import scan_corpus
+from index.chunker import split_sentences
 from index.documents import (
     UndecodableError,
     corpus_root,
@@ -248,12 +249,36 @@ def test_a_word_document_is_read_in_order_with_its_tables(tmp_path):
     root, docs, skipped = scan_corpus([tmp_path])
     assert not skipped and len(docs) == 1 and docs[0].encoding == "docx"
     assert docs[0].text == ("Harbour rules\nBoats arriving after dark must call the harbour master.\nFuel is sold until 18:00.\n"
-                            "Berth | Length | Fee\nA1 | 12 m | 40 EUR\nThe harbour closes in winter.")
+                            "| Berth | Length | Fee |\n| A1 | 12 m | 40 EUR |\nThe harbour closes in winter.")
     assert load_document(path, root).text == docs[0].text
     document = Document(str(path))
     document.tables[0].cell(0, 1).merge(document.tables[0].cell(0, 2))
     document.save(str(path))
-    assert "\nBerth | Length Fee\nA1 | 12 m | 40 EUR\n" in load_document(path, root).text
+    assert "\n| Berth | Length Fee |\n| A1 | 12 m | 40 EUR |\n" in load_document(path, root).text
+
+
+def test_a_table_row_is_a_line_whose_cells_are_named_by_the_header_row(tmp_path):
+    """Read alone, "A1 | 40 EUR" does not say what 40 EUR is: where a table has a header row (HTML <th> cells,
+    Word's "Repeat as header row"), each other row names its cells by it. HTML tables used to give a line per cell."""
+    from docx import Document
+    from docx.oxml import OxmlElement
+
+    html = ("<p>Fees.</p><table><thead><tr><th>Berth</th><th>Fee per night</th></tr></thead>"
+            "<tr><td>A1</td><td>40 <b>EUR</b></td></tr><tr><td>B2</td><td></td></tr><tr><td colspan=2>Closed in winter</td></tr></table>"
+            "<table><tr><td>Harbour master</td><td>Ingrid Solberg</td></tr><tr><td>Radio</td><td>channel 12</td></tr></table>")
+    assert html_to_text(html).splitlines() == [
+        "Fees.", "| Berth | Fee per night |", "| Berth: A1 | Fee per night: 40 EUR |", "| Berth: B2 |", "| Closed in winter |",
+        "| Harbour master | Ingrid Solberg |", "| Radio | channel 12 |",  # no <th>: no header, rows as they are
+    ]
+    text = html_to_text(html)
+    assert "| Berth: A1 | Fee per night: 40 EUR |" in [text[a:b] for a, b in split_sentences(text)], "a row is a sentence of its own"
+    path = tmp_path / "fees.docx"
+    path.write_bytes(make_docx([[["Berth", "Fee per night"], ["A1", "40 EUR"]]]))
+    assert load_document(path, tmp_path).text == "| Berth | Fee per night |\n| A1 | 40 EUR |", "not marked as a header: rows as they are"
+    document = Document(str(path))
+    document.tables[0].rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
+    document.save(str(path))
+    assert load_document(path, tmp_path).text == "| Berth | Fee per night |\n| Berth: A1 | Fee per night: 40 EUR |"
 
 
 def test_unreadable_word_documents_are_skipped_with_the_reason(tmp_path, monkeypatch):

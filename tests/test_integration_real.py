@@ -320,6 +320,20 @@ def test_a_word_document_is_answered_and_cited_into_its_text(real_cli, tmp_path)
     assert answer["page"] is None, "a Word document has no pages until it is printed"
 
 
+def test_a_table_row_answers_with_its_cells_named_by_the_header(real_cli, tmp_path):
+    """HTML tables used to give one line per cell: "What is the fee per night at berth B2?" was answered "Fee per
+    night" (the header cell, 0.90) and "How much is a night at berth A1?" was not found. A row is now one line
+    whose cells are named by the header row (index/tables.py)."""
+    fees = ("<h1>Harbour fees</h1><p>Visiting boats pay per night at the harbour office.</p><table>"
+            "<tr><th>Berth</th><th>Fee per night</th><th>Max length</th></tr>"
+            "<tr><td>A1</td><td>40 EUR</td><td>12 m</td></tr><tr><td>B2</td><td>{}</td><td>18 m</td></tr></table>")
+    answer = _answered_from_extracted_text(real_cli, tmp_path, "fees.html", fees.format("55 EUR").encode(),
+                                           "What is the fee per night at berth B2?", "Berth: B2 | Fee per night: 55 EUR", fees.format("60 EUR").encode())
+    assert answer["text"] == "| Berth: B2 | Fee per night: 55 EUR | Max length: 18 m |"
+    payload = json.loads(real_cli("ask", "How much is a night at berth A1?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
+    assert payload["passages"][0]["source"] == "fees.html" and "Berth: A1 | Fee per night: 40 EUR" in payload["passages"][0]["text"]
+
+
 def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(real_cli, tmp_path, monkeypatch):
     """An index built by the previous PDF extractor (pdf 1: 'zep_set_' + 'name()' stayed two words): with the
     current one its quotes no longer match, so they are flagged STALE; the next `qa index` reads the PDF again
