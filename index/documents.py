@@ -21,14 +21,15 @@ HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
-EXTRACTORS = {"text": 2, "html": 3, "pdf": 3, "docx": 2}
+EXTRACTORS = {"text": 2, "html": 4, "pdf": 3, "docx": 2}
 """Version of each way of turning a file into text and sentences. Raise one when what it makes of the
 same bytes changes: an incremental run then reads that kind of file again (recorded in the manifest),
 instead of keeping text that the stale check, which extracts anew, no longer finds; a file whose
 passages come out the same is kept, not embedded again (index/builder.py). pdf 2: a line ending in
 an underscore is joined to the next without a space. text 2, html 2, pdf 3: a line break that only
 wraps a sentence no longer ends it (index/chunker.py soft_breaks). html 3, docx 2: a table row is one line,
-its cells named by a header row (index/tables.py); html tables used to give one line per cell."""
+its cells named by a header row (index/tables.py); html tables used to give one line per cell. html 4: a
+definition list's <dd> starts with its terms, which used to be lines of their own."""
 SUPPORTED_NOTE = "indexes .txt, .md, .rst, .org, .adoc, .html, .pdf, .docx"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
@@ -144,6 +145,8 @@ def html_to_text(markup: str) -> str:
             node.replace_with(_HTML_SPACE.sub(" ", str(node)))
     for table in reversed(soup.find_all("table")):  # inner tables first: an outer cell then holds their text
         table.replace_with("\n" + "\n".join(_html_table_lines(table)) + "\n")
+    for terms in soup.find_all("dl"):
+        _name_definitions(terms)
     for tag in soup.find_all(_HTML_BLOCKS):
         tag.insert_before("\n")
         tag.insert_after("\n")
@@ -160,6 +163,25 @@ def _html_table_lines(table) -> list[str]:
     if len(rows) > 1 and all(c.name == "th" for c in rows[0].find_all(["td", "th"], recursive=False)):
         return table_lines(cells[1:], cells[0])
     return table_lines(cells)
+
+
+def _name_definitions(terms) -> None:
+    """A definition list's <dd> read alone does not say what it defines: each starts with its terms
+    ("Berth: A place where a boat is moored."), and the <dt> lines go."""
+    named: list[str] = []
+    after_definition = False
+    for item in terms.find_all(["dt", "dd"]):
+        if item.find_parent("dl") is not terms:
+            continue
+        if item.name == "dt":
+            named = [] if after_definition else named
+            named.append(" ".join(item.get_text(" ").split()))
+            after_definition = False
+            item.decompose()
+        else:
+            if named:
+                item.insert(0, " / ".join(t for t in named if t) + ": ")
+            after_definition = True
 
 
 def pdf_to_text(data: bytes) -> str:

@@ -281,6 +281,16 @@ def test_a_table_row_is_a_line_whose_cells_are_named_by_the_header_row(tmp_path)
     assert load_document(path, tmp_path).text == "| Berth | Fee per night |\n| Berth: A1 | Fee per night: 40 EUR |"
 
 
+def test_a_definition_starts_with_the_terms_it_defines():
+    """<dt> and <dd> were lines of their own, so "What is a bollard?" was answered "Bollard"."""
+    html = ("<dl><dt>Berth</dt><dd>A place where a boat is moored.</dd><dt>Pilot</dt><dt>Harbour pilot</dt>"
+            "<dd>A sailor who guides ships in.</dd><dd>Needed over 70 m.</dd></dl><dl><dd>No term.</dd></dl>")
+    assert html_to_text(html).splitlines() == [
+        "Berth: A place where a boat is moored.", "Pilot / Harbour pilot: A sailor who guides ships in.",
+        "Pilot / Harbour pilot: Needed over 70 m.", "No term.",
+    ]
+
+
 def test_unreadable_word_documents_are_skipped_with_the_reason(tmp_path, monkeypatch):
     import zipfile
 

@@ -334,6 +334,15 @@ def test_a_table_row_answers_with_its_cells_named_by_the_header(real_cli, tmp_pa
     assert payload["passages"][0]["source"] == "fees.html" and "Berth: A1 | Fee per night: 40 EUR" in payload["passages"][0]["text"]
 
 
+def test_a_definition_list_answers_with_the_definition_not_the_term(real_cli, tmp_path):
+    """A glossary page (<dl>): "What is a bollard?" was answered "Bollard" (0.96), the <dt> line."""
+    glossary = ("<h1>Harbour glossary</h1><dl><dt>Berth</dt><dd>A place where a boat is moored.</dd><dt>Pilot</dt>"
+                "<dd>A sailor who guides ships into the harbour.</dd><dt>Bollard</dt><dd>A short post that mooring lines are {}.</dd></dl>")
+    answer = _answered_from_extracted_text(real_cli, tmp_path, "glossary.html", glossary.format("tied to").encode(),
+                                           "What is a bollard?", "A short post", glossary.format("made fast to").encode())
+    assert answer["text"] == "Bollard: A short post that mooring lines are tied to."
+
+
 def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(real_cli, tmp_path, monkeypatch):
     """An index built by the previous PDF extractor (pdf 1: 'zep_set_' + 'name()' stayed two words): with the
     current one its quotes no longer match, so they are flagged STALE; the next `qa index` reads the PDF again
