@@ -84,11 +84,21 @@ _STATEMENT = re.compile(
     re.IGNORECASE,
 )
 
+_LENGTH = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s*(?:mm|cm|m|km|metres?|meters?|kilometres?|kilometers?|centimetres?|centimeters?|miles?|feet|foot|ft|"
+    r"inch(?:es)?|yards?|nautical miles?)\b",
+    re.IGNORECASE,
+)
+"""A length or distance ("18 m", "3.5 km", "40 feet")."""
+
 ANSWER_TYPES: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # (kind, what in the question asks for it, what in the sentence provides it); first match wins
     ("time", re.compile(r"\b(?:what|which|at what) (?:time|hour)\b|\bhow (?:late|early)\b", re.I), _CLOCK),
     ("age", re.compile(r"\bhow old\b|\bwhat age\b", re.I), _AGE),
     ("money", re.compile(r"\bhow much (?:money|cash|funding)\b|\bhow much\b[^?]*\b(?:cost|costs|spend|spent|pay|paid|budget|worth|price)\b", re.I), _MONEY),
+    # "how long is the bridge / can a boat be": a length, or a time ("how long is the flight")
+    ("length", re.compile(r"\bhow long (?:is|are|was|were|can|could|may|might|must|should|will)\b(?![^?]*\b(?:take|last)s?\b)", re.I),
+     re.compile(rf"{_LENGTH.pattern}|{_DURATION.pattern}", re.I)),
     ("duration", re.compile(r"\bhow long\b", re.I), _DURATION),
     ("when", re.compile(r"^when\b|\bwhen (?:did|does|do|is|was|will|were|are|has|had)\b", re.I), _WHEN),
     ("date", re.compile(r"\b(?:what|which|in what|on what) (?:date|day|year|month)\b", re.I), _DATE),
@@ -330,7 +340,7 @@ class Support:
     coverage: float
     """IDF-weighted mean over the question's content words of how well the sentence matches each (0..1)."""
     type_missing: bool
-    """The question wants a number, date, time, duration, age, sum of money or a statement and the sentence has none
+    """The question wants a number, date, time, duration, length, age, sum of money or a statement and the sentence has none
     (about what the question names: has_answer_type), or the sentence puts the place the question asks about
     elsewhere (place_elsewhere)."""
     answer_type: str | None = None

@@ -332,6 +332,10 @@ def test_a_table_row_answers_with_its_cells_named_by_the_header(real_cli, tmp_pa
     assert answer["text"] == "| Berth: B2 | Fee per night: 55 EUR | Max length: 18 m |"
     payload = json.loads(real_cli("ask", "How much is a night at berth A1?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
     assert payload["passages"][0]["source"] == "fees.html" and "Berth: A1 | Fee per night: 40 EUR" in payload["passages"][0]["text"]
+    # "how long can ... be" wants a length ("12 m"): it used to want a time and found none (0.07)
+    assert real_cli("index", str(tmp_path / "docs"), "--index-dir", str(tmp_path / "idx"))[0] == 0  # the helper changed B2's fee
+    payload = json.loads(real_cli("ask", "How long can a boat at berth A1 be?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
+    assert payload["found"] and payload["answer"]["text"] == "| Berth: A1 | Fee per night: 40 EUR | Max length: 12 m |"
 
 
 def test_a_definition_list_answers_with_the_definition_not_the_term(real_cli, tmp_path):

@@ -40,6 +40,10 @@ from qa.verify import (
         ("In what year were the fighters trained?", "date"),
         ("What did Merkel promise Hollande?", "statement"),
         ("What did the spokesman say about Russia?", "statement"),
+        ("How long can a boat at berth B2 be?", "length"),  # a length (or a time: "how long is the flight?")
+        ("How long is the bridge?", "length"),
+        ("How long will the war last?", "duration"),
+        ("How long is the trial expected to take?", "duration"),
         ("Who is Josh Earnest?", None),
         ("Which city did France bomb?", None),
         ("Why did Obama offer only limited help?", None),
@@ -79,6 +83,11 @@ def test_expected_answer_type(question, kind):
         ("date", "The trial was stopped after 17 weeks.", False),  # "in what year" wants a date
         ("duration", "It came 11 days after the attacks.", True),
         ("duration", "It came after the attacks.", False),
+        ("length", "| Berth: B2 | Max length: 18 m |", True),
+        ("length", "The bridge is 3.5 km long.", True),
+        ("length", "The flight takes three hours.", True),
+        ("length", "The bridge is long and narrow.", False),
+        ("duration", "The bridge is 3.5 km long.", False),
         ("age", "The 61-year-old president spoke.", True),
         ("age", "The president, 61 years old, spoke.", True),
         ("age", "The president spoke for 61 minutes.", False),
