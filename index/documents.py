@@ -21,7 +21,7 @@ HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
-EXTRACTORS = {"text": 2, "html": 4, "pdf": 3, "docx": 2}
+EXTRACTORS = {"text": 2, "html": 4, "pdf": 4, "docx": 2}
 """Version of each way of turning a file into text and sentences. Raise one when what it makes of the
 same bytes changes: an incremental run then reads that kind of file again (recorded in the manifest),
 instead of keeping text that the stale check, which extracts anew, no longer finds; a file whose
@@ -29,7 +29,8 @@ passages come out the same is kept, not embedded again (index/builder.py). pdf 2
 an underscore is joined to the next without a space. text 2, html 2, pdf 3: a line break that only
 wraps a sentence no longer ends it (index/chunker.py soft_breaks). html 3, docx 2: a table row is one line,
 its cells named by a header row (index/tables.py); html tables used to give one line per cell. html 4: a
-definition list's <dd> starts with its terms, which used to be lines of their own."""
+definition list's <dd> starts with its terms, which used to be lines of their own. pdf 4: running heads
+and feet ("Page 3 of 12") are left out."""
 SUPPORTED_NOTE = "indexes .txt, .md, .rst, .org, .adoc, .html, .pdf, .docx"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
@@ -204,8 +205,51 @@ def pdf_to_text(data: bytes) -> str:
     except Exception as exc:  # pypdf raises many kinds on damaged files; all mean the same to the user
         raise UndecodableError(f"is not a readable PDF ({type(exc).__name__}: {str(exc)[:80]})") from exc
     # Control characters (other than line breaks and tabs) carry no words; NUL would also stop SQLite text.
-    cleaned = [_reflow(_PDF_CONTROLS.sub(" ", page.replace("\r\n", "\n").replace("\r", "\n")).strip("\n")) for page in pages]
+    pages = _without_running_lines([_PDF_CONTROLS.sub(" ", page.replace("\r\n", "\n").replace("\r", "\n")).strip("\n") for page in pages])
+    cleaned = [_reflow(page) for page in pages]
     return f"\n{PAGE_BREAK}\n".join(cleaned) if any(page.strip() for page in cleaned) else ""
+
+
+RUNNING_EDGE = 2
+"""How many lines at the top and at the bottom of a page may be a running head or foot."""
+RUNNING_SHARE = 0.6
+"""A line is a running head or foot when it (its digits aside) opens or closes at least this share of the pages."""
+
+
+def _without_running_lines(pages: list[str]) -> list[str]:
+    """The pages without their running heads and feet: a line among the first or last RUNNING_EDGE of a page that
+    recurs, its digits aside ("Page 3 of 12", "ACME annual report 2025"), at an edge of at least RUNNING_SHARE of
+    the pages (3 at least). They would otherwise sit in the middle of passages, between a page's last sentence
+    and the next page's first, and be matched by questions about them."""
+    if len(pages) < 3:
+        return pages
+
+    def key(line: str) -> str:
+        return _DIGITS.sub("#", " ".join(line.split()))
+
+    def edges(lines: list[str]) -> set[int]:
+        return set(range(min(RUNNING_EDGE, len(lines)))) | set(range(max(0, len(lines) - RUNNING_EDGE), len(lines)))
+
+    def candidate(line: str) -> bool:  # short, and not a sentence: "Boats must call." on every page is content
+        text = line.strip()
+        return bool(text) and len(text) <= RUNNING_LONGEST and not _SENTENCE_END_AT.search(text)
+
+    split = [page.split("\n") for page in pages]
+    counts: dict[str, int] = {}
+    for lines in split:
+        for k in {key(lines[i]) for i in edges(lines) if candidate(lines[i])}:
+            counts[k] = counts.get(k, 0) + 1
+    running = {k for k, n in counts.items() if n >= max(3, RUNNING_SHARE * len(pages))}
+    if not running:
+        return pages
+    return ["\n".join(line for i, line in enumerate(lines) if not (i in edges(lines) and candidate(line) and key(line) in running)).strip("\n")
+            for lines in split]
+
+
+_DIGITS = re.compile(r"\d+")
+_SENTENCE_END_AT = re.compile(r"[.!?…][\"'”’»)\]]*$")
+RUNNING_LONGEST = 100
+"""Running heads and feet are short lines: a longer one is kept whatever it repeats."""
 
 
 def _reflow(page: str) -> str:

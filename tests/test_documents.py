@@ -18,6 +18,7 @@ from index.documents import (
     iter_candidate_files,
     load_document,
     page_at,
+    pdf_to_text,
 )
 from index.errors import InputError
 from conftest import SEEDS, make_docx, make_pdf, write_corpus
@@ -207,6 +208,20 @@ def test_a_pdf_wrapped_at_one_width_is_joined_before_capitals_too(tmp_path):
     text = scan_corpus([tmp_path])[1][0].text
     assert "near the coast at United States Naval Air Station" in text
     assert "\n- Filled with hydrogen" in text, "a list item still starts its own line"
+
+
+def test_a_pdf_s_running_heads_and_feet_are_left_out(tmp_path):
+    """A line that opens or closes most pages, its digits aside ("Page 3 of 4"), is a running head or foot: it
+    would sit between one page's last sentence and the next page's first. A sentence that recurs is content,
+    and a document of fewer than 3 pages is left as it is."""
+    pages = [["ACME Harbour Report 2025", f"Section {i}. The harbour handled {i * 100} ships.", "Boats arriving after dark must call.", f"Page {i} of 4"]
+             for i in range(1, 5)]
+    pages[2].insert(0, "Appendix")  # at the top of one page only: kept
+    text = pdf_to_text(make_pdf(pages))
+    assert "ACME" not in text and "of 4" not in text
+    assert text.split("\n\f\n")[2] == "Appendix\nSection 3. The harbour handled 300 ships.\nBoats arriving after dark must call."
+    assert text.count("Boats arriving after dark must call.") == 4
+    assert pdf_to_text(make_pdf(pages[:2])).count("ACME Harbour Report 2025") == 2
 
 
 def test_unreadable_pdfs_are_skipped_with_the_reason(tmp_path):

@@ -309,6 +309,15 @@ def test_a_pdf_is_answered_and_cited_into_its_text_layer(real_cli, tmp_path):
     assert answer["page"] == 2, "the answer sentence is on the second page"
 
 
+def test_a_pdf_s_running_heads_and_feet_stay_out_of_its_passages(real_cli, tmp_path):
+    pages = [["ACME Harbour Report 2025", f"In quarter {i} the harbour handled {i * 110} ships.", "Boats arriving after dark must call the harbour master.",
+              f"Page {i} of 4"] for i in range(1, 5)]
+    _answered_from_extracted_text(real_cli, tmp_path, "report.pdf", make_pdf(pages), "How many ships did the harbour handle in quarter 3?", "330 ships",
+                                  make_pdf(pages[::-1]))
+    payload = json.loads(real_cli("ask", "What does page 2 of the report say?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
+    assert payload["passages"] and not any("ACME" in p["text"] or "of 4" in p["text"] for p in payload["passages"])
+
+
 def test_a_word_document_is_answered_and_cited_into_its_text(real_cli, tmp_path):
     answer = _answered_from_extracted_text(
         real_cli, tmp_path, "harbour.docx",
