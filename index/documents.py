@@ -21,7 +21,7 @@ HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
 DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
-EXTRACTORS = {"text": 2, "html": 4, "pdf": 4, "docx": 2}
+EXTRACTORS = {"text": 2, "html": 5, "pdf": 4, "docx": 2}
 """Version of each way of turning a file into text and sentences. Raise one when what it makes of the
 same bytes changes: an incremental run then reads that kind of file again (recorded in the manifest),
 instead of keeping text that the stale check, which extracts anew, no longer finds; a file whose
@@ -30,7 +30,8 @@ an underscore is joined to the next without a space. text 2, html 2, pdf 3: a li
 wraps a sentence no longer ends it (index/chunker.py soft_breaks). html 3, docx 2: a table row is one line,
 its cells named by a header row (index/tables.py); html tables used to give one line per cell. html 4: a
 definition list's <dd> starts with its terms, which used to be lines of their own. pdf 4: running heads
-and feet ("Page 3 of 12") are left out."""
+and feet ("Page 3 of 12") are left out. html 5: menus (<nav>) are dropped, and a page's <main> or
+<article>s stand for it (_keep_the_content)."""
 SUPPORTED_NOTE = "indexes .txt, .md, .rst, .org, .adoc, .html, .pdf, .docx"
 DEFAULT_MAX_FILE_BYTES = 20_000_000  # the CLI's --max-file-mb default (20, in 10^6 bytes)
 
@@ -133,12 +134,16 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
 
 
 def html_to_text(markup: str) -> str:
-    """Visible text of an HTML page, one block per line, scripts and styles dropped."""
+    """Visible text of an HTML page, one block per line, scripts, styles and menus dropped; of a saved web
+    page whose <main> (or <article>s) holds the text, that text and its headline alone (_keep_the_content)."""
     from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(markup, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
+    for tag in soup(["script", "style", "noscript", "template", "head", "nav"]):
         tag.decompose()
+    for tag in soup.find_all(attrs={"role": "navigation"}):
+        tag.decompose()
+    _keep_the_content(soup)
     # Source line wraps and inline tags (<a>, <em>) must not cut a sentence: collapse ASCII
     # whitespace inside text (NBSP is content and stays), then break lines only at blocks.
     for node in soup.find_all(string=True):
@@ -153,6 +158,26 @@ def html_to_text(markup: str) -> str:
         tag.insert_after("\n")
     lines = (line.strip(" \t\r\f\v") for line in soup.get_text().splitlines())
     return "\n".join(line for line in lines if line.strip())
+
+
+CONTENT_WORDS = 20
+"""A page's <main> or <article>s stand for the page only when they hold at least this many words."""
+
+
+def _keep_the_content(soup) -> None:
+    """A saved web page around its text: when <main> (or role="main"), else the page's <article>s, hold the
+    text, only they and the <h1> headlines before them stay; site headers, sidebars, footers and "read more"
+    lists go (they used to be passages: "© 2025 ACME. All rights reserved.", "Sign up for our newsletter")."""
+    main = soup.find("main") or soup.find(attrs={"role": "main"})
+    kept = [main] if main is not None else [a for a in soup.find_all("article") if a.find_parent("article") is None]
+    if not kept or sum(len(k.get_text(" ").split()) for k in kept) < CONTENT_WORDS:
+        return
+    headlines = [h for h in soup.find_all("h1") if not any(k is h or h in k.descendants for k in kept)]
+    body = soup.body or soup
+    parts = [part.extract() for part in headlines[:1] + kept]
+    body.clear()
+    for part in parts:
+        body.append(part)
 
 
 def _html_table_lines(table) -> list[str]:

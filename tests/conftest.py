@@ -107,6 +107,15 @@ def write_corpus(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
+WEB_PAGE = """<html><head><title>t</title></head><body><header><a href=/>ACME News</a><nav><a>Home</a><a>World</a></nav></header>
+<h1>Harbour to close in winter</h1>
+<main><p>By Ingrid Solberg</p><p>The harbour will close from December to March, the council said on Monday.
+Boats already moored may stay, but no visiting boats will be allowed in.</p></main>
+<aside><h2>Most read</h2><ul><li>Storm hits coast</li></ul></aside>
+<footer>&copy; 2025 ACME. All rights reserved. Sign up for our newsletter.</footer></body></html>"""
+"""A saved news page: a site header and menu, the headline, the article in <main>, a sidebar and a footer."""
+
+
 def make_docx(blocks: list) -> bytes:
     """A Word document made with python-docx: a string is a paragraph ("# " starts a heading, "- " a list
     item), a list of lists is a table of those rows."""

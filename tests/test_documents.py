@@ -21,7 +21,7 @@ from index.documents import (
     pdf_to_text,
 )
 from index.errors import InputError
-from conftest import SEEDS, make_docx, make_pdf, write_corpus
+from conftest import SEEDS, WEB_PAGE, make_docx, make_pdf, write_corpus
 
 NBSP = "\u00a0"
 
@@ -133,6 +133,19 @@ def test_html_uses_a_real_parser_and_drops_scripts_and_styles():
     assert "secret" not in text and "color" not in text and "not text" not in text
     assert "enable js" not in text and "Head title" not in text and "comment" not in text
     assert text.splitlines() == ["Heading", "First & bold paragraph.", f"Second{NBSP}one “quoted”."]
+
+
+def test_a_saved_web_page_is_read_as_its_headline_and_main_text():
+    """Menus, site headers, sidebars and footers used to be passages ("© 2025 ACME. All rights reserved."). When
+    <main> (or the <article>s) holds the text, it and the headline stay; menus (<nav>) go from any page."""
+    assert html_to_text(WEB_PAGE).splitlines() == [
+        "Harbour to close in winter", "By Ingrid Solberg",
+        "The harbour will close from December to March, the council said on Monday. Boats already moored may stay, but no visiting boats will be allowed in.",
+    ]
+    articles = "<body><p>Site banner</p><article><p>" + "First story words. " * 8 + "</p></article><article><p>Second story.</p></article><footer>foot</footer></body>"
+    assert html_to_text(articles).splitlines() == [("First story words. " * 8).strip(), "Second story."]
+    thin = "<body><nav>Home</nav><main><p>Too short.</p></main><p>Other text.</p><footer>foot</footer></body>"
+    assert html_to_text(thin).splitlines() == ["Too short.", "Other text.", "foot"], "a <main> of a few words does not stand for the page"
 
 
 def test_html_inline_tags_and_source_line_wraps_do_not_break_sentences():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, SEEDS, make_docx, make_pdf
+from conftest import DATA, SEEDS, WEB_PAGE, make_docx, make_pdf
 from index import store
 from index.chunker import ChunkSettings, chunk_text, segment_text
 from index.normalize import squash
@@ -354,6 +354,15 @@ def test_a_definition_list_answers_with_the_definition_not_the_term(real_cli, tm
     answer = _answered_from_extracted_text(real_cli, tmp_path, "glossary.html", glossary.format("tied to").encode(),
                                            "What is a bollard?", "A short post", glossary.format("made fast to").encode())
     assert answer["text"] == "Bollard: A short post that mooring lines are tied to."
+
+
+def test_a_saved_web_page_answers_from_its_article_not_its_footer(real_cli, tmp_path):
+    """"Who owns the site?"-like questions used to find the footer; now only the article's text is indexed."""
+    answer = _answered_from_extracted_text(real_cli, tmp_path, "harbour.html", WEB_PAGE.encode(), "When will the harbour close?", "December to March",
+                                           WEB_PAGE.replace("Monday", "Tuesday").encode())
+    assert answer["text"] == "The harbour will close from December to March, the council said on Monday."
+    payload = json.loads(real_cli("ask", "Who holds the rights to the ACME news site?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
+    assert not any("rights reserved" in p["text"] or "newsletter" in p["text"] for p in payload["passages"])
 
 
 def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(real_cli, tmp_path, monkeypatch):
