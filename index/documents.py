@@ -58,6 +58,8 @@ class Skipped:
 
     path: str
     reason: str
+    other_type: bool = False
+    """Left out for its type alone (a picture, a script): reports list many such files as one line."""
 
 
 RACY_NS = 2_000_000_000
@@ -410,7 +412,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
         if given.is_file():
             suffix = given.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
-                skipped.append(Skipped(str(given), f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})"))
+                skipped.append(Skipped(str(given), f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})", other_type=True))
             elif str(given.resolve()) not in seen:  # named twice (or also inside a named folder): read once
                 seen.add(str(given.resolve()))
                 files.append(str(given.resolve()))
@@ -436,7 +438,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 path = entry.path  # here/name, made by scandir
                 suffix = _suffix(name)
                 if suffix not in SUPPORTED_SUFFIXES:
-                    skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})"))
+                    skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})", other_type=True))
                     continue
                 try:
                     link = entry.is_symlink()

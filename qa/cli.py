@@ -77,14 +77,33 @@ def _seconds(seconds: float) -> str:
     return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"
 
 
-def _print_report(report, console_err) -> None:
-    from rich.text import Text
+OTHER_TYPES_LISTED = 3
+"""Up to this many files left out for their type are listed one per line; more make one line of counts."""
+
+
+def _types(skipped) -> str:
+    """".png 6, .js 1": how many files of each suffix, most first."""
+    from collections import Counter
 
     from qa.sanitize import safe_line
 
-    for skipped in report.skipped:
+    counts = Counter(os.path.splitext(s.path)[1].lower() or "no extension" for s in skipped)
+    return ", ".join(f"{safe_line(suffix)} {n}" for suffix, n in counts.most_common())
+
+
+def _print_report(report, console_err) -> None:
+    from rich.text import Text
+
+    from index.documents import SUPPORTED_NOTE
+    from qa.sanitize import safe_line
+
+    by_type = [s for s in report.skipped if s.other_type]
+    listed = [s for s in report.skipped if not s.other_type or len(by_type) <= OTHER_TYPES_LISTED]
+    for skipped in listed:
         # soft_wrap: one line per file even when piped (Rich would wrap at 80 columns)
         console_err.print(Text(f"skipped {safe_line(skipped.path)}: {skipped.reason}", style="yellow"), soft_wrap=True)
+    if len(by_type) > OTHER_TYPES_LISTED:  # a notes folder's pictures: one line, not one per picture
+        console_err.print(Text(f"skipped {len(by_type)} files of types it does not read ({_types(by_type)}; {SUPPORTED_NOTE})", style="yellow"), soft_wrap=True)
     if report.rebuilt_because:
         console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"), soft_wrap=True)
     console_err.print(

@@ -102,6 +102,20 @@ def test_reindex_prints_counts_and_skips_with_exit_code_3(monkeypatch, capsys, f
     assert "notes.odt: unsupported type '.odt' (indexes .txt, .md, .rst, .org, .adoc, .html, .pdf, .docx)" in err
 
 
+def test_many_files_of_other_types_make_one_line(monkeypatch, capsys, fake_backend, tmp_path):
+    """A notes folder's pictures used to print a line each on every run; more than 3 files left out for their
+    type make one line of counts. Files that could not be read are still listed one per line."""
+    corpus = write_corpus(tmp_path / "notes", {"a.txt": "Ships waited in the harbour.", "bad.txt": b"\x00\x01binary",
+                                               "script.js": "x = 1", **{f"pics/p{i}.png": b"\x89PNG" for i in range(5)}})
+    code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "idx"), "-q")
+    assert code == 3 and "1 new, 0 changed, 0 unchanged, 0 removed, 7 skipped" in err
+    lines = [line for line in err.splitlines() if line.startswith("skipped ")]
+    assert len(lines) == 2 and "bad.txt: looks binary" in lines[0]
+    assert lines[1].startswith("skipped 6 files of types it does not read (.png 5, .js 1; indexes .txt,")
+    assert [line for line in run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "idx"), "-q")[2].splitlines()
+            if line.startswith("skipped ")] == lines, "the next run says the same"
+
+
 def test_document_text_cannot_inject_terminal_escapes(monkeypatch, capsys, fake_backend, tmp_path):
     corpus = write_corpus(tmp_path / "evil", {"evil.txt": "Harbour \x1b[2J\x1b]0;pwned\x07 ships waited in Tromso."})
     code, out, err = run_main(monkeypatch, capsys, "ask", "ships Tromso harbour", "--corpus", str(corpus))
