@@ -227,7 +227,7 @@ def sources(corpus, index_dir):
         for source, n in loaded.conn.execute(
             "SELECT source, (SELECT count(*) FROM chunks WHERE doc_id = documents.id) FROM documents ORDER BY source"
         ):
-            click.echo(f"{safe_line(source)}\t{n} chunks")
+            click.echo(f"{safe_line(source)}\t{n} chunk{'' if n == 1 else 's'}")
     finally:
         loaded.close()
 

@@ -83,7 +83,7 @@ def test_index_ask_sources_round_trip_in_the_default_location(monkeypatch, capsy
 
     code, out, err = run_main(monkeypatch, capsys, "sources", "--corpus", str(corpus))
     assert code == 0, err
-    assert out.splitlines() == ["a.txt\t1 chunks", "sub/b.md\t1 chunks"]
+    assert out.splitlines() == ["a.txt\t1 chunk", "sub/b.md\t1 chunk"]
 
     code, out, err = run_main(monkeypatch, capsys, "ask", "How long did ships wait in Tromso harbour?", "--corpus", str(corpus), "-k", "2")
     assert code == 0, err

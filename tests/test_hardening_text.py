@@ -85,7 +85,7 @@ def test_sources_list_keeps_one_line_per_document(hostile_index, capsys, monkeyp
     assert code == 0, err
     lines = out.splitlines()
     assert len(lines) == len(HOSTILE)
-    assert "new\\nline.txt\t1 chunks" in lines
+    assert "new\\nline.txt\t1 chunk" in lines
     assert _TERMINAL_CONTROLS.search(out) is None
 
 
