@@ -174,7 +174,8 @@ def _keep_the_content(soup) -> None:
     kept = [main] if main is not None else [a for a in soup.find_all("article") if a.find_parent("article") is None]
     if not kept or sum(len(k.get_text(" ").split()) for k in kept) < CONTENT_WORDS:
         return
-    headlines = [h for h in soup.find_all("h1") if not any(k is h or h in k.descendants for k in kept)]
+    inside = {id(k) for k in kept}
+    headlines = [h for h in soup.find_all("h1", limit=50) if not any(id(p) in inside for p in h.parents)]
     body = soup.body or soup
     parts = [part.extract() for part in headlines[:1] + kept]
     body.clear()
