@@ -434,7 +434,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
             real_prefix = os.path.join(real_here, "")
             for entry in sorted(entries, key=lambda e: e.name):
                 name = entry.name
-                if name.startswith("."):
+                if name.startswith(_NOT_DOCUMENTS):
                     continue
                 path = entry.path  # here/name, made by scandir
                 suffix = _suffix(name)
@@ -476,10 +476,15 @@ def folder_prefix(folder: Path | str) -> str:
     return os.path.join(str(Path(folder).absolute()), "")
 
 
+_NOT_DOCUMENTS = (".", "~$")
+"""Names the walk never reads: hidden ones (.git, .venv, editors' swap files), and the owner files Microsoft
+Office keeps beside a document while it is open ("~$rbour.docx", a few bytes that are no document)."""
+
+
 def hidden_below(path: str, top: str) -> bool:
-    """Whether a path under top (folder_prefix) has a part starting with '.': the walk never reads those
-    (.git, .venv, editors' swap files)."""
-    return any(part.startswith(".") for part in path[len(top):].split(os.sep))
+    """Whether a path under top (folder_prefix) has a part the walk never reads (_NOT_DOCUMENTS)."""
+    *folders, name = path[len(top):].split(os.sep)
+    return name.startswith(_NOT_DOCUMENTS) or any(part.startswith(".") for part in folders)
 
 
 INDEX_MARKERS = ("CURRENT", ".lock")

@@ -68,6 +68,19 @@ def test_hidden_files_and_folders_are_not_walked(tmp_path):
     assert skipped == []
 
 
+def test_office_owner_files_are_not_documents(tmp_path):
+    """Word keeps "~$name.docx" (a few bytes) beside a document while it is open: it used to be skipped as
+    "not a readable Word document" on every run, and to start an update in the watches."""
+    from index.changes import hidden_or_inside
+
+    write_corpus(tmp_path, {"harbour.docx": make_docx(["Boats must call."]), "~$rbour.docx": b"\x0bIngrid   ", "~$sub/a.txt": "in a folder: read"})
+    _, docs, skipped = scan_corpus([tmp_path])
+    assert sorted(d.source for d in docs) == ["harbour.docx", "~$sub/a.txt"] and skipped == []
+    ignore = hidden_or_inside([tmp_path])
+    assert ignore(str(tmp_path.absolute() / "~$rbour.docx")) and not ignore(str(tmp_path.absolute() / "harbour.docx"))
+    assert not ignore(str(tmp_path.absolute() / "~$sub" / "a.txt"))
+
+
 def test_symlinked_folder_is_skipped_with_a_reason(tmp_path):
     write_corpus(tmp_path / "real", {"a.txt": "A."})
     corpus = write_corpus(tmp_path / "corpus", {"b.txt": "B."})
