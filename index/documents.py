@@ -187,11 +187,13 @@ def _html_table_lines(table) -> list[str]:
     """A table's rows as lines (index/tables.py): a first row of <th> cells names the cells of the others."""
     from index.tables import table_lines
 
-    rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
-    cells = [[" ".join(c.get_text(" ").split()) for c in tr.find_all(["td", "th"], recursive=False)] for tr in rows]
-    if len(rows) > 1 and all(c.name == "th" for c in rows[0].find_all(["td", "th"], recursive=False)):
-        return table_lines(cells[1:], cells[0])
-    return table_lines(cells)
+    rows = [tr.find_all(["td", "th"], recursive=False) for tr in table.find_all("tr") if tr.find_parent("table") is table]
+    return table_lines([[_one_line(c) for c in row] for row in rows], header=bool(rows) and all(c.name == "th" for c in rows[0]))
+
+
+def _one_line(element) -> str:
+    """An element's text with its whitespace runs (line breaks, the gaps between its blocks) made one space."""
+    return " ".join(element.get_text(" ").split())
 
 
 def _name_definitions(terms) -> None:
@@ -204,7 +206,7 @@ def _name_definitions(terms) -> None:
             continue
         if item.name == "dt":
             named = [] if after_definition else named
-            named.append(" ".join(item.get_text(" ").split()))
+            named.append(_one_line(item))
             after_definition = False
             item.decompose()
         else:
@@ -233,7 +235,7 @@ def pdf_to_text(data: bytes) -> str:
     except Exception as exc:  # pypdf raises many kinds on damaged files; all mean the same to the user
         raise UndecodableError(f"is not a readable PDF ({type(exc).__name__}: {str(exc)[:80]})") from exc
     # Control characters (other than line breaks and tabs) carry no words; NUL would also stop SQLite text.
-    pages = _without_running_lines([_PDF_CONTROLS.sub(" ", page.replace("\r\n", "\n").replace("\r", "\n")).strip("\n") for page in pages])
+    pages = _without_running_lines([CONTROL_CHARACTERS.sub(" ", page.replace("\r\n", "\n").replace("\r", "\n")).strip("\n") for page in pages])
     cleaned = [_reflow(page) for page in pages]
     return f"\n{PAGE_BREAK}\n".join(cleaned) if any(page.strip() for page in cleaned) else ""
 
@@ -270,8 +272,11 @@ def _without_running_lines(pages: list[str]) -> list[str]:
     running = {k for k, n in counts.items() if n >= max(3, RUNNING_SHARE * len(pages))}
     if not running:
         return pages
-    return ["\n".join(line for i, line in enumerate(lines) if not (i in edges(lines) and candidate(line) and key(line) in running)).strip("\n")
-            for lines in split]
+    kept = []
+    for lines in split:
+        edge = edges(lines)
+        kept.append("\n".join(line for i, line in enumerate(lines) if not (i in edge and candidate(line) and key(line) in running)).strip("\n"))
+    return kept
 
 
 _DIGITS = re.compile(r"\d+")
@@ -308,7 +313,9 @@ def _reflow(page: str) -> str:
 _PDF_LINE_END = re.compile(r"(-?)[ \t]*\n[ \t]*(?=\S)")
 PAGE_BREAK = "\f"
 """Ends a page in a document's text (PDFs; plain text files that use form feeds count the same way)."""
-_PDF_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+"""Control characters other than tabs and line breaks: they carry no words in extracted text (PDF, Word), and NUL
+would also stop SQLite text."""
 
 
 def extractor_of(source: str) -> str:
@@ -437,7 +444,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 if name.startswith(_NOT_DOCUMENTS):
                     continue
                 path = entry.path  # here/name, made by scandir
-                suffix = _suffix(name)
+                suffix = suffix_of(name)
                 if suffix not in SUPPORTED_SUFFIXES:
                     skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})", other_type=True))
                     continue
@@ -464,7 +471,7 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
     return files, skipped
 
 
-def _suffix(name: str) -> str:
+def suffix_of(name: str) -> str:
     """A file name's suffix in lower case, as pathlib's Path.suffix gives it ("" for ".bashrc" or "notes.")."""
     dot = name.rfind(".")
     return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
@@ -619,7 +626,7 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
             folder = os.path.join(folder, part)
             if os.path.islink(folder) or is_index_folder(folder):
                 return None  # the walk skips these, with a reason: let it judge
-        suffix = _suffix(parts[-1])
+        suffix = suffix_of(parts[-1])
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 
-from index.documents import UndecodableError
+from index.documents import CONTROL_CHARACTERS, UndecodableError
 from index.tables import table_lines
 
 MOST_UNPACKED = 50
@@ -14,8 +13,6 @@ MOST_UNPACKED = 50
 UNPACKED_FLOOR bytes) is refused rather than read into memory (a zip bomb; real documents unpack to
 2-10 times their size, their pictures hardly at all)."""
 UNPACKED_FLOOR = 50_000_000
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-"""Control characters other than tabs and line breaks carry no words; NUL would also stop SQLite text."""
 
 
 def docx_to_text(data: bytes) -> str:
@@ -37,7 +34,7 @@ def docx_to_text(data: bytes) -> str:
         lines = [line for block in document.iter_inner_content() for line in _lines(block)]
     except Exception as exc:  # python-docx and lxml raise many kinds on damaged files; all mean the same to the user
         raise UndecodableError(f"is not a readable Word document ({type(exc).__name__}: {str(exc)[:80]})") from exc
-    cleaned = (_CONTROLS.sub(" ", line.replace("\r\n", "\n").replace("\r", "\n")).strip() for line in lines)
+    cleaned = (CONTROL_CHARACTERS.sub(" ", line.replace("\r\n", "\n").replace("\r", "\n")).strip() for line in lines)
     return "\n".join(line for line in cleaned if line)
 
 
@@ -57,8 +54,7 @@ def _lines(block) -> list[str]:
             seen.add(id(cell._tc))
             cells.append(" ".join(cell.text.split()))
         rows.append(cells)
-    header = rows[0] if len(rows) > 1 and _is_header(block.rows[0]) else None
-    return table_lines(rows[1:] if header else rows, header)
+    return table_lines(rows, header=bool(rows) and _is_header(block.rows[0]))
 
 
 def _is_header(row) -> bool:

@@ -85,9 +85,10 @@ def _types(skipped) -> str:
     """".png 6, .js 1": how many files of each suffix, most first."""
     from collections import Counter
 
+    from index.documents import suffix_of
     from qa.sanitize import safe_line
 
-    counts = Counter(os.path.splitext(s.path)[1].lower() or "no extension" for s in skipped)
+    counts = Counter(suffix_of(os.path.basename(s.path)) or "no extension" for s in skipped)  # as the skip reasons name them
     return ", ".join(f"{safe_line(suffix)} {n}" for suffix, n in counts.most_common())
 
 

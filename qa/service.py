@@ -109,9 +109,23 @@ def missing_paths(paths: Collection[Path]) -> list[Path]:
     return [p for p in paths if not p.exists()]
 
 
-def names_a_corpus_folder(paths: Collection[Path], changed_paths: Collection[str] | None) -> bool:
-    """Whether a change notification names a corpus folder itself: it was moved, deleted or made again."""
-    return bool(changed_paths) and any(str(p.absolute()) in changed_paths for p in paths)
+def look_at_folders(
+    paths: Collection[Path], gone: list[Path], changed_paths: Collection[str] | None, feed: "ChangeFeed | None",
+    on_gone: Callable[[list[Path]], None],
+) -> tuple[list[Path], bool]:
+    """(the corpus paths missing now, whether every file must be compared because a folder is back) for the
+    watches, gone being what the last look found missing; on_gone gets the missing paths when they differ from
+    gone ([] once they are back). A folder is back when it was missing, or when a change notification names it
+    itself (moved away and back, or deleted and made again, between two looks); the feed then watches it
+    afresh, since its old watch sees nothing in a folder made again."""
+    missing = missing_paths(paths)
+    back = not missing and (bool(gone) or (bool(changed_paths) and any(str(p.absolute()) in changed_paths for p in paths)))
+    if missing != gone:
+        on_gone(missing)
+    if back and feed is not None:
+        feed.restart()
+        feed.wait_ready()
+    return missing, back
 
 
 def watch_corpus(
@@ -147,18 +161,11 @@ def watch_corpus(
                 changed_paths = feed.take()  # None: too many to list, compare every file
         else:
             sleep(min(interval, GONE_SECONDS) if gone else interval)
-        missing = missing_paths(config.paths)
-        back = not missing and (bool(gone) or names_a_corpus_folder(config.paths, changed_paths))
-        if missing != gone:
-            gone = missing
-            on_gone(missing)
-        if missing:
+        gone, back = look_at_folders(config.paths, gone, changed_paths, feed, on_gone)
+        if gone:
             continue
-        if back:  # moved away and back, or deleted and made again, perhaps between two looks
+        if back:
             changed_paths = None  # what changed meanwhile: compare every file
-            if feed is not None:
-                feed.restart()  # a folder made again is not seen by the old watches
-                feed.wait_ready()
         started = time.monotonic()
         if changed_paths is None:
             full_at = started + FULL_CHECK_SECONDS

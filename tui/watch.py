@@ -85,21 +85,14 @@ class FileWatch:
     def compare_files(self, engine: "Engine", changed_paths: frozenset[str] | None = None) -> None:
         """Compare the files (only changed_paths, if given) with engine's index."""
         from index.builder import changes_since
-        from qa.service import FULL_CHECK_SECONDS, missing_paths, names_a_corpus_folder, watch_pause
+        from qa.service import FULL_CHECK_SECONDS, look_at_folders, watch_pause
 
-        missing = missing_paths(self.config.paths)
-        back = not missing and (bool(self._gone) or names_a_corpus_folder(self.config.paths, changed_paths))
-        if missing != self._gone:
-            self._gone = missing
-            self.post_message(FoldersGone(tuple(missing)))
-        if missing:  # nothing to compare with: the next tick looks again
+        self._gone, back = look_at_folders(self.config.paths, self._gone, changed_paths, self._feed, lambda missing: self.post_message(FoldersGone(tuple(missing))))
+        if self._gone:  # nothing to compare with: the next tick looks again
             self._full_at = 0.0
             return
-        if back:  # moved away and back, or deleted and made again: compare every file, watch afresh
+        if back:  # moved away and back, or deleted and made again: compare every file
             changed_paths = None
-            if self._feed is not None:
-                self._feed.restart()
-                self._feed.wait_ready()
         started = time.monotonic()  # what the comparison takes spaces out the next (watch_pause)
         if changed_paths is None:
             self._full_at = started + FULL_CHECK_SECONDS
