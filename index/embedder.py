@@ -99,9 +99,17 @@ def _quantization_target() -> str:
 
 
 FP32_ONNX_FILE = "onnx/model.onnx"
+
+
+def int8_suffix(target: str) -> str:
+    """The int8 file's suffix, passed to the exporter so the name does not depend on its habits: for
+    AVX2 it quantizes weights to unsigned int8 (its own name would be model_quint8_avx2), signed elsewhere."""
+    return f"int8_{target}"
+
+
 ONNX_FILES = {
     "onnx": lambda: FP32_ONNX_FILE,
-    "onnx-int8": lambda: f"onnx/model_qint8_{_quantization_target()}.onnx",
+    "onnx-int8": lambda: f"onnx/model_{int8_suffix(_quantization_target())}.onnx",
 }
 """File inside the export folder, per ONNX backend."""
 
@@ -279,7 +287,8 @@ class SentenceTransformerEmbedder:
                 os.replace(scratch / FP32_ONNX_FILE, tmp / FP32_ONNX_FILE)
                 shutil.rmtree(scratch, ignore_errors=True)
             if file_name != FP32_ONNX_FILE:
-                export_dynamic_quantized_onnx_model(fp32, _quantization_target(), str(tmp))
+                target = _quantization_target()
+                export_dynamic_quantized_onnx_model(fp32, target, str(tmp), file_suffix=int8_suffix(target))
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, ImportError):

@@ -275,3 +275,27 @@ def test_texts_the_chunker_tokenised_are_not_tokenised_again(onnx_home, backend,
     calls.clear()
     np.testing.assert_array_equal(reusing.embed(texts), expected)  # nothing remembered: all tokenised
     assert sum(calls) == len(texts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["avx2", "avx512", "avx512_vnni"])
+def test_int8_export_for_each_cpu_kind_is_found_and_gives_the_fp32_vectors(onnx_home, tmp_path, monkeypatch, target):
+    """The int8 export for AVX2 (unsigned weights) and for AVX-512 (signed) is loaded under the name it was
+    written with, whichever CPU runs the test; its vectors stay close to the fp32 graph's."""
+    import index.embedder as embedder_module
+
+    monkeypatch.setenv("QA_HOME", str(onnx_home))
+    fp32 = SentenceTransformerEmbedder("onnx")
+    fp32_folder, _ = fp32.onnx_file()
+    monkeypatch.setenv("QA_HOME", str(tmp_path))
+    monkeypatch.setenv("QA_MODEL_CACHE", str(tmp_path / "models"))
+    from index.locations import onnx_cache_dir
+
+    shutil.copytree(fp32_folder, onnx_cache_dir() / fp32_folder.name, ignore=shutil.ignore_patterns("*int8*"))
+    monkeypatch.setattr(embedder_module, "_quantization_target", lambda: target)
+    int8 = SentenceTransformerEmbedder("onnx-int8")
+    folder, file_name = int8.onnx_file()
+    assert (folder / file_name).is_file() and target in file_name
+    texts = seed_texts()[:40]
+    cosine = (int8.embed(texts) * fp32.embed(texts)).sum(axis=1)
+    assert cosine.min() >= 0.95, cosine.min()
