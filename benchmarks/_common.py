@@ -10,8 +10,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -64,7 +64,9 @@ def machine() -> dict:
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     try:
-        info["git"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        info["git"] = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return info
@@ -80,7 +82,16 @@ def write_result(name: str, payload: Mapping) -> Path:
     return path
 
 
-def plot_bars(name: str, title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], ylabel: str, target: float | None = None, target_label: str = "target", log: bool = False) -> Path:
+def plot_bars(
+    name: str,
+    title: str,
+    labels: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    ylabel: str,
+    target: float | None = None,
+    target_label: str = "target",
+    log: bool = False,
+) -> Path:
     """A grouped bar chart in docs/img/<name>.png; a dashed line marks the target if given."""
     import matplotlib
 
@@ -111,7 +122,9 @@ def plot_bars(name: str, title: str, labels: Sequence[str], series: Mapping[str,
     return path
 
 
-def write_beir_files(dataset_dir: Path, folder: Path, limit: int | None = None, keep: Sequence[str] | None = None) -> list[str]:
+def write_beir_files(
+    dataset_dir: Path, folder: Path, limit: int | None = None, keep: Sequence[str] | None = None
+) -> list[str]:
     """Write BEIR corpus rows as <folder>/<doc id>.txt (title + " " + text): the raw files indexing starts from.
 
     limit: the first N rows; keep: exactly these ids.
@@ -129,7 +142,9 @@ def write_beir_files(dataset_dir: Path, folder: Path, limit: int | None = None, 
     return ids
 
 
-def engine_doc_run(engine, queries: Mapping[str, str], mode: str = "hybrid", depth: int = 100) -> dict[str, dict[str, float]]:
+def engine_doc_run(
+    engine, queries: Mapping[str, str], mode: str = "hybrid", depth: int = 100
+) -> dict[str, dict[str, float]]:
     """query id -> {doc id: score}: each document scores its best chunk (files are named <doc id>.txt)."""
     run: dict[str, dict[str, float]] = {}
     for qid, text in queries.items():

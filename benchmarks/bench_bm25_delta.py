@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import SCIFACT, median, percentile, plot_bars, write_result
 
 
@@ -42,8 +41,8 @@ def tiled_folder(folder: Path, rows: int, dataset: Path, settings) -> dict:
     lengths = np.diff(distinct.offsets)
     out_rows, out_tf, df = [], [], np.zeros(len(distinct.terms), dtype=np.int64)
     for t in range(len(distinct.terms)):
-        r = postings.rows[postings.indptr[t]:postings.indptr[t + 1]].astype(np.int64)
-        tf = postings.tf[postings.indptr[t]:postings.indptr[t + 1]]
+        r = postings.rows[postings.indptr[t] : postings.indptr[t + 1]].astype(np.int64)
+        tf = postings.tf[postings.indptr[t] : postings.indptr[t + 1]]
         tail = r < rest
         out_rows += [(r[None, :] + d * np.arange(full)[:, None]).ravel(), r[tail] + d * full]
         out_tf += [np.tile(tf, full), tf[tail]]
@@ -97,7 +96,10 @@ def main() -> None:
     previous_ids = np.arange(1, args.rows + 1, dtype=np.int64)
     gone = rng.choice(args.rows, size=args.churn, replace=False)
     passages = scifact_passages(args.dataset)
-    texts = {args.rows + 1 + k: passages[int(i)] for k, i in enumerate(rng.choice(len(passages), size=args.churn, replace=False))}
+    texts = {
+        args.rows + 1 + k: passages[int(i)]
+        for k, i in enumerate(rng.choice(len(passages), size=args.churn, replace=False))
+    }
     ids = np.concatenate([np.delete(previous_ids, gone), np.asarray(sorted(texts), dtype=np.int64)])
 
     def texts_of(wanted: np.ndarray) -> list[str]:
@@ -110,15 +112,26 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             t = time.perf_counter()
             if kind == "delta":
-                assert write_delta(base, out, previous_ids, ids, texts_of, settings, share=1.0, max_postings=float("inf"))
+                assert write_delta(
+                    base, out, previous_ids, ids, texts_of, settings, share=1.0, max_postings=float("inf")
+                )
             else:
                 updated = update_postings(base, previous_ids, ids, texts_of, settings)
-                write_bm25(out, updated.rows, settings, vocab_from=base if updated.same_vocab else None, postings=updated.postings)
+                write_bm25(
+                    out,
+                    updated.rows,
+                    settings,
+                    vocab_from=base if updated.same_vocab else None,
+                    postings=updated.postings,
+                )
             times.append(time.perf_counter() - t)
         print(f"  update {r + 1}: delta {delta_s[-1]:.3f} s, rewrite {rewrite_s[-1]:.3f} s", flush=True)
 
-    queries = list(load_beir(args.dataset).queries.values())[:args.queries]
-    delta, rewrite = LexicalIndex.load(args.work / "delta0", settings), LexicalIndex.load(args.work / "rewrite0", settings)
+    queries = list(load_beir(args.dataset).queries.values())[: args.queries]
+    delta, rewrite = (
+        LexicalIndex.load(args.work / "delta0", settings),
+        LexicalIndex.load(args.work / "rewrite0", settings),
+    )
     try:
         same = all(np.array_equal(delta.scores(q), rewrite.scores(q)) for q in queries[:50])
     finally:
@@ -127,24 +140,51 @@ def main() -> None:
     assert same, "the delta's scores differ from the rewritten folder's"
     rounds = []
     for r in range(args.repeat):
-        rounds.append({name: query_times(folder, queries, settings) for name, folder in (("base", base), ("delta", args.work / "delta0"), ("rewrite", args.work / "rewrite0"))})
-        print(f"  queries {r + 1}: " + ", ".join(f"{k} p50 {v['p50_ms']:.2f} / p95 {v['p95_ms']:.2f} ms" for k, v in rounds[-1].items()), flush=True)
-    summary = {name: {stat: median(rd[name][stat] for rd in rounds) for stat in ("p50_ms", "p95_ms")} for name in rounds[0]}
-    result = {
-        "rows": args.rows, "churn": args.churn, "base": built, "update_delta_s": delta_s, "update_rewrite_s": rewrite_s,
-        "update_delta_median_s": median(delta_s), "update_rewrite_median_s": median(rewrite_s),
-        "scores_equal": same, "query_rounds": rounds, "query": summary,
+        rounds.append(
+            {
+                name: query_times(folder, queries, settings)
+                for name, folder in (
+                    ("base", base),
+                    ("delta", args.work / "delta0"),
+                    ("rewrite", args.work / "rewrite0"),
+                )
+            }
+        )
+        print(
+            f"  queries {r + 1}: "
+            + ", ".join(f"{k} p50 {v['p50_ms']:.2f} / p95 {v['p95_ms']:.2f} ms" for k, v in rounds[-1].items()),
+            flush=True,
+        )
+    summary = {
+        name: {stat: median(rd[name][stat] for rd in rounds) for stat in ("p50_ms", "p95_ms")} for name in rounds[0]
     }
-    print(f"update: delta {median(delta_s):.3f} s vs rewrite {median(rewrite_s):.3f} s; query p95: " + ", ".join(f"{k} {v['p95_ms']:.2f} ms" for k, v in summary.items()))
+    result = {
+        "rows": args.rows,
+        "churn": args.churn,
+        "base": built,
+        "update_delta_s": delta_s,
+        "update_rewrite_s": rewrite_s,
+        "update_delta_median_s": median(delta_s),
+        "update_rewrite_median_s": median(rewrite_s),
+        "scores_equal": same,
+        "query_rounds": rounds,
+        "query": summary,
+    }
+    print(
+        f"update: delta {median(delta_s):.3f} s vs rewrite {median(rewrite_s):.3f} s; query p95: "
+        + ", ".join(f"{k} {v['p95_ms']:.2f} ms" for k, v in summary.items())
+    )
     write_result(args.name, result)
     plot_bars(
-        args.name, f"BM25 at {args.rows:,} rows, an update of {args.churn} + {args.churn} rows (medians of {args.repeat})",
+        args.name,
+        f"BM25 at {args.rows:,} rows, an update of {args.churn} + {args.churn} rows (medians of {args.repeat})",
         ["update (s)", "query p50 (ms)", "query p95 (ms)"],
         {
             "update writes a new base": [median(rewrite_s), summary["rewrite"]["p50_ms"], summary["rewrite"]["p95_ms"]],
             "update writes a delta": [median(delta_s), summary["delta"]["p50_ms"], summary["delta"]["p95_ms"]],
         },
-        "seconds / milliseconds", log=True,
+        "seconds / milliseconds",
+        log=True,
     )
     for r in range(args.repeat):
         for kind in ("delta", "rewrite"):

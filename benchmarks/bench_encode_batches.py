@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import SCIFACT, median, write_result
 
 
@@ -50,7 +49,7 @@ def main() -> None:
             t = time.process_time()
             order = np.argsort([-len(x) for x in texts])
             for start in range(0, len(texts), batch):
-                encoder._encode_batch([texts[i] for i in order[start:start + batch]], single)
+                encoder._encode_batch([texts[i] for i in order[start : start + batch]], single)
             cpu[batch] = round(time.process_time() - t, 2)
         print(f"{backend}: CPU seconds on one thread by batch size {cpu}", flush=True)
         serial, parallel = [], []
@@ -71,8 +70,11 @@ def main() -> None:
             f"wall_s_batch{BATCH_SIZES[backend]}_parallel_x{workers}": [round(x, 2) for x in parallel],
             "speedup_median": round(median(serial) / median(parallel), 2),
         }
-        print(f"{backend}: wall batch 32 one at a time {results[backend]['wall_s_batch32_one_run_at_a_time']} s, "
-              f"batch {BATCH_SIZES[backend]} x{workers} in parallel {[round(x, 2) for x in parallel]} s: {results[backend]['speedup_median']}x", flush=True)
+        print(
+            f"{backend}: wall batch 32 one at a time {results[backend]['wall_s_batch32_one_run_at_a_time']} s, "
+            f"batch {BATCH_SIZES[backend]} x{workers} in parallel {[round(x, 2) for x in parallel]} s: {results[backend]['speedup_median']}x",
+            flush=True,
+        )
     write_result(args.name, results)
 
 

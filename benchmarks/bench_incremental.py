@@ -35,8 +35,13 @@ def file_texts(index_dir: Path, source: str) -> list[str]:
     try:
         tables = {r[0] for r in loaded.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         table = "units" if "units" in tables else "chunks"
-        return [r[0] for r in loaded.conn.execute(
-            f"SELECT {table}.text FROM {table} JOIN documents ON documents.id = {table}.doc_id WHERE documents.source = ?", (source,))]
+        return [
+            r[0]
+            for r in loaded.conn.execute(
+                f"SELECT {table}.text FROM {table} JOIN documents ON documents.id = {table}.doc_id WHERE documents.source = ?",
+                (source,),
+            )
+        ]
     finally:
         loaded.close()
 
@@ -69,7 +74,10 @@ def save_to_update(folder: Path, ids: list[str], index_dir: Path, embedder, repe
             assert report.changed == 1, report.summary()
             store.clean_up_in_background(index_dir).join()
             runs.append({"file": path.name, "notify_s": notified - saved, "save_to_updated_s": done - saved})
-            print(f"  watched edit {r + 1}: notified after {notified - saved:.3f}s, index updated {done - saved:.3f}s after the save", flush=True)
+            print(
+                f"  watched edit {r + 1}: notified after {notified - saved:.3f}s, index updated {done - saved:.3f}s after the save",
+                flush=True,
+            )
             time.sleep(0.3)
             feed.take()  # later events of the same save, already indexed
     finally:
@@ -81,7 +89,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
     parser.add_argument("--docs", type=int, default=None, help="Only the first N corpus rows")
-    parser.add_argument("--backend", default=None, help="Default: the product's default backend; 'fake': the hashing test embedder (no model: stage times only, no CLI run)")
+    parser.add_argument(
+        "--backend",
+        default=None,
+        help="Default: the product's default backend; 'fake': the hashing test embedder (no model: stage times only, no CLI run)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-incremental")
     parser.add_argument("--name", default="incremental")
@@ -108,28 +120,68 @@ def main() -> None:
     for r in range(args.repeat):
         source = f"{ids[(r * 997) % len(ids)]}.txt"
         path = folder / source
-        path.write_text(path.read_text(encoding="utf-8") + f" This sentence was added by edit {r} of the incremental benchmark.", encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8") + f" This sentence was added by edit {r} of the incremental benchmark.",
+            encoding="utf-8",
+        )
         update_s, report = time_call(lambda: build_index([folder], index_dir, embedder))
         assert report.changed == 1 and report.new == 0, report.summary()
-        path.write_text(path.read_text(encoding="utf-8") + f" A second sentence was added by edit {r}.", encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8") + f" A second sentence was added by edit {r}.", encoding="utf-8"
+        )
         # As the watches run it: the replaced generation is removed after the update, in a thread.
-        hinted_s, hinted = time_call(lambda: build_index([folder], index_dir, embedder, changed_paths={str(path.absolute())}, remove_replaced=False))
+        hinted_s, hinted = time_call(
+            lambda: build_index(
+                [folder], index_dir, embedder, changed_paths={str(path.absolute())}, remove_replaced=False
+            )
+        )
         store.clean_up_in_background(index_dir).join()
         assert hinted.changed == 1 and hinted.new == 0 and hinted.unchanged == len(ids) - 1, hinted.summary()
         texts = file_texts(index_dir, source)
         embed_s = median(time_call(lambda: embedder.embed(texts))[0] for _ in range(3))
-        runs.append({"file": source, "texts": len(texts), "update_s": update_s, "embed_file_s": embed_s, "ratio": update_s / embed_s, "stages": {k: round(v, 3) for k, v in report.timings.items()},
-                     "hinted_update_s": hinted_s, "hinted_ratio": hinted_s / embed_s, "hinted_stages": {k: round(v, 3) for k, v in hinted.timings.items()}})
-        print(f"  edit {r + 1}: update {update_s:.2f}s, hinted {hinted_s:.2f}s, embed file alone {embed_s:.3f}s, ratio {update_s / embed_s:.2f}, hinted {hinted_s / embed_s:.2f} "
-              f"{runs[-1]['stages']} hinted {runs[-1]['hinted_stages']}", flush=True)
+        runs.append(
+            {
+                "file": source,
+                "texts": len(texts),
+                "update_s": update_s,
+                "embed_file_s": embed_s,
+                "ratio": update_s / embed_s,
+                "stages": {k: round(v, 3) for k, v in report.timings.items()},
+                "hinted_update_s": hinted_s,
+                "hinted_ratio": hinted_s / embed_s,
+                "hinted_stages": {k: round(v, 3) for k, v in hinted.timings.items()},
+            }
+        )
+        print(
+            f"  edit {r + 1}: update {update_s:.2f}s, hinted {hinted_s:.2f}s, embed file alone {embed_s:.3f}s, ratio {update_s / embed_s:.2f}, hinted {hinted_s / embed_s:.2f} "
+            f"{runs[-1]['stages']} hinted {runs[-1]['hinted_stages']}",
+            flush=True,
+        )
     watched = save_to_update(folder, ids, index_dir, embedder, args.repeat)
     # The same update as a user runs it: a new process, model load included.
     cli_s = float("nan")
     if backend != "fake":
         path = folder / f"{ids[1]}.txt"
         path.write_text(path.read_text(encoding="utf-8") + " One more edit for the CLI run.", encoding="utf-8")
-        cli_s, _ = time_call(lambda: subprocess.run([str(Path(sys.executable).with_name("qa")), "index", "-q", "--backend", backend, "--index-dir", str(index_dir), str(folder)],
-                                                    check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        cli_s, _ = time_call(
+            lambda: subprocess.run(
+                [
+                    str(Path(sys.executable).with_name("qa")),
+                    "index",
+                    "-q",
+                    "--backend",
+                    backend,
+                    "--index-dir",
+                    str(index_dir),
+                    str(folder),
+                ],
+                check=True,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     result = {
         "backend": backend,
         "documents": len(ids),
@@ -143,11 +195,16 @@ def main() -> None:
         "hinted_ratio_median": round(median(r["hinted_ratio"] for r in runs), 2),
         "cli_qa_index_wall_s": None if cli_s != cli_s else round(cli_s, 1),
         "watched_notify_s_median": round(median(w["notify_s"] for w in watched), 3) if watched else None,
-        "watched_save_to_updated_s_median": round(median(w["save_to_updated_s"] for w in watched), 3) if watched else None,
+        "watched_save_to_updated_s_median": round(median(w["save_to_updated_s"] for w in watched), 3)
+        if watched
+        else None,
         "watched": watched,
         "runs": runs,
     }
-    print(f"median ratio {result['ratio_median']} (target <= 2), told the changed file {result['hinted_ratio_median']}; qa index CLI wall {cli_s:.1f}s", flush=True)
+    print(
+        f"median ratio {result['ratio_median']} (target <= 2), told the changed file {result['hinted_ratio_median']}; qa index CLI wall {cli_s:.1f}s",
+        flush=True,
+    )
     write_result(args.name, result)
     draw(args.name, result)
 
@@ -157,10 +214,20 @@ def draw(name: str, result: dict) -> None:
     runs = result["runs"]
     stage_names = sorted({k for r in runs for k in r["stages"]} - {"save_bm25_wait"})
     labels = [n.replace("_", "\n") for n in stage_names] + ["whole\nupdate", "embed the\nfile alone"]
-    plot_bars(name, f"{result['backend']}: one edited file in {result['documents']:,} docs, median seconds", labels, {
-        "qa index (compares every file)": [median(r["stages"].get(k, 0.0) for r in runs) for k in stage_names] + [result["update_s_median"], result["embed_file_s_median"]],
-        "told the changed file (--watch, chat)": [median(r["hinted_stages"].get(k, 0.0) for r in runs) for k in stage_names] + [result["hinted_update_s_median"], result["embed_file_s_median"]],
-    }, "seconds")
+    plot_bars(
+        name,
+        f"{result['backend']}: one edited file in {result['documents']:,} docs, median seconds",
+        labels,
+        {
+            "qa index (compares every file)": [median(r["stages"].get(k, 0.0) for r in runs) for k in stage_names]
+            + [result["update_s_median"], result["embed_file_s_median"]],
+            "told the changed file (--watch, chat)": [
+                median(r["hinted_stages"].get(k, 0.0) for r in runs) for k in stage_names
+            ]
+            + [result["hinted_update_s_median"], result["embed_file_s_median"]],
+        },
+        "seconds",
+    )
 
 
 if __name__ == "__main__":

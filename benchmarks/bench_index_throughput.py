@@ -48,7 +48,7 @@ def measure_corpus(name: str, folder: Path, embedder, work: Path, repeat: int) -
     texts: list[str] | None = None
     for r in range(repeat):
         pair = {}
-        for step in (("build", "encode") if r % 2 == 0 else ("encode", "build")):
+        for step in ("build", "encode") if r % 2 == 0 else ("encode", "build"):
             if step == "build":
                 seconds, timings, n_chunks = build_once(folder, index_dir, embedder)
                 pair.update(build=seconds, stages={k: round(v, 3) for k, v in timings.items()}, n_chunks=n_chunks)
@@ -60,7 +60,10 @@ def measure_corpus(name: str, folder: Path, embedder, work: Path, repeat: int) -
                 pair["encode"], _ = time_call(lambda: embedder.embed(texts))
         pair["ratio"] = pair["encode"] / pair["build"]
         runs.append(pair)
-        print(f"  {name} {embedder.backend} run {r + 1}: build {pair['build']:.1f}s encode {pair['encode']:.1f}s ratio {pair['ratio']:.3f} stages {pair['stages']}", flush=True)
+        print(
+            f"  {name} {embedder.backend} run {r + 1}: build {pair['build']:.1f}s encode {pair['encode']:.1f}s ratio {pair['ratio']:.3f} stages {pair['stages']}",
+            flush=True,
+        )
     n_chunks = runs[0]["n_chunks"]
     return {
         "corpus": name,
@@ -86,19 +89,29 @@ def quality(index_dir: Path, embedder, dataset: Path | None) -> dict:
             from qa.beir import load_beir
 
             beir = load_beir(dataset)
-            return {mode: round(ndcg10(engine_doc_run(engine, beir.queries, mode), beir.qrels), 4) for mode in ("hybrid", "dense")}
+            return {
+                mode: round(ndcg10(engine_doc_run(engine, beir.queries, mode), beir.qrels), 4)
+                for mode in ("hybrid", "dense")
+            }
         from qa.evaluate import evaluate_engine
         from qa.questions import load_questions
 
         report = evaluate_engine(engine, load_questions(REPO / "tests" / "data" / "seed_questions.jsonl"))
-        return {"hit@1": report.hit_at[1], "hit@5": report.hit_at[5], "mrr": round(report.mrr, 4), "abstention_accuracy": round(report.abstention_accuracy, 4)}
+        return {
+            "hit@1": report.hit_at[1],
+            "hit@5": report.hit_at[5],
+            "mrr": round(report.mrr, 4),
+            "abstention_accuracy": round(report.abstention_accuracy, 4),
+        }
     finally:
         engine.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=SCIFACT, help="BEIR folder (default: ../shared/datasets/scifact)")
+    parser.add_argument(
+        "--dataset", type=Path, default=SCIFACT, help="BEIR folder (default: ../shared/datasets/scifact)"
+    )
     parser.add_argument("--backends", default="torch,onnx-int8")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--docs", type=int, default=None, help="Only the first N corpus rows (quick runs)")
@@ -122,7 +135,11 @@ def main() -> None:
         embedder.embed(["warm up the encoder"])
         print(f"{backend}: model load {load_s:.1f}s", flush=True)
         for name, path in corpora:
-            row = {"backend": backend, "model_load_s": round(load_s, 2), **measure_corpus(name.split("[")[0], path, embedder, args.work, args.repeat)}
+            row = {
+                "backend": backend,
+                "model_load_s": round(load_s, 2),
+                **measure_corpus(name.split("[")[0], path, embedder, args.work, args.repeat),
+            }
             row["corpus"] = name
             if not args.no_quality:
                 if name == "seeds":

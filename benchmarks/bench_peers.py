@@ -129,14 +129,19 @@ def run_worker(args) -> None:
         t = time.perf_counter()
         run[qid] = search(query)
         latencies.append(time.perf_counter() - t)
-    Path(args.out).write_text(json.dumps({
-        "system": args.worker,
-        "build_s": build_s,
-        "latencies_s": latencies,
-        "peak_rss_mb": _peak_rss_mb(),
-        "peak_rss_after_build_mb": rss_after_build,
-        "run": run,
-    }), encoding="utf-8")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "system": args.worker,
+                "build_s": build_s,
+                "latencies_s": latencies,
+                "peak_rss_mb": _peak_rss_mb(),
+                "peak_rss_after_build_mb": rss_after_build,
+                "run": run,
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 # -- orchestrator (runs under the project's venv) ----------------------------------------
@@ -152,12 +157,24 @@ def slice_ids(beir, n: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=None, help="BEIR folder (default: ../shared/datasets/scifact)")
-    parser.add_argument("--peer-python", default="/tmp/peers-venv/bin/python", help="Interpreter that has txtai and llama-index")
+    parser.add_argument(
+        "--peer-python", default="/tmp/peers-venv/bin/python", help="Interpreter that has txtai and llama-index"
+    )
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-peers")
-    parser.add_argument("--docs", type=int, default=None, help="A slice: every document judged for a test query, then corpus order up to N")
+    parser.add_argument(
+        "--docs",
+        type=int,
+        default=None,
+        help="A slice: every document judged for a test query, then corpus order up to N",
+    )
     parser.add_argument("--name", default="peers")
-    parser.add_argument("--merge", nargs="+", type=Path, help="Combine the rows of earlier result files (later files win per system) into --name")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        help="Combine the rows of earlier result files (later files win per system) into --name",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     for hidden in ("files", "queries", "out", "model", "repo"):
         parser.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
@@ -167,6 +184,7 @@ def main() -> None:
         return
 
     from _common import REPO, SCIFACT, ndcg10, percentile, write_beir_files
+
     from index.embedder import model_path
     from qa.beir import load_beir
 
@@ -174,7 +192,14 @@ def main() -> None:
         parts = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
         # A system measured again in a later file replaces its earlier row.
         rows = list({row["system"]: row for part in parts for row in part["rows"]}.values())
-        report(args.name, parts[0]["dataset"], parts[0]["documents"], parts[0]["queries"], rows, {"merged_from": [str(p) for p in args.merge]})
+        report(
+            args.name,
+            parts[0]["dataset"],
+            parts[0]["documents"],
+            parts[0]["queries"],
+            rows,
+            {"merged_from": [str(p) for p in args.merge]},
+        )
         return
 
     dataset = args.dataset or SCIFACT
@@ -188,13 +213,38 @@ def main() -> None:
     env.setdefault("QA_HOME", str(args.work / "qa_home"))
     if any(system.startswith("qa-onnx") for system in args.systems.split(",")):
         # The one-off ONNX export is cached in QA_HOME like a user's; it is not part of a build.
-        subprocess.run([sys.executable, "-c", "from index.embedder import SentenceTransformerEmbedder as E; E('onnx-int8').load(); E('onnx').load()"], check=True, env=env, cwd=REPO)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from index.embedder import SentenceTransformerEmbedder as E; E('onnx-int8').load(); E('onnx').load()",
+            ],
+            check=True,
+            env=env,
+            cwd=REPO,
+        )
     rows = []
     for system in args.systems.split(","):
         python = sys.executable if system.startswith("qa-") else args.peer_python
         out = args.work / f"{system}.json"
-        cmd = [python, str(Path(__file__).resolve()), "--worker", system, "--files", str(files), "--queries", str(queries_path),
-               "--out", str(out), "--model", str(model_path()), "--work", str(args.work), "--repo", str(REPO)]
+        cmd = [
+            python,
+            str(Path(__file__).resolve()),
+            "--worker",
+            system,
+            "--files",
+            str(files),
+            "--queries",
+            str(queries_path),
+            "--out",
+            str(out),
+            "--model",
+            str(model_path()),
+            "--work",
+            str(args.work),
+            "--repo",
+            str(REPO),
+        ]
         print(f"{system}: running", flush=True)
         started = time.perf_counter()
         subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -226,13 +276,44 @@ def report(name: str, dataset: str, documents: int, queries: int, rows: list[dic
         speedups = {p["system"]: round(p["build_s"] / r["build_s"], 2) for p in peers}
         verdicts[r["system"]] = {
             "build_speedup_vs": speedups,
-            "met": bool(peers) and all(s >= 2.5 for s in speedups.values()) and all(r["ndcg@10"] >= p["ndcg@10"] for p in peers),
+            "met": bool(peers)
+            and all(s >= 2.5 for s in speedups.values())
+            and all(r["ndcg@10"] >= p["ndcg@10"] for p in peers),
         }
-    write_result(name, {"dataset": dataset, "documents": documents, "queries": queries, "rows": rows, "target": "build >= 2.5x faster than every peer at equal or better nDCG@10", "verdicts": verdicts, **extra})
+    write_result(
+        name,
+        {
+            "dataset": dataset,
+            "documents": documents,
+            "queries": queries,
+            "rows": rows,
+            "target": "build >= 2.5x faster than every peer at equal or better nDCG@10",
+            "verdicts": verdicts,
+            **extra,
+        },
+    )
     labels = [r["system"] for r in rows]
-    plot_bars(f"{name}_build", f"SciFact ({documents:,} docs): build time, raw files -> saved index (lower is better)", labels, {"build s": [r["build_s"] for r in rows]}, "seconds")
-    plot_bars(f"{name}_ndcg", f"SciFact test ({queries} queries): nDCG@10 (higher is better)", labels, {"nDCG@10": [r["ndcg@10"] for r in rows]}, "nDCG@10")
-    plot_bars(f"{name}_latency", "Query latency, one at a time, warm (lower is better)", labels, {"p50 ms": [r["query_p50_ms"] for r in rows], "p95 ms": [r["query_p95_ms"] for r in rows]}, "ms")
+    plot_bars(
+        f"{name}_build",
+        f"SciFact ({documents:,} docs): build time, raw files -> saved index (lower is better)",
+        labels,
+        {"build s": [r["build_s"] for r in rows]},
+        "seconds",
+    )
+    plot_bars(
+        f"{name}_ndcg",
+        f"SciFact test ({queries} queries): nDCG@10 (higher is better)",
+        labels,
+        {"nDCG@10": [r["ndcg@10"] for r in rows]},
+        "nDCG@10",
+    )
+    plot_bars(
+        f"{name}_latency",
+        "Query latency, one at a time, warm (lower is better)",
+        labels,
+        {"p50 ms": [r["query_p50_ms"] for r in rows], "p95 ms": [r["query_p95_ms"] for r in rows]},
+        "ms",
+    )
 
 
 if __name__ == "__main__":

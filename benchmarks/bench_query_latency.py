@@ -37,8 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from _common import REPO, SCIFACT, percentile, peak_rss_mb, plot_bars, rss_mb, write_result
+from _common import REPO, SCIFACT, peak_rss_mb, percentile, plot_bars, rss_mb, write_result
 
 CENTRES = 2000
 SPREAD = 0.035
@@ -51,7 +50,7 @@ def clustered_vectors(n: int, dim: int, seed: int, centres: np.ndarray) -> np.nd
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
         block = centres[rng.integers(0, centres.shape[0], m)] + rng.normal(0, SPREAD, size=(m, dim)).astype(np.float32)
-        out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
 
@@ -61,7 +60,7 @@ def scifact_passages(dataset: Path, words: int = 100) -> list[str]:
     passages = []
     for text in load_beir(dataset).corpus.values():
         tokens = text.split()
-        passages.extend(" ".join(tokens[i:i + words]) for i in range(0, len(tokens), words))
+        passages.extend(" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words))
     return passages
 
 
@@ -76,7 +75,7 @@ def write_vectors(path: Path, n: int, dim: int, seed: int, centres: np.ndarray) 
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
         block = centres[rng.integers(0, centres.shape[0], m)] + rng.normal(0, SPREAD, size=(m, dim)).astype(np.float32)
-        out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     out.flush()
     del out
     return np.load(path, mmap_mode="r")
@@ -113,14 +112,18 @@ def repeated_bm25(distinct: list[list[str]], size: int, settings):
         rows.append(np.full(len(counts), j, dtype=np.int64))
         cols.append(np.fromiter(counts.keys(), dtype=np.int32, count=len(counts)))
         tfs.append(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
-    df = np.bincount(np.concatenate(cols), weights=np.repeat(repeats, [c.shape[0] for c in cols]), minlength=n_vocab).astype(np.int64)
+    df = np.bincount(
+        np.concatenate(cols), weights=np.repeat(repeats, [c.shape[0] for c in cols]), minlength=n_vocab
+    ).astype(np.int64)
     idf_fn, tfc_fn = _select_idf_scorer(retriever.idf_method), _select_tfc_scorer(retriever.method)
     idf = np.zeros(n_vocab, dtype=retriever.dtype)
     for t in np.flatnonzero(df):
         idf[t] = idf_fn(int(df[t]), N=size)
     vals = []
     for j in range(d):
-        tfc = tfc_fn(tf_array=tfs[j], l_d=int(lengths[j]), l_avg=avg_len, k1=retriever.k1, b=retriever.b, delta=retriever.delta)
+        tfc = tfc_fn(
+            tf_array=tfs[j], l_d=int(lengths[j]), l_avg=avg_len, k1=retriever.k1, b=retriever.b, delta=retriever.delta
+        )
         vals.append((idf[cols[j]] * tfc).astype(retriever.dtype))
     rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     order = np.lexsort((rows, cols))  # CSC over (document, term): by term, then document
@@ -133,16 +136,16 @@ def repeated_bm25(distinct: list[list[str]], size: int, settings):
     np.cumsum(df, out=indptr[1:])
     full, rest = divmod(size, d)
     for t in range(n_vocab):
-        r, v = rows[bounds[t]:bounds[t + 1]], vals[bounds[t]:bounds[t + 1]]
+        r, v = rows[bounds[t] : bounds[t + 1]], vals[bounds[t] : bounds[t + 1]]
         tail = r < rest
         at = indptr[t]
         k = r.shape[0]
         if full:
-            indices[at:at + full * k] = (r[None, :] + d * np.arange(full)[:, None]).ravel()
-            data[at:at + full * k] = np.tile(v, full)
+            indices[at : at + full * k] = (r[None, :] + d * np.arange(full)[:, None]).ravel()
+            data[at : at + full * k] = np.tile(v, full)
             at += full * k
-        indices[at:at + int(tail.sum())] = r[tail] + d * full
-        data[at:at + int(tail.sum())] = v[tail]
+        indices[at : at + int(tail.sum())] = r[tail] + d * full
+        data[at : at + int(tail.sum())] = v[tail]
         assert at + int(tail.sum()) == indptr[t + 1]
     vocab[""] = n_vocab  # bm25s.index(create_empty_token=True)
     retriever.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": size}
@@ -182,7 +185,9 @@ def build(size: int, folder: Path, dataset: Path) -> dict:
     queries = clustered_vectors(300, 384, 2, centres)
     np.save(folder / "queries.npy", queries, allow_pickle=False)
     t = time.perf_counter()
-    np.save(folder / "exact_top10.npy", np.stack(exact_top(vectors, ids, queries, 10, block=50_000)), allow_pickle=False)
+    np.save(
+        folder / "exact_top10.npy", np.stack(exact_top(vectors, ids, queries, 10, block=50_000)), allow_pickle=False
+    )
     exact_s = time.perf_counter() - t
     del vectors
     source.unlink()
@@ -191,8 +196,14 @@ def build(size: int, folder: Path, dataset: Path) -> dict:
     retriever = repeated_bm25(distinct_terms(dataset, settings), size, settings)
     (folder / "bm25").mkdir(exist_ok=True)
     LexicalIndex(retriever, settings).save(folder / "bm25")
-    info = {"size": size, "kind": kind, "dense_build_s": round(dense_s, 1), "exact_top10_s": round(exact_s, 1),
-            "bm25_build_s": round(time.perf_counter() - t, 1), "bm25_nnz": int(retriever.scores["data"].shape[0])}
+    info = {
+        "size": size,
+        "kind": kind,
+        "dense_build_s": round(dense_s, 1),
+        "exact_top10_s": round(exact_s, 1),
+        "bm25_build_s": round(time.perf_counter() - t, 1),
+        "bm25_nnz": int(retriever.scores["data"].shape[0]),
+    }
     done.write_text(json.dumps(info))
     return info
 
@@ -221,7 +232,18 @@ def check_bm25(size: int, dataset: Path, n_queries: int) -> None:
     texts = list(load_beir(dataset).queries.values())[:n_queries]
     same = sum(np.array_equal(ours.scores(q), reference.scores(q)) for q in texts)
     close = sum(np.allclose(ours.scores(q), reference.scores(q), rtol=1e-6, atol=0) for q in texts)
-    print(json.dumps({"size": size, "queries": len(texts), "bit_equal": int(same), "allclose": int(close), "repeated_bm25_s": round(ours_s, 1), "bm25s_index_s": round(ref_s, 1)}))
+    print(
+        json.dumps(
+            {
+                "size": size,
+                "queries": len(texts),
+                "bit_equal": int(same),
+                "allclose": int(close),
+                "repeated_bm25_s": round(ours_s, 1),
+                "bm25s_index_s": round(ref_s, 1),
+            }
+        )
+    )
 
 
 def bm25s_mmap(folder: Path):
@@ -284,14 +306,22 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
         ranked = pool[np.argsort(-fuse(d, b, "convex", alpha=0.5), kind="stable")][:10]
         t4 = time.perf_counter()
         found.append(ids[:10])
-        for name, value in (("embed", t1 - t0), ("bm25", t2 - t1), ("dense", t3 - t2), ("fusion", t4 - t3), ("total", t4 - t0)):
+        for name, value in (
+            ("embed", t1 - t0),
+            ("bm25", t2 - t1),
+            ("dense", t3 - t2),
+            ("fusion", t4 - t3),
+            ("total", t4 - t0),
+        ):
             steps[name].append(value * 1000)
     assert ranked.shape[0] > 0
     n = min(len(found), exact.shape[0])
     return {
         **info,
         "backend": backend,
-        "bm25": "LexicalIndex, memory-mapped" if bm25_mmap else "LexicalIndex.load (the product: columns read with pread, index/lexical.py ColumnLexical)",
+        "bm25": "LexicalIndex, memory-mapped"
+        if bm25_mmap
+        else "LexicalIndex.load (the product: columns read with pread, index/lexical.py ColumnLexical)",
         "nprobe": int(getattr(dense.index, "nprobe", 0)),
         "rerank": dense.settings.rerank if info["kind"] == "ivfpq" else 0,
         "queries": len(texts),
@@ -314,9 +344,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-latency")
     parser.add_argument("--name", default="query_latency")
-    parser.add_argument("--repeat", type=int, default=1, help="measure each size this many times (fresh process each; the machine is shared)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each size this many times (fresh process each; the machine is shared)",
+    )
     parser.add_argument("--bm25-mmap", action="store_true", help="memory-map the BM25 arrays instead of loading them")
-    parser.add_argument("--check-bm25", type=int, metavar="N", help="only compare repeated_bm25 with bm25s.index at N chunks")
+    parser.add_argument(
+        "--check-bm25", type=int, metavar="N", help="only compare repeated_bm25 with bm25s.index at N chunks"
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.check_bm25:
@@ -331,12 +368,32 @@ def main() -> None:
         info = build(size, folder, args.dataset)
         print(f"{size}: built {info}", flush=True)
         for run in range(args.repeat):
-            out = subprocess.run([sys.executable, __file__, "--measure", str(folder), "--backend", args.backend, "--dataset", str(args.dataset), "--queries", str(args.queries)] + (["--bm25-mmap"] if args.bm25_mmap else []),
-                                 check=True, capture_output=True, text=True, cwd=REPO)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--measure",
+                    str(folder),
+                    "--backend",
+                    args.backend,
+                    "--dataset",
+                    str(args.dataset),
+                    "--queries",
+                    str(args.queries),
+                ]
+                + (["--bm25-mmap"] if args.bm25_mmap else []),
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+            )
             row = {**json.loads(out.stdout.strip().splitlines()[-1]), "run": run + 1}
             rows.append(row)
             print(f"  {row}", flush=True)
-    targets = {"10k": "p50 <= 10 ms, p95 <= 25 ms", "1M": "p95 <= 50 ms, recall@10 >= 0.95 of exact, peak RSS <= 0.8 GB"}
+    targets = {
+        "10k": "p50 <= 10 ms, p95 <= 25 ms",
+        "1M": "p95 <= 50 ms, recall@10 >= 0.95 of exact, peak RSS <= 0.8 GB",
+    }
     write_result(args.name, {"targets": targets, "rows": rows})
     plot(args.name, rows, args.backend, args.repeat, " (BM25 memory-mapped)" if args.bm25_mmap else "")
 
@@ -346,8 +403,13 @@ def plot(name: str, rows: list[dict], backend: str, repeat: int, variant: str = 
         return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else f"{n:,}"
 
     labels = [f"{short(r['size'])} {r['kind']}" + (f" #{r['run']}" if repeat > 1 else "") for r in rows]
-    plot_bars(name, f"Warm query latency, one at a time ({backend}; dense part on synthetic vectors){variant}", labels,
-              {"p50 ms": [r["total_p50_ms"] for r in rows], "p95 ms": [r["total_p95_ms"] for r in rows]}, "ms")
+    plot_bars(
+        name,
+        f"Warm query latency, one at a time ({backend}; dense part on synthetic vectors){variant}",
+        labels,
+        {"p50 ms": [r["total_p50_ms"] for r in rows], "p95 ms": [r["total_p95_ms"] for r in rows]},
+        "ms",
+    )
 
 
 if __name__ == "__main__":

@@ -102,7 +102,9 @@ print(json.dumps({{"imports_s": t1 - t0, "model_load_s": e.load_seconds, "open_i
     "open_index_cpu_s": c2 - c1, "start_to_answer_s": t3 - t1, "beyond_model_load_s": (t3 - t1) - e.load_seconds, "after_model_load_s": t3 - e.loaded_at,
     "second_ask_s": t4 - t3, "timings_ms": answer.timings_ms, "backend": e.backend}}))
 """
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO, env=os.environ.copy())
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO, env=os.environ.copy()
+    )
     import json
 
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -115,15 +117,30 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     # A warm seeds/ index in the current QA_HOME (built once, not timed).
-    subprocess.run([QA, "index", "-q", str(REPO / "seeds")], check=False, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [QA, "index", "-q", str(REPO / "seeds")],
+        check=False,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     # Byte-compile the project as an install would. This harness sets PYTHONDONTWRITEBYTECODE, so
     # without this every timed run would recompile each recently edited module (~20-50 ms).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "qa", "index", "tui"], check=False, cwd=REPO, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "qa", "index", "tui"],
+        check=False,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
     help_s, bare_s = [], []
     for _ in range(args.repeat):  # interleaved, so both see the same load
         help_s.append(wall([QA, "--help"], env))
         bare_s.append(wall([sys.executable, "-c", "pass"], env))
-    print(f"qa --help: median {median(help_s):.3f}s {['%.3f' % x for x in help_s]}; bare python: {median(bare_s):.3f}s", flush=True)
+    print(
+        f"qa --help: median {median(help_s):.3f}s {['%.3f' % x for x in help_s]}; bare python: {median(bare_s):.3f}s",
+        flush=True,
+    )
     try:
         frame_s = [chat_first_frame(env) for _ in range(args.repeat)]
         print(f"qa chat first frame: median {median(frame_s):.3f}s", flush=True)
@@ -133,25 +150,45 @@ def main() -> None:
     answers = [first_answer_in_process(REPO / "seeds") for _ in range(max(1, args.repeat // 2))]
     beyond = [a["beyond_model_load_s"] for a in answers]
     print(f"first answer beyond model load: median {median(beyond):.3f}s {answers[0]}", flush=True)
-    ask_s = [wall([QA, "ask", QUESTION, "--json", "-c", str(REPO / "seeds")], env) for _ in range(max(1, args.repeat // 2))]
+    ask_s = [
+        wall([QA, "ask", QUESTION, "--json", "-c", str(REPO / "seeds")], env) for _ in range(max(1, args.repeat // 2))
+    ]
     print(f"qa ask cold: median {median(ask_s):.2f}s", flush=True)
     rows = {
         "qa_help_s": {"median": round(median(help_s), 3), "runs": help_s, "target": 0.3, "met": median(help_s) < 0.3},
-        "bare_python_s": {"median": round(median(bare_s), 3), "runs": bare_s, "note": "interpreter start-up alone, same moments"},
-        "chat_first_frame_s": {"median": round(median(frame_s), 3) if frame_s else None, "runs": frame_s, "target": 1.0, "met": bool(frame_s) and median(frame_s) <= 1.0},
+        "bare_python_s": {
+            "median": round(median(bare_s), 3),
+            "runs": bare_s,
+            "note": "interpreter start-up alone, same moments",
+        },
+        "chat_first_frame_s": {
+            "median": round(median(frame_s), 3) if frame_s else None,
+            "runs": frame_s,
+            "target": 1.0,
+            "met": bool(frame_s) and median(frame_s) <= 1.0,
+        },
         "first_answer_beyond_model_load_s": {
-            "median": round(median(beyond), 3), "runs": answers, "target": 0.1, "met": median(beyond) <= 0.1,
+            "median": round(median(beyond), 3),
+            "runs": answers,
+            "target": 0.1,
+            "met": median(beyond) <= 0.1,
             "after_model_load_median": round(median(a["after_model_load_s"] for a in answers), 3),
             "upper_bound_median": round(median(a["beyond_model_load_s"] + a["open_index_cpu_s"] for a in answers), 3),
             "note": "open_engine(preload=True) to first answer, minus the model's load time in the same process; "
-                    "upper_bound adds the CPU time of opening the index while the model loaded (see first_answer_in_process)",
+            "upper_bound adds the CPU time of opening the index while the model loaded (see first_answer_in_process)",
         },
         "model_load_s": {"median": round(median(a["model_load_s"] for a in answers), 2)},
         "qa_ask_cold_s": {"median": round(median(ask_s), 2), "runs": ask_s},
     }
     write_result(args.name, {"rows": rows})
     labels = ["qa --help", "chat first frame", "answer beyond\nmodel load", "model load", "qa ask cold"]
-    values = [median(help_s), median(frame_s) if frame_s else 0.0, median(beyond), rows["model_load_s"]["median"], median(ask_s)]
+    values = [
+        median(help_s),
+        median(frame_s) if frame_s else 0.0,
+        median(beyond),
+        rows["model_load_s"]["median"],
+        median(ask_s),
+    ]
     plot_bars(args.name, "Start-up (median seconds, log scale)", labels, {"seconds": values}, "seconds", log=True)
 
 

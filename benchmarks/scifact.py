@@ -39,7 +39,9 @@ COLUMNS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "hit@1", "hit@10")
 def progress_bar():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+    bar = Progress(
+        TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+    )
     tasks: dict[str, int] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -60,32 +62,67 @@ def run(dataset_path: Path, backend: str) -> list[dict]:
     embedder = make_embedder(backend)
     rows = []
     plan = (
-        ("document", (("bm25", None, "bm25 (whole document)"), ("dense", None, "dense (whole document, 256 wordpieces)"))),
-        ("chunks", (("bm25", None, "bm25 (product chunks)"), ("dense", None, "dense (product chunks)"),
-                    ("hybrid", None, "hybrid (product default)"), ("hybrid", TUNED, "hybrid (tuned on train)"))),
+        (
+            "document",
+            (("bm25", None, "bm25 (whole document)"), ("dense", None, "dense (whole document, 256 wordpieces)")),
+        ),
+        (
+            "chunks",
+            (
+                ("bm25", None, "bm25 (product chunks)"),
+                ("dense", None, "dense (product chunks)"),
+                ("hybrid", None, "hybrid (product default)"),
+                ("hybrid", TUNED, "hybrid (tuned on train)"),
+            ),
+        ),
     )
     bar, progress = progress_bar()
     with bar:
         for granularity, runs in plan:
             settings = BeirSettings(granularity=granularity)
-            session = BeirSession(dataset, embedder, beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint()), settings, progress)
+            session = BeirSession(
+                dataset,
+                embedder,
+                beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint()),
+                settings,
+                progress,
+            )
             try:
                 for mode, retrieval, label in runs:
                     result = session.evaluate(mode, retrieval or RetrievalSettings(), progress=progress)
-                    rows.append({"system": label, "granularity": granularity, "mode": mode, "metrics": result.metrics,
-                                 "queries_per_second": result.queries_per_second, "settings": session.report([]).settings})
+                    rows.append(
+                        {
+                            "system": label,
+                            "granularity": granularity,
+                            "mode": mode,
+                            "metrics": result.metrics,
+                            "queries_per_second": result.queries_per_second,
+                            "settings": session.report([]).settings,
+                        }
+                    )
             finally:
                 session.close()
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    head = "| system | " + " | ".join(c.replace("ndcg", "nDCG").replace("recall", "R").replace("mrr", "MRR").replace("hit", "Hit") for c in COLUMNS) + " | q/s |"
+    head = (
+        "| system | "
+        + " | ".join(
+            c.replace("ndcg", "nDCG").replace("recall", "R").replace("mrr", "MRR").replace("hit", "Hit")
+            for c in COLUMNS
+        )
+        + " | q/s |"
+    )
     lines = [head, "|---" * (len(COLUMNS) + 2) + "|"]
     for row in rows:
-        lines.append(f"| ours: {row['system']} | " + " | ".join(f"{row['metrics'][c]:.4f}" for c in COLUMNS) + f" | {row['queries_per_second']:.1f} |")
+        lines.append(
+            f"| ours: {row['system']} | "
+            + " | ".join(f"{row['metrics'][c]:.4f}" for c in COLUMNS)
+            + f" | {row['queries_per_second']:.1f} |"
+        )
     for name, value in PUBLISHED:
-        lines.append(f"| published: {name} | {value:.4f} |" + " |" * (len(COLUMNS)) )
+        lines.append(f"| published: {name} | {value:.4f} |" + " |" * (len(COLUMNS)))
     return "\n".join(lines)
 
 
@@ -124,8 +161,19 @@ def main() -> None:
     rows = run(args.dataset, args.backend)
     print(markdown(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"dataset": str(args.dataset), "backend": args.backend, "rows": rows, "published": PUBLISHED,
-                                     "seconds": round(time.perf_counter() - started, 1)}, indent=2), encoding="utf-8")
+    args.json.write_text(
+        json.dumps(
+            {
+                "dataset": str(args.dataset),
+                "backend": args.backend,
+                "rows": rows,
+                "published": PUBLISHED,
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     plot(rows, args.plot)
     print(f"wrote {args.json} and {args.plot}")
 

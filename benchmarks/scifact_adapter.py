@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import SCIFACT, write_result
 from scifact_granularity import ALPHAS, SPLITS, load_corpus, load_split, ndcg10, top_mask
 
@@ -30,7 +29,11 @@ from scifact_granularity import ALPHAS, SPLITS, load_corpus, load_split, ndcg10,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
-    parser.add_argument("--index-backend", default="torch", help="backend of the product index to reuse (the cached SciFact index is torch)")
+    parser.add_argument(
+        "--index-backend",
+        default="torch",
+        help="backend of the product index to reuse (the cached SciFact index is torch)",
+    )
     parser.add_argument("--backend", default="onnx", help="backend for the queries (onnx fp32 gives torch's vectors)")
     parser.add_argument("--steps", type=int, nargs="*", default=[15, 50])
     parser.add_argument("--l2", type=float, nargs="*", default=[0.0, 1.0], help="penalty on |A|^2")
@@ -46,7 +49,10 @@ def main() -> None:
     started = time.time()
     corpus = load_corpus(args.dataset, args.index_backend)
     embedder = SentenceTransformerEmbedder(args.backend)
-    splits = {s: load_split(args.dataset, s, corpus, lambda t: np.asarray(embedder.embed(t), dtype=np.float32)) for s in SPLITS}
+    splits = {
+        s: load_split(args.dataset, s, corpus, lambda t: np.asarray(embedder.embed(t), dtype=np.float32))
+        for s in SPLITS
+    }
     lexical = LexicalIndex.build(corpus.texts, BM25Settings())
     bm25 = {s: np.stack([lexical.scores(t) for t in splits[s].texts]).astype(np.float32) for s in SPLITS}
     U = torch.from_numpy(corpus.U)
@@ -63,7 +69,9 @@ def main() -> None:
         mm = lambda X: (X - lo(X)) / np.maximum(hi(X) - lo(X), 1e-12)
         return np.where(mask, alpha * mm(D) + (1 - alpha) * mm(B), -1e9)
 
-    def train(Q: np.ndarray, grades: np.ndarray, B: np.ndarray, steps: int, l2: float, tau: float = 0.05) -> torch.Tensor:
+    def train(
+        Q: np.ndarray, grades: np.ndarray, B: np.ndarray, steps: int, l2: float, tau: float = 0.05
+    ) -> torch.Tensor:
         q0 = torch.from_numpy(Q)
         relevant = torch.from_numpy(grades > 0)
         pool = torch.from_numpy(top_mask(dense(Q)) | top_mask(B)) | relevant
@@ -72,9 +80,11 @@ def main() -> None:
         for _ in range(steps):
             q = torch.nn.functional.normalize(q0 + q0 @ A, dim=1)
             sentences = q @ U.T
-            docs = torch.full((len(Q), n_docs), -1e4).scatter_reduce(1, owner.expand(len(Q), -1), sentences, reduce="amax")
+            docs = torch.full((len(Q), n_docs), -1e4).scatter_reduce(
+                1, owner.expand(len(Q), -1), sentences, reduce="amax"
+            )
             logp = (docs / tau).masked_fill(~pool, -1e4).log_softmax(1)
-            loss = -(logp.masked_fill(~relevant, 0).sum(1) / relevant.sum(1).clamp(min=1)).mean() + l2 * (A ** 2).sum()
+            loss = -(logp.masked_fill(~relevant, 0).sum(1) / relevant.sum(1).clamp(min=1)).mean() + l2 * (A**2).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -110,12 +120,29 @@ def main() -> None:
     def per_query(S: np.ndarray, split, rows: np.ndarray) -> float:
         return ndcg10(S, split, rows)
 
-    result = {"test_queries_with_a_relevant_abstract_also_relevant_in_train": int(overlap.sum()), "test_queries": len(te.qids), "settings": []}
+    result = {
+        "test_queries_with_a_relevant_abstract_also_relevant_in_train": int(overlap.sum()),
+        "test_queries": len(te.qids),
+        "settings": [],
+    }
     baseline_alpha = max(ALPHAS, key=lambda a: ndcg10(hybrid(dense(tr.Q), bm25["train"], a), tr))
     base_test = hybrid(dense(te.Q), bm25["test"], baseline_alpha)
-    base_cv = max(np.mean([ndcg10(hybrid(dense(tr.Q[fold == k]), bm25["train"][fold == k], a), _rows(tr, fold == k)) for k in range(5)]) for a in ALPHAS)
-    result["baseline"] = {"alpha": baseline_alpha, "test": round(ndcg10(base_test, te), 4), "test_overlap": round(per_query(base_test, te, np.flatnonzero(overlap)), 4),
-                          "test_no_overlap": round(per_query(base_test, te, np.flatnonzero(~overlap)), 4), "grouped_cv_train": round(float(base_cv), 4)}
+    base_cv = max(
+        np.mean(
+            [
+                ndcg10(hybrid(dense(tr.Q[fold == k]), bm25["train"][fold == k], a), _rows(tr, fold == k))
+                for k in range(5)
+            ]
+        )
+        for a in ALPHAS
+    )
+    result["baseline"] = {
+        "alpha": baseline_alpha,
+        "test": round(ndcg10(base_test, te), 4),
+        "test_overlap": round(per_query(base_test, te, np.flatnonzero(overlap)), 4),
+        "test_no_overlap": round(per_query(base_test, te, np.flatnonzero(~overlap)), 4),
+        "grouped_cv_train": round(float(base_cv), 4),
+    }
     print(f"baseline (alpha {baseline_alpha}): {result['baseline']}", flush=True)
     for steps in args.steps:
         for l2 in args.l2:
@@ -129,9 +156,16 @@ def main() -> None:
             alpha = max(ALPHAS, key=lambda a: np.mean(cv[a]))
             A = train(tr.Q, tr.grades, bm25["train"], steps, l2)
             S = hybrid(dense(adapted(te.Q, A)), bm25["test"], alpha)
-            row = {"steps": steps, "l2": l2, "alpha_picked_by_grouped_cv": alpha, "grouped_cv_train": round(float(np.mean(cv[alpha])), 4),
-                   "test": round(ndcg10(S, te), 4), "test_overlap": round(per_query(S, te, np.flatnonzero(overlap)), 4),
-                   "test_no_overlap": round(per_query(S, te, np.flatnonzero(~overlap)), 4), "seconds": round(time.time() - t, 1)}
+            row = {
+                "steps": steps,
+                "l2": l2,
+                "alpha_picked_by_grouped_cv": alpha,
+                "grouped_cv_train": round(float(np.mean(cv[alpha])), 4),
+                "test": round(ndcg10(S, te), 4),
+                "test_overlap": round(per_query(S, te, np.flatnonzero(overlap)), 4),
+                "test_no_overlap": round(per_query(S, te, np.flatnonzero(~overlap)), 4),
+                "seconds": round(time.time() - t, 1),
+            }
             result["settings"].append(row)
             print(row, flush=True)
     result["seconds"] = round(time.time() - started, 1)

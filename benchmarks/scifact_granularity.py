@@ -23,12 +23,11 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
-
 from _common import SCIFACT, write_result
 
 SPLITS = ("train", "test")
@@ -98,14 +97,21 @@ def load_corpus(dataset: Path, backend: str) -> Corpus:
     index = session.engine.index
     rows = index.conn.execute(
         "SELECT units.id, documents.source, units.char_start, units.char_end FROM units "
-        "JOIN documents ON documents.id = units.doc_id ORDER BY documents.source, units.char_start").fetchall()
+        "JOIN documents ON documents.id = units.doc_id ORDER BY documents.source, units.char_start"
+    ).fetchall()
     docs = sorted({src for _, src, _, _ in rows})
     position = {d: i for i, d in enumerate(docs)}
     U = index.dense.vectors([uid for uid, *_ in rows]).astype(np.float32)
     session.close()
     titles = read_titles(dataset)
-    return Corpus(docs, [test.corpus[d] for d in docs], [titles.get(d, "") for d in docs],
-                  np.asarray([position[src] for _, src, _, _ in rows]), [(a, b) for _, _, a, b in rows], U)
+    return Corpus(
+        docs,
+        [test.corpus[d] for d in docs],
+        [titles.get(d, "") for d in docs],
+        np.asarray([position[src] for _, src, _, _ in rows]),
+        [(a, b) for _, _, a, b in rows],
+        U,
+    )
 
 
 def load_split(dataset: Path, name: str, corpus: Corpus, embed: Callable[[list[str]], np.ndarray]) -> Split:
@@ -160,7 +166,7 @@ def normalise(X: np.ndarray, mask: np.ndarray, kind: str) -> np.ndarray:
     if kind.startswith("top"):  # min-max against the k-th best score: 1 at the best, 0 at the k-th
         k = int(kind[3:])
         ordered = -np.sort(-X, axis=1)
-        return (X - ordered[:, k - 1:k]) / np.maximum(ordered[:, :1] - ordered[:, k - 1:k], 1e-12)
+        return (X - ordered[:, k - 1 : k]) / np.maximum(ordered[:, :1] - ordered[:, k - 1 : k], 1e-12)
     if kind in ("z_pool", "z_all", "dbsf"):
         ref = np.where(mask, X, np.nan) if kind == "z_pool" else X
         mu, sd = np.nanmean(ref, 1, keepdims=True), np.nanstd(ref, 1, keepdims=True)
@@ -182,7 +188,9 @@ def fused(parts: Sequence[np.ndarray], weights: Sequence[float], mask: np.ndarra
 
 def ranks(X: np.ndarray) -> np.ndarray:
     out = np.empty(X.shape, np.float32)
-    np.put_along_axis(out, np.argsort(-X, axis=1), np.broadcast_to(np.arange(1, X.shape[1] + 1, dtype=np.float32), X.shape), axis=1)
+    np.put_along_axis(
+        out, np.argsort(-X, axis=1), np.broadcast_to(np.arange(1, X.shape[1] + 1, dtype=np.float32), X.shape), axis=1
+    )
     return out
 
 
@@ -204,8 +212,13 @@ def unit_aggregates(S: np.ndarray, corpus: Corpus) -> dict[str, np.ndarray]:
     S3 = np.where(S2 >= m2[:, owner], -2.0, S2)
     m3 = segment_max(S3, starts)
     m3 = np.where(m3 < -1.5, m2, m3)
-    out = {"max": m1, "max + 0.1 x 2nd": m1 + 0.1 * m2, "max + 0.2 x 2nd": m1 + 0.2 * m2,
-           "mean of top 2": (m1 + m2) / 2, "mean of top 3": (m1 + m2 + m3) / 3}
+    out = {
+        "max": m1,
+        "max + 0.1 x 2nd": m1 + 0.1 * m2,
+        "max + 0.2 x 2nd": m1 + 0.2 * m2,
+        "mean of top 2": (m1 + m2) / 2,
+        "mean of top 3": (m1 + m2 + m3) / 3,
+    }
     for t in (0.02, 0.05, 0.1):
         summed = np.add.reduceat(np.exp((S - m1[:, owner]) / t), starts, axis=1)
         out[f"log-sum-exp t={t}"] = m1 + t * np.log(summed)
@@ -221,12 +234,14 @@ def window_texts(corpus: Corpus, k: int) -> tuple[list[str], np.ndarray]:
     for d, (a, b) in enumerate(zip(starts, ends)):
         for i in range(a, max(a + 1, b - k + 1)):
             j = min(i + k, b) - 1
-            texts.append(corpus.texts[d][corpus.unit_spans[i][0]:corpus.unit_spans[j][1]])
+            texts.append(corpus.texts[d][corpus.unit_spans[i][0] : corpus.unit_spans[j][1]])
             owner.append(d)
     return texts, np.asarray(owner)
 
 
-def cached_vectors(cache: Path, name: str, texts: list[str], embed: Callable[[list[str]], np.ndarray], tag: str) -> np.ndarray:
+def cached_vectors(
+    cache: Path, name: str, texts: list[str], embed: Callable[[list[str]], np.ndarray], tag: str
+) -> np.ndarray:
     """Embed texts (shortest first, so batches pad little) or read them from cache/<name>-<hash>.npy."""
     key = hashlib.sha256(("\x1f".join(texts) + "|" + tag).encode()).hexdigest()[:12]
     path = cache / f"{name}-{key}.npy"
@@ -236,7 +251,7 @@ def cached_vectors(cache: Path, name: str, texts: list[str], embed: Callable[[li
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), 384), np.float32)
     for s in range(0, len(texts), 2048):
-        sel = order[s:s + 2048]
+        sel = order[s : s + 2048]
         out[sel] = embed([texts[i] for i in sel])
         print(f"  {name}: {s + len(sel)}/{len(texts)}", file=sys.stderr, flush=True)
     cache.mkdir(parents=True, exist_ok=True)
@@ -248,7 +263,9 @@ def unit_normalised(X: np.ndarray) -> np.ndarray:
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
-def dense_views(corpus: Corpus, cache: Path, embed, tag: str, windows: Sequence[int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def dense_views(
+    corpus: Corpus, cache: Path, embed, tag: str, windows: Sequence[int]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Extra dense views, each as (vectors, owning document of each vector)."""
     n = len(corpus.unit_doc)
     starts = corpus.starts
@@ -258,7 +275,10 @@ def dense_views(corpus: Corpus, cache: Path, embed, tag: str, windows: Sequence[
     views = {
         "sentence + title vector": (unit_normalised(corpus.U + corpus.U[starts[corpus.unit_doc]]), corpus.unit_doc),
         "sentence + neighbours vector": (unit_normalised(corpus.U[prv] + corpus.U + corpus.U[nxt]), corpus.unit_doc),
-        "whole document (256 wordpieces)": (cached_vectors(cache, "document", corpus.texts, embed, tag), np.arange(len(corpus.docs))),
+        "whole document (256 wordpieces)": (
+            cached_vectors(cache, "document", corpus.texts, embed, tag),
+            np.arange(len(corpus.docs)),
+        ),
     }
     for k in windows:
         texts, owner = window_texts(corpus, k)
@@ -266,7 +286,9 @@ def dense_views(corpus: Corpus, cache: Path, embed, tag: str, windows: Sequence[
     return views
 
 
-def bm25_scores(token_lists: list[list[str]], queries: list[list[str]], k1=0.9, b=0.4, method="lucene", delta=0.5) -> np.ndarray:
+def bm25_scores(
+    token_lists: list[list[str]], queries: list[list[str]], k1=0.9, b=0.4, method="lucene", delta=0.5
+) -> np.ndarray:
     import bm25s
 
     retriever = bm25s.BM25(k1=k1, b=b, method=method, delta=delta)
@@ -289,19 +311,33 @@ class Recorder:
         self.corpus, self.splits = corpus, splits
         self.families: dict[str, dict] = {}
 
-    def family(self, name: str, train_grid: dict[str, float], picked: str, test_matrix: np.ndarray | None,
-               train_matrix: np.ndarray, extra: dict | None = None) -> dict:
-        entry = {"train_grid": {k: round(v, 4) for k, v in train_grid.items()}, "picked_on_train": picked,
-                 "train": round(ndcg10_exact(train_matrix, self.splits["train"], self.corpus.docs), 4)}
+    def family(
+        self,
+        name: str,
+        train_grid: dict[str, float],
+        picked: str,
+        test_matrix: np.ndarray | None,
+        train_matrix: np.ndarray,
+        extra: dict | None = None,
+    ) -> dict:
+        entry = {
+            "train_grid": {k: round(v, 4) for k, v in train_grid.items()},
+            "picked_on_train": picked,
+            "train": round(ndcg10_exact(train_matrix, self.splits["train"], self.corpus.docs), 4),
+        }
         if test_matrix is not None:
             entry["test"] = round(ndcg10_exact(test_matrix, self.splits["test"], self.corpus.docs), 4)
         entry.update(extra or {})
         self.families[name] = entry
-        print(f"{name:58} train {entry['train']:.4f}  test {entry.get('test', float('nan')):.4f}   [{picked}]", flush=True)
+        print(
+            f"{name:58} train {entry['train']:.4f}  test {entry.get('test', float('nan')):.4f}   [{picked}]", flush=True
+        )
         return entry
 
 
-def convex_family(rec: Recorder, name: str, make: Callable[[str], tuple[np.ndarray, np.ndarray, np.ndarray]], kind: str = "minmax") -> dict:
+def convex_family(
+    rec: Recorder, name: str, make: Callable[[str], tuple[np.ndarray, np.ndarray, np.ndarray]], kind: str = "minmax"
+) -> dict:
     """Two-signal convex fusion; `make(split)` gives (dense, lexical, pool); alpha picked on train."""
     built = {s: make(s) for s in SPLITS}
 
@@ -315,8 +351,14 @@ def convex_family(rec: Recorder, name: str, make: Callable[[str], tuple[np.ndarr
     return rec.family(name, grid, best, matrix("test", a), matrix("train", a))
 
 
-def coordinate_ascent(parts: list[np.ndarray], mask: np.ndarray, split: Split, init: list[float],
-                      rows: np.ndarray | None = None, rounds: int = 3) -> tuple[list[float], float]:
+def coordinate_ascent(
+    parts: list[np.ndarray],
+    mask: np.ndarray,
+    split: Split,
+    init: list[float],
+    rows: np.ndarray | None = None,
+    rounds: int = 3,
+) -> tuple[list[float], float]:
     """Weights, one signal at a time over GRID, that maximise train nDCG@10 (rows: a subset of queries)."""
     w = list(init)
     best = ndcg10(fused(parts, w, mask), split, rows)
@@ -324,7 +366,7 @@ def coordinate_ascent(parts: list[np.ndarray], mask: np.ndarray, split: Split, i
         improved = False
         for j in range(len(w)):
             for v in GRID:
-                trial = w[:j] + [v] + w[j + 1:]
+                trial = w[:j] + [v] + w[j + 1 :]
                 if v == w[j] or not any(trial):
                     continue
                 score = ndcg10(fused(parts, trial, mask), split, rows)
@@ -341,11 +383,21 @@ def pool_gather(parts: list[np.ndarray], mask: np.ndarray, split: Split) -> tupl
     cols = np.argsort(~mask, axis=1, kind="stable")[:, :width]
     valid = np.take_along_axis(mask, cols, 1)
     gathered = [np.where(valid, np.take_along_axis(p, cols, 1), 0.0) for p in parts]
-    small = Split(split.name, split.qids, split.texts, split.qrels, split.Q, np.take_along_axis(split.grades, cols, 1), split.ideal)
+    small = Split(
+        split.name,
+        split.qids,
+        split.texts,
+        split.qrels,
+        split.Q,
+        np.take_along_axis(split.grades, cols, 1),
+        split.ideal,
+    )
     return gathered, valid, small
 
 
-def ascent_family(rec: Recorder, name: str, signals: dict[str, dict[str, np.ndarray]], names: list[str], kind: str, folds: int = 5) -> dict:
+def ascent_family(
+    rec: Recorder, name: str, signals: dict[str, dict[str, np.ndarray]], names: list[str], kind: str, folds: int = 5
+) -> dict:
     """Multi-signal fusion with weights by coordinate ascent on train; k-fold CV on train shows over-fitting."""
     train = rec.splits["train"]
     prepared = {}
@@ -361,9 +413,19 @@ def ascent_family(rec: Recorder, name: str, signals: dict[str, dict[str, np.ndar
         wf, _ = coordinate_ascent(pooled_parts, pooled_mask, pooled_train, init, np.setdiff1d(perm, held))
         cv += ndcg10(fused(pooled_parts, wf, pooled_mask), pooled_train, held) * len(held)
     weights = {n: x for n, x in zip(names, w) if x}
-    return rec.family(name, {}, json.dumps(weights), fused(prepared["test"][0], w, prepared["test"][1]),
-                      fused(prepared["train"][0], w, prepared["train"][1]),
-                      {"normalisation": kind, "signals": names, "weights": weights, f"train_{folds}fold_cv": round(cv / len(perm), 4)})
+    return rec.family(
+        name,
+        {},
+        json.dumps(weights),
+        fused(prepared["test"][0], w, prepared["test"][1]),
+        fused(prepared["train"][0], w, prepared["train"][1]),
+        {
+            "normalisation": kind,
+            "signals": names,
+            "weights": weights,
+            f"train_{folds}fold_cv": round(cv / len(perm), 4),
+        },
+    )
 
 
 def run_singles(rec: Recorder, signals) -> None:
@@ -374,9 +436,11 @@ def run_singles(rec: Recorder, signals) -> None:
 def run_aggregation(rec: Recorder, unit_cosines: dict[str, np.ndarray], signals) -> None:
     aggs = {s: unit_aggregates(unit_cosines[s], rec.corpus) for s in SPLITS}
     for label in aggs["train"]:
+
         def make(s, label=label):
             D, B = aggs[s][label], signals[s]["bm25"]
             return D, B, top_mask(D) | top_mask(B)
+
         convex_family(rec, f"aggregation: {label} + bm25 (min-max)", make)
 
 
@@ -387,15 +451,27 @@ def run_normalisation(rec: Recorder, signals) -> None:
     R = {s: (ranks(signals[s]["dense_max"]), ranks(signals[s]["bm25"])) for s in SPLITS}
     settings = [(kd, kb, wd) for kd in (5, 10, 20, 60) for kb in (5, 10, 20, 60) for wd in (0.4, 0.5, 0.6, 0.7)]
     matrix = lambda s, kd, kb, wd: wd / (kd + R[s][0]) + (1 - wd) / (kb + R[s][1])
-    grid = {f"kd={kd} kb={kb} wd={wd}": ndcg10(matrix("train", kd, kb, wd), rec.splits["train"]) for kd, kb, wd in settings}
+    grid = {
+        f"kd={kd} kb={kb} wd={wd}": ndcg10(matrix("train", kd, kb, wd), rec.splits["train"]) for kd, kb, wd in settings
+    }
     kd, kb, wd = settings[int(np.argmax(list(grid.values())))]
-    rec.family("normalisation: RRF, separate k per retriever", grid, f"kd={kd} kb={kb} wd={wd}", matrix("test", kd, kb, wd), matrix("train", kd, kb, wd))
+    rec.family(
+        "normalisation: RRF, separate k per retriever",
+        grid,
+        f"kd={kd} kb={kb} wd={wd}",
+        matrix("test", kd, kb, wd),
+        matrix("train", kd, kb, wd),
+    )
 
 
 def run_bm25_variants(rec: Recorder, signals, doc_terms, query_terms) -> dict[str, np.ndarray]:
     """BM25 method/k1/b/delta jointly with alpha on train; returns the picked variant's score matrices."""
     grid_settings = [("lucene", k1, b, 0.5) for k1 in (0.6, 0.9, 1.2, 1.5) for b in (0.3, 0.4, 0.5, 0.65, 0.8)]
-    grid_settings += [(m, k1, b, 0.5) for m in ("robertson", "atire", "bm25l", "bm25+") for k1, b in ((0.9, 0.4), (1.2, 0.5), (1.2, 0.75))]
+    grid_settings += [
+        (m, k1, b, 0.5)
+        for m in ("robertson", "atire", "bm25l", "bm25+")
+        for k1, b in ((0.9, 0.4), (1.2, 0.5), (1.2, 0.75))
+    ]
     grid_settings += [(m, 1.2, 0.5, 1.0) for m in ("bm25l", "bm25+")]
     grid, best = {}, (-1.0, None, None)
     train = rec.splits["train"]
@@ -418,7 +494,13 @@ def run_bm25_variants(rec: Recorder, signals, doc_terms, query_terms) -> dict[st
         M = top_mask(Ds) | top_mask(B)
         return fused([normalise(Ds, M, "minmax"), normalise(B, M, "minmax")], [a, 1 - a], M)
 
-    rec.family("bm25 variant (method, k1, b, delta) + alpha", grid, f"{m} k1={k1} b={b} delta={delta} alpha={a}", matrix("test"), matrix("train"))
+    rec.family(
+        "bm25 variant (method, k1, b, delta) + alpha",
+        grid,
+        f"{m} k1={k1} b={b} delta={delta} alpha={a}",
+        matrix("test"),
+        matrix("train"),
+    )
     rec.family("single: bm25 picked variant", {}, f"{m} k1={k1} b={b} delta={delta}", picked["test"], picked["train"])
     return picked
 
@@ -426,7 +508,11 @@ def run_bm25_variants(rec: Recorder, signals, doc_terms, query_terms) -> dict[st
 def run_granularity(rec: Recorder, signals, view_names: list[str]) -> None:
     """Each dense view beside the best sentence (3 signals), then every view together (ascent)."""
     for v in view_names:
-        convex_family(rec, f"granularity: {v} instead of best sentence + bm25", lambda s, v=v: (signals[s][v], signals[s]["bm25"], pool_of(signals[s])))
+        convex_family(
+            rec,
+            f"granularity: {v} instead of best sentence + bm25",
+            lambda s, v=v: (signals[s][v], signals[s]["bm25"], pool_of(signals[s])),
+        )
         ascent_family(rec, f"granularity: best sentence + {v} + bm25", signals, ["dense_max", v, "bm25"], "minmax")
     ascent_family(rec, "granularity: all dense views + bm25", signals, ["dense_max", *view_names, "bm25"], "minmax")
 
@@ -437,12 +523,24 @@ def run_granularity(rec: Recorder, signals, view_names: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/scifact_granularity"), help="where extra dense views are cached (.npy)")
-    parser.add_argument("--index-backend", default="torch", help="backend of the product index to reuse (the cached SciFact index is torch)")
-    parser.add_argument("--backend", default="onnx", help="backend for queries and extra views (onnx fp32 gives torch's vectors, faster)")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("/tmp/scifact_granularity"), help="where extra dense views are cached (.npy)"
+    )
+    parser.add_argument(
+        "--index-backend",
+        default="torch",
+        help="backend of the product index to reuse (the cached SciFact index is torch)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="onnx",
+        help="backend for queries and extra views (onnx fp32 gives torch's vectors, faster)",
+    )
     parser.add_argument("--windows", type=int, nargs="*", default=[2, 3], help="sliding-window sizes in sentences")
     parser.add_argument("--name", default="scifact_granularity")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["aggregation", "normalisation", "bm25", "granularity", "all"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["aggregation", "normalisation", "bm25", "granularity", "all"]
+    )
     args = parser.parse_args()
 
     from index.embedder import SentenceTransformerEmbedder
@@ -462,9 +560,11 @@ def main() -> None:
     signals, unit_cosines = {}, {}
     for s, split in splits.items():
         unit_cosines[s] = split.Q @ corpus.U.T
-        signals[s] = {"dense_max": segment_max(unit_cosines[s], corpus.starts),
-                      "bm25": np.stack([lexical.scores(t) for t in split.texts]).astype(np.float32),
-                      "bm25 of title": bm25_scores(title_terms, query_terms[s])}
+        signals[s] = {
+            "dense_max": segment_max(unit_cosines[s], corpus.starts),
+            "bm25": np.stack([lexical.scores(t) for t in split.texts]).astype(np.float32),
+            "bm25 of title": bm25_scores(title_terms, query_terms[s]),
+        }
         aggs = unit_aggregates(unit_cosines[s], corpus)
         signals[s]["dense log-mean-exp t=0.05"] = aggs["log-mean-exp t=0.05"]
         for v, (V, owner) in views.items():
@@ -472,7 +572,11 @@ def main() -> None:
 
     rec = Recorder(corpus, splits)
     run_singles(rec, signals)
-    convex_family(rec, "baseline: best sentence + bm25 (min-max, product fusion)", lambda s: (signals[s]["dense_max"], signals[s]["bm25"], pool_of(signals[s])))
+    convex_family(
+        rec,
+        "baseline: best sentence + bm25 (min-max, product fusion)",
+        lambda s: (signals[s]["dense_max"], signals[s]["bm25"], pool_of(signals[s])),
+    )
     if "aggregation" not in args.skip:
         run_aggregation(rec, unit_cosines, signals)
     if "normalisation" not in args.skip:
@@ -489,13 +593,28 @@ def main() -> None:
             everything.append("bm25 picked variant")
         for kind in ("minmax", "z_pool", "z_all"):
             ascent_family(rec, f"all signals, coordinate ascent ({kind})", signals, everything, kind)
-        ascent_family(rec, "log-mean-exp sentences + bm25 (z_pool), ascent", signals, ["dense log-mean-exp t=0.05", "bm25"], "z_pool")
+        ascent_family(
+            rec,
+            "log-mean-exp sentences + bm25 (z_pool), ascent",
+            signals,
+            ["dense log-mean-exp t=0.05", "bm25"],
+            "z_pool",
+        )
 
     best = max((k for k in rec.families if not k.startswith("single")), key=lambda k: rec.families[k]["train"])
     print(f"best on train: {best}: train {rec.families[best]['train']}, test {rec.families[best]['test']}")
-    write_result(args.name, {"dataset": str(args.dataset), "index_backend": args.index_backend, "backend": args.backend,
-                             "windows": args.windows, "seconds": round(time.time() - started, 1),
-                             "best_on_train": best, "results": rec.families})
+    write_result(
+        args.name,
+        {
+            "dataset": str(args.dataset),
+            "index_backend": args.index_backend,
+            "backend": args.backend,
+            "windows": args.windows,
+            "seconds": round(time.time() - started, 1),
+            "best_on_train": best,
+            "results": rec.families,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -40,11 +40,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from _common import SCIFACT, median, write_result
 from scifact_granularity import (
-    SPLITS, Corpus, Recorder, Split, ascent_family, convex_family, coordinate_ascent, dense_views, fused,
-    load_corpus, load_split, ndcg10, normalise, pool_gather, pool_of, segment_max,
+    SPLITS,
+    Corpus,
+    Recorder,
+    Split,
+    ascent_family,
+    convex_family,
+    coordinate_ascent,
+    dense_views,
+    fused,
+    load_corpus,
+    load_split,
+    ndcg10,
+    normalise,
+    pool_gather,
+    pool_of,
+    segment_max,
 )
 
 WINDOW, STRIDE = 254, 192
@@ -84,11 +97,13 @@ class TokenEncoder:
         ids = np.zeros((len(rows), width), np.int64)
         mask = np.zeros_like(ids)
         for i, r in enumerate(rows):
-            ids[i, :len(r)], mask[i, :len(r)] = r, 1
+            ids[i, : len(r)], mask[i, : len(r)] = r, 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         return self.session.run(["last_hidden_state"], {n: feed[n] for n in self.input_names})[0]
 
-    def encode(self, sequences: list[list[int]], batch: int = 16, progress: str = "") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def encode(
+        self, sequences: list[list[int]], batch: int = 16, progress: str = ""
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Every wordpiece of every sequence once: (unit vectors float32, token ids, is-special) per sequence."""
         jobs = []  # (sequence, window start, end, first kept, last kept + 1)
         for s, ids in enumerate(sequences):
@@ -105,7 +120,7 @@ class TokenEncoder:
         order = sorted(range(len(jobs)), key=lambda j: jobs[j][2] - jobs[j][1])
         done, total, t0 = 0, sum(j[2] - j[1] + 2 for j in jobs), time.time()
         for k in range(0, len(order), batch):
-            chosen = [jobs[j] for j in order[k:k + batch]]
+            chosen = [jobs[j] for j in order[k : k + batch]]
             hidden = self.run([[self.cls, *sequences[s][a:b], self.sep] for s, a, b, _, _ in chosen])
             for row, (s, a, b, lo, hi) in enumerate(chosen):
                 keep = np.r_[0, np.arange(1 + lo - a, 1 + hi - a), b - a + 1]
@@ -113,13 +128,22 @@ class TokenEncoder:
                 parts[s].append((lo, hidden[row, keep], ids, np.r_[True, np.zeros(hi - lo, bool), True]))
                 done += b - a + 2
             if progress and (k // batch) % 200 == 0:
-                print(f"  {progress}: {done}/{total} wordpieces, {done / max(time.time() - t0, 1e-9):.0f}/s", file=sys.stderr, flush=True)
+                print(
+                    f"  {progress}: {done}/{total} wordpieces, {done / max(time.time() - t0, 1e-9):.0f}/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         out = []
         for p in parts:
             p.sort(key=lambda x: x[0])
             V = np.concatenate([x[1] for x in p])
-            out.append((V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12), np.concatenate([x[2] for x in p]),
-                        np.concatenate([x[3] for x in p])))
+            out.append(
+                (
+                    V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12),
+                    np.concatenate([x[2] for x in p]),
+                    np.concatenate([x[3] for x in p]),
+                )
+            )
         return out
 
 
@@ -140,18 +164,27 @@ def doc_sequences(corpus: Corpus, rows: np.ndarray, mode: str, enc: TokenEncoder
     wanted = np.zeros(len(corpus.docs), bool)
     wanted[rows] = True
     units = np.flatnonzero(wanted[corpus.unit_doc])
-    texts = [corpus.texts[corpus.unit_doc[u]][corpus.unit_spans[u][0]:corpus.unit_spans[u][1]] for u in units]
+    texts = [corpus.texts[corpus.unit_doc[u]][corpus.unit_spans[u][0] : corpus.unit_spans[u][1]] for u in units]
     return enc.pieces(texts), corpus.unit_doc[units]
 
 
 def token_store(corpus: Corpus, rows: np.ndarray, mode: str, enc: TokenEncoder, cache: Path) -> TokenStore:
-    key = hashlib.sha256(f"{mode}|{WINDOW}|{STRIDE}|{enc.fingerprint}|".encode()
-                         + "\x1f".join(corpus.texts[d] for d in rows).encode() + rows.tobytes()).hexdigest()[:12]
+    key = hashlib.sha256(
+        f"{mode}|{WINDOW}|{STRIDE}|{enc.fingerprint}|".encode()
+        + "\x1f".join(corpus.texts[d] for d in rows).encode()
+        + rows.tobytes()
+    ).hexdigest()[:12]
     paths = {n: cache / f"tokens-{mode}-{key}-{n}.npy" for n in ("vecs", "ids", "special", "offsets")}
     if all(p.exists() for p in paths.values()):
-        return TokenStore(*(np.load(paths[n], mmap_mode="r" if n == "vecs" else None) for n in ("vecs", "ids", "special", "offsets")))
+        return TokenStore(
+            *(np.load(paths[n], mmap_mode="r" if n == "vecs" else None) for n in ("vecs", "ids", "special", "offsets"))
+        )
     sequences, owner = doc_sequences(corpus, rows, mode, enc)
-    print(f"encoding {len(sequences)} {mode} of {len(rows)} documents ({sum(map(len, sequences))} wordpieces) ...", file=sys.stderr, flush=True)
+    print(
+        f"encoding {len(sequences)} {mode} of {len(rows)} documents ({sum(map(len, sequences))} wordpieces) ...",
+        file=sys.stderr,
+        flush=True,
+    )
     t0 = time.time()
     encoded = enc.encode(sequences, progress=mode)
     print(f"  {mode}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
@@ -160,8 +193,12 @@ def token_store(corpus: Corpus, rows: np.ndarray, mode: str, enc: TokenEncoder, 
         counts[d] += len(ids)
     offsets = np.r_[0, np.cumsum(counts)]
     by_doc = sorted(range(len(encoded)), key=lambda i: owner[i])  # stable: a document's units stay in text order
-    store = TokenStore(np.concatenate([encoded[i][0] for i in by_doc]).astype(np.float16),
-                       np.concatenate([encoded[i][1] for i in by_doc]), np.concatenate([encoded[i][2] for i in by_doc]), offsets)
+    store = TokenStore(
+        np.concatenate([encoded[i][0] for i in by_doc]).astype(np.float16),
+        np.concatenate([encoded[i][1] for i in by_doc]),
+        np.concatenate([encoded[i][2] for i in by_doc]),
+        offsets,
+    )
     cache.mkdir(parents=True, exist_ok=True)
     for n, p in paths.items():
         np.save(p, getattr(store, n), allow_pickle=False)
@@ -181,8 +218,13 @@ def token_masks(ids: np.ndarray, special: np.ndarray, vocab: dict[int, str]) -> 
 
     punct = np.array([is_punct(vocab[int(i)]) for i in ids], bool)
     stop = np.array([vocab[int(i)] in STOPWORDS_EN for i in ids], bool)
-    return {"all": np.ones(len(ids), bool), "words": ~special, "no special": ~special, "no punct": ~special & ~punct,
-            "content": ~special & ~punct & ~stop}
+    return {
+        "all": np.ones(len(ids), bool),
+        "words": ~special,
+        "no special": ~special,
+        "no punct": ~special & ~punct,
+        "content": ~special & ~punct & ~stop,
+    }
 
 
 def wordpiece_idf(enc: TokenEncoder, corpus: Corpus) -> np.ndarray:
@@ -204,8 +246,14 @@ class QueryMaxSim:
     idf: np.ndarray
 
 
-def maxsim_tables(split: Split, pool: np.ndarray, store: TokenStore, enc: TokenEncoder, idf: np.ndarray,
-                  doc_masks: dict[str, np.ndarray]) -> list[QueryMaxSim]:
+def maxsim_tables(
+    split: Split,
+    pool: np.ndarray,
+    store: TokenStore,
+    enc: TokenEncoder,
+    idf: np.ndarray,
+    doc_masks: dict[str, np.ndarray],
+) -> list[QueryMaxSim]:
     queries = enc.encode([ids for ids in enc.pieces(split.texts)])
     out = []
     for i, (Q, qids, qspecial) in enumerate(queries):
@@ -239,7 +287,9 @@ def label(mode: str, variant: tuple[str, str, str]) -> str:
 # --------------------------------------------------------------------------- experiments
 
 
-def pooled_ascent(signals: dict[str, np.ndarray], names: list[str], split: Split, kind: str, rows: np.ndarray | None = None):
+def pooled_ascent(
+    signals: dict[str, np.ndarray], names: list[str], split: Split, kind: str, rows: np.ndarray | None = None
+):
     M = pool_of(signals)
     parts, mask, small = pool_gather([normalise(signals[n], M, kind).astype(np.float32) for n in names], M, split)
     init = [0.55 if n == names[0] else 0.45 if n == "bm25" else 0.0 for n in names]
@@ -292,7 +342,7 @@ def measure_cost(corpus: Corpus, splits, signals, n_queries: int = 12) -> dict:
         times = {"query": [], "top20": [], "top50": [], "maxsim only, top50 stored": []}
         for i in range(n_queries):
             t = time.perf_counter()
-            (Q, _, _), = enc.encode(enc.pieces([test.texts[i]]))
+            ((Q, _, _),) = enc.encode(enc.pieces([test.texts[i]]))
             times["query"].append(time.perf_counter() - t)
             for k in (20, 50):
                 top = np.argsort(-fusedS[i])[:k]
@@ -308,10 +358,14 @@ def measure_cost(corpus: Corpus, splits, signals, n_queries: int = 12) -> dict:
         out[backend] = {f"{k} seconds (median of {n_queries})": round(median(v), 4) for k, v in times.items()}
         print(backend, out[backend], flush=True)
     pieces = sum(len(p) for p in TokenEncoder.pieces(enc, corpus.texts))
-    out["storage"] = {"corpus wordpieces (no specials)": pieces, "bytes per wordpiece float16": 384 * 2,
-                      "bytes per wordpiece int8 + fp16 scale": 384 + 2,
-                      "corpus GB float16": round(pieces * 768 / 1e9, 2), "corpus GB int8": round(pieces * 386 / 1e9, 2),
-                      "sentence vectors in the index now, GB (float32)": round(len(corpus.unit_doc) * 384 * 4 / 1e9, 3)}
+    out["storage"] = {
+        "corpus wordpieces (no specials)": pieces,
+        "bytes per wordpiece float16": 384 * 2,
+        "bytes per wordpiece int8 + fp16 scale": 384 + 2,
+        "corpus GB float16": round(pieces * 768 / 1e9, 2),
+        "corpus GB int8": round(pieces * 386 / 1e9, 2),
+        "sentence vectors in the index now, GB (float32)": round(len(corpus.unit_doc) * 384 * 4 / 1e9, 3),
+    }
     return out
 
 
@@ -319,7 +373,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=SCIFACT)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/maxsim/cache"), help="token states (.npy float16)")
-    parser.add_argument("--views-cache", type=Path, default=Path("/tmp/scifact_granularity"), help="scifact_granularity.py's --cache (whole-abstract vectors)")
+    parser.add_argument(
+        "--views-cache",
+        type=Path,
+        default=Path("/tmp/scifact_granularity"),
+        help="scifact_granularity.py's --cache (whole-abstract vectors)",
+    )
     parser.add_argument("--index-backend", default="torch")
     parser.add_argument("--modes", nargs="*", default=["windows", "sentences"], choices=["windows", "sentences"])
     parser.add_argument("--no-nested-cv", action="store_true")
@@ -339,12 +398,18 @@ def main() -> None:
     lexical = LexicalIndex.build(corpus.texts, BM25Settings())
     signals = {}
     for s, split in splits.items():
-        signals[s] = {"dense_max": segment_max(split.Q @ corpus.U.T, corpus.starts),
-                      "bm25": np.stack([lexical.scores(t) for t in split.texts]).astype(np.float32),
-                      "whole": split.Q @ whole[0].T}
+        signals[s] = {
+            "dense_max": segment_max(split.Q @ corpus.U.T, corpus.starts),
+            "bm25": np.stack([lexical.scores(t) for t in split.texts]).astype(np.float32),
+            "whole": split.Q @ whole[0].T,
+        }
     pools = {s: pool_of(signals[s]) for s in SPLITS}
     rows = np.flatnonzero(pools["train"].any(0) | pools["test"].any(0))
-    print(f"{len(rows)} of {len(corpus.docs)} documents are in some pool; loaded in {time.time() - started:.0f} s", file=sys.stderr, flush=True)
+    print(
+        f"{len(rows)} of {len(corpus.docs)} documents are in some pool; loaded in {time.time() - started:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
 
     enc = TokenEncoder("onnx")
     idf = wordpiece_idf(enc, corpus)
@@ -371,25 +436,70 @@ def main() -> None:
     masked = lambda s, v: np.where(pools[s], maxsim[s][v], -1e9)
     grid = {v: ndcg10(masked("train", v), splits["train"]) for v in maxsim["train"]}
     pick = max(grid, key=grid.get)
-    entry = rec.family("maxsim alone, re-ranking the pool (variant picked on train)", grid, pick, masked("test", pick), masked("train", pick))
+    entry = rec.family(
+        "maxsim alone, re-ranking the pool (variant picked on train)",
+        grid,
+        pick,
+        masked("test", pick),
+        masked("train", pick),
+    )
     entry["train_grid"] = {k: round(x, 4) for k, x in sorted(grid.items(), key=lambda kv: -kv[1])}
-    product_alpha = lambda s: (lambda M: fused([normalise(signals[s]["dense_max"], M, "minmax"), normalise(signals[s]["bm25"], M, "minmax")], [0.7, 0.3], M))(pools[s])
-    rec.family("baseline: best sentence + bm25 at the product's alpha 0.7 (not tuned)", {}, "alpha=0.7", product_alpha("test"), product_alpha("train"))
-    convex_family(rec, "baseline: best sentence + bm25 (min-max, alpha on train)", lambda s: (signals[s]["dense_max"], signals[s]["bm25"], pools[s]))
-    ascent_family(rec, "previous best: best sentence + whole-abstract vector + bm25", signals, ["dense_max", "whole", "bm25"], "minmax")
+    product_alpha = lambda s: (
+        lambda M: fused(
+            [normalise(signals[s]["dense_max"], M, "minmax"), normalise(signals[s]["bm25"], M, "minmax")], [0.7, 0.3], M
+        )
+    )(pools[s])
+    rec.family(
+        "baseline: best sentence + bm25 at the product's alpha 0.7 (not tuned)",
+        {},
+        "alpha=0.7",
+        product_alpha("test"),
+        product_alpha("train"),
+    )
+    convex_family(
+        rec,
+        "baseline: best sentence + bm25 (min-max, alpha on train)",
+        lambda s: (signals[s]["dense_max"], signals[s]["bm25"], pools[s]),
+    )
+    ascent_family(
+        rec,
+        "previous best: best sentence + whole-abstract vector + bm25",
+        signals,
+        ["dense_max", "whole", "bm25"],
+        "minmax",
+    )
     nested = not args.no_nested_cv
     variant_family(rec, "maxsim + bm25 (no sentence vector)", signals, maxsim, ["bm25"], False)
     variant_family(rec, "best sentence + maxsim + bm25", signals, maxsim, ["dense_max", "bm25"], nested)
-    variant_family(rec, "best sentence + whole-abstract vector + maxsim + bm25", signals, maxsim, ["dense_max", "whole", "bm25"], nested)
+    variant_family(
+        rec,
+        "best sentence + whole-abstract vector + maxsim + bm25",
+        signals,
+        maxsim,
+        ["dense_max", "whole", "bm25"],
+        nested,
+    )
 
     cost = measure_cost(corpus, splits, signals) if args.cost else None
     fusion = [k for k in rec.families if not k.startswith(("single", "maxsim alone"))]
     best = max(fusion, key=lambda k: rec.families[k]["train"])
     print(f"best on train: {best}: train {rec.families[best]['train']}, test {rec.families[best]['test']}")
-    write_result(args.name, {"dataset": str(args.dataset), "index_backend": args.index_backend, "token_backend": "onnx (fp32)",
-                             "window": WINDOW, "stride": STRIDE, "documents_encoded": int(len(rows)), "encoding": encode_info,
-                             "seconds": round(time.time() - started, 1), "best_on_train": best, "results": rec.families,
-                             "cost": cost})
+    write_result(
+        args.name,
+        {
+            "dataset": str(args.dataset),
+            "index_backend": args.index_backend,
+            "token_backend": "onnx (fp32)",
+            "window": WINDOW,
+            "stride": STRIDE,
+            "documents_encoded": int(len(rows)),
+            "encoding": encode_info,
+            "seconds": round(time.time() - started, 1),
+            "best_on_train": best,
+            "results": rec.families,
+            "cost": cost,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
 from _common import SCIFACT, write_result
 
 
@@ -60,7 +59,8 @@ def main() -> None:
     session = BeirSession(test, embedder, beir_index_dir(cache_dir(), test, settings, embedder.fingerprint()), settings)
     index = session.engine.index
     rows = index.conn.execute(
-        "SELECT units.id, documents.source FROM units JOIN documents ON documents.id = units.doc_id ORDER BY documents.source, units.char_start").fetchall()
+        "SELECT units.id, documents.source FROM units JOIN documents ON documents.id = units.doc_id ORDER BY documents.source, units.char_start"
+    ).fetchall()
     docs = sorted({src for _, src in rows})
     position = {d: i for i, d in enumerate(docs)}
     unit_doc = np.asarray([position[src] for _, src in rows])
@@ -77,10 +77,17 @@ def main() -> None:
 
     def bm25_of(token_lists):
         vocab: dict[str, int] = {}
-        ids = [[vocab.setdefault(t, len(vocab)) for t in toks] or [vocab.setdefault("\u2205", len(vocab))] for toks in token_lists]
+        ids = [
+            [vocab.setdefault(t, len(vocab)) for t in toks] or [vocab.setdefault("\u2205", len(vocab))]
+            for toks in token_lists
+        ]
         retriever = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
         retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
-        return lambda toks: retriever.get_scores([vocab[t] for t in toks if t in vocab]) if any(t in vocab for t in toks) else np.zeros(len(docs))
+        return lambda toks: (
+            retriever.get_scores([vocab[t] for t in toks if t in vocab])
+            if any(t in vocab for t in toks)
+            else np.zeros(len(docs))
+        )
 
     def bigrams(toks):
         return [a + "_" + b for a, b in zip(toks, toks[1:])]
@@ -98,7 +105,10 @@ def main() -> None:
         mask = topmask(dmax) | topmask(B)
 
         def score(run_matrix: np.ndarray) -> float:
-            run = {q: {docs[j]: float(run_matrix[i, j]) for j in np.argsort(-run_matrix[i])[:100]} for i, q in enumerate(qids)}
+            run = {
+                q: {docs[j]: float(run_matrix[i, j]) for j in np.argsort(-run_matrix[i])[:100]}
+                for i, q in enumerate(qids)
+            }
             return evaluate_run(run, data.qrels, ("ndcg@10",)).mean("ndcg@10")
 
         def record(label: str, run_matrix: np.ndarray) -> None:
@@ -127,7 +137,10 @@ def main() -> None:
             Q2 /= np.linalg.norm(Q2, axis=1, keepdims=True)
             d2 = np.maximum.reduceat(Q2 @ U.T, starts, axis=1)
             record(f"+ dense PRF (Rocchio, top {k}, beta {beta})", fuse([d2, B], [0.6, 0.4], topmask(d2) | topmask(B)))
-        idf = {t: np.log(1 + (len(docs) - n + 0.5) / (n + 0.5)) for t, n in Counter(t for toks in doc_terms for t in set(toks)).items()}
+        idf = {
+            t: np.log(1 + (len(docs) - n + 0.5) / (n + 0.5))
+            for t, n in Counter(t for toks in doc_terms for t in set(toks)).items()
+        }
         top = np.argsort(-base, axis=1)[:, :3]
         B2 = np.zeros_like(B)
         for i, q in enumerate(qids):
@@ -140,7 +153,9 @@ def main() -> None:
         record("+ lexical PRF (top 3 docs, 10 terms, 0.3)", fuse([dmax, B2], [0.6, 0.4], topmask(dmax) | topmask(B2)))
     best = max(results, key=lambda label: results[label].get("train", 0.0))
     print(f"best on train: {best} -> train {results[best]['train']}, test {results[best]['test']}")
-    write_result(args.name, {"dataset": str(args.dataset), "backend": args.backend, "ndcg@10": results, "best_on_train": best})
+    write_result(
+        args.name, {"dataset": str(args.dataset), "backend": args.backend, "ndcg@10": results, "best_on_train": best}
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 from _common import REPO, write_result
 
 SETS = {"ours": REPO / "tests/data/seed_questions.jsonl", "held-out": REPO / "tests/data/heldout_questions.jsonl"}
@@ -60,12 +59,20 @@ def grid(engine, questions) -> dict:
                     vectors = tokens.get(ids, engine._unit_texts)
                     late.append(max(maxsim(query, vectors[u]) for u in ids))
                 for weight in (0.0,) + WEIGHTS:
-                    score = np.asarray([c.fused for c in head], dtype=np.float32) + weight * minmax(np.asarray(late, dtype=np.float32))
+                    score = np.asarray([c.fused for c in head], dtype=np.float32) + weight * minmax(
+                        np.asarray(late, dtype=np.float32)
+                    )
                     order = list(np.argsort(-score, kind="stable")) + list(range(len(head), len(ranked)))
                     first = next((r for r, i in enumerate(order[:10]) if hits[i]), None)
                     key = "baseline" if weight == 0 else f"top{top}_units{units or 'all'}_w{weight}"
                     cells.setdefault(key, []).append((int(first == 0), 0.0 if first is None else 1.0 / (first + 1)))
-    return {key: {"hit@1": round(float(np.mean([h for h, _ in v])), 4), "mrr@10": round(float(np.mean([r for _, r in v])), 4)} for key, v in cells.items()}
+    return {
+        key: {
+            "hit@1": round(float(np.mean([h for h, _ in v])), 4),
+            "mrr@10": round(float(np.mean([r for _, r in v])), 4),
+        }
+        for key, v in cells.items()
+    }
 
 
 def choose(cells: dict) -> str:
@@ -79,8 +86,8 @@ def choose(cells: dict) -> str:
 
     def work(key: str) -> tuple[int, float]:
         top, units, weight = key.split("_")
-        n_units = 10 if units == "unitsall" else int(units[len("units"):])
-        return int(top[len("top"):]) * n_units, float(weight[1:])
+        n_units = 10 if units == "unitsall" else int(units[len("units") :])
+        return int(top[len("top") :]) * n_units, float(weight[1:])
 
     return min(close, key=work)
 
@@ -100,7 +107,11 @@ def cost(index_dir: Path, embedder, questions) -> dict:
                 bucket.append((time.perf_counter() - started) * 1000)
         finally:
             engine.close()
-    return {"cold_ms_median": round(statistics.median(cold), 1), "warm_ms_median": round(statistics.median(warm), 1), "questions": len(cold)}
+    return {
+        "cold_ms_median": round(statistics.median(cold), 1),
+        "warm_ms_median": round(statistics.median(warm), 1),
+        "questions": len(cold),
+    }
 
 
 def main() -> None:

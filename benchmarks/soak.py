@@ -29,8 +29,14 @@ def question_pool(engine, rng: random.Random) -> list[str]:
     """Real questions, then generated odd ones drawn from the corpus's own words."""
     from qa.questions import load_questions
 
-    pool = [q.question for name in ("seed_questions.jsonl", "heldout_questions.jsonl") for q in load_questions(REPO / "tests" / "data" / name)]
-    words = sorted({w for source in engine.sources() for w in (engine.document_text(source) or "").split() if w.isalpha()})
+    pool = [
+        q.question
+        for name in ("seed_questions.jsonl", "heldout_questions.jsonl")
+        for q in load_questions(REPO / "tests" / "data" / name)
+    ]
+    words = sorted(
+        {w for source in engine.sources() for w in (engine.document_text(source) or "").split() if w.isalpha()}
+    )
     for _ in range(200):
         pool.append(" ".join(rng.choices(words, k=rng.randint(1, 12))) + "?")
     pool += ["?!?...", "¿¡ — … «»", "[bold red]who[/bold red] met [link=x]whom[/link]?", "\x1b[31mwhen\x1b[0m?"]

@@ -29,7 +29,9 @@ def grid() -> list[RetrievalSettings]:
     base = RetrievalSettings(short_document_chars=0)
     out = [replace(base, fusion="rrf", rrf_k=60)]
     for alpha, unit_share, doc_share in product((0.5, 0.6, 0.7), (0.0, 0.67), (0.0, 0.5, 1.0)):
-        out.append(replace(base, fusion="convex", alpha=alpha, unit_bm25_share=unit_share, document_bm25_share=doc_share))
+        out.append(
+            replace(base, fusion="convex", alpha=alpha, unit_bm25_share=unit_share, document_bm25_share=doc_share)
+        )
     # finer steps around the coarse winner (alpha 0.6, all lexical weight on the document)
     for alpha, doc_share in product((0.55, 0.6, 0.65), (0.75, 0.9)):
         out.append(replace(base, fusion="convex", alpha=alpha, document_bm25_share=doc_share))
@@ -55,7 +57,9 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"])
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "scifact_tuning.json")
-    parser.add_argument("--append", action="store_true", help="Keep the settings already in --json; score only the new ones.")
+    parser.add_argument(
+        "--append", action="store_true", help="Keep the settings already in --json; score only the new ones."
+    )
     args = parser.parse_args()
     results = json.loads(args.json.read_text(encoding="utf-8"))["results"] if args.append and args.json.exists() else []
     done = {key(r["retrieval"]) for r in results}
@@ -63,7 +67,9 @@ def main() -> None:
     dataset = load_beir(args.dataset, "train")
     embedder = make_embedder(args.backend)
     settings = BeirSettings(granularity="chunks")
-    session = BeirSession(dataset, embedder, beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint()), settings)
+    session = BeirSession(
+        dataset, embedder, beir_index_dir(cache_dir(), dataset, settings, embedder.fingerprint()), settings
+    )
     try:
         for i, retrieval in enumerate(grid()):
             if key(asdict(retrieval)) in done:
@@ -71,7 +77,10 @@ def main() -> None:
             started = time.perf_counter()
             result = session.evaluate("hybrid", retrieval)
             results.append({"retrieval": asdict(retrieval), "metrics": result.metrics})
-            print(f"[{i + 1}] train nDCG@10 {result.metrics['ndcg@10']:.4f}  {describe(retrieval)}  ({time.perf_counter() - started:.0f}s)", flush=True)
+            print(
+                f"[{i + 1}] train nDCG@10 {result.metrics['ndcg@10']:.4f}  {describe(retrieval)}  ({time.perf_counter() - started:.0f}s)",
+                flush=True,
+            )
     finally:
         session.close()
     results.sort(key=lambda r: -r["metrics"]["ndcg@10"])
@@ -79,7 +88,10 @@ def main() -> None:
     for r in results[:5]:
         print(f"  {r['metrics']['ndcg@10']:.4f}  {describe(RetrievalSettings(**dict(key(r['retrieval']))))}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"split": "train", "n_queries": len(dataset.queries), "results": results}, indent=2), encoding="utf-8")
+    args.json.write_text(
+        json.dumps({"split": "train", "n_queries": len(dataset.queries), "results": results}, indent=2),
+        encoding="utf-8",
+    )
 
 
 def describe(r: RetrievalSettings) -> str:

@@ -6,12 +6,13 @@ import contextlib
 import shutil
 import threading
 import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Sequence
 
 import numpy as np
 
+from index import store
 from index.chunker import ChunkSettings, Segmentation, segment_texts
 from index.documents import (
     DEFAULT_MAX_FILE_BYTES,
@@ -29,9 +30,16 @@ from index.documents import (
 from index.embedder import Embedder
 from index.errors import CancelledError, EmptyCorpusError
 from index.files import BackgroundCopy, EarlyFlush
-from index import store
 from index.lexical import BM25Settings
-from index.lexical_build import RowTerms, analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
+from index.lexical_build import (
+    RowTerms,
+    analyze_rows,
+    load_row_terms,
+    row_terms,
+    update_postings,
+    update_row_terms,
+    write_bm25,
+)
 from index.lexical_delta import has_delta, write_delta
 from index.vectors import build_dense, update_dense
 
@@ -72,7 +80,9 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def scan_corpus(paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES, progress: Progress = _noop) -> tuple[Path, list[Document], list[Skipped]]:
+def scan_corpus(
+    paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES, progress: Progress = _noop
+) -> tuple[Path, list[Document], list[Skipped]]:
     """Read every supported file under paths; unreadable ones are skipped with a reason."""
     paths = [Path(p) for p in paths]
     scan = scan_files(paths, corpus_root(paths), {}, max_bytes, progress)
@@ -95,7 +105,10 @@ class Changes:
 
 
 def pending_changes(
-    paths: Sequence[Path], conn, max_bytes: int = DEFAULT_MAX_FILE_BYTES, manifest: store.Manifest | None = None,
+    paths: Sequence[Path],
+    conn,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    manifest: store.Manifest | None = None,
     changed_paths: Collection[str] | None = None,
 ) -> Changes:
     """Compare the files under paths with an index's documents (conn: its SQLite, open), writing nothing.
@@ -111,15 +124,24 @@ def pending_changes(
     hint = changed_files(paths, root, changed_paths) if changed_paths is not None and not outdated else None
     recorded, recorded_stats, hint, _ = _recorded(conn, hint)
     known, stats = _forget_outdated(recorded, recorded_stats, outdated)
-    new, changed, removed = _classify(known, scan_files(paths, root, stats, max_bytes, only=hint.files if hint else None))
+    new, changed, removed = _classify(
+        known, scan_files(paths, root, stats, max_bytes, only=hint.files if hint else None)
+    )
     return Changes(len(new), len(changed), len(removed))
 
 
-def changes_since(generation: Path, paths: Sequence[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES, changed_paths: Collection[str] | None = None) -> Changes:
+def changes_since(
+    generation: Path,
+    paths: Sequence[Path],
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    changed_paths: Collection[str] | None = None,
+) -> Changes:
     """pending_changes against one generation folder, on a read-only connection of its own (the
     watches of the chat and of `qa index --watch`)."""
     with contextlib.closing(store.connect(generation / store.SQLITE, readonly=True)) as conn:
-        return pending_changes(paths, conn, max_bytes, store.Manifest.from_path(generation / store.MANIFEST), changed_paths)
+        return pending_changes(
+            paths, conn, max_bytes, store.Manifest.from_path(generation / store.MANIFEST), changed_paths
+        )
 
 
 def _recorded(conn, hint: Hint | None) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat], Hint | None, int]:
@@ -146,8 +168,10 @@ def _forget_outdated(known: dict[str, tuple[int, str, str]], stats: dict[str, Fi
     if not outdated:
         return known, stats
     stale = {src for src in known if extractor_of(src) in outdated}
-    return ({src: (row[0], "" if src in stale else row[1], row[2]) for src, row in known.items()},
-            {src: st for src, st in stats.items() if src not in stale})
+    return (
+        {src: (row[0], "" if src in stale else row[1], row[2]) for src, row in known.items()},
+        {src: st for src, st in stats.items() if src not in stale},
+    )
 
 
 def _classify(known: dict[str, tuple[int, str, str]], found: Scan) -> tuple[list[Document], list[Document], list[str]]:
@@ -195,7 +219,9 @@ def build_index(
         previous = store.read_manifest(index_dir)
         reason = None
         if previous is not None and not rebuild:
-            reason = store.expected_mismatch(previous, fingerprint=embedder.fingerprint(), chunking=chunking, backend=embedder.backend)
+            reason = store.expected_mismatch(
+                previous, fingerprint=embedder.fingerprint(), chunking=chunking, backend=embedder.backend
+            )
             if reason is None and previous.bm25 != asdict(bm25):
                 reason = "BM25 settings changed"
             if reason is None and previous.root != str(root):
@@ -216,8 +242,20 @@ def build_index(
         flush = EarlyFlush()
         try:
             report = _write_generation(
-                tmp, index_dir, paths, scan, embedder, chunking, bm25,
-                incremental=incremental, outdated=outdated, hint=hint, progress=progress, cancelled=cancelled, timings=timings, flush=flush,
+                tmp,
+                index_dir,
+                paths,
+                scan,
+                embedder,
+                chunking,
+                bm25,
+                incremental=incremental,
+                outdated=outdated,
+                hint=hint,
+                progress=progress,
+                cancelled=cancelled,
+                timings=timings,
+                flush=flush,
             )
             if cancelled():
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
@@ -243,9 +281,21 @@ def build_index(
 
 
 def _write_generation(
-    tmp: Path, index_dir: Path, paths: Sequence[Path], scan: Callable[[dict[str, FileStat], list[str] | None], Scan],
-    embedder: Embedder, chunking: ChunkSettings, bm25: BM25Settings, *, incremental: bool, outdated: frozenset[str],
-    progress: Progress, cancelled: Callable[[], bool], timings: dict[str, float], flush: EarlyFlush, hint: Hint | None = None,
+    tmp: Path,
+    index_dir: Path,
+    paths: Sequence[Path],
+    scan: Callable[[dict[str, FileStat], list[str] | None], Scan],
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    bm25: BM25Settings,
+    *,
+    incremental: bool,
+    outdated: frozenset[str],
+    progress: Progress,
+    cancelled: Callable[[], bool],
+    timings: dict[str, float],
+    flush: EarlyFlush,
+    hint: Hint | None = None,
 ) -> dict:
     db_path = tmp / store.SQLITE
     live = None
@@ -282,14 +332,20 @@ def _write_generation(
         unchanged = len(docs) - len(new) - len(changed) + len(found.unchanged) + others
         # Paths may have moved (same source, new absolute path): keep them current.
         paths_now = {**{d.source: str(d.path) for d in docs}, **{src: str(p) for src, p in found.unchanged.items()}}
-        conn.executemany("UPDATE documents SET path = ? WHERE source = ?", [(p, src) for src, p in paths_now.items() if src in known and known[src][2] != p])
+        conn.executemany(
+            "UPDATE documents SET path = ? WHERE source = ?",
+            [(p, src) for src, p in paths_now.items() if src in known and known[src][2] != p],
+        )
         drop_docs = [known[s][0] for s in removed] + [known[d.source][0] for d in changed]
         dropped_ids: list[int] = []
         dropped_chunks: list[int] = []
         for doc_id in drop_docs:
             dropped_ids.extend(r[0] for r in conn.execute("SELECT id FROM units WHERE doc_id = ?", (doc_id,)))
             dropped_chunks.extend(r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,)))
-        conn.executemany("DELETE FROM chunk_units WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)", [(i,) for i in drop_docs])
+        conn.executemany(
+            "DELETE FROM chunk_units WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)",
+            [(i,) for i in drop_docs],
+        )
         conn.executemany("DELETE FROM units WHERE doc_id = ?", [(i,) for i in drop_docs])
         conn.executemany("DELETE FROM chunks WHERE doc_id = ?", [(i,) for i in drop_docs])
         conn.executemany("DELETE FROM documents WHERE id = ?", [(i,) for i in drop_docs])
@@ -300,8 +356,10 @@ def _write_generation(
         for start in range(0, len(pending), _SEGMENT_BATCH):
             if cancelled():
                 raise CancelledError("Indexing cancelled; the previous index is unchanged.")
-            batch = pending[start:start + _SEGMENT_BATCH]
-            to_embed.extend(zip(batch, segment_texts([doc.text for doc in batch], embedder, chunking, embedder.max_tokens)))
+            batch = pending[start : start + _SEGMENT_BATCH]
+            to_embed.extend(
+                zip(batch, segment_texts([doc.text for doc in batch], embedder, chunking, embedder.max_tokens))
+            )
         timings["chunk"] = time.perf_counter() - t
 
         unit_rows: list[tuple[int, str]] = []
@@ -315,7 +373,7 @@ def _write_generation(
             doc_id = cur.lastrowid
             unit_ids = []
             for unit in seg.units:
-                text = doc.text[unit.char_start:unit.char_end]
+                text = doc.text[unit.char_start : unit.char_end]
                 u = conn.execute(
                     "INSERT INTO units(doc_id, char_start, char_end, n_tokens, text) VALUES (?,?,?,?,?)",
                     (doc_id, unit.char_start, unit.char_end, unit.n_tokens, text),
@@ -325,9 +383,21 @@ def _write_generation(
             for chunk, members in zip(seg.chunks, seg.members):
                 c = conn.execute(
                     "INSERT INTO chunks(doc_id, ordinal, char_start, char_end, line_start, line_end, n_tokens, text) VALUES (?,?,?,?,?,?,?,?)",
-                    (doc_id, chunk.ordinal, chunk.char_start, chunk.char_end, chunk.line_start, chunk.line_end, chunk.n_tokens, chunk.text),
+                    (
+                        doc_id,
+                        chunk.ordinal,
+                        chunk.char_start,
+                        chunk.char_end,
+                        chunk.line_start,
+                        chunk.line_end,
+                        chunk.n_tokens,
+                        chunk.text,
+                    ),
                 )
-                conn.executemany("INSERT INTO chunk_units(chunk_id, unit_id) VALUES (?, ?)", [(c.lastrowid, unit_ids[m]) for m in members])
+                conn.executemany(
+                    "INSERT INTO chunk_units(chunk_id, unit_id) VALUES (?, ?)",
+                    [(c.lastrowid, unit_ids[m]) for m in members],
+                )
                 chunk_rows.append((c.lastrowid, chunk.text))
 
         new_ids = np.asarray([uid for uid, _ in unit_rows], dtype=np.int64)
@@ -355,7 +425,9 @@ def _write_generation(
             # Exact FAISS for small corpora, IVF-PQ beyond index.vectors.FLAT_MAX (chosen by size).
             if live is not None:
                 old_kind = store.Manifest.from_path(live / store.MANIFEST).faiss_kind
-                faiss_kind = update_dense(live, old_kind, tmp, np.asarray(dropped_ids, dtype=np.int64), new_ids, vectors)
+                faiss_kind = update_dense(
+                    live, old_kind, tmp, np.asarray(dropped_ids, dtype=np.int64), new_ids, vectors
+                )
             else:
                 faiss_kind = build_dense(vectors, new_ids, tmp)
             flush.start(tmp / store.FAISS, final=True)
@@ -370,13 +442,17 @@ def _write_generation(
             timings["save_bm25"] = background.seconds + time.perf_counter() - t_bm25 - timings["save_bm25_wait"]
         finally:
             background.join(quiet=True)
-        store.write_file_stats(conn, found.stats, forget=removed + [d.source for d in docs if d.source not in found.stats])
+        store.write_file_stats(
+            conn, found.stats, forget=removed + [d.source for d in docs if d.source not in found.stats]
+        )
         conn.commit()
         n_docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     finally:
         conn.close()
     manifest = store.Manifest(
-        format_version=store.DELTA_FORMAT_VERSION if has_delta(tmp / store.BM25_DIR) or has_delta(tmp / store.UNIT_BM25_DIR) else store.FORMAT_VERSION,
+        format_version=store.DELTA_FORMAT_VERSION
+        if has_delta(tmp / store.BM25_DIR) or has_delta(tmp / store.UNIT_BM25_DIR)
+        else store.FORMAT_VERSION,
         model=embedder.name,
         model_fingerprint=embedder.fingerprint(),
         dim=embedder.dim,
@@ -408,8 +484,13 @@ def _write_generation(
 
 
 def _indexed_the_same(
-    conn, docs: list[Document], recorded: dict[str, tuple[int, str, str]], embedder: Embedder, chunking: ChunkSettings,
-    progress: Progress, cancelled: Callable[[], bool],
+    conn,
+    docs: list[Document],
+    recorded: dict[str, tuple[int, str, str]],
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    progress: Progress,
+    cancelled: Callable[[], bool],
 ) -> set[str]:
     """Sources of the documents whose stored passages are what segmenting their text now makes (5,183
     SciFact abstracts: 12 s, against minutes to embed them again)."""
@@ -418,22 +499,31 @@ def _indexed_the_same(
         if cancelled():
             raise CancelledError("Indexing cancelled; the previous index is unchanged.")
         progress("recheck", start, len(docs))
-        batch = docs[start:start + _SEGMENT_BATCH]
+        batch = docs[start : start + _SEGMENT_BATCH]
         segments = segment_texts([d.text for d in batch], embedder, chunking, embedder.max_tokens)
-        kept.update(d.source for d, seg in zip(batch, segments) if _indexed_as(conn, recorded[d.source][0], d.text, seg))
+        kept.update(
+            d.source for d, seg in zip(batch, segments) if _indexed_as(conn, recorded[d.source][0], d.text, seg)
+        )
     progress("recheck", len(docs), len(docs))
     return kept
 
 
 def _indexed_as(conn, doc_id: int, text: str, seg: Segmentation) -> bool:
     """Whether a document's stored units and chunks are exactly what this segmentation of its text makes."""
-    units = conn.execute("SELECT id, char_start, char_end, n_tokens, text FROM units WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
-    if [row[1:] for row in units] != [(u.char_start, u.char_end, u.n_tokens, text[u.char_start:u.char_end]) for u in seg.units]:
+    units = conn.execute(
+        "SELECT id, char_start, char_end, n_tokens, text FROM units WHERE doc_id = ? ORDER BY id", (doc_id,)
+    ).fetchall()
+    if [row[1:] for row in units] != [
+        (u.char_start, u.char_end, u.n_tokens, text[u.char_start : u.char_end]) for u in seg.units
+    ]:
         return False
     chunks = conn.execute(
-        "SELECT id, ordinal, char_start, char_end, line_start, line_end, n_tokens, text FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
+        "SELECT id, ordinal, char_start, char_end, line_start, line_end, n_tokens, text FROM chunks WHERE doc_id = ? ORDER BY ordinal",
+        (doc_id,),
     ).fetchall()
-    if [row[1:] for row in chunks] != [(c.ordinal, c.char_start, c.char_end, c.line_start, c.line_end, c.n_tokens, c.text) for c in seg.chunks]:
+    if [row[1:] for row in chunks] != [
+        (c.ordinal, c.char_start, c.char_end, c.line_start, c.line_end, c.n_tokens, c.text) for c in seg.chunks
+    ]:
         return False
     position = {row[0]: i for i, row in enumerate(units)}
     members = [
@@ -459,14 +549,20 @@ class _BackgroundBM25:
     """Writes BM25 indexes in a background thread: a first build's from the new rows' texts, an update's
     from the live generation's postings plus the new rows."""
 
-    def __init__(self, tmp: Path, live: Path | None, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
+    def __init__(
+        self, tmp: Path, live: Path | None, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush
+    ) -> None:
         self.done: set[str] = set()
         self.seconds = 0.0
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(tmp, live, jobs, bm25, flush), name="qa-bm25", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(tmp, live, jobs, bm25, flush), name="qa-bm25", daemon=True
+        )
         self._thread.start()
 
-    def _run(self, tmp: Path, live: Path | None, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush) -> None:
+    def _run(
+        self, tmp: Path, live: Path | None, jobs: list[_LexicalJob], bm25: BM25Settings, flush: EarlyFlush
+    ) -> None:
         started = time.perf_counter()
         try:
             for job in jobs:
@@ -476,7 +572,14 @@ class _BackgroundBM25:
 
                 try:
                     if live is None:  # a first build: every row was inserted this run
-                        _save_bm25(tmp, job.bm25_dir, job.ids_file, job.ids, row_terms(analyze_rows(texts_of(job.ids), bm25)), bm25)
+                        _save_bm25(
+                            tmp,
+                            job.bm25_dir,
+                            job.ids_file,
+                            job.ids,
+                            row_terms(analyze_rows(texts_of(job.ids), bm25)),
+                            bm25,
+                        )
                         written = True
                     else:
                         written = _write_from_postings(tmp, live, job.bm25_dir, job.ids_file, job.ids, texts_of, bm25)
@@ -503,12 +606,20 @@ def _row_ids(conn, table: str, live: Path | None, ids_file: str, dropped: list[i
     if live is None:
         return np.asarray([r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")], dtype=np.int64)
     previous = np.load(live / ids_file, allow_pickle=False)
-    ids = np.concatenate([previous[~np.isin(previous, np.asarray(dropped, dtype=np.int64))], np.asarray(inserted, dtype=np.int64)])
+    ids = np.concatenate(
+        [previous[~np.isin(previous, np.asarray(dropped, dtype=np.int64))], np.asarray(inserted, dtype=np.int64)]
+    )
     return ids if np.all(ids[1:] > ids[:-1]) else np.unique(ids)
 
 
 def _write_from_postings(
-    tmp: Path, live: Path, bm25_dir: str, ids_file: str, ids: np.ndarray, texts_of: Callable[[np.ndarray], list[str]], bm25: BM25Settings,
+    tmp: Path,
+    live: Path,
+    bm25_dir: str,
+    ids_file: str,
+    ids: np.ndarray,
+    texts_of: Callable[[np.ndarray], list[str]],
+    bm25: BM25Settings,
 ) -> bool:
     """Write one BM25 index (rows = ids, ascending) from the live generation's saved postings, analysing
     only the new rows (texts_of(their ids)); False, writing nothing, when the live folder has none that fit.
@@ -521,18 +632,36 @@ def _write_from_postings(
     updated = update_postings(live / bm25_dir, previous_ids, ids, texts_of, bm25)
     if updated is None:
         return False
-    _save_bm25(tmp, bm25_dir, ids_file, ids, updated.rows, bm25, vocab_from=live / bm25_dir if updated.same_vocab else None, postings=updated.postings)
+    _save_bm25(
+        tmp,
+        bm25_dir,
+        ids_file,
+        ids,
+        updated.rows,
+        bm25,
+        vocab_from=live / bm25_dir if updated.same_vocab else None,
+        postings=updated.postings,
+    )
     return True
 
 
-def _save_bm25(tmp: Path, bm25_dir: str, ids_file: str, ids: np.ndarray, rows: RowTerms, bm25: BM25Settings, **options) -> None:
+def _save_bm25(
+    tmp: Path, bm25_dir: str, ids_file: str, ids: np.ndarray, rows: RowTerms, bm25: BM25Settings, **options
+) -> None:
     """One BM25 folder and the ids of its rows, written together (options: write_bm25's)."""
     write_bm25(tmp / bm25_dir, rows, bm25, **options)
     np.save(tmp / ids_file, ids, allow_pickle=False)
 
 
 def _write_lexical(
-    conn, table: str, ids: np.ndarray, tmp: Path, live: Path | None, bm25_dir: str, ids_file: str, bm25: BM25Settings,
+    conn,
+    table: str,
+    ids: np.ndarray,
+    tmp: Path,
+    live: Path | None,
+    bm25_dir: str,
+    ids_file: str,
+    bm25: BM25Settings,
 ) -> None:
     """Write one BM25 index (rows = ids, ascending). Rows the live generation has keep their postings
     (or, in a folder written before term counts, their terms) from it, so an update analyses only the
@@ -554,7 +683,9 @@ def _write_lexical(
     _save_bm25(tmp, bm25_dir, ids_file, ids, rows, bm25)
 
 
-def _embed_in_batches(texts: list[str], embedder: Embedder, progress: Progress, cancelled: Callable[[], bool], batch: int = 256) -> np.ndarray:
+def _embed_in_batches(
+    texts: list[str], embedder: Embedder, progress: Progress, cancelled: Callable[[], bool], batch: int = 256
+) -> np.ndarray:
     """Embed longest-first in batches (less padding), reporting progress and honouring cancel."""
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
@@ -564,7 +695,7 @@ def _embed_in_batches(texts: list[str], embedder: Embedder, progress: Progress, 
         if cancelled():
             raise CancelledError("Indexing cancelled; the previous index is unchanged.")
         progress("embed", start, len(texts))
-        idx = order[start:start + batch]
+        idx = order[start : start + batch]
         out[idx] = embedder.embed([texts[i] for i in idx])
     progress("embed", len(texts), len(texts))
     return out

@@ -5,8 +5,8 @@ files alone instead of comparing every file with the index."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Callable, Collection
 
 from index.documents import folder_prefix, hidden_below
 
@@ -24,7 +24,12 @@ class ChangeFeed:
     owner then compares every file on a timer instead, as before notifications.
     """
 
-    def __init__(self, folders: Collection[Path], ignore: Callable[[str], bool] = lambda path: False, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        folders: Collection[Path],
+        ignore: Callable[[str], bool] = lambda path: False,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self.folders = [str(Path(f).absolute()) for f in folders]
         self._ignore = ignore
         self._on_change = on_change
@@ -86,8 +91,15 @@ class ChangeFeed:
             import watchfiles
 
             watcher = watchfiles.watch(
-                *self.folders, stop_event=stop, step=STEP_MS, debounce=1_000, rust_timeout=500,
-                yield_on_timeout=True, raise_interrupt=False, ignore_permission_denied=True, watch_filter=None,
+                *self.folders,
+                stop_event=stop,
+                step=STEP_MS,
+                debounce=1_000,
+                rust_timeout=500,
+                yield_on_timeout=True,
+                raise_interrupt=False,
+                ignore_permission_denied=True,
+                watch_filter=None,
             )
             for batch in watcher:
                 ready.set()  # the first (possibly empty) batch comes once the watches are in place

@@ -5,8 +5,9 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 class Tokenizer(Protocol):
@@ -51,9 +52,45 @@ class Chunk:
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)|\n""")
 _LAST_WORD = re.compile(r"""([\w.]+)[.!?…]+["'”’)\]]*$""")
 _ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "gen", "col", "lt", "st", "jr", "sr",
-    "vs", "etc", "no", "nov", "dec", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-    "sept", "oct", "u.s", "u.k", "e.g", "i.e", "inc", "ltd", "co", "corp", "fig", "al",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "sen",
+    "rep",
+    "gov",
+    "gen",
+    "col",
+    "lt",
+    "st",
+    "jr",
+    "sr",
+    "vs",
+    "etc",
+    "no",
+    "nov",
+    "dec",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "u.s",
+    "u.k",
+    "e.g",
+    "i.e",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "fig",
+    "al",
 }
 
 
@@ -74,7 +111,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             word = _LAST_WORD.search(text, tail, end)
             if word and (word.start() > tail or tail == start) and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
                 continue
-            nxt = re.match(r"\s+(\S)", text[end:end + 8])
+            nxt = re.match(r"\s+(\S)", text[end : end + 8])
             if nxt and nxt.group(1).islower():
                 continue
         _append_trimmed(spans, text, start, end)
@@ -108,7 +145,8 @@ def soft_breaks(text: str) -> set[int]:
     lines = text.split("\n")
     width = wrap_width(lines)
     return {
-        offset for offset, line, here, nxt in _text_line_pairs(lines)
+        offset
+        for offset, line, here, nxt in _text_line_pairs(lines)
         if not here.startswith(("#", "|"))
         and not _ends_clause(here)
         and not _STARTS_BLOCK.match(nxt)
@@ -151,7 +189,9 @@ def wrapped_at(line: str, following: str, width: int | None) -> bool:
     used = len(line.rstrip())
     following = following.strip()
     closing = following.find("`", 1) if following.startswith("`") else -1
-    first = following[:closing + 1] if closing > 0 else following.split(maxsplit=1)[0] if following else ""  # a code span moves whole
+    first = (
+        following[: closing + 1] if closing > 0 else following.split(maxsplit=1)[0] if following else ""
+    )  # a code span moves whole
     return used >= WRAP_FILL * width or used + 1 + len(first) > width
 
 
@@ -162,7 +202,11 @@ def wrap_width(lines: list[str]) -> int | None:
     headings, list items, table rows and code are not prose): at least 3 of them, and half of them fill
     80-100 % of their 90th-percentile width, itself 40-160 columns.
     """
-    widths = [len(line.rstrip()) for _, line, here, nxt in _text_line_pairs(lines) if not _STARTS_BLOCK.match(here) and not _STARTS_BLOCK.match(nxt)]
+    widths = [
+        len(line.rstrip())
+        for _, line, here, nxt in _text_line_pairs(lines)
+        if not _STARTS_BLOCK.match(here) and not _STARTS_BLOCK.match(nxt)
+    ]
     if len(widths) < 3:
         return None
     widths.sort()
@@ -192,7 +236,9 @@ class LineIndex:
         return bisect.bisect_right(self._breaks, offset - 1) + 1 if offset > 0 else 1
 
 
-def _split_long(span: tuple[int, int], offsets: list[tuple[int, int]], limit: int, text: str) -> list[tuple[int, int, int]]:
+def _split_long(
+    span: tuple[int, int], offsets: list[tuple[int, int]], limit: int, text: str
+) -> list[tuple[int, int, int]]:
     """Cut an over-long sentence at wordpiece boundaries (preferring whitespace) into <= limit pieces."""
     start, _ = span
     pieces: list[tuple[int, int, int]] = []
@@ -238,7 +284,9 @@ def segment_text(text: str, tokenizer: Tokenizer, settings: ChunkSettings, model
     return segment_texts([text], tokenizer, settings, model_limit)[0]
 
 
-def segment_texts(texts: Sequence[str], tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int) -> list[Segmentation]:
+def segment_texts(
+    texts: Sequence[str], tokenizer: Tokenizer, settings: ChunkSettings, model_limit: int
+) -> list[Segmentation]:
     """segment_text for many documents, with one tokenizer call for all their sentences (and one to re-check)."""
     limit = min(settings.max_tokens, model_limit)
     sentences = [split_sentences(text) for text in texts]
@@ -247,12 +295,14 @@ def segment_texts(texts: Sequence[str], tokenizer: Tokenizer, settings: ChunkSet
     plans: list[_Plan] = []
     at = 0
     for text, spans in zip(texts, sentences):
-        plans.append(_plan(text, spans, flat[at:at + len(spans)], limit, settings, joins_on_whitespace))
+        plans.append(_plan(text, spans, flat[at : at + len(spans)], limit, settings, joins_on_whitespace))
         at += len(spans)
     recheck = [(d, g) for d, plan in enumerate(plans) for g in plan.recheck]
     verified = dict(zip(recheck, _offsets(tokenizer, [texts[d][slice(*plans[d].span(g))] for d, g in recheck])))
-    return [_segmentation(text, plan.units, plan.groups, {g: verified[d, g] for g in plan.recheck}, limit, settings)
-            for d, (text, plan) in enumerate(zip(texts, plans))]
+    return [
+        _segmentation(text, plan.units, plan.groups, {g: verified[d, g] for g in plan.recheck}, limit, settings)
+        for d, (text, plan) in enumerate(zip(texts, plans))
+    ]
 
 
 @dataclass(frozen=True)
@@ -269,7 +319,14 @@ class _Plan:
         return self.units[a][0], self.units[b - 1][1]
 
 
-def _plan(text: str, spans: list[tuple[int, int]], offsets: list[list[tuple[int, int]]], limit: int, settings: ChunkSettings, joins_on_whitespace: bool) -> _Plan:
+def _plan(
+    text: str,
+    spans: list[tuple[int, int]],
+    offsets: list[list[tuple[int, int]]],
+    limit: int,
+    settings: ChunkSettings,
+    joins_on_whitespace: bool,
+) -> _Plan:
     units: list[tuple[int, int, int]] = []
     pieces: set[int] = set()  # units cut from an over-long sentence: counted in context, maybe inside a word
     for span, offs in zip(spans, offsets):
@@ -285,8 +342,13 @@ def _plan(text: str, spans: list[tuple[int, int]], offsets: list[list[tuple[int,
     # A joined text has exactly its parts' wordpieces when every junction is plain whitespace and
     # the tokenizer splits words there (BERT's pre-tokenizer does); anything else is re-checked.
     recheck = [
-        g for g, (a, b) in enumerate(groups)
-        if not (joins_on_whitespace and not pieces.intersection(range(a, b)) and all(_whitespace_gap(text, units[i - 1][1], units[i][0]) for i in range(a + 1, b)))
+        g
+        for g, (a, b) in enumerate(groups)
+        if not (
+            joins_on_whitespace
+            and not pieces.intersection(range(a, b))
+            and all(_whitespace_gap(text, units[i - 1][1], units[i][0]) for i in range(a + 1, b))
+        )
     ]
     return _Plan(units, groups, recheck)
 
@@ -300,8 +362,14 @@ def _whitespace_gap(text: str, end: int, start: int) -> bool:
     return start > end and all(ch in " \t\n\r" or unicodedata.category(ch) == "Zs" for ch in text[end:start])
 
 
-def _segmentation(text: str, units: list[tuple[int, int, int]], groups: list[tuple[int, int]], verified: dict[int, list[tuple[int, int]]],
-                  limit: int, settings: ChunkSettings) -> Segmentation:
+def _segmentation(
+    text: str,
+    units: list[tuple[int, int, int]],
+    groups: list[tuple[int, int]],
+    verified: dict[int, list[tuple[int, int]]],
+    limit: int,
+    settings: ChunkSettings,
+) -> Segmentation:
     """Chunks from packed groups of units; a re-tokenised group over the limit is cut again."""
     if not units:
         return Segmentation([], [], [])

@@ -8,9 +8,10 @@ import os
 import re
 import stat as stat_mode
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, NamedTuple
+from typing import NamedTuple
 
 from index.chunker import starts_block, wrap_width, wrapped_at
 from index.errors import InputError
@@ -80,7 +81,7 @@ class FileStat(NamedTuple):
     inode: int
 
     @classmethod
-    def of(cls, st: os.stat_result) -> "FileStat":
+    def of(cls, st: os.stat_result) -> FileStat:
         return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
     def racy(self, scan_started_ns: int) -> bool:
@@ -187,8 +188,12 @@ def _html_table_lines(table) -> list[str]:
     """A table's rows as lines (index/tables.py): a first row of <th> cells names the cells of the others."""
     from index.tables import table_lines
 
-    rows = [tr.find_all(["td", "th"], recursive=False) for tr in table.find_all("tr") if tr.find_parent("table") is table]
-    return table_lines([[_one_line(c) for c in row] for row in rows], header=bool(rows) and all(c.name == "th" for c in rows[0]))
+    rows = [
+        tr.find_all(["td", "th"], recursive=False) for tr in table.find_all("tr") if tr.find_parent("table") is table
+    ]
+    return table_lines(
+        [[_one_line(c) for c in row] for row in rows], header=bool(rows) and all(c.name == "th" for c in rows[0])
+    )
 
 
 def _one_line(element) -> str:
@@ -235,7 +240,9 @@ def pdf_to_text(data: bytes) -> str:
     except Exception as exc:  # pypdf raises many kinds on damaged files; all mean the same to the user
         raise UndecodableError(f"is not a readable PDF ({type(exc).__name__}: {str(exc)[:80]})") from exc
     # Control characters (other than line breaks and tabs) carry no words; NUL would also stop SQLite text.
-    pages = _without_running_lines([CONTROL_CHARACTERS.sub(" ", page.replace("\r\n", "\n").replace("\r", "\n")).strip("\n") for page in pages])
+    pages = _without_running_lines(
+        [CONTROL_CHARACTERS.sub(" ", page.replace("\r\n", "\n").replace("\r", "\n")).strip("\n") for page in pages]
+    )
     cleaned = [_reflow(page) for page in pages]
     return f"\n{PAGE_BREAK}\n".join(cleaned) if any(page.strip() for page in cleaned) else ""
 
@@ -275,7 +282,11 @@ def _without_running_lines(pages: list[str]) -> list[str]:
     kept = []
     for lines in split:
         edge = edges(lines)
-        kept.append("\n".join(line for i, line in enumerate(lines) if not (i in edge and candidate(line) and key(line) in running)).strip("\n"))
+        kept.append(
+            "\n".join(
+                line for i, line in enumerate(lines) if not (i in edge and candidate(line) and key(line) in running)
+            ).strip("\n")
+        )
     return kept
 
 
@@ -295,12 +306,12 @@ def _reflow(page: str) -> str:
     width = wrap_width(page.split("\n"))
 
     def filled(m: re.Match) -> bool:
-        line = page[page.rfind("\n", 0, m.start()) + 1:m.start()]
-        following = page[m.end():page.find("\n", m.end()) % (len(page) + 1)]
+        line = page[page.rfind("\n", 0, m.start()) + 1 : m.start()]
+        following = page[m.end() : page.find("\n", m.end()) % (len(page) + 1)]
         return wrapped_at(line, following, width) and not starts_block(following)
 
     def join(m: re.Match) -> str:
-        before, after = page[:m.start()].rstrip("\"'”’»)]}"), page[m.end():m.end() + 1]
+        before, after = page[: m.start()].rstrip("\"'”’»)]}"), page[m.end() : m.end() + 1]
         if not (after.islower() or filled(m)) or not before or before[-1].isspace() or before[-1] in ".!?:;…":
             return m.group()
         if m.group(1):  # a word hyphenated across the break
@@ -321,17 +332,60 @@ would also stop SQLite text."""
 def extractor_of(source: str) -> str:
     """Which EXTRACTORS entry reads this file, by its suffix (read_text dispatches on it)."""
     suffix = os.path.splitext(source)[1].lower()
-    return "pdf" if suffix in PDF_SUFFIXES else "docx" if suffix in DOCX_SUFFIXES else "html" if suffix in HTML_SUFFIXES else "text"
+    return (
+        "pdf"
+        if suffix in PDF_SUFFIXES
+        else "docx"
+        if suffix in DOCX_SUFFIXES
+        else "html"
+        if suffix in HTML_SUFFIXES
+        else "text"
+    )
 
 
 def page_at(text: str, offset: int) -> int | None:
     """1-based page of text[offset] when the text has page breaks, else None."""
     return text.count(PAGE_BREAK, 0, offset) + 1 if PAGE_BREAK in text else None
+
+
 _HTML_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 _HTML_BLOCKS = [
-    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt",
-    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
-    "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td", "th", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "caption",
+    "dd",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
 ]
 
 
@@ -420,7 +474,11 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
         if given.is_file():
             suffix = given.suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
-                skipped.append(Skipped(str(given), f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})", other_type=True))
+                skipped.append(
+                    Skipped(
+                        str(given), f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})", other_type=True
+                    )
+                )
             elif str(given.resolve()) not in seen:  # named twice (or also inside a named folder): read once
                 seen.add(str(given.resolve()))
                 files.append(str(given.resolve()))
@@ -446,7 +504,11 @@ def _candidate_files(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
                 path = entry.path  # here/name, made by scandir
                 suffix = suffix_of(name)
                 if suffix not in SUPPORTED_SUFFIXES:
-                    skipped.append(Skipped(path, f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})", other_type=True))
+                    skipped.append(
+                        Skipped(
+                            path, f"unsupported type '{suffix or 'no extension'}' ({SUPPORTED_NOTE})", other_type=True
+                        )
+                    )
                     continue
                 try:
                     link = entry.is_symlink()
@@ -490,7 +552,7 @@ Office keeps beside a document while it is open ("~$rbour.docx", a few bytes tha
 
 def hidden_below(path: str, top: str) -> bool:
     """Whether a path under top (folder_prefix) has a part the walk never reads (_NOT_DOCUMENTS)."""
-    *folders, name = path[len(top):].split(os.sep)
+    *folders, name = path[len(top) :].split(os.sep)
     return name.startswith(_NOT_DOCUMENTS) or any(part.startswith(".") for part in folders)
 
 
@@ -511,7 +573,9 @@ def _is_file(entry: os.DirEntry) -> bool:
         return False
 
 
-def load_document(path: Path, root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES, source: str | None = None) -> Document:
+def load_document(
+    path: Path, root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES, source: str | None = None
+) -> Document:
     """Read one file into a Document (source: its name, when the caller has it already); raises OSError or
     UndecodableError with a usable reason."""
     text, encoding, digest = read_text(path, max_bytes)
@@ -519,8 +583,12 @@ def load_document(path: Path, root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTE
 
 
 def scan_files(
-    paths: list[Path], root: Path, known: Mapping[str, FileStat], max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    progress: Callable[[str, int, int], None] = lambda stage, done, total: None, only: list[str] | None = None,
+    paths: list[Path],
+    root: Path,
+    known: Mapping[str, FileStat],
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    progress: Callable[[str, int, int], None] = lambda stage, done, total: None,
+    only: list[str] | None = None,
 ) -> Scan:
     """Walk paths; read every file whose stat differs from known[source] (unknown files included).
     only: look at these files instead of walking (changed_files' list; Scan.unchanged then lists only those).
@@ -553,7 +621,14 @@ def scan_files(
             skipped.append(Skipped(path, describe_os_error(exc)))
             continue
         if not doc.text.strip():
-            skipped.append(Skipped(path, "a PDF without a text layer (scanned? run OCR on it first)" if doc.encoding == "pdf" else "empty (no text to index)"))
+            skipped.append(
+                Skipped(
+                    path,
+                    "a PDF without a text layer (scanned? run OCR on it first)"
+                    if doc.encoding == "pdf"
+                    else "empty (no text to index)",
+                )
+            )
             continue
         documents.append(doc)
         if not stat.racy(started):
@@ -568,10 +643,10 @@ def _source_of(path: str, root: Path, prefix: str, linked: list[tuple[str, str]]
     since root is a real path ("~/notes/sub/a.txt" with ~/notes -> /data/notes is "sub/a.txt")."""
     for named, real in linked:
         if path.startswith(named):
-            path = real + path[len(named):]
+            path = real + path[len(named) :]
             break
     if path.startswith(prefix) and os.sep == "/":
-        return path[len(prefix):]
+        return path[len(prefix) :]
     return _relative(Path(path), root)
 
 
@@ -620,7 +695,7 @@ def changed_files(paths: list[Path], root: Path, changed: Iterable[str]) -> Hint
             return None
         if hidden_below(path, top):
             continue  # never read by a scan
-        parts = path[len(top):].split(os.sep)
+        parts = path[len(top) :].split(os.sep)
         folder = top[:-1]
         for part in parts[:-1]:
             folder = os.path.join(folder, part)

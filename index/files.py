@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

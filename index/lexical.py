@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -36,8 +36,39 @@ def _stemmer(language: str):
 
 
 STOPWORDS_EN = (
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
-    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+    "a",
+    "an",
+    "and",
+    "are",
+    "as",
+    "at",
+    "be",
+    "but",
+    "by",
+    "for",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "such",
+    "that",
+    "the",
+    "their",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "to",
+    "was",
+    "will",
+    "with",
 )
 """bm25s.stopwords.STOPWORDS_EN (MIT), copied: importing bm25s pulls in scipy, ~0.28 s of a cold
 `qa ask` that only needs these 33 words. tests/test_store.py checks the copy against bm25s."""
@@ -70,14 +101,21 @@ def _column_length(indptr: np.ndarray, tid: int | None) -> int:
 class LexicalIndex:
     """A bm25s index whose rows line up with an array of chunk ids."""
 
-    FILES = ("params.index.json", "vocab.index.json", "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "nonoccurrence_array.index.npy")
+    FILES = (
+        "params.index.json",
+        "vocab.index.json",
+        "data.csc.index.npy",
+        "indices.csc.index.npy",
+        "indptr.csc.index.npy",
+        "nonoccurrence_array.index.npy",
+    )
 
     def __init__(self, retriever, settings: BM25Settings) -> None:
         self._retriever = retriever
         self.settings = settings
 
     @classmethod
-    def build(cls, texts: Sequence[str], settings: BM25Settings) -> "LexicalIndex":
+    def build(cls, texts: Sequence[str], settings: BM25Settings) -> LexicalIndex:
         import bm25s
 
         corpus = [analyze(t, settings) or [EMPTY_ROW] for t in texts]
@@ -89,7 +127,7 @@ class LexicalIndex:
         self._retriever.save(str(folder), show_progress=False, allow_pickle=False)
 
     @classmethod
-    def load(cls, folder: Path, settings: BM25Settings) -> "LexicalIndex":
+    def load(cls, folder: Path, settings: BM25Settings) -> LexicalIndex:
         """A saved index; lucene-style BM25 is read column by column from disk (ColumnLexical)."""
         if settings.method in ColumnLexical.METHODS and hasattr(os, "pread"):
             return ColumnLexical(folder, settings)

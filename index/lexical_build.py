@@ -20,9 +20,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,9 +87,14 @@ def load_row_terms(folder: Path, n_rows: int) -> RowTerms | None:
     if terms is None:
         return None
     fits = (
-        ids.dtype == np.int32 and offsets.dtype == np.int64 and offsets.shape == (n_rows + 1,)
-        and offsets[0] == 0 and offsets[-1] == ids.shape[0] and bool(np.all(np.diff(offsets) >= 0))
-        and (ids.shape[0] == 0 or (ids.min() >= 0 and ids.max() < len(terms))) and terms == sorted(terms)
+        ids.dtype == np.int32
+        and offsets.dtype == np.int64
+        and offsets.shape == (n_rows + 1,)
+        and offsets[0] == 0
+        and offsets[-1] == ids.shape[0]
+        and bool(np.all(np.diff(offsets) >= 0))
+        and (ids.shape[0] == 0 or (ids.min() >= 0 and ids.max() < len(terms)))
+        and terms == sorted(terms)
     )
     return RowTerms(terms, ids, offsets) if fits else None
 
@@ -176,8 +181,11 @@ def _term_ids(known: list[str], rows: list[list[str]]) -> tuple[dict[str, int], 
 
 
 def update_row_terms(
-    previous: RowTerms, previous_ids: np.ndarray, ids: np.ndarray,
-    texts_of: Callable[[np.ndarray], Sequence[str]], settings: BM25Settings,
+    previous: RowTerms,
+    previous_ids: np.ndarray,
+    ids: np.ndarray,
+    texts_of: Callable[[np.ndarray], Sequence[str]],
+    settings: BM25Settings,
 ) -> RowTerms:
     """RowTerms for the rows `ids` (ascending), taking rows that `previous_ids` also has from
     `previous` and analysing only the others (their texts come from texts_of(their ids)).
@@ -247,8 +255,11 @@ class UpdatedRows:
 
 
 def update_postings(
-    folder: Path, previous_ids: np.ndarray, ids: np.ndarray,
-    texts_of: Callable[[np.ndarray], Sequence[str]], settings: BM25Settings,
+    folder: Path,
+    previous_ids: np.ndarray,
+    ids: np.ndarray,
+    texts_of: Callable[[np.ndarray], Sequence[str]],
+    settings: BM25Settings,
 ) -> UpdatedRows | None:
     """The rows `ids` (ascending) and their postings, from the index in folder (rows previous_ids):
     postings of kept rows are taken over, renumbered, and merged with those of the new rows, which
@@ -279,12 +290,14 @@ def update_postings(
     kept = kept_rows(previous_ids, ids)
     if kept is None:
         return None
-    fresh = analyze_rows(texts_of(ids[int(kept.sum()):]), settings)
+    fresh = analyze_rows(texts_of(ids[int(kept.sum()) :]), settings)
     updated = _merge(known, previous, prev_offsets, kept, fresh)
     return UpdatedRows(updated.rows, updated.postings, updated.rows.terms is base)
 
 
-def _merge(known: list[str], previous: Postings, prev_offsets: np.ndarray, kept: np.ndarray, fresh: list[list[str]]) -> UpdatedRows:
+def _merge(
+    known: list[str], previous: Postings, prev_offsets: np.ndarray, kept: np.ndarray, fresh: list[list[str]]
+) -> UpdatedRows:
     """The postings of previous's kept rows (renumbered, in order) followed by the fresh rows (their
     terms), over the vocabulary of the terms they use, sorted. same_vocab: it is `known` itself."""
     n_kept = int(kept.sum())
@@ -299,7 +312,7 @@ def _merge(known: list[str], previous: Postings, prev_offsets: np.ndarray, kept:
     keep = kept[previous.rows]
     counted = _offsets(keep)
     df_kept = np.zeros(n_ext, dtype=np.int64)
-    df_kept[:len(known)] = counted[previous.indptr[1:]] - counted[previous.indptr[:-1]]
+    df_kept[: len(known)] = counted[previous.indptr[1:]] - counted[previous.indptr[:-1]]
     df_added = np.diff(added.indptr)
     used = np.flatnonzero(df_kept + df_added)
     terms = known
@@ -324,7 +337,7 @@ def _merge(known: list[str], previous: Postings, prev_offsets: np.ndarray, kept:
         rank = np.arange(kept_known.shape[0], dtype=np.int64)
         unseen_at = np.asarray(at, dtype=np.int64)
         remap[kept_known] = rank + np.searchsorted(unseen_at, rank, side="right")
-        remap[len(known):] = unseen_at + np.arange(len(unseen), dtype=np.int64)
+        remap[len(known) :] = unseen_at + np.arange(len(unseen), dtype=np.int64)
         # Known terms keep their relative order, so kept postings stay grouped by term; only the
         # few new postings are sorted again.
         moved = np.zeros(len(terms), dtype=np.int64)
@@ -335,7 +348,7 @@ def _merge(known: list[str], previous: Postings, prev_offsets: np.ndarray, kept:
         added_cols, added_rows, added_tf = added_cols[resort], added_rows[resort], added_tf[resort]
         df_added = np.bincount(added_cols, minlength=len(terms))
     else:
-        df_kept, df_added = df_kept[:len(known)], df_added[:len(known)]
+        df_kept, df_added = df_kept[: len(known)], df_added[: len(known)]
 
     new_row = np.cumsum(kept, dtype=np.int32) - 1
     kept_rows = new_row[previous.rows[keep]]
@@ -352,14 +365,20 @@ def _merge(known: list[str], previous: Postings, prev_offsets: np.ndarray, kept:
 def _postings_fit(p: Postings, offsets: np.ndarray, n_rows: int, n_terms: int) -> bool:
     """Saved postings and row offsets that describe n_rows rows over n_terms terms (else: count again)."""
     return bool(
-        p.indptr.shape == (n_terms + 1,) and p.indptr[0] == 0 and p.indptr[-1] == p.rows.shape[0] == p.tf.shape[0]
-        and offsets.shape == (n_rows + 1,) and offsets[0] == 0 and offsets[-1] == int(p.tf.sum(dtype=np.int64))
+        p.indptr.shape == (n_terms + 1,)
+        and p.indptr[0] == 0
+        and p.indptr[-1] == p.rows.shape[0] == p.tf.shape[0]
+        and offsets.shape == (n_rows + 1,)
+        and offsets[0] == 0
+        and offsets[-1] == int(p.tf.sum(dtype=np.int64))
         and (p.rows.shape[0] == 0 or (0 <= int(p.rows.min()) and int(p.rows.max()) < n_rows))
         and bool(np.all(np.diff(p.indptr) >= 0))
     )
 
 
-def bm25_arrays(rows: RowTerms, settings: BM25Settings, delta: float = 0.5, postings: Postings | None = None) -> dict[str, np.ndarray | int | None]:
+def bm25_arrays(
+    rows: RowTerms, settings: BM25Settings, delta: float = 0.5, postings: Postings | None = None
+) -> dict[str, np.ndarray | int | None]:
     """What bm25s.BM25(k1, b, delta, method).index computes for these rows, in its dtypes.
 
     The formulas are bm25s's own functions (bm25s/scoring.py), applied to arrays instead of
@@ -382,14 +401,30 @@ def bm25_arrays(rows: RowTerms, settings: BM25Settings, delta: float = 0.5, post
     distinct, which = np.unique(df, return_inverse=True)
     idf_by_df = [idf_fn(int(d), N=n) if d != 0 else 0.0 for d in distinct]
     idf = np.asarray(idf_by_df, dtype=np.float32)[which]
-    tfc = tfc_fn(tf_array=postings.tf.astype(np.float32), l_d=lengths[doc], l_avg=avg_doc_len, k1=settings.k1, b=settings.b, delta=delta)
+    tfc = tfc_fn(
+        tf_array=postings.tf.astype(np.float32),
+        l_d=lengths[doc],
+        l_avg=avg_doc_len,
+        k1=settings.k1,
+        b=settings.b,
+        delta=delta,
+    )
     scores = np.repeat(idf, df) * tfc  # each posting times its term's idf (postings are grouped by term)
     nonoccurrence = None
     if settings.method in NONOCCURRENCE_METHODS:
         tfc0 = tfc_fn(tf_array=0, l_d=avg_doc_len, l_avg=avg_doc_len, k1=settings.k1, b=settings.b, delta=delta)
-        nonoccurrence = np.asarray([v * tfc0 if d != 0 else 0.0 for d, v in zip(distinct, idf_by_df)], dtype=np.float32)[which]
+        nonoccurrence = np.asarray(
+            [v * tfc0 if d != 0 else 0.0 for d, v in zip(distinct, idf_by_df)], dtype=np.float32
+        )[which]
         scores -= np.repeat(nonoccurrence, df)
-    return {"data": scores.astype(np.float32), "indices": doc, "indptr": postings.indptr, "num_docs": n, "nonoccurrence": nonoccurrence, "tf": postings.tf}
+    return {
+        "data": scores.astype(np.float32),
+        "indices": doc,
+        "indptr": postings.indptr,
+        "num_docs": n,
+        "nonoccurrence": nonoccurrence,
+        "tf": postings.tf,
+    }
 
 
 def _vocab_json(terms: list[str], json_functions) -> str:
@@ -415,7 +450,11 @@ def load_postings(folder: Path) -> Postings | None:
 
 
 def write_bm25(
-    folder: Path, rows: RowTerms, settings: BM25Settings, delta: float = 0.5, vocab_from: Path | None = None,
+    folder: Path,
+    rows: RowTerms,
+    settings: BM25Settings,
+    delta: float = 0.5,
+    vocab_from: Path | None = None,
     postings: Postings | None = None,
 ) -> None:
     """Write the files bm25s.BM25.save writes (LexicalIndex.load reads them), plus what an update
@@ -441,11 +480,19 @@ def write_bm25(
         link_or_copy(vocab_from / TERMS, folder / TERMS)
     else:
         write_term_lines(folder / TERMS, rows.terms)
-        with open(folder / VOCAB, "wt", encoding="utf-8") as fh:
+        with open(folder / VOCAB, "w", encoding="utf-8") as fh:
             fh.write(_vocab_json(rows.terms, json_functions))
     params = dict(
-        k1=settings.k1, b=settings.b, delta=delta, method=settings.method, idf_method=settings.method,
-        dtype="float32", int_dtype="int32", num_docs=arrays["num_docs"], version=bm25s.__version__, backend="numpy",
+        k1=settings.k1,
+        b=settings.b,
+        delta=delta,
+        method=settings.method,
+        idf_method=settings.method,
+        dtype="float32",
+        int_dtype="int32",
+        num_docs=arrays["num_docs"],
+        version=bm25s.__version__,
+        backend="numpy",
     )
     with open(folder / "params.index.json", "w") as fh:
         json.dump(params, fh, indent=4)

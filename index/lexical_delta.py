@@ -21,14 +21,23 @@ import math
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from index.lexical import BM25Settings, ColumnLexical
-from index.lexical_build import TERM_FREQS, TERMS, TOKEN_ROWS, RowTerms, kept_rows, read_term_lines, update_row_terms, write_term_lines
+from index.lexical_build import (
+    TERM_FREQS,
+    TERMS,
+    TOKEN_ROWS,
+    RowTerms,
+    kept_rows,
+    read_term_lines,
+    update_row_terms,
+    write_term_lines,
+)
 
 DELTA_REMOVED = "delta_removed.npy"
 """int64, sorted: the base's rows (positions in the base) that the index no longer has."""
@@ -88,10 +97,18 @@ def read_delta(folder: Path, base_rows: int) -> Delta | None:
     offsets = np.load(folder / DELTA_ROWS, allow_pickle=False)
     terms = read_term_lines(folder / DELTA_TERMS)
     fits = (
-        removed.dtype == np.int64 and removed.ndim == 1 and ids.dtype == np.int32 and offsets.dtype == np.int64 and offsets.ndim == 1
-        and offsets.shape[0] >= 1 and offsets[0] == 0 and offsets[-1] == ids.shape[0] and bool(np.all(np.diff(offsets) >= 0))
+        removed.dtype == np.int64
+        and removed.ndim == 1
+        and ids.dtype == np.int32
+        and offsets.dtype == np.int64
+        and offsets.ndim == 1
+        and offsets.shape[0] >= 1
+        and offsets[0] == 0
+        and offsets[-1] == ids.shape[0]
+        and bool(np.all(np.diff(offsets) >= 0))
         and (removed.size == 0 or (removed[0] >= 0 and removed[-1] < base_rows and bool(np.all(np.diff(removed) > 0))))
-        and (ids.size == 0 or (int(ids.min()) >= 0 and int(ids.max()) < len(terms))) and terms == sorted(terms)
+        and (ids.size == 0 or (int(ids.min()) >= 0 and int(ids.max()) < len(terms)))
+        and terms == sorted(terms)
     )
     if not fits:
         raise ValueError(f"the BM25 delta in {folder.name} does not fit its base of {base_rows} rows")
@@ -99,8 +116,14 @@ def read_delta(folder: Path, base_rows: int) -> Delta | None:
 
 
 def write_delta(
-    live: Path, folder: Path, previous_ids: np.ndarray, ids: np.ndarray, texts_of: Callable[[np.ndarray], Sequence[str]],
-    settings: BM25Settings, share: float | None = None, max_postings: float | None = None,
+    live: Path,
+    folder: Path,
+    previous_ids: np.ndarray,
+    ids: np.ndarray,
+    texts_of: Callable[[np.ndarray], Sequence[str]],
+    settings: BM25Settings,
+    share: float | None = None,
+    max_postings: float | None = None,
 ) -> bool:
     """Write the BM25 folder for rows `ids` (ascending) as live's base, linked, plus a new delta;
     live holds rows previous_ids. Only rows new to the delta are analysed (texts_of(their ids)).
@@ -112,11 +135,18 @@ def write_delta(
     """
     from index.files import link_or_copy
 
-    if settings.method not in METHODS or not hasattr(os, "pread") or not (live / TERM_FREQS).is_file() or not (live / TERMS).is_file():
+    if (
+        settings.method not in METHODS
+        or not hasattr(os, "pread")
+        or not (live / TERM_FREQS).is_file()
+        or not (live / TERMS).is_file()
+    ):
         return False  # only ColumnLexical reads a delta
     try:
         base_rows = int(json.loads((live / "params.index.json").read_text(encoding="utf-8"))["num_docs"])
-        if np.load(live / TERM_FREQS, mmap_mode="r", allow_pickle=False).shape[0] > (DELTA_MAX_POSTINGS if max_postings is None else max_postings):
+        if np.load(live / TERM_FREQS, mmap_mode="r", allow_pickle=False).shape[0] > (
+            DELTA_MAX_POSTINGS if max_postings is None else max_postings
+        ):
             return False
         old = read_delta(live, base_rows) or empty_delta()
     except (OSError, ValueError, KeyError, TypeError):
@@ -152,7 +182,7 @@ def write_delta(
 def delta_term_lists(delta: Delta) -> list[list[str]]:
     """The delta rows' terms, one list per row (to fold the delta into a new base)."""
     terms, ids, offsets = delta.rows.terms, delta.rows.ids.tolist(), delta.rows.offsets.tolist()
-    return [[terms[i] for i in ids[offsets[r]:offsets[r + 1]]] for r in range(delta.rows.n_rows)]
+    return [[terms[i] for i in ids[offsets[r] : offsets[r + 1]]] for r in range(delta.rows.n_rows)]
 
 
 def idf(method: str, df: int, n: int) -> float:
@@ -226,7 +256,9 @@ class DeltaScorer:
         """How many of a column's postings are in rows the index has now (not the spare)."""
         return int(rows.shape[0] - np.count_nonzero(rows == self.num_docs))
 
-    def postings_of(self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def postings_of(
+        self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, term counts, length norms) of the term's postings in the index as it is now, where
         row num_docs stands for removed rows; base() reads the term's column of the base (rows,
         counts), or None if the base lacks it."""
@@ -247,7 +279,9 @@ class DeltaScorer:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
         return tuple(np.concatenate(p) for p in zip(*parts))
 
-    def add_scores(self, scores: np.ndarray, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> None:
+    def add_scores(
+        self, scores: np.ndarray, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]
+    ) -> None:
         """Add the term's BM25 score of every row to scores (num_docs + 1 of them: the last is the spare)."""
         with self._lock:
             column = self._cache.get(term)
@@ -257,7 +291,11 @@ class DeltaScorer:
             rows, tf, norm = self.postings_of(term, base)
             df = self._live(rows)
             s = self.settings
-            column = (rows, term_scores(s.method, tf, norm, df, self.num_docs, s.k1)) if df else (rows[:0], np.zeros(0, dtype=np.float32))
+            column = (
+                (rows, term_scores(s.method, tf, norm, df, self.num_docs, s.k1))
+                if df
+                else (rows[:0], np.zeros(0, dtype=np.float32))
+            )
             self._remember(term, column)
         np.add.at(scores, *column)
 

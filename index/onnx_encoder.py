@@ -6,8 +6,8 @@ import functools
 import json
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -29,7 +29,9 @@ def _pooling_config(folder: Path) -> dict:
 class OnnxEncoder:
     """What SentenceTransformer.encode does for this model: tokenize, run the graph, mean-pool, L2-normalise."""
 
-    def __init__(self, session, tokenizer, max_seq_length: int, dim: int, make_session=None, workers: int | None = None) -> None:
+    def __init__(
+        self, session, tokenizer, max_seq_length: int, dim: int, make_session=None, workers: int | None = None
+    ) -> None:
         self._session = session
         self._make_session = make_session
         """Makes a session with one intra-op thread, for encoding many texts in parallel (None: never)."""
@@ -56,13 +58,18 @@ class OnnxEncoder:
         try:
             modules = sorted(_read_json(folder / "modules.json"), key=lambda m: m["idx"])
             kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-            if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]) or modules[0]["path"] != "":
+            if (
+                kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
+                or modules[0]["path"] != ""
+            ):
                 return False
             pooling = _pooling_config(folder)
             bert = _read_json(folder / "sentence_bert_config.json")
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return False
-        other_modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens" and v]
+        other_modes = [
+            k for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens" and v
+        ]
         return (
             pooling.get("pooling_mode_mean_tokens") is True
             and not other_modes
@@ -85,15 +92,28 @@ class OnnxEncoder:
         dim = int(_pooling_config(folder)["word_embedding_dimension"])
 
         def make_session(threads: int = 0):
-            return onnxruntime.InferenceSession(str(onnx_file), sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+            return onnxruntime.InferenceSession(
+                str(onnx_file), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            )
 
         session = make_session()
         unknown = [i.name for i in session.get_inputs() if i.name not in _KNOWN_INPUTS]
         if unknown:
-            raise ModelError(f"{onnx_file} asks for inputs this runner does not provide: {', '.join(unknown)}.", f"Delete {folder} to export it again, or use --backend torch.")
-        return cls(session, encoding_tokenizer(folder, max_seq_length), max_seq_length, dim, make_session=lambda: make_session(1))
+            raise ModelError(
+                f"{onnx_file} asks for inputs this runner does not provide: {', '.join(unknown)}.",
+                f"Delete {folder} to export it again, or use --backend torch.",
+            )
+        return cls(
+            session,
+            encoding_tokenizer(folder, max_seq_length),
+            max_seq_length,
+            dim,
+            make_session=lambda: make_session(1),
+        )
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32, wordpieces: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, wordpieces: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors, in input order. wordpieces: texts already tokenised
         (ids without [CLS]/[SEP], e.g. by the chunker); a batch whose texts all have them skips the
         tokenizer. The graph gets the same arrays either way."""
@@ -137,7 +157,9 @@ class OnnxEncoder:
     def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """encode([text])[0] and token_vectors([text])[0] from one run of the graph."""
         hidden, encodings = self._run([text], self._session)
-        return _mean_pooled(hidden, np.asarray([encodings[0].attention_mask]))[0], _token_states(hidden[0], encodings[0])
+        return _mean_pooled(hidden, np.asarray([encodings[0].attention_mask]))[0], _token_states(
+            hidden[0], encodings[0]
+        )
 
     def _run(self, texts: list[str], session):
         """The graph's per-token output for a batch, and the batch's encodings."""
@@ -151,7 +173,9 @@ class OnnxEncoder:
         columns = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return session.run([self._output], {name: columns[name] for name in self._input_names})[0]
 
-    def _encode_batch(self, texts: list[str], session=None, wordpieces: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    def _encode_batch(
+        self, texts: list[str], session=None, wordpieces: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         session = session or self._session
         known = self._pretokenized(texts, wordpieces) if wordpieces else None
         if known is not None:
@@ -160,7 +184,9 @@ class OnnxEncoder:
         hidden, encodings = self._run(texts, session)
         return _mean_pooled(hidden, np.asarray([e.attention_mask for e in encodings]))
 
-    def _pretokenized(self, texts: list[str], wordpieces: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    def _pretokenized(
+        self, texts: list[str], wordpieces: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """The (input_ids, attention_mask) the tokenizer would give this batch, built from known
         wordpieces; None when a text is unknown or would be truncated."""
         rows = [wordpieces.get(text) for text in texts]
@@ -171,8 +197,8 @@ class OnnxEncoder:
         ids = np.full((len(rows), width), pad, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for i, r in enumerate(rows):
-            ids[i, 0], ids[i, 1:len(r) + 1], ids[i, len(r) + 1] = cls, r, sep
-            mask[i, :len(r) + 2] = 1
+            ids[i, 0], ids[i, 1 : len(r) + 1], ids[i, len(r) + 1] = cls, r, sep
+            mask[i, : len(r) + 2] = 1
         return ids, mask
 
 
@@ -180,7 +206,7 @@ def _length_batches(texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
     """Row indexes in batches, longest text first, exactly as sentence-transformers orders them: int8
     activations are quantised per batch (padding included), so the same batches give the same vectors."""
     order = np.argsort([-len(text) for text in texts])
-    return [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+    return [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -270,6 +296,8 @@ def splits_words_at_whitespace(folder: Path) -> bool:
     pre-tokenizer that splits there, so wordpieces never cross whitespace."""
     try:
         config = _read_json(folder / "tokenizer.json")
-        return config["normalizer"]["type"] == "BertNormalizer" and config["pre_tokenizer"]["type"] == "BertPreTokenizer"
+        return (
+            config["normalizer"]["type"] == "BertNormalizer" and config["pre_tokenizer"]["type"] == "BertPreTokenizer"
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return False

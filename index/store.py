@@ -11,16 +11,16 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from index.chunker import ChunkSettings
 from index.documents import FileStat
-from index.files import fsync_path, fsync_written
 from index.errors import REBUILD_HINT, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
+from index.files import fsync_path, fsync_written
 from index.lexical import BM25Settings, LexicalIndex
 from index.vectors import DenseIndex, load_dense
 
@@ -116,7 +116,7 @@ class Manifest:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_path(cls, path: Path) -> "Manifest":
+    def from_path(cls, path: Path) -> Manifest:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             return cls(**raw)
@@ -130,8 +130,6 @@ class Manifest:
 
     def bm25_settings(self) -> BM25Settings:
         return BM25Settings(**self.bm25)
-
-
 
 
 def rebuild_command(roots) -> str | None:
@@ -300,15 +298,23 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def read_documents(conn: sqlite3.Connection, sources: Sequence[str] | None = None) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat]]:
+def read_documents(
+    conn: sqlite3.Connection, sources: Sequence[str] | None = None
+) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat]]:
     """source -> (id, sha256, path) of every document (or of those among sources), and source ->
     recorded stat of those that have one."""
     query = "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
     if sources is None:
         rows = conn.execute(query).fetchall()
     else:
-        rows = [row for start in range(0, len(sources), 500) for row in conn.execute(
-            f"{query} WHERE d.source IN ({','.join('?' * len(sources[start:start + 500]))})", sources[start:start + 500])]
+        rows = [
+            row
+            for start in range(0, len(sources), 500)
+            for row in conn.execute(
+                f"{query} WHERE d.source IN ({','.join('?' * len(sources[start : start + 500]))})",
+                sources[start : start + 500],
+            )
+        ]
     # Slices and tuple.__new__ rather than star-unpacking and FileStat._make: fewer Python calls per row.
     known = {row[0]: row[1:4] for row in rows}
     new = tuple.__new__
@@ -319,7 +325,12 @@ def read_documents(conn: sqlite3.Connection, sources: Sequence[str] | None = Non
 def has_documents_under(conn: sqlite3.Connection, folder: str) -> bool:
     """Whether any document's source lies inside folder (a source, relative like them)."""
     # Sources starting with "folder/": the range ["folder/", "folder0"), "0" being the character after "/".
-    return conn.execute("SELECT 1 FROM documents WHERE source >= ? AND source < ? LIMIT 1", (folder + "/", folder + "0")).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM documents WHERE source >= ? AND source < ? LIMIT 1", (folder + "/", folder + "0")
+        ).fetchone()
+        is not None
+    )
 
 
 def write_file_stats(conn: sqlite3.Connection, stats: dict[str, FileStat], forget: Sequence[str]) -> None:
@@ -335,8 +346,16 @@ class LoadedIndex:
     """A read-only view of one generation: metadata in SQLite, vectors in FAISS, terms in bm25s."""
 
     def __init__(
-        self, folder: Path, manifest: Manifest, conn: sqlite3.Connection, faiss_index, lexical: LexicalIndex, bm25_ids: np.ndarray,
-        unit_lexical: LexicalIndex, unit_ids: np.ndarray, dense: DenseIndex | None = None,
+        self,
+        folder: Path,
+        manifest: Manifest,
+        conn: sqlite3.Connection,
+        faiss_index,
+        lexical: LexicalIndex,
+        bm25_ids: np.ndarray,
+        unit_lexical: LexicalIndex,
+        unit_ids: np.ndarray,
+        dense: DenseIndex | None = None,
     ) -> None:
         self.folder = folder
         self.manifest = manifest
@@ -369,7 +388,9 @@ def _formats() -> str:
     return " and ".join(str(v) for v in READ_FORMATS)
 
 
-def expected_mismatch(manifest: Manifest, *, fingerprint: str | None, chunking: ChunkSettings | None, backend: str | None) -> str | None:
+def expected_mismatch(
+    manifest: Manifest, *, fingerprint: str | None, chunking: ChunkSettings | None, backend: str | None
+) -> str | None:
     """Describe how the manifest differs from what the caller expects, or None."""
     if manifest.format_version not in READ_FORMATS:
         return f"index format {manifest.format_version}, this qa reads formats {_formats()}"
@@ -398,7 +419,9 @@ def load_index(index_dir: Path, attempts: int = 5) -> LoadedIndex:
             if moved and attempt + 1 < attempts:
                 continue
             if isinstance(exc, FileNotFoundError):
-                raise IndexCorruptError(f"The index at {index_dir} lost a file while loading ({exc.filename}).", REBUILD_HINT) from exc
+                raise IndexCorruptError(
+                    f"The index at {index_dir} lost a file while loading ({exc.filename}).", REBUILD_HINT
+                ) from exc
             raise
     raise AssertionError("unreachable")
 
@@ -452,9 +475,13 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         unit_lexical = LexicalIndex.load(folder / UNIT_BM25_DIR, manifest.bm25_settings())
         unit_ids = np.load(folder / UNIT_IDS, allow_pickle=False)
     except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError, KeyError) as exc:
-        raise IndexCorruptError(f"The index at {folder} cannot be read ({type(exc).__name__}: {str(exc)[:120]}).", REBUILD_HINT) from exc
+        raise IndexCorruptError(
+            f"The index at {folder} cannot be read ({type(exc).__name__}: {str(exc)[:120]}).", REBUILD_HINT
+        ) from exc
     if bm25_ids.shape[0] != manifest.n_chunks or dense.ntotal != unit_ids.shape[0]:
-        raise IndexCorruptError(f"The index at {folder} is inconsistent (vector count differs from unit count).", REBUILD_HINT)
+        raise IndexCorruptError(
+            f"The index at {folder} is inconsistent (vector count differs from unit count).", REBUILD_HINT
+        )
     return LoadedIndex(folder, manifest, conn, vectors, lexical, bm25_ids, unit_lexical, unit_ids, dense)
 
 

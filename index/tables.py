@@ -3,7 +3,7 @@ row read alone still says what its values are ("| Berth: A1 | Fee per night: 40 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def table_lines(rows: Sequence[Sequence[str]], header: bool = False) -> list[str]:

@@ -51,8 +51,14 @@ class DenseIndex:
     """Top-n search and exact scoring of any stored id, whatever the FAISS kind underneath."""
 
     def __init__(
-        self, index, kind: str, folder: Path | None = None, ids: np.ndarray | None = None, settings: DenseSettings = DenseSettings(),
-        delta=None, removed: np.ndarray | None = None,
+        self,
+        index,
+        kind: str,
+        folder: Path | None = None,
+        ids: np.ndarray | None = None,
+        settings: DenseSettings = DenseSettings(),
+        delta=None,
+        removed: np.ndarray | None = None,
     ) -> None:
         self.index = index
         """The base index (flat), or the whole IVF-PQ index."""
@@ -71,7 +77,9 @@ class DenseIndex:
             assert folder is not None and ids is not None
             with open(self._f16_path, "rb") as fh:
                 version = np.lib.format.read_magic(fh)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, fortran, dtype = read_header(fh)
                 self._f16_offset = fh.tell()
             if dtype != np.float16 or fortran or shape != (ids.shape[0], index.d):
@@ -130,7 +138,11 @@ class DenseIndex:
             # A filter to a few documents: score them all exactly instead of hoping IVF probes them.
             candidates = np.asarray(allowed, dtype=np.int64)
         else:
-            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(allowed), nprobe=self.index.nprobe) if allowed is not None else None
+            params = (
+                faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(allowed), nprobe=self.index.nprobe)
+                if allowed is not None
+                else None
+            )
             _, ids = self.index.search(q, max(n, self.settings.rerank), params=params)
             candidates = ids[0][ids[0] >= 0]
         exact = self.vectors(candidates) @ q[0]
@@ -171,7 +183,15 @@ class DenseIndex:
             self._fd = None
 
 
-def build_dense(vectors: np.ndarray, ids: np.ndarray, folder: Path, kind: str | None = None, settings: DenseSettings = DenseSettings(), seed: int = 0, nlist: int | None = None) -> str:
+def build_dense(
+    vectors: np.ndarray,
+    ids: np.ndarray,
+    folder: Path,
+    kind: str | None = None,
+    settings: DenseSettings = DenseSettings(),
+    seed: int = 0,
+    nlist: int | None = None,
+) -> str:
     """Write the dense index for (ids, vectors) into folder; returns the kind chosen."""
     import faiss
 
@@ -217,9 +237,9 @@ def _build_ivfpq(vectors, ids: np.ndarray, folder: Path, settings: DenseSettings
     del sample
     f16 = np.lib.format.open_memmap(folder / F16_FILE, mode="w+", dtype=np.float16, shape=(n, dim))
     for start in range(0, n, ADD_BLOCK):
-        block = np.ascontiguousarray(vectors[start:start + ADD_BLOCK], dtype=np.float32)
-        index.add_with_ids(block, ids[start:start + ADD_BLOCK])
-        f16[start:start + block.shape[0]] = block
+        block = np.ascontiguousarray(vectors[start : start + ADD_BLOCK], dtype=np.float32)
+        index.add_with_ids(block, ids[start : start + ADD_BLOCK])
+        f16[start : start + block.shape[0]] = block
     f16.flush()
     del f16
     np.save(folder / F16_IDS_FILE, ids, allow_pickle=False)
@@ -228,14 +248,18 @@ def _build_ivfpq(vectors, ids: np.ndarray, folder: Path, settings: DenseSettings
     return "ivfpq"
 
 
-def calibrate_nprobe(index, vectors: np.ndarray, folder: Path, ids: np.ndarray, settings: DenseSettings, rng, n_queries: int = 100) -> int:
+def calibrate_nprobe(
+    index, vectors: np.ndarray, folder: Path, ids: np.ndarray, settings: DenseSettings, rng, n_queries: int = 100
+) -> int:
     """Smallest nprobe whose re-ranked top-10 overlaps exact search by RECALL_TARGET on held-in queries.
 
     Queries are stored vectors with noise added, so they sit where real questions land: near
     documents but not on one.
     """
     picks = rng.choice(ids.shape[0], size=min(n_queries, ids.shape[0]), replace=False)
-    queries = np.asarray(vectors[picks], dtype=np.float32) + rng.normal(0, 0.05, size=(picks.shape[0], vectors.shape[1])).astype(np.float32)
+    queries = np.asarray(vectors[picks], dtype=np.float32) + rng.normal(
+        0, 0.05, size=(picks.shape[0], vectors.shape[1])
+    ).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     exact = exact_top(vectors, ids, queries, 10, block=ADD_BLOCK)
     dense = DenseIndex(index, "ivfpq", folder, ids, settings)
@@ -250,15 +274,17 @@ def calibrate_nprobe(index, vectors: np.ndarray, folder: Path, ids: np.ndarray, 
         dense.close()
 
 
-def exact_top(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int, block: int = 200_000) -> list[np.ndarray]:
+def exact_top(
+    vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int, block: int = 200_000
+) -> list[np.ndarray]:
     """Brute-force top-k ids per query (the reference for recall), in blocks to bound memory."""
     best_s = np.full((queries.shape[0], k), -np.inf, dtype=np.float32)
     best_i = np.zeros((queries.shape[0], k), dtype=np.int64)
     for start in range(0, vectors.shape[0], block):
-        scores = queries @ np.asarray(vectors[start:start + block], dtype=np.float32).T
+        scores = queries @ np.asarray(vectors[start : start + block], dtype=np.float32).T
         top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
         cand_s = np.concatenate([best_s, np.take_along_axis(scores, top, axis=1)], axis=1)
-        cand_i = np.concatenate([best_i, ids[start:start + block][top]], axis=1)
+        cand_i = np.concatenate([best_i, ids[start : start + block][top]], axis=1)
         keep = np.argsort(-cand_s, axis=1)[:, :k]
         best_s, best_i = np.take_along_axis(cand_s, keep, axis=1), np.take_along_axis(cand_i, keep, axis=1)
     return list(best_i)
@@ -269,7 +295,15 @@ def recall_at(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
     return float(np.mean([len(set(f.tolist()) & set(e.tolist())) / max(1, len(e)) for f, e in zip(found, exact)]))
 
 
-def update_dense(old_folder: Path, old_kind: str, folder: Path, dropped: np.ndarray, new_ids: np.ndarray, new_vectors: np.ndarray, settings: DenseSettings = DenseSettings()) -> str:
+def update_dense(
+    old_folder: Path,
+    old_kind: str,
+    folder: Path,
+    dropped: np.ndarray,
+    new_ids: np.ndarray,
+    new_vectors: np.ndarray,
+    settings: DenseSettings = DenseSettings(),
+) -> str:
     """Incremental update: drop ids, add new vectors; switches kind (rebuilding) when the size crosses FLAT_MAX."""
     import faiss
 
@@ -295,7 +329,9 @@ def update_dense(old_folder: Path, old_kind: str, folder: Path, dropped: np.ndar
         faiss.write_index(index, str(folder / FAISS_FILE))
         return kind
     if old_kind == "flat":
-        kept_vectors = np.stack([index.reconstruct(int(i)) for i in kept]) if kept.size else np.zeros((0, index.d), np.float32)
+        kept_vectors = (
+            np.stack([index.reconstruct(int(i)) for i in kept]) if kept.size else np.zeros((0, index.d), np.float32)
+        )
     else:
         stored = np.load(old_folder / F16_FILE, mmap_mode="r", allow_pickle=False)
         kept_vectors = np.asarray(stored[np.flatnonzero(~np.isin(old_ids, dropped))], dtype=np.float32)
@@ -309,7 +345,9 @@ def update_dense(old_folder: Path, old_kind: str, folder: Path, dropped: np.ndar
         index.add_with_ids(np.ascontiguousarray(new_vectors, dtype=np.float32), new_ids)
     ids = np.concatenate([kept, new_ids])
     order = np.argsort(ids, kind="stable")
-    rows = np.concatenate([kept_vectors.astype(np.float16), np.asarray(new_vectors, dtype=np.float16).reshape(-1, index.d)])[order]
+    rows = np.concatenate(
+        [kept_vectors.astype(np.float16), np.asarray(new_vectors, dtype=np.float16).reshape(-1, index.d)]
+    )[order]
     np.save(folder / F16_FILE, rows, allow_pickle=False)
     np.save(folder / F16_IDS_FILE, ids[order], allow_pickle=False)
     faiss.write_index(index, str(folder / FAISS_FILE))
@@ -328,7 +366,11 @@ def _read_delta(folder: Path):
     import faiss
 
     delta = faiss.read_index(str(folder / DELTA_FILE)) if (folder / DELTA_FILE).is_file() else None
-    removed = np.load(folder / REMOVED_FILE, allow_pickle=False) if (folder / REMOVED_FILE).is_file() else np.zeros(0, dtype=np.int64)
+    removed = (
+        np.load(folder / REMOVED_FILE, allow_pickle=False)
+        if (folder / REMOVED_FILE).is_file()
+        else np.zeros(0, dtype=np.int64)
+    )
     return delta, removed
 
 
@@ -346,7 +388,9 @@ def _read_flat_whole(folder: Path):
     return index
 
 
-def _update_flat_delta(old_folder: Path, folder: Path, dropped: np.ndarray, new_ids: np.ndarray, new_vectors: np.ndarray) -> bool:
+def _update_flat_delta(
+    old_folder: Path, folder: Path, dropped: np.ndarray, new_ids: np.ndarray, new_vectors: np.ndarray
+) -> bool:
     """Update a flat index without touching its base: link the base, write a new delta and removed
     list. False when the result should be compacted (or change kind) instead."""
     import faiss

@@ -24,9 +24,13 @@ def docx_to_text(data: bytes) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UndecodableError("is not a readable Word document (damaged, or password-protected: save an unprotected copy)") from exc
+        raise UndecodableError(
+            "is not a readable Word document (damaged, or password-protected: save an unprotected copy)"
+        ) from exc
     if unpacked > max(UNPACKED_FLOOR, MOST_UNPACKED * len(data)):
-        raise UndecodableError(f"unpacks to {unpacked / 1e6:.0f} MB from {len(data) / 1e6:.1f} MB: not read (a zip bomb?)")
+        raise UndecodableError(
+            f"unpacks to {unpacked / 1e6:.0f} MB from {len(data) / 1e6:.1f} MB: not read (a zip bomb?)"
+        )
     from docx import Document
 
     try:

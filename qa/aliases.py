@@ -6,24 +6,61 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from index.lexical import analyze
 from index.normalize import WORD, fold
 
 _PLACES = (
-    "uk britain british briton britons", "us usa america american americans", "france french", "germany german germans",
-    "russia russian russians", "syria syrian syrians", "turkey turkish turks", "iraq iraqi iraqis", "iran iranian iranians",
-    "china chinese", "japan japanese", "egypt egyptian egyptians", "israel israeli israelis", "spain spanish spaniards",
-    "italy italian italians", "canada canadian canadians", "australia australian australians", "india indian indians",
-    "mexico mexican mexicans", "ukraine ukrainian ukrainians", "belgium belgian belgians", "netherlands dutch",
-    "poland polish poles", "greece greek greeks", "sweden swedish swedes", "norway norwegian norwegians",
-    "denmark danish danes", "ireland irish", "scotland scottish scots", "switzerland swiss", "austria austrian austrians",
-    "portugal portuguese", "brazil brazilian brazilians", "argentina argentine argentinian", "pakistan pakistani pakistanis",
-    "afghanistan afghan afghans", "saudi saudis", "korea korean koreans", "vietnam vietnamese", "nigeria nigerian nigerians",
-    "kenya kenyan kenyans", "europe european europeans", "africa african africans", "asia asian asians",
+    "uk britain british briton britons",
+    "us usa america american americans",
+    "france french",
+    "germany german germans",
+    "russia russian russians",
+    "syria syrian syrians",
+    "turkey turkish turks",
+    "iraq iraqi iraqis",
+    "iran iranian iranians",
+    "china chinese",
+    "japan japanese",
+    "egypt egyptian egyptians",
+    "israel israeli israelis",
+    "spain spanish spaniards",
+    "italy italian italians",
+    "canada canadian canadians",
+    "australia australian australians",
+    "india indian indians",
+    "mexico mexican mexicans",
+    "ukraine ukrainian ukrainians",
+    "belgium belgian belgians",
+    "netherlands dutch",
+    "poland polish poles",
+    "greece greek greeks",
+    "sweden swedish swedes",
+    "norway norwegian norwegians",
+    "denmark danish danes",
+    "ireland irish",
+    "scotland scottish scots",
+    "switzerland swiss",
+    "austria austrian austrians",
+    "portugal portuguese",
+    "brazil brazilian brazilians",
+    "argentina argentine argentinian",
+    "pakistan pakistani pakistanis",
+    "afghanistan afghan afghans",
+    "saudi saudis",
+    "korea korean koreans",
+    "vietnam vietnamese",
+    "nigeria nigerian nigerians",
+    "kenya kenyan kenyans",
+    "europe european europeans",
+    "africa african africans",
+    "asia asian asians",
     # a capital and the seat of government that news names it by ("met at the White House")
-    "washington whitehouse", "moscow kremlin", "london downingstreet", "paris elysee élysée",
+    "washington whitehouse",
+    "moscow kremlin",
+    "london downingstreet",
+    "paris elysee élysée",
 )
 """Names of a country (or continent) and of its people, each line one place: "the UK" is named by "British";
 and a capital named by its seat of government (two words such as "White House" are matched written as one)."""

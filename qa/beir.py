@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from index.documents import Document
 from index.errors import InputError
@@ -82,7 +82,10 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     for path in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
         if not path.is_file():
             raise InputError(f"{path} is missing.", HINT)
-    corpus = {str(r["_id"]): document_text(str(r.get("title") or ""), str(r.get("text") or "")) for r in _read_jsonl(folder / "corpus.jsonl")}
+    corpus = {
+        str(r["_id"]): document_text(str(r.get("title") or ""), str(r.get("text") or ""))
+        for r in _read_jsonl(folder / "corpus.jsonl")
+    }
     qrels = read_qrels(qrels_path)
     all_queries = {str(r["_id"]): str(r.get("text") or "") for r in _read_jsonl(folder / "queries.jsonl")}
     missing = [q for q in qrels if q not in all_queries]
@@ -95,7 +98,14 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
 def subset(dataset: BeirDataset, query_ids: Sequence[str]) -> BeirDataset:
     """The same corpus with only some of the queries (e.g. a sample for a quick run)."""
     wanted = [q for q in query_ids if q in dataset.queries]
-    return BeirDataset(dataset.name, dataset.folder, dataset.split, dataset.corpus, {q: dataset.queries[q] for q in wanted}, {q: dataset.qrels[q] for q in wanted})
+    return BeirDataset(
+        dataset.name,
+        dataset.folder,
+        dataset.split,
+        dataset.corpus,
+        {q: dataset.queries[q] for q in wanted},
+        {q: dataset.qrels[q] for q in wanted},
+    )
 
 
 def as_documents(dataset: BeirDataset) -> list[Document]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 from qa.engine import MODES, Engine, RetrievalSettings
 from qa.evaluate import evaluate_answers
@@ -165,14 +165,24 @@ def question_run(answer: Answer, question: Question) -> tuple[dict[str, float], 
     for passage in answer.passages:
         cites = (passage.citation, *passage.also_in)
         hits = {
-            j for j, ev in enumerate(question.evidence)
-            if j not in found and any(passage_matches(c.source, c.text, Question(question.question, (ev,))) for c in cites)
+            j
+            for j, ev in enumerate(question.evidence)
+            if j not in found
+            and any(passage_matches(c.source, c.text, Question(question.question, (ev,))) for c in cites)
         }
         found |= hits
         keys = [f"evidence-{j}" for j in sorted(hits)] or [f"passage-{passage.chunk_id}"]
         for key in keys:
             run[key] = -float(passage.rank)
-        items.append(RankedItem(passage.rank, passage.citation.label, _window(passage.citation.text, question, hits), passage.scores, bool(hits)))
+        items.append(
+            RankedItem(
+                passage.rank,
+                passage.citation.label,
+                _window(passage.citation.text, question, hits),
+                passage.scores,
+                bool(hits),
+            )
+        )
     qrels = {f"evidence-{j}": 1 for j in range(len(question.evidence))}
     return run, qrels, items
 
@@ -186,7 +196,15 @@ def _window(text: str, question: Question, hits: set[int]) -> str:
     return snippet(text, question.question, 200, focus=(at, at + 1) if at >= 0 else None).text
 
 
-def bench_questions(engine: Engine, questions: Sequence[Question], modes: Sequence[str] = MODES, *, depth: int = 100, measures: Sequence[str] = DEFAULT_MEASURES, progress: Progress = _noop) -> tuple[ModeResult, ...]:
+def bench_questions(
+    engine: Engine,
+    questions: Sequence[Question],
+    modes: Sequence[str] = MODES,
+    *,
+    depth: int = 100,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    progress: Progress = _noop,
+) -> tuple[ModeResult, ...]:
     """Ask every question in every mode through Engine.ask, exactly as a user would."""
     results = []
     getattr(engine.embedder, "load", lambda: None)()  # the model's start-up is not query time
@@ -206,11 +224,15 @@ def bench_questions(engine: Engine, questions: Sequence[Question], modes: Sequen
         report = evaluate_answers(pairs)
         queries = {f"q{i + 1}": q for i, q in enumerate(questions)}
         rankings = {
-            qid: _failure(qid, queries[qid].question, tuple(f"{e.source}: {e.text}" for e in queries[qid].evidence), items[qid])
+            qid: _failure(
+                qid, queries[qid].question, tuple(f"{e.source}: {e.text}" for e in queries[qid].evidence), items[qid]
+            )
             for qid in qrels
         }
         failures = tuple(rankings[qid] for qid in qrels if first_relevant_rank(metrics.rankings[qid], qrels[qid]) != 1)
-        outcomes = tuple(QuestionOutcome(q, answer.found, rankings.get(f"q{i + 1}")) for i, (q, answer) in enumerate(pairs))
+        outcomes = tuple(
+            QuestionOutcome(q, answer.found, rankings.get(f"q{i + 1}")) for i, (q, answer) in enumerate(pairs)
+        )
         accuracy = report.abstention_accuracy if report.n_unanswerable else None
         results.append(ModeResult(mode, metrics.means, len(qrels), seconds, accuracy, failures, metrics, outcomes))
     return tuple(results)
@@ -230,7 +252,16 @@ def retrieval_settings(**overrides) -> RetrievalSettings:
     return replace(RetrievalSettings(), **{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODES, *, limit: int | None = None, retrieval: RetrievalSettings | None = None, progress: Progress = _noop, explicit_backend: bool = False) -> BenchReport:
+def run_question_bench(
+    config,
+    questions_path: Path,
+    modes: Sequence[str] = MODES,
+    *,
+    limit: int | None = None,
+    retrieval: RetrievalSettings | None = None,
+    progress: Progress = _noop,
+    explicit_backend: bool = False,
+) -> BenchReport:
     """Bench a question file against its corpus (default seeds/), building the index if needed.
 
     explicit_backend: the user named config.backend, so an index built with another one is refused
@@ -247,8 +278,21 @@ def run_question_bench(config, questions_path: Path, modes: Sequence[str] = MODE
     try:
         results = bench_questions(engine, questions, modes, progress=progress)
         n_docs, n_chunks = engine.index.manifest.n_documents, engine.index.manifest.n_chunks
-        settings = {"chunking": engine.index.manifest.chunking, "bm25": engine.index.manifest.bm25, "retrieval": asdict(engine.settings)}
+        settings = {
+            "chunking": engine.index.manifest.chunking,
+            "bm25": engine.index.manifest.bm25,
+            "retrieval": asdict(engine.settings),
+        }
     finally:
         engine.close()
     answerable = sum(1 for q in questions if q.answerable)
-    return BenchReport(Path(questions_path).name, n_docs, n_chunks, answerable, len(questions) - answerable, index_seconds, results, settings)
+    return BenchReport(
+        Path(questions_path).name,
+        n_docs,
+        n_chunks,
+        answerable,
+        len(questions) - answerable,
+        index_seconds,
+        results,
+        settings,
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 from index.chunker import ChunkSettings
 from index.embedder import Embedder
@@ -55,7 +55,14 @@ def beir_index_dir(cache: Path, dataset: BeirDataset, settings: BeirSettings, fi
 class BeirSession:
     """An indexed BEIR corpus with its queries embedded once, ready to be scored under many settings."""
 
-    def __init__(self, dataset: BeirDataset, embedder: Embedder, index_dir: Path, settings: BeirSettings = BeirSettings(), progress: Progress = _noop) -> None:
+    def __init__(
+        self,
+        dataset: BeirDataset,
+        embedder: Embedder,
+        index_dir: Path,
+        settings: BeirSettings = BeirSettings(),
+        progress: Progress = _noop,
+    ) -> None:
         from index.builder import build_index
 
         self.dataset = dataset
@@ -63,11 +70,29 @@ class BeirSession:
         chunking = settings.index_chunking
         if settings.granularity == "document":
             embedder = WholeDocumentEmbedder(embedder)
-        build = build_index([dataset.folder], index_dir, embedder, chunking, settings.bm25, wait=True, progress=progress, documents=(dataset.folder, as_documents(dataset), []))
+        build = build_index(
+            [dataset.folder],
+            index_dir,
+            embedder,
+            chunking,
+            settings.bm25,
+            wait=True,
+            progress=progress,
+            documents=(dataset.folder, as_documents(dataset), []),
+        )
         self.build = build
         self.index_seconds = build.seconds if build.embedded_chunks else 0.0
-        self.engine = Engine.open(index_dir, embedder, chunking=chunking, settings=replace(settings.retrieval, candidates=settings.candidates or settings.retrieval.candidates))
-        self.source_of = dict(self.engine.index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"))
+        self.engine = Engine.open(
+            index_dir,
+            embedder,
+            chunking=chunking,
+            settings=replace(settings.retrieval, candidates=settings.candidates or settings.retrieval.candidates),
+        )
+        self.source_of = dict(
+            self.engine.index.conn.execute(
+                "SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"
+            )
+        )
         self.query_ids = list(dataset.queries)
         self.query_texts = [clean_question(dataset.queries[q]) for q in self.query_ids]
         getattr(embedder, "load", lambda: None)()  # the model's start-up is not query time
@@ -75,7 +100,16 @@ class BeirSession:
         self.query_vectors = _embed_queries(embedder, self.query_texts, progress)
         self.embed_seconds = time.perf_counter() - started
 
-    def evaluate(self, mode: str, retrieval: RetrievalSettings | None = None, *, candidates: int | None = None, measures: Sequence[str] = DEFAULT_MEASURES, failures: bool = False, progress: Progress = _noop) -> ModeResult:
+    def evaluate(
+        self,
+        mode: str,
+        retrieval: RetrievalSettings | None = None,
+        *,
+        candidates: int | None = None,
+        measures: Sequence[str] = DEFAULT_MEASURES,
+        failures: bool = False,
+        progress: Progress = _noop,
+    ) -> ModeResult:
         """Rank every query's documents (a document scores as its best chunk) and score the run.
 
         `retrieval` replaces the engine's settings; `candidates` overrides its per-retriever depth.
@@ -94,10 +128,14 @@ class BeirSession:
         seconds = time.perf_counter() - started + self.embed_seconds
         progress(mode, len(self.query_ids), len(self.query_ids))
         metrics = evaluate_run(run, self.dataset.qrels, measures)
-        missed = () if not failures else tuple(
-            _beir_failure(self.dataset, qid, metrics, best[qid])
-            for qid in self.query_ids
-            if first_relevant_rank(metrics.rankings[qid], self.dataset.qrels[qid]) != 1
+        missed = (
+            ()
+            if not failures
+            else tuple(
+                _beir_failure(self.dataset, qid, metrics, best[qid])
+                for qid in self.query_ids
+                if first_relevant_rank(metrics.rankings[qid], self.dataset.qrels[qid]) != 1
+            )
         )
         return ModeResult(mode, metrics.means, len(self.query_ids), seconds, None, missed, metrics)
 
@@ -122,17 +160,40 @@ class BeirSession:
         self.engine.close()
 
 
-def bench_beir(dataset: BeirDataset, embedder: Embedder, index_dir: Path, settings: BeirSettings = BeirSettings(), modes: Sequence[str] = MODES, *, measures: Sequence[str] = DEFAULT_MEASURES, failures: bool = False, progress: Progress = _noop) -> BenchReport:
+def bench_beir(
+    dataset: BeirDataset,
+    embedder: Embedder,
+    index_dir: Path,
+    settings: BeirSettings = BeirSettings(),
+    modes: Sequence[str] = MODES,
+    *,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    failures: bool = False,
+    progress: Progress = _noop,
+) -> BenchReport:
     """Index the corpus with the product's builder, then rank documents by their best chunk per mode."""
     modes = _check_modes(modes)
     session = BeirSession(dataset, embedder, index_dir, settings, progress)
     try:
-        return session.report([session.evaluate(mode, measures=measures, failures=failures, progress=progress) for mode in modes])
+        return session.report(
+            [session.evaluate(mode, measures=measures, failures=failures, progress=progress) for mode in modes]
+        )
     finally:
         session.close()
 
 
-def run_beir_bench(folder: Path, backend: str, modes: Sequence[str] = MODES, *, split: str = "test", settings: BeirSettings = BeirSettings(), index_dir: Path | None = None, limit: int | None = None, failures: bool = False, progress: Progress = _noop) -> BenchReport:
+def run_beir_bench(
+    folder: Path,
+    backend: str,
+    modes: Sequence[str] = MODES,
+    *,
+    split: str = "test",
+    settings: BeirSettings = BeirSettings(),
+    index_dir: Path | None = None,
+    limit: int | None = None,
+    failures: bool = False,
+    progress: Progress = _noop,
+) -> BenchReport:
     """Bench a BEIR folder; its index is cached per dataset and settings (QA_HOME moves it)."""
     from index.embedder import make_embedder
     from index.locations import cache_dir
@@ -152,7 +213,7 @@ def _embed_queries(embedder: Embedder, texts: list[str], progress: Progress, bat
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for start in range(0, len(texts), batch):
         progress("queries", start, len(texts))
-        out[start:start + batch] = embedder.embed(texts[start:start + batch])
+        out[start : start + batch] = embedder.embed(texts[start : start + batch])
     progress("queries", len(texts), len(texts))
     return out
 
@@ -172,12 +233,18 @@ def document_scores(candidates, source_of: dict[int, str]) -> tuple[dict[str, fl
 def _beir_failure(dataset: BeirDataset, qid: str, metrics: RunMetrics, best: dict[str, Scores]) -> Failure:
     grades = dataset.qrels[qid]
     query = dataset.queries[qid]
-    items = [RankedItem(rank, doc, "", best[doc], grades.get(doc, 0) > 0) for rank, doc in enumerate(metrics.rankings[qid], 1)]
+    items = [
+        RankedItem(rank, doc, "", best[doc], grades.get(doc, 0) > 0)
+        for rank, doc in enumerate(metrics.rankings[qid], 1)
+    ]
     expected = tuple(f"{doc}: {dataset.corpus.get(doc, '')[:120]}" for doc, g in grades.items() if g > 0)
     failure = _failure(qid, query, expected, items)
 
     def shown(item: RankedItem) -> RankedItem:  # only the few items a failure keeps get their preview
         return replace(item, text=snippet(dataset.corpus.get(item.key, ""), query, 200).text)
 
-    return replace(failure, above=tuple(map(shown, failure.above)),
-                   relevant_item=None if failure.relevant_item is None else shown(failure.relevant_item))
+    return replace(
+        failure,
+        above=tuple(map(shown, failure.above)),
+        relevant_item=None if failure.relevant_item is None else shown(failure.relevant_item),
+    )

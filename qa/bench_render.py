@@ -11,14 +11,24 @@ from qa.bench import BenchReport, Failure, ModeResult, RankedItem
 from qa.sanitize import safe_line
 
 COLUMNS = (
-    ("hit@1", "Hit@1"), ("hit@5", "Hit@5"), ("hit@10", "Hit@10"), ("recall@10", "R@10"),
-    ("recall@100", "R@100"), ("mrr@10", "MRR@10"), ("ndcg@10", "nDCG@10"),
+    ("hit@1", "Hit@1"),
+    ("hit@5", "Hit@5"),
+    ("hit@10", "Hit@10"),
+    ("recall@10", "R@10"),
+    ("recall@100", "R@100"),
+    ("mrr@10", "MRR@10"),
+    ("ndcg@10", "nDCG@10"),
 )
 
 
 def metrics_table(report: BenchReport) -> Table:
     abstain = any(r.abstention_accuracy is not None for r in report.results)
-    table = Table(title=f"{report.dataset}: {report.n_queries} queries, {report.n_documents} documents, {report.n_chunks} chunks", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    table = Table(
+        title=f"{report.dataset}: {report.n_queries} queries, {report.n_documents} documents, {report.n_chunks} chunks",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
     table.add_column("mode", no_wrap=True, min_width=6)
     for _, label in COLUMNS:
         table.add_column(label, justify="right", no_wrap=True, min_width=max(len(label), 5))
@@ -44,8 +54,16 @@ def _item_line(item: RankedItem) -> Text:
 
 
 def render_failure(failure: Failure, console: Console) -> None:
-    where = "not retrieved" if failure.first_relevant_rank is None else f"first relevant at rank {failure.first_relevant_rank}"
-    console.print(Text(f"{failure.query_id}  ", style="bold") + Text(safe_line(failure.query)) + Text(f"  [{where}]", style="yellow"))
+    where = (
+        "not retrieved"
+        if failure.first_relevant_rank is None
+        else f"first relevant at rank {failure.first_relevant_rank}"
+    )
+    console.print(
+        Text(f"{failure.query_id}  ", style="bold")
+        + Text(safe_line(failure.query))
+        + Text(f"  [{where}]", style="yellow")
+    )
     for expected in failure.expected:
         console.print(Text("  expected: ", style="green") + Text(safe_line(expected[:160])))
     if failure.above:
@@ -61,7 +79,9 @@ def render_failure(failure: Failure, console: Console) -> None:
 def render_failures(result: ModeResult, console: Console, limit: int) -> None:
     """Missed queries of one mode, never-retrieved first, then the lowest-ranked."""
     ordered = sorted(result.failures, key=lambda f: -(f.first_relevant_rank or 10**9))
-    console.print(Text(f"{result.mode}: {len(ordered)} queries without a relevant result at rank 1", style="bold underline"))
+    console.print(
+        Text(f"{result.mode}: {len(ordered)} queries without a relevant result at rank 1", style="bold underline")
+    )
     for failure in ordered[:limit]:
         render_failure(failure, console)
     if len(ordered) > limit:

@@ -34,14 +34,21 @@ def _index_dir_option(f):
 
 
 def _chunk_options(f):
-    f = click.option("--chunk-tokens", type=click.IntRange(16, 254), default=None, help="Wordpieces per chunk (model limit 254).")(f)
-    f = click.option("--overlap-tokens", type=click.IntRange(0, 127), default=None, help="Wordpieces of whole sentences repeated between chunks.")(f)
+    f = click.option(
+        "--chunk-tokens", type=click.IntRange(16, 254), default=None, help="Wordpieces per chunk (model limit 254)."
+    )(f)
+    f = click.option(
+        "--overlap-tokens",
+        type=click.IntRange(0, 127),
+        default=None,
+        help="Wordpieces of whole sentences repeated between chunks.",
+    )(f)
     return f
 
 
 def _config(corpus, index_dir, backend, chunk_tokens=None, overlap_tokens=None):
-    from index.chunker import ChunkSettings
     from index.backends import DEFAULT_BACKEND
+    from index.chunker import ChunkSettings
     from qa.config import RunConfig
 
     defaults = ChunkSettings()
@@ -49,7 +56,12 @@ def _config(corpus, index_dir, backend, chunk_tokens=None, overlap_tokens=None):
         max_tokens=chunk_tokens or defaults.max_tokens,
         overlap_tokens=defaults.overlap_tokens if overlap_tokens is None else overlap_tokens,
     )
-    return RunConfig(corpus=tuple(Path(p) for p in corpus), index_dir=index_dir, backend=backend or DEFAULT_BACKEND, chunking=chunking)
+    return RunConfig(
+        corpus=tuple(Path(p) for p in corpus),
+        index_dir=index_dir,
+        backend=backend or DEFAULT_BACKEND,
+        chunking=chunking,
+    )
 
 
 def _progress_printer(quiet: bool):
@@ -60,7 +72,14 @@ def _progress_printer(quiet: bool):
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
         return None, (lambda *_: None)
-    bar = Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+    bar = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
     tasks: dict[str, int] = {}
     labels = {"scan": "reading", "recheck": "checking", "embed": "embedding", "save": "saving"}
 
@@ -73,7 +92,7 @@ def _progress_printer(quiet: bool):
 
 
 def _seconds(seconds: float) -> str:
-    """"0.12s" under a second (a watched update), "3.4s" above."""
+    """ "0.12s" under a second (a watched update), "3.4s" above."""
     return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"
 
 
@@ -82,13 +101,15 @@ OTHER_TYPES_LISTED = 3
 
 
 def _types(skipped) -> str:
-    """".png 6, .js 1": how many files of each suffix, most first."""
+    """ ".png 6, .js 1": how many files of each suffix, most first."""
     from collections import Counter
 
     from index.documents import suffix_of
     from qa.sanitize import safe_line
 
-    counts = Counter(suffix_of(os.path.basename(s.path)) or "no extension" for s in skipped)  # as the skip reasons name them
+    counts = Counter(
+        suffix_of(os.path.basename(s.path)) or "no extension" for s in skipped
+    )  # as the skip reasons name them
     return ", ".join(f"{safe_line(suffix)} {n}" for suffix, n in counts.most_common())
 
 
@@ -104,11 +125,19 @@ def _print_report(report, console_err) -> None:
         # soft_wrap: one line per file even when piped (Rich would wrap at 80 columns)
         console_err.print(Text(f"skipped {safe_line(skipped.path)}: {skipped.reason}", style="yellow"), soft_wrap=True)
     if len(by_type) > OTHER_TYPES_LISTED:  # a notes folder's pictures: one line, not one per picture
-        console_err.print(Text(f"skipped {len(by_type)} files of types it does not read ({_types(by_type)}; {SUPPORTED_NOTE})", style="yellow"), soft_wrap=True)
+        console_err.print(
+            Text(
+                f"skipped {len(by_type)} files of types it does not read ({_types(by_type)}; {SUPPORTED_NOTE})",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
     if report.rebuilt_because:
         console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"), soft_wrap=True)
     console_err.print(
-        Text(f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {_seconds(report.seconds)}) -> {report.index_dir}"),
+        Text(
+            f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {_seconds(report.seconds)}) -> {report.index_dir}"
+        ),
         soft_wrap=True,
     )
 
@@ -132,10 +161,20 @@ def cli(ctx: click.Context) -> None:
 @_chunk_options
 @click.option("--rebuild", is_flag=True, help="Re-embed everything instead of only new and changed files.")
 @click.option("--wait", is_flag=True, help="If another index run holds the lock, wait for it instead of exiting.")
-@click.option("--max-file-mb", type=click.FloatRange(0.001), default=20.0, show_default=True, help="Skip files larger than this.")
+@click.option(
+    "--max-file-mb", type=click.FloatRange(0.001), default=20.0, show_default=True, help="Skip files larger than this."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--watch", is_flag=True, help="Then keep the index up to date: index changed files as they change, until Ctrl-C.")
-@click.option("--interval", type=click.FloatRange(0.1), default=3.0, show_default=True, help="With --watch, when the system sends no change notifications (or PATHS name files): seconds between looks at every file.")
+@click.option(
+    "--watch", is_flag=True, help="Then keep the index up to date: index changed files as they change, until Ctrl-C."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1),
+    default=3.0,
+    show_default=True,
+    help="With --watch, when the system sends no change notifications (or PATHS name files): seconds between looks at every file.",
+)
 def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait, max_file_mb, quiet, watch, interval):
     """Index PATHS (files or folders, recursively; default seeds/). Only new or changed files are embedded."""
     from rich.console import Console
@@ -150,26 +189,47 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
         bar, progress = _progress_printer(quiet)
         if bar is not None:
             with bar:
-                report = index_corpus(config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6))
+                report = index_corpus(
+                    config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6)
+                )
         else:
-            report = index_corpus(config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6))
+            report = index_corpus(
+                config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6)
+            )
         console = Console(stderr=True)
         _print_report(report, console)
         if watch:
             feed = ready_feed(feed)  # None: no notifications here (a limit on watches reached?): compare on a timer
             if feed is not None:
-                console.print(Text(f"Watching for changes as files are saved (and every file each {FULL_CHECK_SECONDS:g} s); Ctrl-C stops."))
+                console.print(
+                    Text(
+                        f"Watching for changes as files are saved (and every file each {FULL_CHECK_SECONDS:g} s); Ctrl-C stops."
+                    )
+                )
             else:
                 console.print(Text(f"Watching for changes every {interval:g} s; Ctrl-C stops."))
+
             def gone(missing: list[Path]) -> None:
                 if missing:
-                    console.print(Text(f"{', '.join(str(p) for p in missing)}: gone (moved or deleted?). The index stays as it was; "
-                                       "waiting for it to come back. Ctrl-C stops."))
+                    console.print(
+                        Text(
+                            f"{', '.join(str(p) for p in missing)}: gone (moved or deleted?). The index stays as it was; "
+                            "waiting for it to come back. Ctrl-C stops."
+                        )
+                    )
                 else:
                     console.print(Text("Back: comparing every file with the index."))
 
             try:
-                watch_corpus(config, embedder, lambda update: _print_report(update, console), interval=interval, max_bytes=int(max_file_mb * 1e6), feed=feed, on_gone=gone)
+                watch_corpus(
+                    config,
+                    embedder,
+                    lambda update: _print_report(update, console),
+                    interval=interval,
+                    max_bytes=int(max_file_mb * 1e6),
+                    feed=feed,
+                    on_gone=gone,
+                )
             except KeyboardInterrupt:
                 console.print(Text("Stopped watching; the index is up to date as of the last update."))
             return
@@ -182,12 +242,21 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
 
 @cli.command()
 @click.argument("question")
-@click.option("--corpus", "-c", "corpus", multiple=True, type=click.Path(path_type=Path), help="File or folder to answer from (repeatable; default seeds/).")
+@click.option(
+    "--corpus",
+    "-c",
+    "corpus",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="File or folder to answer from (repeatable; default seeds/).",
+)
 @_index_dir_option
 @_backend_option
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="How many passages to cite.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
-@click.option("--source", "-s", "sources", multiple=True, help="Only search this document (repeatable; a name from `qa sources`).")
+@click.option(
+    "--source", "-s", "sources", multiple=True, help="Only search this document (repeatable; a name from `qa sources`)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
     """Answer QUESTION with the best sentence and the top-k cited passages."""
@@ -214,12 +283,18 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
 
 
 @cli.command()
-@click.option("--corpus", "-c", "corpus", multiple=True, type=click.Path(path_type=Path), help="Corpus whose index to list (default seeds/).")
+@click.option(
+    "--corpus",
+    "-c",
+    "corpus",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Corpus whose index to list (default seeds/).",
+)
 @_index_dir_option
 def sources(corpus, index_dir):
     """List the documents in the index."""
     from index.store import load_index
-
     from qa.sanitize import safe_line
 
     config = _config(corpus, index_dir, None)
@@ -237,8 +312,12 @@ def sources(corpus, index_dir):
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_index_dir_option
 @_backend_option
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A question file (as for `qa bench`) to bench in the chat with f2: accuracy per mode and each miss.")
+@click.option(
+    "--questions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A question file (as for `qa bench`) to bench in the chat with f2: accuracy per mode and each miss.",
+)
 def chat(paths, index_dir, backend, questions):
     """Open the chat over PATHS (default seeds/)."""
     if questions is not None:
@@ -265,21 +344,71 @@ def chat(paths, index_dir, backend, questions):
 
 @cli.command()
 @click.argument("questions", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--corpus", "-c", "corpus", multiple=True, type=click.Path(path_type=Path), help="Corpus the QUESTIONS are about (default seeds/).")
-@click.option("--beir", "beir_folder", type=click.Path(file_okay=False, path_type=Path), help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) instead of QUESTIONS.")
+@click.option(
+    "--corpus",
+    "-c",
+    "corpus",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Corpus the QUESTIONS are about (default seeds/).",
+)
+@click.option(
+    "--beir",
+    "beir_folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) instead of QUESTIONS.",
+)
 @click.option("--split", default="test", show_default=True, help="Which BEIR qrels file to score against.")
 @click.option("--modes", default="bm25,dense,hybrid", show_default=True, help="Comma-separated retrieval modes.")
-@click.option("--granularity", type=click.Choice(["chunks", "document"]), default="chunks", show_default=True, help="BEIR only: product chunks, or one passage per document (how BEIR/MTEB published figures are made).")
+@click.option(
+    "--granularity",
+    type=click.Choice(["chunks", "document"]),
+    default="chunks",
+    show_default=True,
+    help="BEIR only: product chunks, or one passage per document (how BEIR/MTEB published figures are made).",
+)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N queries, for a quick look.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the full report (with every failure) to this file.")
-@click.option("--failures", is_flag=True, help="List each query whose first relevant result is not at rank 1, with what beat it.")
-@click.option("--max-failures", type=click.IntRange(0), default=20, show_default=True, help="Failures printed per mode.")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=None, help="Dense weight in hybrid fusion (default: the product's).")
-@click.option("--document-bm25", type=click.FloatRange(0, 1), default=None, help="Share of the lexical weight on BM25 of the whole document (default: the product's, 0).")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the full report (with every failure) to this file.",
+)
+@click.option(
+    "--failures", is_flag=True, help="List each query whose first relevant result is not at rank 1, with what beat it."
+)
+@click.option(
+    "--max-failures", type=click.IntRange(0), default=20, show_default=True, help="Failures printed per mode."
+)
+@click.option(
+    "--alpha", type=click.FloatRange(0, 1), default=None, help="Dense weight in hybrid fusion (default: the product's)."
+)
+@click.option(
+    "--document-bm25",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of the lexical weight on BM25 of the whole document (default: the product's, 0).",
+)
 @_index_dir_option
 @_backend_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json_path, failures, max_failures, alpha, document_bm25, index_dir, backend, quiet):
+def bench(
+    questions,
+    corpus,
+    beir_folder,
+    split,
+    modes,
+    granularity,
+    limit,
+    json_path,
+    failures,
+    max_failures,
+    alpha,
+    document_bm25,
+    index_dir,
+    backend,
+    quiet,
+):
     """Measure retrieval accuracy per mode on a question file (QUESTIONS) or a BEIR dataset (--beir)."""
     import json
 
@@ -296,14 +425,32 @@ def bench(questions, corpus, beir_folder, split, modes, granularity, limit, json
     bar, progress = _progress_printer(quiet)
     with bar if bar is not None else _no_context():
         if beir_folder is not None:
-            report = run_beir_bench(beir_folder, backend or DEFAULT_BACKEND, mode_list, split=split, settings=BeirSettings(granularity=granularity, retrieval=retrieval),
-                                    index_dir=index_dir, limit=limit, failures=failures or json_path is not None, progress=progress)
+            report = run_beir_bench(
+                beir_folder,
+                backend or DEFAULT_BACKEND,
+                mode_list,
+                split=split,
+                settings=BeirSettings(granularity=granularity, retrieval=retrieval),
+                index_dir=index_dir,
+                limit=limit,
+                failures=failures or json_path is not None,
+                progress=progress,
+            )
         else:
-            report = run_question_bench(_config(corpus, index_dir, backend), questions, mode_list, limit=limit, retrieval=retrieval, progress=progress,
-                                        explicit_backend=backend is not None)
+            report = run_question_bench(
+                _config(corpus, index_dir, backend),
+                questions,
+                mode_list,
+                limit=limit,
+                retrieval=retrieval,
+                progress=progress,
+                explicit_backend=backend is not None,
+            )
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
-    render_report(report, Console(highlight=False, markup=False, emoji=False), failures=failures, max_failures=max_failures)
+    render_report(
+        report, Console(highlight=False, markup=False, emoji=False), failures=failures, max_failures=max_failures
+    )
 
 
 def _no_context():

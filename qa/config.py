@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.chunker import ChunkSettings
 from index.backends import DEFAULT_BACKEND
+from index.chunker import ChunkSettings
 from index.locations import default_corpus, default_index_dir
 
 

@@ -13,7 +13,7 @@ def shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:
     words = _WORD.findall(fold(text).lower())
     if len(words) < n:
         return frozenset([tuple(words)]) if words else frozenset()
-    return frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def resemblance(a: frozenset, b: frozenset) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ def document_texts(conn, doc_ids: Sequence[int] | None = None) -> tuple[list[int
         if stop <= end:
             continue
         # chunks are exact spans of the document: keep only what the previous one did not cover
-        parts.append(text[end - start:] if start < end else " " + text)
+        parts.append(text[end - start :] if start < end else " " + text)
         end = stop
     if current is not None:
         ids.append(current)
@@ -70,7 +70,9 @@ class DocumentLexical:
         """Each chunk's score (its document's where whole), aligned with the chunk BM25 index's rows."""
         return self.lexical.scores(question)[self.chunk_rows]
 
-    def scores_and_top(self, question: str, n: int, allowed_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def scores_and_top(
+        self, question: str, n: int, allowed_rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Chunk-aligned scores, and the chunk rows of the n best texts (score > 0)."""
         text_scores = self.lexical.scores(question)
         scores = text_scores[self.chunk_rows]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -122,12 +122,20 @@ class _Candidate:
 class Engine:
     """Answers questions from one loaded index. Thread-safe for reads after construction."""
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: RetrievalSettings = RetrievalSettings(), calibration: Calibration = Calibration()) -> None:
+    def __init__(
+        self,
+        index: LoadedIndex,
+        embedder: Embedder,
+        settings: RetrievalSettings = RetrievalSettings(),
+        calibration: Calibration = Calibration(),
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
         self.calibration = calibration
-        rows = index.conn.execute("SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id").fetchall()
+        rows = index.conn.execute(
+            "SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"
+        ).fetchall()
         self._source_of = {cid: src for cid, src in rows}
         self._position = {int(cid): i for i, cid in enumerate(index.bm25_ids)}
         self._unit_position = {int(uid): i for i, uid in enumerate(index.unit_ids)}
@@ -156,12 +164,14 @@ class Engine:
         chunking: ChunkSettings | None = None,
         settings: RetrievalSettings = RetrievalSettings(),
         calibration: Calibration = Calibration(),
-    ) -> "Engine":
+    ) -> Engine:
         """Load an index, refusing one built with another model, backend or chunker."""
         index = load_index(index_dir)
         if embedder is None:
             embedder = make_embedder(backend or index.manifest.backend)
-        problem = expected_mismatch(index.manifest, fingerprint=embedder.fingerprint(), chunking=chunking, backend=backend)
+        problem = expected_mismatch(
+            index.manifest, fingerprint=embedder.fingerprint(), chunking=chunking, backend=backend
+        )
         if problem is None and embedder.backend != index.manifest.backend:
             problem = f"backend {index.manifest.backend}, this embedder is {embedder.backend}"
         if problem:
@@ -194,7 +204,9 @@ class Engine:
         wanted = set(sources)
         unknown = wanted - set(self._source_of.values())
         if unknown:
-            raise InputError(f"Not in the index: {', '.join(sorted(unknown))}.", "Use a source name as listed by: qa sources")
+            raise InputError(
+                f"Not in the index: {', '.join(sorted(unknown))}.", "Use a source name as listed by: qa sources"
+            )
         return np.asarray(sorted(cid for cid, src in self._source_of.items() if src in wanted), dtype=np.int64)
 
     def _dense_top(self, qvec: np.ndarray, n: int, allowed_units: np.ndarray | None) -> dict[int, float]:
@@ -212,7 +224,9 @@ class Engine:
         """Whether any sentence of the index holds the (analysed) term."""
         return self.index.unit_lexical.document_frequency(term) > 0
 
-    def candidates(self, question: str, qvec: np.ndarray, mode: str, sources: Iterable[str] | None = None) -> list[_Candidate]:
+    def candidates(
+        self, question: str, qvec: np.ndarray, mode: str, sources: Iterable[str] | None = None
+    ) -> list[_Candidate]:
         """Candidate chunks with raw scores and the fused score, best first.
 
         A chunk's dense score is the cosine of its best sentence; its lexical score mixes BM25 of the
@@ -225,7 +239,9 @@ class Engine:
         chunk_bm25 = self.index.lexical.scores(lexical_query)
         unit_bm25 = self.index.unit_lexical.scores(lexical_query)
         if allowed is not None:
-            allowed_units = np.asarray(sorted({u for c in allowed for u in self._units_of.get(int(c), [])}), dtype=np.int64)
+            allowed_units = np.asarray(
+                sorted({u for c in allowed for u in self._units_of.get(int(c), [])}), dtype=np.int64
+            )
             mask = np.zeros(chunk_bm25.shape[0], dtype=bool)
             mask[[self._position[int(c)] for c in allowed]] = True
             chunk_bm25 = np.where(mask, chunk_bm25, 0.0)
@@ -234,7 +250,9 @@ class Engine:
             unit_bm25 = np.where(umask, unit_bm25, 0.0)
         doc_bm25, doc_top = None, []
         if self.settings.document_bm25_share > 0 and mode == "hybrid":
-            doc_bm25, doc_top = self._doc_lexical().scores_and_top(lexical_query, n, mask if allowed is not None else None)
+            doc_bm25, doc_top = self._doc_lexical().scores_and_top(
+                lexical_query, n, mask if allowed is not None else None
+            )
         short_bm25, short_rows = None, None
         short = self._short_docs() if mode == "hybrid" and self.settings.fusion == "convex" else None
         if short is not None:
@@ -267,7 +285,9 @@ class Engine:
         best_units = [max(m, key=lambda u: float(sims[u])) if m else -1 for m in members]
         d = np.asarray([float(sims[u]) if u >= 0 else -1.0 for u in best_units], dtype=np.float32)
         b = np.asarray([max(0.0, float(chunk_bm25[self._position[c]])) for c in ids], dtype=np.float32)
-        ub = np.asarray([max((float(unit_bm25[self._unit_position[u]]) for u in m), default=0.0) for m in members], dtype=np.float32)
+        ub = np.asarray(
+            [max((float(unit_bm25[self._unit_position[u]]) for u in m), default=0.0) for m in members], dtype=np.float32
+        )
         if mode == "dense":
             fused = d
         elif mode == "bm25":
@@ -305,11 +325,16 @@ class Engine:
         late = [maxsim(query, units[c.best_unit]) if c.best_unit >= 0 else 0.0 for c in top]
         score = reranked_scores([c.fused for c in top], late, self.settings.rerank_weight)
         order = np.argsort(-score, kind="stable")
-        return [replace(top[i], late=late[i], ranking=float(score[i])) for i in order] + ranked[len(top):]
+        return [replace(top[i], late=late[i], ranking=float(score[i])) for i in order] + ranked[len(top) :]
 
     def _late_interaction(self, mode: str) -> bool:
         """Whether answers in this mode are re-ranked by late interaction (hybrid only, when the embedder can)."""
-        return mode == "hybrid" and self._tokens is not None and self.settings.rerank_top > 1 and self.settings.rerank_weight > 0
+        return (
+            mode == "hybrid"
+            and self._tokens is not None
+            and self.settings.rerank_top > 1
+            and self.settings.rerank_weight > 0
+        )
 
     def _unit_texts(self, ids: list[int]) -> dict[int, str]:
         marks = ",".join("?" * len(ids))
@@ -349,7 +374,16 @@ class Engine:
         ).fetchall()
         return {r[0]: r[1:] for r in rows}
 
-    def search(self, question: str, k: int = 5, mode: str | None = None, sources: Iterable[str] | None = None, *, qvec: np.ndarray | None = None, reader: SourceReader | None = None) -> list[Passage]:
+    def search(
+        self,
+        question: str,
+        k: int = 5,
+        mode: str | None = None,
+        sources: Iterable[str] | None = None,
+        *,
+        qvec: np.ndarray | None = None,
+        reader: SourceReader | None = None,
+    ) -> list[Passage]:
         """Top-k passages, near-duplicates collapsed, citations verified against the files."""
         mode = mode or self.settings.mode
         if mode not in MODES:
@@ -368,7 +402,9 @@ class Engine:
                 break
             source, l0, l1, c0, c1, text = rows[cand.chunk_id]
             current = reader.is_current(source, c0, c1, text)
-            cite = Citation(source, l0, l1, c0, c1, text, stale=not current, page=reader.page_at(source, c0) if current else None)
+            cite = Citation(
+                source, l0, l1, c0, c1, text, stale=not current, page=reader.page_at(source, c0) if current else None
+            )
             sh = shingles(text)
             duplicate = False
             for _, other, other_sh, also in kept:
@@ -412,7 +448,9 @@ class Engine:
             passages, best = _promote(passages, best)
         timings["extract"] = (time.perf_counter() - t) * 1000
         # a question that is only punctuation or a terminal escape sequence ("\x1b[2J") has nothing to look for
-        found = best is not None and best.confidence >= self.calibration.threshold and analyze(safe_text(question)) != []
+        found = (
+            best is not None and best.confidence >= self.calibration.threshold and analyze(safe_text(question)) != []
+        )
         return Answer(
             question=question,
             found=found,
@@ -434,7 +472,12 @@ class Engine:
         if not flat:
             return None
         marks = ",".join("?" * len(flat))
-        spans = {r[0]: r[1:] for r in self.index.conn.execute(f"SELECT id, char_start, char_end, text FROM units WHERE id IN ({marks})", flat)}
+        spans = {
+            r[0]: r[1:]
+            for r in self.index.conn.execute(
+                f"SELECT id, char_start, char_end, text FROM units WHERE id IN ({marks})", flat
+            )
+        }
         vectors = dict(zip(flat, self.unit_vectors(flat)))
         items = []
         for p_index, (passage, units) in enumerate(zip(usable, unit_lists)):
@@ -449,8 +492,17 @@ class Engine:
             return None
         passage = usable[top.passage_index]
         top = with_what_follows_a_heading(top, scored, passage.citation.char_start, passage.citation.text)
-        evidence = support(question, top.text, top.dense, lambda terms: idf_weights(self.index.unit_lexical, terms), self._word_vectors, passage.citation.text)
-        text = passage.citation.text[top.char_start - passage.citation.char_start : top.char_end - passage.citation.char_start]
+        evidence = support(
+            question,
+            top.text,
+            top.dense,
+            lambda terms: idf_weights(self.index.unit_lexical, terms),
+            self._word_vectors,
+            passage.citation.text,
+        )
+        text = passage.citation.text[
+            top.char_start - passage.citation.char_start : top.char_end - passage.citation.char_start
+        ]
         prefix = passage.citation.text[: top.char_start - passage.citation.char_start]
         line_start = passage.citation.line_start + prefix.count("\n")
         page = passage.citation.page
@@ -463,7 +515,12 @@ class Engine:
             text=text,
             page=None if page is None else page + prefix.count(PAGE_BREAK),
         )
-        return AnswerSpan(citation=citation, confidence=self.calibration.confidence(evidence), passage_rank=passage.rank, highlights=highlight_spans(question, text))
+        return AnswerSpan(
+            citation=citation,
+            confidence=self.calibration.confidence(evidence),
+            passage_rank=passage.rank,
+            highlights=highlight_spans(question, text),
+        )
 
     def close(self) -> None:
         self.index.close()

@@ -83,5 +83,7 @@ def evaluate_answers(pairs: list[tuple[Question, Answer]], ks: tuple[int, ...] =
     )
 
 
-def evaluate_engine(engine, questions: list[Question], k: int = 5, mode: str | None = None, ks: tuple[int, ...] = (1, 3, 5)) -> QuestionSetReport:
+def evaluate_engine(
+    engine, questions: list[Question], k: int = 5, mode: str | None = None, ks: tuple[int, ...] = (1, 3, 5)
+) -> QuestionSetReport:
     return evaluate_answers([(q, engine.ask(q.question, k=k, mode=mode)) for q in questions], ks)

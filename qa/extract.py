@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -14,7 +14,6 @@ from index.lexical import analyze
 from index.normalize import WORD, fold
 from qa.aliases import terms_present
 from qa.verify import Support, has_answer_type, place_elsewhere
-
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,9 @@ def is_fragment(text: str) -> bool:
     return not _SENTENCE_END.search(text)
 
 
-def choose_answer(question: str, ranked: list[SentenceCandidate], kind: str | None, window: int, contexts: Sequence[str] = ()) -> SentenceCandidate | None:
+def choose_answer(
+    question: str, ranked: list[SentenceCandidate], kind: str | None, window: int, contexts: Sequence[str] = ()
+) -> SentenceCandidate | None:
     """The best-ranked sentence that holds the kind of answer the question wants and does not put the place it asks
     about elsewhere (verify.place_elsewhere), among the first `window`;
     the best-ranked one when none does (its confidence then pays for the missing answer). contexts[i] is the
@@ -158,7 +159,9 @@ def choose_answer(question: str, ranked: list[SentenceCandidate], kind: str | No
 _HEADING = re.compile(r"#{1,6}[ \t]+\S")
 
 
-def with_what_follows_a_heading(top: SentenceCandidate, ranked: list[SentenceCandidate], passage_start: int, passage_text: str) -> SentenceCandidate:
+def with_what_follows_a_heading(
+    top: SentenceCandidate, ranked: list[SentenceCandidate], passage_start: int, passage_text: str
+) -> SentenceCandidate:
     """A Markdown heading ("## Running the tests") names a topic; what answers is the sentence under it. When the
     chosen unit is one, the answer runs on to the end of the next sentence of its passage (none: it stays)."""
     if not _HEADING.match(top.text):
@@ -167,4 +170,4 @@ def with_what_follows_a_heading(top: SentenceCandidate, ranked: list[SentenceCan
     if not after:
         return top
     end = min(after, key=lambda c: c.char_start).char_end
-    return replace(top, char_end=end, text=passage_text[top.char_start - passage_start:end - passage_start])
+    return replace(top, char_end=end, text=passage_text[top.char_start - passage_start : end - passage_start])

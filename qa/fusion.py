@@ -33,7 +33,9 @@ def rrf(dense: np.ndarray, bm25: np.ndarray, k: int = 60) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def fuse(dense: np.ndarray, bm25: np.ndarray, method: str = "convex", alpha: float = 0.5, rrf_k: int = 60) -> np.ndarray:
+def fuse(
+    dense: np.ndarray, bm25: np.ndarray, method: str = "convex", alpha: float = 0.5, rrf_k: int = 60
+) -> np.ndarray:
     if method == "convex":
         return convex(dense, bm25, alpha)
     if method == "rrf":

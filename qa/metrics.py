@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 Run = Mapping[str, Mapping[str, float]]
 """query id -> {document id: retrieval score}; higher is better."""

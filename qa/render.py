@@ -38,6 +38,7 @@ def skipped_stale_note(answer: Answer, fix: str) -> str | None:
 def render_answer(answer: Answer, console: Console, show_scores: bool = True) -> None:
     """Answer sentence with highlighted matches, then the numbered cited passages (the question's words marked)."""
     from qa.extract import highlight_spans
+
     if answer.found and answer.answer is not None:
         span = answer.answer
         head = Text("Answer", style="bold green")
@@ -61,9 +62,16 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
         if show_scores:
             s = passage.scores
             late = "" if s.late is None else f", late {s.late:.3f}"
-            line.append(f"  score {s.score:.3f} (bm25 {s.bm25:.2f}, dense {s.dense:.3f}, fused {s.fused:.3f}{late})", style="dim")
+            line.append(
+                f"  score {s.score:.3f} (bm25 {s.bm25:.2f}, dense {s.dense:.3f}, fused {s.fused:.3f}{late})",
+                style="dim",
+            )
         console.print(line)
         for other in passage.also_in:
             console.print(Text("    also in ", style="dim") + _cite_label(other))
-        console.print(Padding(_marked(passage.citation.text, highlight_spans(answer.question, passage.citation.text)), (0, 0, 0, 4)))
+        console.print(
+            Padding(
+                _marked(passage.citation.text, highlight_spans(answer.question, passage.citation.text)), (0, 0, 0, 4)
+            )
+        )
         console.print()

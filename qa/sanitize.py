@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 # CSI/OSC/other ESC sequences, then any remaining C0/C1 control characters except tab and newline.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c]*[\x07\x9c]?")
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c]*[\x07\x9c]?"
+)
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _UNSAFE = re.compile(f"{_ESCAPES.pattern}|{_CONTROLS.pattern}")
 """Either, escape sequences first: removing them in one pass is removing escapes, then controls."""
@@ -64,7 +66,7 @@ def unwrapped(text: str, spans: Sequence[tuple[int, int]] = ()) -> tuple[str, li
         kept = match.start() - at
         where.extend(range(shown, shown + kept))
         where.extend([shown + kept] * (match.end() - match.start()))
-        parts += [text[at:match.start()], "\n" if heading else " "]
+        parts += [text[at : match.start()], "\n" if heading else " "]
         heading = False
         shown += kept + 1
         at = match.end()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Collection
+from typing import TYPE_CHECKING
 
 from index.embedder import Embedder, make_embedder
 from index.errors import InputError, QAError
@@ -22,12 +23,21 @@ if TYPE_CHECKING:  # the builder (scipy, bm25s) loads only when an index is buil
 def check_paths(paths: list[Path]) -> None:
     for path in paths:
         if not path.exists():
-            raise InputError(f"No such file or folder: {path}.", "Check the path, or run qa with no arguments to use seeds/.")
+            raise InputError(
+                f"No such file or folder: {path}.", "Check the path, or run qa with no arguments to use seeds/."
+            )
 
 
 def index_corpus(
-    config: RunConfig, embedder: Embedder | None = None, *, rebuild: bool = False, wait: bool = False, progress: Progress | None = None,
-    cancelled: Callable[[], bool] = lambda: False, max_bytes: int | None = None, changed_paths: Collection[str] | None = None,
+    config: RunConfig,
+    embedder: Embedder | None = None,
+    *,
+    rebuild: bool = False,
+    wait: bool = False,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    max_bytes: int | None = None,
+    changed_paths: Collection[str] | None = None,
     clean_up_after: bool = False,
 ) -> BuildReport:
     """Build or update the corpus's index (index.builder.build_index). clean_up_after: the generation
@@ -64,7 +74,7 @@ FULL_CHECK_SECONDS = 60.0
 system does not report (a network folder, the target of a symbolic link) is found within a minute."""
 
 
-def open_change_feed(config: RunConfig, on_change: Callable[[], None] = lambda: None) -> "ChangeFeed | None":
+def open_change_feed(config: RunConfig, on_change: Callable[[], None] = lambda: None) -> ChangeFeed | None:
     """Change notifications for the corpus's folders (index/changes.py), or None when a path is a
     single file (its folder's other files are not the corpus) or watchfiles is missing."""
     if not config.paths or not all(p.is_dir() for p in config.paths):
@@ -76,7 +86,7 @@ def open_change_feed(config: RunConfig, on_change: Callable[[], None] = lambda: 
     return ChangeFeed(config.paths, hidden_or_inside(config.paths, [config.resolved_index_dir]), on_change)
 
 
-def ready_feed(feed: "ChangeFeed | None") -> "ChangeFeed | None":
+def ready_feed(feed: ChangeFeed | None) -> ChangeFeed | None:
     """The feed once its watches are in place, or None (the feed closed) when it could not start: the
     watch then compares every file on its timer."""
     if feed is not None and not feed.wait_ready():
@@ -110,7 +120,10 @@ def missing_paths(paths: Collection[Path]) -> list[Path]:
 
 
 def look_at_folders(
-    paths: Collection[Path], gone: list[Path], changed_paths: Collection[str] | None, feed: "ChangeFeed | None",
+    paths: Collection[Path],
+    gone: list[Path],
+    changed_paths: Collection[str] | None,
+    feed: ChangeFeed | None,
     on_gone: Callable[[list[Path]], None],
 ) -> tuple[list[Path], bool]:
     """(the corpus paths missing now, whether every file must be compared because a folder is back) for the
@@ -119,7 +132,9 @@ def look_at_folders(
     itself (moved away and back, or deleted and made again, between two looks); the feed then watches it
     afresh, since its old watch sees nothing in a folder made again."""
     missing = missing_paths(paths)
-    back = not missing and (bool(gone) or (bool(changed_paths) and any(str(p.absolute()) in changed_paths for p in paths)))
+    back = not missing and (
+        bool(gone) or (bool(changed_paths) and any(str(p.absolute()) in changed_paths for p in paths))
+    )
     if missing != gone:
         on_gone(missing)
     if back and feed is not None:
@@ -129,8 +144,14 @@ def look_at_folders(
 
 
 def watch_corpus(
-    config: RunConfig, embedder: Embedder, on_report: Callable[["BuildReport"], None], *, interval: float = 3.0,
-    max_bytes: int | None = None, sleep: Callable[[float], None] | None = None, feed: "ChangeFeed | None" = None,
+    config: RunConfig,
+    embedder: Embedder,
+    on_report: Callable[[BuildReport], None],
+    *,
+    interval: float = 3.0,
+    max_bytes: int | None = None,
+    sleep: Callable[[float], None] | None = None,
+    feed: ChangeFeed | None = None,
     on_gone: Callable[[list[Path]], None] = lambda missing: None,
 ) -> None:
     """Keep the index up to date until interrupted, indexing what changed (on_report gets each BuildReport).
@@ -170,18 +191,41 @@ def watch_corpus(
         if changed_paths is None:
             full_at = started + FULL_CHECK_SECONDS
         try:
-            if changes_since(store.current_generation(config.resolved_index_dir), config.paths, changed_paths=changed_paths, **kwargs):
-                on_report(index_corpus(config, embedder, wait=True, max_bytes=max_bytes, changed_paths=changed_paths, clean_up_after=True))
+            if changes_since(
+                store.current_generation(config.resolved_index_dir), config.paths, changed_paths=changed_paths, **kwargs
+            ):
+                on_report(
+                    index_corpus(
+                        config,
+                        embedder,
+                        wait=True,
+                        max_bytes=max_bytes,
+                        changed_paths=changed_paths,
+                        clean_up_after=True,
+                    )
+                )
         except (QAError, OSError):
             if not missing_paths(config.paths):
                 raise
             continue  # gone meanwhile: the next round says so
-        pause = watch_pause(time.monotonic() - started, interval) if changed_paths is None and (feed is None or feed.broken) else 0.0
+        pause = (
+            watch_pause(time.monotonic() - started, interval)
+            if changed_paths is None and (feed is None or feed.broken)
+            else 0.0
+        )
         if pause:
             sleep(pause)
 
 
-def open_engine(config: RunConfig, embedder: Embedder | None = None, *, build_if_missing: bool = True, progress: Progress | None = None, explicit_backend: bool = False, preload: bool = False) -> tuple[Engine, BuildReport | None]:
+def open_engine(
+    config: RunConfig,
+    embedder: Embedder | None = None,
+    *,
+    build_if_missing: bool = True,
+    progress: Progress | None = None,
+    explicit_backend: bool = False,
+    preload: bool = False,
+) -> tuple[Engine, BuildReport | None]:
     """Open the corpus's index, building it first when there is none yet.
 
     preload: start loading the model (and encoding once) in a background thread before the index

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
 from index.lexical import STOPWORDS_EN, analyze
 from index.normalize import WORD, fold
 from qa.aliases import joined_hits, with_aliases
-
 
 QUESTION_WORDS = frozenset(
     """what what's which who who's whom whose when where why how many much did do does done is isn't are was were
@@ -95,16 +94,41 @@ ANSWER_TYPES: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     # (kind, what in the question asks for it, what in the sentence provides it); first match wins
     ("time", re.compile(r"\b(?:what|which|at what) (?:time|hour)\b|\bhow (?:late|early)\b", re.I), _CLOCK),
     ("age", re.compile(r"\bhow old\b|\bwhat age\b", re.I), _AGE),
-    ("money", re.compile(r"\bhow much (?:money|cash|funding)\b|\bhow much\b[^?]*\b(?:cost|costs|spend|spent|pay|paid|budget|worth|price)\b", re.I), _MONEY),
+    (
+        "money",
+        re.compile(
+            r"\bhow much (?:money|cash|funding)\b|\bhow much\b[^?]*\b(?:cost|costs|spend|spent|pay|paid|budget|worth|price)\b",
+            re.I,
+        ),
+        _MONEY,
+    ),
     # "how long is the bridge / can a boat be": a length, or a time ("how long is the flight")
-    ("length", re.compile(r"\bhow long (?:is|are|was|were|can|could|may|might|must|should|will)\b(?![^?]*\b(?:take|last)s?\b)", re.I),
-     re.compile(rf"{_LENGTH.pattern}|{_DURATION.pattern}", re.I)),
+    (
+        "length",
+        re.compile(
+            r"\bhow long (?:is|are|was|were|can|could|may|might|must|should|will)\b(?![^?]*\b(?:take|last)s?\b)", re.I
+        ),
+        re.compile(rf"{_LENGTH.pattern}|{_DURATION.pattern}", re.I),
+    ),
     ("duration", re.compile(r"\bhow long\b", re.I), _DURATION),
     ("when", re.compile(r"^when\b|\bwhen (?:did|does|do|is|was|will|were|are|has|had)\b", re.I), _WHEN),
     ("date", re.compile(r"\b(?:what|which|in what|on what) (?:date|day|year|month)\b", re.I), _DATE),
-    ("number", re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|proportion|share|fraction)\b|\bdeath toll\b", re.I), _NUMBER),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|proportion|share|fraction)\b|\bdeath toll\b", re.I
+        ),
+        _NUMBER,
+    ),
     # "what did X say / promise / tell Y": the answer is something someone said
-    ("statement", re.compile(r"\b(?:did|does|do|will|would|has|have|had)\b[^?]*\b(?:say|tell|promise|pledge|announce|warn|urge|declare|reply|respond|vow)\b", re.I), _STATEMENT),
+    (
+        "statement",
+        re.compile(
+            r"\b(?:did|does|do|will|would|has|have|had)\b[^?]*\b(?:say|tell|promise|pledge|announce|warn|urge|declare|reply|respond|vow)\b",
+            re.I,
+        ),
+        _STATEMENT,
+    ),
 )
 
 
@@ -160,7 +184,9 @@ def place_elsewhere(question: str, sentence: str) -> bool:
     if not match or match.start() == 0:
         return False
     place = match.group(1).split()[0].rstrip(".").removesuffix("'s").removesuffix("’s")
-    if place.lower() in QUESTION_WORDS or _DATE.fullmatch(place):  # "in January" is a time: "from January to March" holds it
+    if place.lower() in QUESTION_WORDS or _DATE.fullmatch(
+        place
+    ):  # "in January" is a time: "from January to March" holds it
         return False
     text = fold(sentence)
     found = [m.start() for m in re.finditer(rf"\b{re.escape(place)}\b", text, re.IGNORECASE)]
@@ -203,9 +229,15 @@ def _about_the_names(question: str, sentence: str, context: str, answers: list[i
     names = [s for w, s in question_names(question) if not _DATE.fullmatch(w)]  # "November" is a value, not a name
     acronyms = {w.lower() for w in WORD.findall(fold(question)) if 2 <= len(w) <= 6 and w.isupper() and w.isalpha()}
     text = sentence + " " + context
-    if names and not any(_has_stem(n, _stems(text)) for n in names) and not any(_spelled_out(a, text) for a in acronyms):
+    if (
+        names
+        and not any(_has_stem(n, _stems(text)) for n in names)
+        and not any(_spelled_out(a, text) for a in acronyms)
+    ):
         return False
-    return any(not displaced_names(names, sentence, c) for c in clauses(sentence) if any(c[0] <= a < c[1] for a in answers))
+    return any(
+        not displaced_names(names, sentence, c) for c in clauses(sentence) if any(c[0] <= a < c[1] for a in answers)
+    )
 
 
 _FILLERS = frozenset({"of", "and", "the", "for", "in", "on", "to", "&"})
@@ -251,7 +283,9 @@ def displaced_names(names: list[str], sentence: str, clause: tuple[int, int]) ->
 
 
 def _stems(text: str) -> set[str]:
-    stems = {s for _, s in content_words(text)} | set(analyze(text)) | set(analyze(text.replace(".", "")))  # "U.S." is "us"
+    stems = (
+        {s for _, s in content_words(text)} | set(analyze(text)) | set(analyze(text.replace(".", "")))
+    )  # "U.S." is "us"
     return with_aliases(stems, text)
 
 
@@ -313,7 +347,9 @@ def word_matches(question_words: list[tuple[str, str]], sentence: str, vectors: 
     sentence_words = content_words(sentence)
     stems = with_aliases({s for _, s in sentence_words}, sentence)
     out = [1.0 if _has_stem(stem, stems) else None for _, stem in question_words]
-    for i in joined_hits([w for w, _ in question_words], stems):  # the question's "air strikes", the sentence's "airstrikes"
+    for i in joined_hits(
+        [w for w, _ in question_words], stems
+    ):  # the question's "air strikes", the sentence's "airstrikes"
         out[i] = 1.0
     pending = [w for (w, _), m in zip(question_words, out) if m is None]
     if pending and sentence_words:
@@ -347,7 +383,14 @@ class Support:
     """The kind of answer the question wants, if recognised."""
 
 
-def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]], dict[str, float]], vectors: WordVectors, context: str = "") -> Support:
+def support(
+    question: str,
+    sentence: str,
+    dense: float,
+    idf: Callable[[list[str]], dict[str, float]],
+    vectors: WordVectors,
+    context: str = "",
+) -> Support:
     """Features of one (question, sentence) pair; idf maps stems to their IDF in the index, context is the sentence's passage."""
     words = content_words(question)
     kind = expected_answer_type(question)
@@ -357,4 +400,9 @@ def support(question: str, sentence: str, dense: float, idf: Callable[[list[str]
     weights = idf([s for _, s in words])
     w = np.asarray([weights.get(s, 1.0) for _, s in words])
     m = np.asarray(word_matches(words, sentence, vectors))
-    return Support(dense=dense, coverage=float((w * m).sum() / w.sum()) if w.sum() > 0 else 0.0, type_missing=type_missing, answer_type=kind)
+    return Support(
+        dense=dense,
+        coverage=float((w * m).sum() / w.sum()) if w.sum() > 0 else 0.0,
+        type_missing=type_missing,
+        answer_type=kind,
+    )

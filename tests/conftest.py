@@ -66,7 +66,9 @@ def onnx_int8_home(tmp_path_factory):
         patch.setenv("QA_HOME", str(home))
         embedder = SentenceTransformerEmbedder("onnx-int8")
         folder, _ = embedder.onnx_file("onnx-int8")
-        assert (folder / "onnx" / "model.onnx").is_file(), "the int8 export writes the fp32 graph too: one export serves both"
+        assert (folder / "onnx" / "model.onnx").is_file(), (
+            "the int8 export writes the fp32 graph too: one export serves both"
+        )
     return home
 
 
@@ -144,8 +146,11 @@ def make_docx(blocks: list) -> bytes:
 def make_pdf(pages: list[list[str]]) -> bytes:
     """A minimal PDF written by hand (no PDF library): one Helvetica text line per string, one page per list."""
     objects = []
+
     def add(body: bytes) -> int:
-        objects.append(body); return len(objects)
+        objects.append(body)
+        return len(objects)
+
     font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     page_ids = []
     contents = []
@@ -159,7 +164,12 @@ def make_pdf(pages: list[list[str]]) -> bytes:
         contents.append(add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"))
     pages_obj = len(objects) + len(pages) + 1
     for c in contents:
-        page_ids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (pages_obj, font, c)))
+        page_ids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
+                % (pages_obj, font, c)
+            )
+        )
     kids = b" ".join(b"%d 0 R" % i for i in page_ids)
     assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))) == pages_obj
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_obj)
@@ -192,4 +202,6 @@ def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 def run_qa(*args: str) -> subprocess.CompletedProcess:
     """`python -m qa ARGS` in a child process, from the repository root."""
-    return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120
+    )

@@ -82,9 +82,15 @@ def test_bench_questions_agrees_with_seed_metrics(tmp_path, fake_embedder):
             assert len(result.failures) == round((1 - result.metrics["hit@1"]) * result.n_queries)
             # per-question outcomes (the chat's bench screen): one per question, the same records as failures
             assert [o.question for o in result.outcomes] == questions
-            assert [o.first_relevant_rank for o in result.outcomes] == [r.first_hit_rank if r.question.answerable else None for r in reference.results]
-            assert sum(o.abstention_correct for o in result.outcomes) / len(questions) == pytest.approx(reference.abstention_accuracy)
-            assert list(result.failures) == [o.ranking for o in result.outcomes if o.ranking and o.first_relevant_rank != 1]
+            assert [o.first_relevant_rank for o in result.outcomes] == [
+                r.first_hit_rank if r.question.answerable else None for r in reference.results
+            ]
+            assert sum(o.abstention_correct for o in result.outcomes) / len(questions) == pytest.approx(
+                reference.abstention_accuracy
+            )
+            assert list(result.failures) == [
+                o.ranking for o in result.outcomes if o.ranking and o.first_relevant_rank != 1
+            ]
     finally:
         engine.close()
 
@@ -146,11 +152,19 @@ def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_e
     from qa.doc_lexical import document_texts
 
     dataset = load_beir(SLICE)
-    build_index([SLICE], tmp_path / "index", fake_embedder, ChunkSettings(max_tokens=48, overlap_tokens=16), documents=(SLICE, as_documents(dataset), []))
+    build_index(
+        [SLICE],
+        tmp_path / "index",
+        fake_embedder,
+        ChunkSettings(max_tokens=48, overlap_tokens=16),
+        documents=(SLICE, as_documents(dataset), []),
+    )
     loaded = load_index(tmp_path / "index")
     try:
         source_of = dict(loaded.conn.execute("SELECT id, source FROM documents"))
-        overlapping = loaded.conn.execute("SELECT count(*) FROM chunks a JOIN chunks b ON a.doc_id = b.doc_id AND a.ordinal + 1 = b.ordinal AND b.char_start < a.char_end").fetchone()[0]
+        overlapping = loaded.conn.execute(
+            "SELECT count(*) FROM chunks a JOIN chunks b ON a.doc_id = b.doc_id AND a.ordinal + 1 = b.ordinal AND b.char_start < a.char_end"
+        ).fetchone()[0]
         ids, texts = document_texts(loaded.conn)
     finally:
         loaded.close()
@@ -160,10 +174,13 @@ def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_e
         assert text.split() == dataset.corpus[source_of[doc_id]].split()
 
 
-@pytest.mark.parametrize("whole_document", [
-    pytest.param({"document_bm25_share": 1.0, "short_document_chars": 0}, id="document_bm25_share"),
-    pytest.param({"short_document_chars": 10**9}, id="every_abstract_short"),
-])
+@pytest.mark.parametrize(
+    "whole_document",
+    [
+        pytest.param({"document_bm25_share": 1.0, "short_document_chars": 0}, id="document_bm25_share"),
+        pytest.param({"short_document_chars": 10**9}, id="every_abstract_short"),
+    ],
+)
 def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_path, fake_embedder, whole_document):
     """With all the lexical weight on the document's BM25 (every document, or every document under the
     short-document limit), hybrid ranks documents as BM25 over whole documents does; without, it does not."""
@@ -187,6 +204,7 @@ def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_pa
 def test_long_documents_keep_chunk_and_sentence_bm25(tmp_path, fake_embedder):
     """Documents over short_document_chars are ranked exactly as with the option off; short ones are not."""
     from conftest import write_corpus
+
     from index.chunker import ChunkSettings
     from qa.engine import RetrievalSettings
 
@@ -258,7 +276,15 @@ def test_question_bench_refuses_an_index_of_another_backend(tmp_path, fake_embed
     from conftest import run_main
 
     build_index([SEEDS], tmp_path / "index", fake_embedder)
-    args = ["bench", str(DATA / "heldout_questions.jsonl"), "--index-dir", str(tmp_path / "index"), "--modes", "bm25", "-q"]
+    args = [
+        "bench",
+        str(DATA / "heldout_questions.jsonl"),
+        "--index-dir",
+        str(tmp_path / "index"),
+        "--modes",
+        "bm25",
+        "-q",
+    ]
     code, _, err = run_main(monkeypatch, capsys, *args, "--backend", "onnx-int8")
     assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "you asked for onnx-int8" in err and "qa index --rebuild" in err

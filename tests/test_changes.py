@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, write_corpus
+
 from index import store
 from index.builder import build_index, changes_since
 from index.changes import ChangeFeed, hidden_or_inside
@@ -38,7 +38,9 @@ def counts(report) -> tuple:
     return report.new, report.changed, report.unchanged, report.removed, report.n_documents, report.n_chunks
 
 
-def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_every_file(tmp_path, fake_embedder, monkeypatch):
+def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_every_file(
+    tmp_path, fake_embedder, monkeypatch
+):
     """Random edits, new files, deletions, same-byte saves, hidden and unsupported files: after each
     round, the index updated from the changed paths alone equals the one that compared every file
     (documents, recorded stats, passages, and the report's counts)."""
@@ -46,7 +48,9 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
     # stats of files written in the previous round that the hinted one, rightly, does not look at.
     monkeypatch.setattr("index.documents.RACY_NS", 0)
     rng = random.Random(7)
-    corpus = write_corpus(tmp_path / "docs", {f"d{i}.txt": f"Document {i} is about topic{i}. It mentions word{i}." for i in range(6)})
+    corpus = write_corpus(
+        tmp_path / "docs", {f"d{i}.txt": f"Document {i} is about topic{i}. It mentions word{i}." for i in range(6)}
+    )
     (corpus / "sub").mkdir()
     (corpus / "sub" / "n.md").write_text("# Notes\n\nA note about owls.\n", encoding="utf-8")
     hinted, full = tmp_path / "hinted", tmp_path / "full"
@@ -56,11 +60,17 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
     for round_no in range(25):
         touched: set[str] = set()
         for _ in range(rng.randint(1, 3)):
-            files = sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix in (".txt", ".md"))
+            files = sorted(
+                p
+                for p in corpus.rglob("*")
+                if p.is_file() and not p.name.startswith(".") and p.suffix in (".txt", ".md")
+            )
             op = rng.choice(["edit", "edit", "new", "delete", "same", "hidden", "unsupported", "vim"])
             if op == "edit" and files:
                 path = rng.choice(files)
-                path.write_text(path.read_text(encoding="utf-8") + f" Round {round_no} adds {rng.choice(words)}.", encoding="utf-8")
+                path.write_text(
+                    path.read_text(encoding="utf-8") + f" Round {round_no} adds {rng.choice(words)}.", encoding="utf-8"
+                )
             elif op == "new":
                 path = corpus / rng.choice(["", "sub"]) / f"new{round_no}{rng.choice(['.txt', '.md'])}"
                 path.write_text(f"A new file about {rng.choice(words)} in round {round_no}.", encoding="utf-8")
@@ -96,7 +106,14 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
 
 
 def test_changes_that_only_a_walk_can_judge_fall_back_to_one(tmp_path, fake_embedder):
-    corpus = write_corpus(tmp_path / "docs", {"a.txt": "Alpha is about apples.", "old.md/b.txt": "Beta is about bananas.", "sub/c.txt": "Gamma is about grapes."})
+    corpus = write_corpus(
+        tmp_path / "docs",
+        {
+            "a.txt": "Alpha is about apples.",
+            "old.md/b.txt": "Beta is about bananas.",
+            "sub/c.txt": "Gamma is about grapes.",
+        },
+    )
     root = corpus_root([corpus])
     index_dir = tmp_path / "idx"
     build_index([corpus], index_dir, fake_embedder)
@@ -104,19 +121,32 @@ def test_changes_that_only_a_walk_can_judge_fall_back_to_one(tmp_path, fake_embe
     (corpus / "x.odt").write_text("not a supported type", encoding="utf-8")
 
     hint = changed_files([corpus], root, [f"{top}/a.txt", f"{top}/.a.txt.swp", f"{top}/gone.txt", f"{top}/x.odt"])
-    assert hint is not None and hint.files == [f"{top}/a.txt"] and set(hint.sources) == {"a.txt", "gone.txt"} and hint.missing == ("gone.txt",)
+    assert (
+        hint is not None
+        and hint.files == [f"{top}/a.txt"]
+        and set(hint.sources) == {"a.txt", "gone.txt"}
+        and hint.missing == ("gone.txt",)
+    )
     assert changed_files([corpus], root, [f"{top}/sub"]) is None, "a folder: its files are for a walk"
-    assert changed_files([corpus], root, [f"{top}/nothing-here"]).missing == ("nothing-here",), "gone: the builder asks the index what it held"
+    assert changed_files([corpus], root, [f"{top}/nothing-here"]).missing == ("nothing-here",), (
+        "gone: the builder asks the index what it held"
+    )
     assert changed_files([corpus], root, [str(tmp_path / "elsewhere.txt")]) is None, "outside the corpus"
-    assert changed_files([corpus / "a.txt"], corpus_root([corpus / "a.txt"]), [f"{top}/a.txt"]) is None, "a file named, not a folder"
+    assert changed_files([corpus / "a.txt"], corpus_root([corpus / "a.txt"]), [f"{top}/a.txt"]) is None, (
+        "a file named, not a folder"
+    )
     os.symlink(corpus / "a.txt", corpus / "link.txt")
     assert changed_files([corpus], root, [f"{top}/link.txt"]) is None, "a symbolic link: the walk decides"
     (corpus / "link.txt").unlink()
     os.symlink(corpus / "sub", corpus / "linked")
-    assert changed_files([corpus], root, [f"{top}/linked/c.txt"]) is None, "inside a linked folder, which the walk does not follow"
+    assert changed_files([corpus], root, [f"{top}/linked/c.txt"]) is None, (
+        "inside a linked folder, which the walk does not follow"
+    )
     (corpus / "linked").unlink()
     build_index([corpus], corpus / "sub" / "idx", fake_embedder)
-    assert changed_files([corpus], root, [f"{top}/sub/idx/bm25/vocab.txt"]) is None, "inside an index folder: the walk leaves those out"
+    assert changed_files([corpus], root, [f"{top}/sub/idx/bm25/vocab.txt"]) is None, (
+        "inside an index folder: the walk leaves those out"
+    )
     shutil.rmtree(corpus / "sub" / "idx")
 
     # A folder named like a document, deleted: the change names a path that was no document.
@@ -138,7 +168,9 @@ def test_changes_that_only_a_walk_can_judge_fall_back_to_one(tmp_path, fake_embe
 def test_an_editors_save_is_indexed_without_a_walk(tmp_path, fake_embedder, monkeypatch):
     """vim saves by renaming the file to "notes.txt~", probing the folder with a file named "4913" and
     writing notes.txt anew: the gone paths were no documents and held none, so no walk is needed."""
-    corpus = write_corpus(tmp_path / "docs", {"notes.txt": "The harbour closes at dusk.", "other.txt": "Unrelated text about owls."})
+    corpus = write_corpus(
+        tmp_path / "docs", {"notes.txt": "The harbour closes at dusk.", "other.txt": "Unrelated text about owls."}
+    )
     index_dir = tmp_path / "idx"
     build_index([corpus], index_dir, fake_embedder)
     notes = corpus / "notes.txt"
@@ -153,7 +185,9 @@ def test_an_editors_save_is_indexed_without_a_walk(tmp_path, fake_embedder, monk
 
     monkeypatch.setattr("index.documents._candidate_files", no_walk)
     top = str(corpus.absolute())
-    report = build_index([corpus], index_dir, fake_embedder, changed_paths={f"{top}/notes.txt~", f"{top}/4913", f"{top}/notes.txt"})
+    report = build_index(
+        [corpus], index_dir, fake_embedder, changed_paths={f"{top}/notes.txt~", f"{top}/4913", f"{top}/notes.txt"}
+    )
     assert (report.new, report.changed, report.unchanged, report.removed) == (0, 1, 1, 0)
 
 
@@ -328,8 +362,24 @@ def test_qa_index_watch_indexes_a_saved_file_at_once(tmp_path, onnx_home):
     corpus = write_corpus(tmp_path / "docs", {"a.txt": "The harbour closes at dusk in winter."})
     env = {**os.environ, "QA_HOME": str(onnx_home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qa", "index", str(corpus), "--watch", "--interval", "120", "--index-dir", str(tmp_path / "idx"), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env,
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "index",
+            str(corpus),
+            "--watch",
+            "--interval",
+            "120",
+            "--index-dir",
+            str(tmp_path / "idx"),
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env=env,
     )
     lines: list[str] = []
 
@@ -384,7 +434,9 @@ def test_the_watches_remove_the_replaced_generation_after_the_update(tmp_path, f
         return sorted(p.name for p in index_dir.iterdir() if p.name.startswith("gen-"))
 
     (corpus / "a.txt").write_text("Alpha is about apricots now.", encoding="utf-8")
-    build_index([corpus], index_dir, fake_embedder, changed_paths={str(corpus.absolute() / "a.txt")}, remove_replaced=False)
+    build_index(
+        [corpus], index_dir, fake_embedder, changed_paths={str(corpus.absolute() / "a.txt")}, remove_replaced=False
+    )
     assert len(generations()) == 2
     with store.write_lock(index_dir):
         store.clean_up_in_background(index_dir).join()

@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import SEEDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunker import Chunk, ChunkSettings, LineIndex, chunk_text, segment_text, segment_texts, split_sentences, wrap_width
+from index.chunker import (
+    Chunk,
+    ChunkSettings,
+    LineIndex,
+    chunk_text,
+    segment_text,
+    segment_texts,
+    split_sentences,
+    wrap_width,
+)
 from index.embedder import HashingEmbedder
-from conftest import SEEDS
 
 FAKE = HashingEmbedder()
 
@@ -127,13 +136,16 @@ def test_a_line_left_short_by_a_long_code_span_or_ending_in_an_abbreviation_is_s
     end is an abbreviation, not the end of a sentence (as it is inside a line)."""
     note = (
         "The chat runs its slow steps in\n"
-        "`@work(thread=True, exclusive=True, group=\"load\", exit_on_error=False)` workers that\n"
+        '`@work(thread=True, exclusive=True, group="load", exit_on_error=False)` workers that\n'
         "report back with messages. Indexes go to the user cache dir (platformdirs; e.g.\n"
         "`~/.cache/qa-docs/indexes/`), one per corpus, or to the folder given with the option.\n"
         "Each update writes a new generation beside the old one and swaps them at the very end.\n"
     )
     assert [note[s:e].split("\n")[0][:24] for s, e in split_sentences(note)] == [
-        "The chat runs its slow s", "Indexes go to the user c", "Each update writes a new"]
+        "The chat runs its slow s",
+        "Indexes go to the user c",
+        "Each update writes a new",
+    ]
 
 
 def test_lines_that_are_not_wrapped_stay_units():
@@ -165,7 +177,12 @@ def test_wrap_width_is_the_column_most_lines_fill():
 
 def test_split_sentences_closing_quotes_stay_with_their_sentence():
     text = "He said “we must act.” Then he left. ‘Why?’ She asked."
-    assert [text[s:e] for s, e in split_sentences(text)] == ["He said “we must act.”", "Then he left.", "‘Why?’", "She asked."]
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "He said “we must act.”",
+        "Then he left.",
+        "‘Why?’",
+        "She asked.",
+    ]
 
 
 def test_split_sentences_of_blank_text_is_empty():
@@ -183,7 +200,11 @@ def test_line_index_matches_counting(text):
 def test_chunks_of_seed_files_have_exact_spans_and_lines():
     for path in sorted(SEEDS.glob("*.txt")):
         text = path.read_bytes().decode("utf-8")
-        for cs in (ChunkSettings(), ChunkSettings(max_tokens=40, overlap_tokens=10), ChunkSettings(max_tokens=254, overlap_tokens=0)):
+        for cs in (
+            ChunkSettings(),
+            ChunkSettings(max_tokens=40, overlap_tokens=10),
+            ChunkSettings(max_tokens=254, overlap_tokens=0),
+        ):
             chunks = chunk_text(text, FAKE, cs, FAKE.max_tokens)
             assert len(chunks) >= 1
             check_invariants(text, chunks, FAKE, cs.max_tokens)
@@ -204,7 +225,11 @@ def test_crlf_offsets_match_the_file_text():
     text = "One sentence here.\r\nAnother sentence there.\r\n\r\nA third.\r\n"
     chunks = chunk_text(text, FAKE, ChunkSettings(max_tokens=6, overlap_tokens=0), 254)
     check_invariants(text, chunks, FAKE, 6)
-    assert [(c.text, c.line_start) for c in chunks] == [("One sentence here.", 1), ("Another sentence there.", 2), ("A third.", 4)]
+    assert [(c.text, c.line_start) for c in chunks] == [
+        ("One sentence here.", 1),
+        ("Another sentence there.", 2),
+        ("A third.", 4),
+    ]
 
 
 def test_overlap_repeats_whole_trailing_sentences_within_budget():
@@ -264,7 +289,24 @@ def test_unicode_is_kept_in_chunks():
 
 
 _WORDS = st.sampled_from(
-    ["Obama", "met", "Hollande", "in", "Washington", "Mr.", "Nov.", "U.S.", "“quoted”", "it’s", "a\u00a0b", "x-y", "don't", "3.5", "e.g.", "…"]
+    [
+        "Obama",
+        "met",
+        "Hollande",
+        "in",
+        "Washington",
+        "Mr.",
+        "Nov.",
+        "U.S.",
+        "“quoted”",
+        "it’s",
+        "a\u00a0b",
+        "x-y",
+        "don't",
+        "3.5",
+        "e.g.",
+        "…",
+    ]
 )
 _SEPS = st.sampled_from([" ", " ", " ", ". ", "! ", "? ", "\n", "\n\n", ".\n", "\r\n", "\t", "  "])
 
@@ -318,7 +360,9 @@ def check_segmentation(text: str, settings: ChunkSettings, tokenizer, limit: int
     for a, b in zip(units, units[1:]):
         assert a.char_end <= b.char_start, "units are sorted and disjoint"
     for chunk, members in zip(seg.chunks, seg.members):
-        overlapping = [i for i, u in enumerate(units) if u.char_start < chunk.char_end and u.char_end > chunk.char_start]
+        overlapping = [
+            i for i, u in enumerate(units) if u.char_start < chunk.char_end and u.char_end > chunk.char_start
+        ]
         assert members == overlapping and members
 
 
@@ -330,9 +374,16 @@ def test_segmentation_of_seed_files(dense_unit):
 
 
 @settings(max_examples=80, deadline=None)
-@given(text=documents(), max_tokens=st.integers(1, 40), overlap=st.integers(0, 20), dense_unit=st.sampled_from(["sentence", "chunk"]))
+@given(
+    text=documents(),
+    max_tokens=st.integers(1, 40),
+    overlap=st.integers(0, 20),
+    dense_unit=st.sampled_from(["sentence", "chunk"]),
+)
 def test_segmentation_invariants_hold_for_arbitrary_text(text, max_tokens, overlap, dense_unit):
-    check_segmentation(text, ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap, dense_unit=dense_unit), FAKE, max_tokens)
+    check_segmentation(
+        text, ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap, dense_unit=dense_unit), FAKE, max_tokens
+    )
 
 
 class Rechecking:

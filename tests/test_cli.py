@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import run_main, run_qa, write_corpus
+
 from index import store
 from index.builder import build_index
 from index.embedder import HashingEmbedder
@@ -85,7 +85,9 @@ def test_index_ask_sources_round_trip_in_the_default_location(monkeypatch, capsy
     assert code == 0, err
     assert out.splitlines() == ["a.txt\t1 chunk", "sub/b.md\t1 chunk"]
 
-    code, out, err = run_main(monkeypatch, capsys, "ask", "How long did ships wait in Tromso harbour?", "--corpus", str(corpus), "-k", "2")
+    code, out, err = run_main(
+        monkeypatch, capsys, "ask", "How long did ships wait in Tromso harbour?", "--corpus", str(corpus), "-k", "2"
+    )
     assert code == 0, err
     assert "[1] a.txt:1" in out and "chars 0-55" in out
     assert ("Answer" in out) or ("Not in the documents" in out)
@@ -105,15 +107,27 @@ def test_reindex_prints_counts_and_skips_with_exit_code_3(monkeypatch, capsys, f
 def test_many_files_of_other_types_make_one_line(monkeypatch, capsys, fake_backend, tmp_path):
     """A notes folder's pictures used to print a line each on every run; more than 3 files left out for their
     type make one line of counts. Files that could not be read are still listed one per line."""
-    corpus = write_corpus(tmp_path / "notes", {"a.txt": "Ships waited in the harbour.", "bad.txt": b"\x00\x01binary",
-                                               "script.js": "x = 1", **{f"pics/p{i}.png": b"\x89PNG" for i in range(5)}})
+    corpus = write_corpus(
+        tmp_path / "notes",
+        {
+            "a.txt": "Ships waited in the harbour.",
+            "bad.txt": b"\x00\x01binary",
+            "script.js": "x = 1",
+            **{f"pics/p{i}.png": b"\x89PNG" for i in range(5)},
+        },
+    )
     code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "idx"), "-q")
     assert code == 3 and "1 new, 0 changed, 0 unchanged, 0 removed, 7 skipped" in err
     lines = [line for line in err.splitlines() if line.startswith("skipped ")]
     assert len(lines) == 2 and "bad.txt: looks binary" in lines[0]
     assert lines[1].startswith("skipped 6 files of types it does not read (.png 5, .js 1; indexes .txt,")
-    assert [line for line in run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "idx"), "-q")[2].splitlines()
-            if line.startswith("skipped ")] == lines, "the next run says the same"
+    assert [
+        line
+        for line in run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "idx"), "-q")[
+            2
+        ].splitlines()
+        if line.startswith("skipped ")
+    ] == lines, "the next run says the same"
 
 
 def test_document_text_cannot_inject_terminal_escapes(monkeypatch, capsys, fake_backend, tmp_path):
@@ -184,7 +198,9 @@ def test_errors_from_a_real_process_are_one_line(tmp_path):
 
 def test_unwritable_index_dir(monkeypatch, capsys, corpus, tmp_path):
     (tmp_path / "plain-file").write_text("not a folder")
-    code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "plain-file" / "idx"))
+    code, _, err = run_main(
+        monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "plain-file" / "idx")
+    )
     assert_one_line_error(code, err, 1, "plain-file", "Check the path")
 
 
@@ -204,7 +220,9 @@ def test_an_error_that_follows_ctrl_c_is_reported_as_the_interruption(monkeypatc
             signal.pthread_sigmask(signal.SIG_SETMASK, [])  # deliver it now
         except KeyboardInterrupt:
             if error == "model":
-                raise ModelError("The onnx and onnx-int8 backends need the ONNX extras.", "Install them.") from ImportError("initialization failed")
+                raise ModelError(
+                    "The onnx and onnx-int8 backends need the ONNX extras.", "Install them."
+                ) from ImportError("initialization failed")
             raise OSError(5, "Input/output error")
 
     handler = signal.getsignal(signal.SIGINT)

@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, SEEDS
 
 from index.chunker import ChunkSettings, chunk_text, split_sentences
@@ -44,7 +43,9 @@ class TransformersOffsets:
         self._tokenizer = embedder.tokenizer
 
     def offsets(self, texts):
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        encoded = self._tokenizer(
+            list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
         return [[tuple(pair) for pair in offs] for offs in encoded["offset_mapping"]]
 
 
@@ -88,7 +89,9 @@ def test_runner_matches_sentence_transformers_onnx(onnx_int8_home, monkeypatch):
     for batch_size in (32, 4):
         embedder.batch_size = batch_size
         ours = embedder.embed(texts)
-        theirs = reference.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        theirs = reference.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         assert ours.dtype == np.float32 and ours.shape == theirs.shape
         cosine = (ours * theirs).sum(axis=1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))
         print(f"batch {batch_size}: min cosine {cosine.min():.7f}, max abs diff {np.abs(ours - theirs).max():.1e}")
@@ -108,7 +111,9 @@ def test_embedding_with_the_export_never_imports_torch(onnx_int8_home):
         "print(json.dumps([heavy, vectors.shape[1], type(embedder._model).__name__]))"
     )
     env = {**os.environ, "QA_HOME": str(onnx_int8_home)}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     heavy, dim, runner = json.loads(result.stdout.strip().splitlines()[-1])
     assert (heavy, dim, runner) == ([], 384, "OnnxEncoder")
@@ -117,7 +122,9 @@ def test_embedding_with_the_export_never_imports_torch(onnx_int8_home):
 def test_fp32_onnx_backend_has_its_own_fingerprint():
     """Indexes built by torch, fp32 ONNX and int8 ONNX are never mixed."""
     prefix = weights_hash(model_path())[:16]
-    fingerprints = {backend: SentenceTransformerEmbedder(backend).fingerprint() for backend in ("torch", "onnx", "onnx-int8")}
+    fingerprints = {
+        backend: SentenceTransformerEmbedder(backend).fingerprint() for backend in ("torch", "onnx", "onnx-int8")
+    }
     assert fingerprints["onnx"] == f"{prefix}:onnx"
     assert len(set(fingerprints.values())) == 3
 
@@ -177,10 +184,19 @@ def test_an_int8_only_export_gains_the_fp32_graph_and_keeps_its_int8_file(onnx_h
 @pytest.mark.slow
 def test_first_run_export_is_quiet(tmp_path):
     """The one-time export on a fresh machine prints only our own lines: no library warnings or logs."""
-    inherited = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "PYTHONWARNINGS")}  # qa must set its own
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "PYTHONWARNINGS")
+    }  # qa must set its own
     env = {**inherited, "QA_HOME": str(tmp_path / "home"), "QA_MODEL_CACHE": str(tmp_path / "models")}
-    run = subprocess.run([sys.executable, "-m", "qa", "ask", "Who did Hollande meet in Washington?", "--json"],
-                         capture_output=True, text=True, encoding="utf-8", cwd=REPO, env=env, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "Who did Hollande meet in Washington?", "--json"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout)["found"]
     noise = [line for line in run.stderr.splitlines() if re.search(r"warn|deprecat|export|onnx|torch", line, re.I)]
@@ -262,9 +278,13 @@ def test_texts_the_chunker_tokenised_are_not_tokenised_again(onnx_home, backend,
     encoder = reusing._model
     calls = []
     tokenize = encoder._tokenizer.encode_batch
-    monkeypatch.setattr(encoder, "_tokenizer", type("Spy", (), {"encode_batch": lambda self, batch: calls.append(len(batch)) or tokenize(batch)})())
+    monkeypatch.setattr(
+        encoder,
+        "_tokenizer",
+        type("Spy", (), {"encode_batch": lambda self, batch: calls.append(len(batch)) or tokenize(batch)})(),
+    )
     reusing.offsets(texts)
-    assert set(texts[:-len(ODD_TEXTS)]) <= set(reusing._tokenized)
+    assert set(texts[: -len(ODD_TEXTS)]) <= set(reusing._tokenized)
     for parallel_from in (10_000, 2):
         encoder.parallel_from = parallel_from
         reusing.offsets(texts)

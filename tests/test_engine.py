@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from conftest import write_corpus
 from rich.console import Console
 
-from conftest import write_corpus
 from index.builder import build_index
 from index.errors import InputError
 from index.lexical import analyze
@@ -218,16 +218,17 @@ def test_question_is_trimmed_and_bounded(engine):
 
 
 def test_curly_and_straight_quotes_match_each_other(engine):
-    passage = engine.search("conductor's \"bold\" tempo", k=1, mode="bm25")[0]
+    passage = engine.search('conductor\'s "bold" tempo', k=1, mode="bm25")[0]
     assert passage.citation.source == "music/orchestra.md"
     assert "conductor’s “bold” tempo" in passage.citation.text, "the display keeps the original characters"
 
 
 def test_extracted_text_is_reused_between_answers_until_the_file_changes(tmp_path, monkeypatch):
     """Re-checking a quote must not extract a PDF again on every answer; an edit is always seen."""
+    from conftest import make_pdf
+
     import index.documents
     import qa.cite
-    from conftest import make_pdf
 
     reads = []
     real = qa.cite.read_text
@@ -251,11 +252,14 @@ def test_citations_of_paged_documents_name_their_page(tmp_path, fake_embedder):
     starts on, in the label and the JSON; other documents give page null."""
     from conftest import make_pdf
 
-    docs = write_corpus(tmp_path / "docs", {
-        "manual.txt": "Chapter one is about harbours and ships.\n\f\nChapter two: the keeper of the lighthouse was Aurelio Brandt.",
-        "plain.txt": "The lighthouse keeper's dog was called Nebbia.",
-        "report.pdf": make_pdf([["Front matter."], ["Nothing here."], ["The lighthouse keeper retired in 1931."]]),
-    })
+    docs = write_corpus(
+        tmp_path / "docs",
+        {
+            "manual.txt": "Chapter one is about harbours and ships.\n\f\nChapter two: the keeper of the lighthouse was Aurelio Brandt.",
+            "plain.txt": "The lighthouse keeper's dog was called Nebbia.",
+            "report.pdf": make_pdf([["Front matter."], ["Nothing here."], ["The lighthouse keeper retired in 1931."]]),
+        },
+    )
     build_index([docs], tmp_path / "idx", fake_embedder)
     engine = Engine.open(tmp_path / "idx", fake_embedder, calibration=Calibration(threshold=0.0))
     try:
@@ -271,7 +275,11 @@ def test_citations_of_paged_documents_name_their_page(tmp_path, fake_embedder):
         assert {p["source"]: p["page"] for p in payload["passages"]} == {s: c.page for s, c in by_source.items()}
         report_only = engine.ask("When did the lighthouse keeper retire?", k=1, sources=["report.pdf"])
         sentence = report_only.best_guess.citation
-        assert sentence.text == "The lighthouse keeper retired in 1931." and sentence.page == 3 and sentence.label == "report.pdf:5 (p. 3)"
+        assert (
+            sentence.text == "The lighthouse keeper retired in 1931."
+            and sentence.page == 3
+            and sentence.label == "report.pdf:5 (p. 3)"
+        )
         assert report_only.to_json()["answer"]["page"] == 3
     finally:
         engine.close()

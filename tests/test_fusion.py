@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import write_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from conftest import write_corpus
 from index.builder import build_index
 from qa.engine import Engine, RetrievalSettings
 from qa.fusion import convex, fuse, minmax, rrf
@@ -75,7 +75,7 @@ def test_fusion_ignores_scale_and_shift_of_each_retriever(data):
     d = data.draw(arrays(np.int64, n, elements=st.integers(-100, 100), unique=True)) / 100.0
     b = data.draw(arrays(np.int64, n, elements=st.integers(0, 300), unique=True)) / 10.0
     np.testing.assert_allclose(convex(d, b, 0.5), convex(3 * d + 1, 0.5 * b + 7, 0.5), atol=1e-4)
-    np.testing.assert_allclose(rrf(d, b), rrf(np.exp(d), b ** 3))
+    np.testing.assert_allclose(rrf(d, b), rrf(np.exp(d), b**3))
 
 
 def test_alpha_endpoints_are_the_single_retrievers():

@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, write_corpus
 
 # The real `qa` CLI with a hashing embedder that blocks in embed() until a gate file exists,
 # so a test can hold an index run in the middle of its work for as long as it needs.
-GATED_FAKE_QA = r'''
+GATED_FAKE_QA = r"""
 import os, time
 import index.embedder, qa.service
 class GatedHashingEmbedder(index.embedder.HashingEmbedder):
@@ -27,17 +26,17 @@ class GatedHashingEmbedder(index.embedder.HashingEmbedder):
 qa.service.make_embedder = lambda backend="torch": GatedHashingEmbedder()
 import qa.cli
 qa.cli.main()
-'''
+"""
 
 # Rebuilds the index over and over, to race readers against generation swaps.
-REBUILD_LOOP = r'''
+REBUILD_LOOP = r"""
 import sys
 from pathlib import Path
 from index.builder import build_index
 from index.embedder import HashingEmbedder
 for _ in range(int(sys.argv[3])):
     build_index([Path(sys.argv[1])], Path(sys.argv[2]), HashingEmbedder(), rebuild=True)
-'''
+"""
 
 CORPUS_A = {
     "harbour.txt": "The harbour master of Valletta is Marco Zammit. He inspects every ship at dawn.\n",
@@ -49,7 +48,14 @@ QUESTION = "Who is the harbour master of Valletta?"
 
 def _qa(*args: str, gate: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "FAKE_EMBED_GATE": str(gate) if gate else ""}
-    return subprocess.Popen([sys.executable, "-c", GATED_FAKE_QA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", GATED_FAKE_QA, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
 
 
 def _wait_for_lock_holder(index_dir: Path, proc: subprocess.Popen, known: set[str], timeout: float = 60) -> None:
@@ -89,7 +95,10 @@ def test_second_index_run_exits_with_a_clear_message_while_the_first_holds_the_l
         _wait_for_lock_holder(index_dir, first, set())
         second = subprocess.run(
             [sys.executable, "-c", GATED_FAKE_QA, "index", str(corpus), "--index-dir", str(index_dir)],
-            capture_output=True, text=True, cwd=REPO, timeout=120,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
         )
         assert second.returncode == 75  # EX_TEMPFAIL
         assert second.stderr.strip() == (
@@ -112,7 +121,10 @@ def test_two_index_runs_with_wait_take_turns(tmp_path):
     results = [run.communicate(timeout=180) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], results
     summaries = sorted(err.strip().splitlines()[-1].split("  (")[0] for _, err in results)
-    assert summaries == ["0 new, 0 changed, 3 unchanged, 0 removed, 0 skipped", "3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped"]
+    assert summaries == [
+        "0 new, 0 changed, 3 unchanged, 0 removed, 0 skipped",
+        "3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped",
+    ]
     assert _intact(index_dir)
 
 
@@ -125,7 +137,9 @@ def test_ask_during_a_build_answers_from_the_last_complete_index(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", CORPUS_A)
     index_dir = tmp_path / "index"
     build_index([corpus], index_dir, HashingEmbedder())
-    (corpus / "harbour.txt").write_text("The harbour master of Valletta is now Rita Borg, since March.\n", encoding="utf-8")
+    (corpus / "harbour.txt").write_text(
+        "The harbour master of Valletta is now Rita Borg, since March.\n", encoding="utf-8"
+    )
     before = _ask_json(index_dir)  # the previous index, seen with the file as it now is on disk
     gate = tmp_path / "gate"
     known = set(os.listdir(index_dir))
@@ -134,7 +148,10 @@ def test_ask_during_a_build_answers_from_the_last_complete_index(tmp_path):
         _wait_for_lock_holder(index_dir, update, known)
         asked = subprocess.run(
             [sys.executable, "-m", "qa", "ask", QUESTION, "--index-dir", str(index_dir), "--json"],
-            capture_output=True, text=True, cwd=REPO, timeout=120,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
         )
         assert update.poll() is None  # the update really was in progress the whole time
     finally:
@@ -183,7 +200,9 @@ def test_readers_never_see_a_half_swapped_index(tmp_path, fake_embedder, monkeyp
             most_generations = max(most_generations, sum(n.startswith("gen-") for n in os.listdir(index_dir)))
     finally:
         writer.wait(timeout=180)
-    print(f"reader opened the index {opened} times during 25 rebuilds; failures: {len(failures)}; at most {most_generations} generations on disk")
+    print(
+        f"reader opened the index {opened} times during 25 rebuilds; failures: {len(failures)}; at most {most_generations} generations on disk"
+    )
     assert writer.returncode == 0
     assert opened >= 20 and failures == []
     assert most_generations <= 3

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 KILL_TRIALS_AT_EVENTS = 14
@@ -23,7 +22,7 @@ SEED = 20240611
 # A long-lived helper process: imports once, then forks one indexer per trial (cheap) and kills it.
 # The indexer child counts I/O steps (writes, renames, fsyncs, deletes, progress) and SIGKILLs
 # itself at the chosen step; or the helper SIGKILLs it after a chosen delay.
-FORK_DRIVER = r'''
+FORK_DRIVER = r"""
 import json, os, shutil, signal, sys, time, traceback
 from pathlib import Path
 import numpy as np, faiss
@@ -84,10 +83,10 @@ for line in sys.stdin:
     print(json.dumps({"killed": os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL,
                       "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                       "seconds": time.perf_counter() - started}), flush=True)
-'''
+"""
 
 # The real `qa` CLI with a slowed hashing embedder, so Ctrl-C can land in the middle of a build.
-SLOW_FAKE_QA = r'''
+SLOW_FAKE_QA = r"""
 import os, time
 import index.embedder, qa.service
 class SlowHashingEmbedder(index.embedder.HashingEmbedder):
@@ -97,7 +96,7 @@ class SlowHashingEmbedder(index.embedder.HashingEmbedder):
 qa.service.make_embedder = lambda backend="torch": SlowHashingEmbedder()
 import qa.cli
 qa.cli.main()
-'''
+"""
 
 WORDS = (
     "river mountain copper violin harbour lantern glacier orchard falcon meadow quartz saddle "
@@ -115,7 +114,9 @@ def _write_corpus(root: Path, n_files: int = 60) -> list[str]:
         sentences = []
         for s in range(12):
             words = rng.sample(WORDS, 8)
-            sentences.append(f"Document {i} sentence {s} says the {words[0]} near the {words[1]} holds {' '.join(words[2:])}.")
+            sentences.append(
+                f"Document {i} sentence {s} says the {words[0]} near the {words[1]} holds {' '.join(words[2:])}."
+            )
         (root / f"doc_{i:03d}.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
         if i % 20 == 0:
             questions.append(sentences[3].rstrip(".") + "?")
@@ -124,7 +125,9 @@ def _write_corpus(root: Path, n_files: int = 60) -> list[str]:
 
 def _change_corpus(root: Path) -> None:
     """State B: one file added, one changed, one removed."""
-    (root / "zz_added.txt").write_text("The added file describes the saffron lighthouse of Valparaiso.\n", encoding="utf-8")
+    (root / "zz_added.txt").write_text(
+        "The added file describes the saffron lighthouse of Valparaiso.\n", encoding="utf-8"
+    )
     (root / "doc_010.txt").write_text("Document ten now describes the obsidian clocktower instead.\n", encoding="utf-8")
     (root / "doc_020.txt").unlink()
 
@@ -185,7 +188,9 @@ def test_kill_9_at_random_moments_never_loses_the_index(crash_setup):
     base, corpus, questions = crash_setup["base"], crash_setup["corpus"], crash_setup["questions"]
     driver_path = base / "fork_driver.py"
     driver_path.write_text(FORK_DRIVER, encoding="utf-8")
-    driver = subprocess.Popen([sys.executable, str(driver_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    driver = subprocess.Popen(
+        [sys.executable, str(driver_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     rng = random.Random(SEED)
 
     def run(trial: str, **kill) -> tuple[dict, Path]:
@@ -193,7 +198,13 @@ def test_kill_9_at_random_moments_never_loses_the_index(crash_setup):
         shutil.copytree(crash_setup["ref_a"], index_dir)
         # Every other run shares unchanged files with the old generation (hard links), the others rewrite them.
         share = 10.0 if not trial.startswith("trial") or int(trial.removeprefix("trial")) % 2 == 0 else None
-        cmd = {"corpus": str(corpus), "index_dir": str(index_dir), "report": str(base / f"{trial}.steps"), "delta_share": share, **kill}
+        cmd = {
+            "corpus": str(corpus),
+            "index_dir": str(index_dir),
+            "report": str(base / f"{trial}.steps"),
+            "delta_share": share,
+            **kill,
+        }
         driver.stdin.write(json.dumps(cmd) + "\n")
         driver.stdin.flush()
         return json.loads(driver.stdout.readline()), index_dir
@@ -225,7 +236,9 @@ def test_kill_9_at_random_moments_never_loses_the_index(crash_setup):
     finally:
         driver.stdin.close()
         driver.wait(timeout=30)
-    print(f"kill -9 trials: {len(plan)} ({total_steps} I/O steps per run, run takes {calibration['seconds']:.2f} s): {outcomes}")
+    print(
+        f"kill -9 trials: {len(plan)} ({total_steps} I/O steps per run, run takes {calibration['seconds']:.2f} s): {outcomes}"
+    )
     assert len(plan) >= 20
     # The plan must actually have hit both sides of the swap and left debris to clean up.
     assert outcomes["previous"] > 0 and outcomes["updated"] > 0 and outcomes["leftovers"] > 0
@@ -255,7 +268,11 @@ def test_ctrl_c_during_indexing_is_a_clean_message(crash_setup):
         known = set(os.listdir(index_dir))
         proc = subprocess.Popen(
             [sys.executable, "-c", SLOW_FAKE_QA, "index", str(corpus), "--index-dir", str(index_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=env,
         )
         _wait_for_generation(index_dir, proc, known)
         time.sleep(rng.uniform(0, 0.3))
@@ -275,7 +292,13 @@ def test_ctrl_c_with_the_real_cli_and_model(tmp_path):
     index_dir = tmp_path / "index"
     index_dir.mkdir()
     qa = Path(sys.executable).with_name("qa")
-    proc = subprocess.Popen([str(qa), "index", str(corpus), "--index-dir", str(index_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [str(qa), "index", str(corpus), "--index-dir", str(index_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     _wait_for_generation(index_dir, proc, set(), timeout=120)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)

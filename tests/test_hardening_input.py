@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 # The real `qa` CLI with the fast hashing embedder in place of the model (the only difference).
@@ -49,18 +48,47 @@ def _make_messy_corpus(root: Path) -> dict:
     root.mkdir(parents=True)
     good = {
         # name: (content bytes, a question only this file answers, a word the cited passage must contain)
-        "latin1.txt": ("Señor Núñez owns the bakery in Zaragoza since 1998.\n".encode("latin-1"), "Who owns the bakery in Zaragoza?", "Núñez"),
-        "bad_utf8.txt": (b"The caf\xc3 \xff mill grinds barley for the brewery in Pilsen.\n", "What does the mill grind for the brewery?", "barley"),
-        "utf16.txt": (codecs.BOM_UTF16_LE + "The violin was made by Stradivari in Cremona.\n".encode("utf-16-le"), "Where did Stradivari make the violin?", "Cremona"),
-        "utf8_bom.md": (codecs.BOM_UTF8 + "The glacier Perito Moreno lies in Patagonia.\n".encode(), "Where does the glacier Perito Moreno lie?", "Patagonia"),
-        "name with spaces.txt": (b"The lighthouse keeper is named Agnes Moreau.\n", "What is the lighthouse keeper named?", "Agnes"),
-        "\u00fcn\u00efc\u00f8d\u00e9 \u540d\u524d.md": ("The tea ceremony uses matcha from Uji.\n".encode(), "Where does the matcha for the tea ceremony come from?", "Uji"),
-        "new\nline.txt": (b"The submarine hull is painted yellow.\n", "What colour is the submarine hull painted?", "yellow"),
+        "latin1.txt": (
+            "Señor Núñez owns the bakery in Zaragoza since 1998.\n".encode("latin-1"),
+            "Who owns the bakery in Zaragoza?",
+            "Núñez",
+        ),
+        "bad_utf8.txt": (
+            b"The caf\xc3 \xff mill grinds barley for the brewery in Pilsen.\n",
+            "What does the mill grind for the brewery?",
+            "barley",
+        ),
+        "utf16.txt": (
+            codecs.BOM_UTF16_LE + "The violin was made by Stradivari in Cremona.\n".encode("utf-16-le"),
+            "Where did Stradivari make the violin?",
+            "Cremona",
+        ),
+        "utf8_bom.md": (
+            codecs.BOM_UTF8 + b"The glacier Perito Moreno lies in Patagonia.\n",
+            "Where does the glacier Perito Moreno lie?",
+            "Patagonia",
+        ),
+        "name with spaces.txt": (
+            b"The lighthouse keeper is named Agnes Moreau.\n",
+            "What is the lighthouse keeper named?",
+            "Agnes",
+        ),
+        "\u00fcn\u00efc\u00f8d\u00e9 \u540d\u524d.md": (
+            b"The tea ceremony uses matcha from Uji.\n",
+            "Where does the matcha for the tea ceremony come from?",
+            "Uji",
+        ),
+        "new\nline.txt": (
+            b"The submarine hull is painted yellow.\n",
+            "What colour is the submarine hull painted?",
+            "yellow",
+        ),
         "page.html": (
             b"<html><head><title>T</title><script>alert('owned'); var leaked = 'scriptword';</script>"
             b"<style>.x{color:red}</style></head><body><p>The museum opens at nine <b>sharp<p>Broken <div><span>"
             b"tags everywhere</i></table> and the curator is Ines Duarte.<script>document.write('scriptword')</script>",
-            "Who is the curator of the museum?", "Duarte",
+            "Who is the curator of the museum?",
+            "Duarte",
         ),
         "longline.txt": (_long_line(FIVE_MB), None, None),
     }
@@ -111,15 +139,29 @@ def messy_run(tmp_path_factory):
     expected = _make_messy_corpus(root)
     index_dir = base / "index"
     env = {**os.environ, "QA_HOME": str(base / "home")}
-    probe = subprocess.run([sys.executable, "-c", f"open({str(root / 'locked.txt')!r}).read()"], capture_output=True, **_unprivileged())
+    probe = subprocess.run(
+        [sys.executable, "-c", f"open({str(root / 'locked.txt')!r}).read()"], capture_output=True, **_unprivileged()
+    )
     permissions_bite = probe.returncode != 0
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", FAKE_QA, "index", str(root), "--index-dir", str(index_dir)],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=600, **_unprivileged(),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+        **_unprivileged(),
     )
     seconds = time.perf_counter() - started
-    yield {"root": root, "index_dir": index_dir, "result": result, "expected": expected, "permissions_bite": permissions_bite, "seconds": seconds}
+    yield {
+        "root": root,
+        "index_dir": index_dir,
+        "result": result,
+        "expected": expected,
+        "permissions_bite": permissions_bite,
+        "seconds": seconds,
+    }
     os.chmod(root / "sealed", 0o700)
     os.chmod(root / "locked.txt", 0o600)
     _remove_tree(root / "deep")  # pytest's own clean-up (shutil.rmtree) recurses and would overflow
@@ -165,7 +207,9 @@ def test_every_bad_file_gets_one_line_and_the_run_a_summary_and_exit_code(messy_
         assert len(matching) == 1, (name, skip_lines)
         assert re.match(re.escape(shown) + reason, matching[0]), matching[0]
     summary = lines[-1]
-    assert re.match(rf"\d+ new, 0 changed, 0 unchanged, 0 removed, {len(bad)} skipped  \(\d+ documents, \d+ chunks", summary), summary
+    assert re.match(
+        rf"\d+ new, 0 changed, 0 unchanged, 0 removed, {len(bad)} skipped  \(\d+ documents, \d+ chunks", summary
+    ), summary
 
 
 @pytest.mark.slow
@@ -255,7 +299,7 @@ def test_five_megabyte_line_real_tokenizer_speed_and_limit():
     assert max(c.n_tokens for c in chunks) <= ChunkSettings().max_tokens
     sample = chunks[:: max(1, len(chunks) // 200)]
     assert all(len(offs) <= ChunkSettings().max_tokens for offs in tokenizer.offsets([c.text for c in sample]))
-    assert all(text[c.char_start:c.char_end] == c.text for c in sample)
+    assert all(text[c.char_start : c.char_end] == c.text for c in sample)
     assert seconds < 180  # linear in size: about 8 s on an idle 2-core machine
 
 
@@ -267,7 +311,10 @@ def test_nothing_indexable_is_a_clear_error_with_exit_code_2(tmp_path):
     (root / "binary.txt").write_bytes(b"\x00\xff" * 100)
     result = subprocess.run(
         [sys.executable, "-c", FAKE_QA, "index", str(root), "--index-dir", str(tmp_path / "index")],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_main, write_corpus
 
 CORPUS = {
@@ -79,7 +78,9 @@ def test_intact_index_answers(index_dir, capsys, monkeypatch):
 def test_truncated_faiss_file(index_dir, capsys, monkeypatch):
     path = _generation(index_dir) / "vectors.faiss"
     os.truncate(path, path.stat().st_size // 2)
-    _assert_one_line_rebuild_error(index_dir, capsys, monkeypatch, contains="wrong size vectors.faiss (truncated or modified)")
+    _assert_one_line_rebuild_error(
+        index_dir, capsys, monkeypatch, contains="wrong size vectors.faiss (truncated or modified)"
+    )
 
 
 def test_faiss_file_overwritten_with_garbage_of_the_same_size(index_dir, capsys, monkeypatch):
@@ -105,7 +106,13 @@ def test_corrupt_sqlite_page(index_dir, capsys, monkeypatch, page):
 def test_manifest_from_another_model(index_dir, capsys, monkeypatch):
     """A manifest naming another model: refused with the exact rebuild command for this corpus."""
     root = json.loads((_generation(index_dir) / "manifest.json").read_text())["root"]
-    _rewrite_manifest(_generation(index_dir), model="sentence-transformers/all-mpnet-base-v2", model_fingerprint="0123456789abcdef:torch", dim=768, backend="torch")
+    _rewrite_manifest(
+        _generation(index_dir),
+        model="sentence-transformers/all-mpnet-base-v2",
+        model_fingerprint="0123456789abcdef:torch",
+        dim=768,
+        backend="torch",
+    )
     line = _assert_one_line_rebuild_error(index_dir, capsys, monkeypatch, contains="all-mpnet-base-v2")
     assert line.endswith(f"qa index --rebuild '{root}'")
 
@@ -123,7 +130,9 @@ def test_current_pointing_outside_the_index(index_dir, capsys, monkeypatch):
 def test_planted_pickle_file_is_refused_and_never_loaded(index_dir, tmp_path, capsys, monkeypatch):
     marker = tmp_path / "pwned"
     (_generation(index_dir) / "vectors.pkl").write_bytes(pickle.dumps(_Payload(marker)))
-    _assert_one_line_rebuild_error(index_dir, capsys, monkeypatch, contains="unexpected file(s) vectors.pkl (never loaded)")
+    _assert_one_line_rebuild_error(
+        index_dir, capsys, monkeypatch, contains="unexpected file(s) vectors.pkl (never loaded)"
+    )
     assert not marker.exists()
 
 

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from conftest import run_main, write_corpus
 
 HOSTILE = {
@@ -46,7 +45,9 @@ def hostile_index(tmp_path_factory):
 def test_hostile_text_is_printed_inert(hostile_index, capsys, monkeypatch, source):
     """Plain output (as in a pipe): no control character reaches the terminal; markup stays literal."""
     monkeypatch.delenv("FORCE_COLOR", raising=False)
-    code, out, err = run_main(monkeypatch, capsys, "ask", QUESTIONS[source], "--index-dir", str(hostile_index), "-k", "5")
+    code, out, err = run_main(
+        monkeypatch, capsys, "ask", QUESTIONS[source], "--index-dir", str(hostile_index), "-k", "5"
+    )
     assert code == 0, err
     assert _TERMINAL_CONTROLS.search(out) is None, repr(out)
     assert "[1] " in out
@@ -73,7 +74,9 @@ def test_hostile_text_in_a_colour_terminal_only_gets_our_own_styles(hostile_inde
 
 
 def test_json_output_escapes_control_characters(hostile_index, capsys, monkeypatch):
-    code, out, err = run_main(monkeypatch, capsys, "ask", QUESTIONS["ansi.txt"], "--index-dir", str(hostile_index), "--json")
+    code, out, err = run_main(
+        monkeypatch, capsys, "ask", QUESTIONS["ansi.txt"], "--index-dir", str(hostile_index), "--json"
+    )
     assert code == 0, err
     assert re.search(r"[\x00-\x1f]", out.replace("\n", "")) is None
     top = json.loads(out)["passages"][0]

@@ -7,13 +7,24 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 # Never imported by qa/ or index/ at all.
 FORBIDDEN = ("textual", "tui")
 # Imported inside the functions that need them (model load, index build, search).
-DEFERRED = ("torch", "sentence_transformers", "transformers", "tokenizers", "faiss", "bm25s", "Stemmer", "onnxruntime", "optimum", "bs4", "pypdf")
+DEFERRED = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "tokenizers",
+    "faiss",
+    "bm25s",
+    "Stemmer",
+    "onnxruntime",
+    "optimum",
+    "bs4",
+    "pypdf",
+)
 
 
 def loaded_after(code: str) -> set[str]:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, SEEDS, WEB_PAGE, make_docx, make_pdf
+
 from index import store
 from index.chunker import ChunkSettings, chunk_text, segment_text
 from index.normalize import squash
@@ -139,7 +139,10 @@ def test_a_country_is_found_by_its_people_and_joined_words_by_their_parts(seed_e
 def test_the_number_of_dead_does_not_answer_how_many_were_wounded(seed_engine):
     """The seeds give the dead (130, at least 129) but not the wounded or the arrested: those were answered
     with "... attacks in Paris that killed 130 people ..." at 0.80-0.82, and are now "not in the documents"."""
-    for question in ("How many people were wounded in the Paris attacks?", "How many people were arrested after the Paris attacks?"):
+    for question in (
+        "How many people were wounded in the Paris attacks?",
+        "How many people were arrested after the Paris attacks?",
+    ):
         answer = seed_engine.ask(question, k=5)
         assert not answer.found, (question, answer.answer)
     died = seed_engine.ask("How many people died in the Paris attacks?", k=5)
@@ -229,6 +232,7 @@ def test_default_backend_end_to_end_without_torch(onnx_home, tmp_path):
     import subprocess
 
     from conftest import REPO
+
     from index.backends import DEFAULT_BACKEND
 
     index_dir = tmp_path / "idx"
@@ -242,8 +246,26 @@ def test_default_backend_end_to_end_without_torch(onnx_home, tmp_path):
         "    print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
     )
     env = {**os.environ, "QA_HOME": str(tmp_path / "home")}
-    run = subprocess.run([sys.executable, "-c", script, "ask", "Who did Hollande meet in Washington?", "--json", "-c", str(SEEDS), "--index-dir", str(index_dir)],
-                         capture_output=True, text=True, encoding="utf-8", cwd=REPO, env=env, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "ask",
+            "Who did Hollande meet in Washington?",
+            "--json",
+            "-c",
+            str(SEEDS),
+            "--index-dir",
+            str(index_dir),
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "HEAVY=\n" in run.stderr or run.stderr.rstrip().endswith("HEAVY="), run.stderr[-500:]
     assert store.read_manifest(index_dir).backend == DEFAULT_BACKEND == "onnx"
@@ -255,7 +277,7 @@ def test_default_backend_end_to_end_without_torch(onnx_home, tmp_path):
 
 
 def test_a_count_question_is_answered_by_the_count_not_by_a_date(real_cli, tmp_path):
-    """"How many died" once quoted the sentence holding the fire's date (its digits looked like a count)."""
+    """ "How many died" once quoted the sentence holding the fire's date (its digits looked like a count)."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "zep.html").write_text(
@@ -265,13 +287,17 @@ def test_a_count_question_is_answered_by_the_count_not_by_a_date(real_cli, tmp_p
     )
     index_dir = tmp_path / "idx"
     assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
-    code, out, err = real_cli("ask", "How many people died when the Hindenburg burned?", "--json", "--index-dir", str(index_dir))
+    code, out, err = real_cli(
+        "ask", "How many people died when the Hindenburg burned?", "--json", "--index-dir", str(index_dir)
+    )
     assert code == 0, err
     payload = json.loads(out)
     assert payload["found"] and payload["answer"]["text"] == "Thirty-six people died."
 
 
-def _answered_from_extracted_text(real_cli, tmp_path, name: str, content: bytes, question: str, expected: str, changed: bytes) -> dict:
+def _answered_from_extracted_text(
+    real_cli, tmp_path, name: str, content: bytes, question: str, expected: str, changed: bytes
+) -> dict:
     """Index a folder holding one file whose text is extracted (PDF, Word), ask, and check that the answer
     quotes that file's extracted text at its offsets and lines; then change the file: its passages are
     flagged stale. Returns the first answer."""
@@ -290,40 +316,82 @@ def _answered_from_extracted_text(real_cli, tmp_path, name: str, content: bytes,
     answer = payload["answer"]
     assert payload["found"] and answer["source"] == name and expected in answer["text"]
     text = read_text(path)[0]
-    assert answer["text"] == text[answer["char_start"]:answer["char_end"]] and answer["line_start"] == text.count("\n", 0, answer["char_start"]) + 1
+    assert (
+        answer["text"] == text[answer["char_start"] : answer["char_end"]]
+        and answer["line_start"] == text.count("\n", 0, answer["char_start"]) + 1
+    )
     assert not any(p["stale"] for p in payload["passages"])
     path.write_bytes(changed)
     later = json.loads(real_cli("ask", question, "--json", "--index-dir", str(index_dir))[1])
-    assert any(p["stale"] for p in later["passages"] if p["source"] == name), "a changed file is flagged, never quoted wrongly"
+    assert any(p["stale"] for p in later["passages"] if p["source"] == name), (
+        "a changed file is flagged, never quoted wrongly"
+    )
     return answer
 
 
 def test_a_pdf_is_answered_and_cited_into_its_text_layer(real_cli, tmp_path):
     answer = _answered_from_extracted_text(
-        real_cli, tmp_path, "zeppelins.pdf",
-        make_pdf([["Notes on zeppelins.", "The Hindenburg burned at Lakehurst, New Jersey, on 6 May 1937."],
-                  ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."]]),
-        "Who were zeppelins named after?", "Count Ferdinand von Zeppelin",
-        make_pdf([["A different first page."], ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."]]),
+        real_cli,
+        tmp_path,
+        "zeppelins.pdf",
+        make_pdf(
+            [
+                ["Notes on zeppelins.", "The Hindenburg burned at Lakehurst, New Jersey, on 6 May 1937."],
+                ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."],
+            ]
+        ),
+        "Who were zeppelins named after?",
+        "Count Ferdinand von Zeppelin",
+        make_pdf(
+            [
+                ["A different first page."],
+                ["Thirty-six people died in the fire.", "Zeppelins were named after Count Ferdinand von Zeppelin."],
+            ]
+        ),
     )
     assert answer["page"] == 2, "the answer sentence is on the second page"
 
 
 def test_a_pdf_s_running_heads_and_feet_stay_out_of_its_passages(real_cli, tmp_path):
-    pages = [["ACME Harbour Report 2025", f"In quarter {i} the harbour handled {i * 110} ships.", "Boats arriving after dark must call the harbour master.",
-              f"Page {i} of 4"] for i in range(1, 5)]
-    _answered_from_extracted_text(real_cli, tmp_path, "report.pdf", make_pdf(pages), "How many ships did the harbour handle in quarter 3?", "330 ships",
-                                  make_pdf(pages[::-1]))
-    payload = json.loads(real_cli("ask", "What does page 2 of the report say?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
+    pages = [
+        [
+            "ACME Harbour Report 2025",
+            f"In quarter {i} the harbour handled {i * 110} ships.",
+            "Boats arriving after dark must call the harbour master.",
+            f"Page {i} of 4",
+        ]
+        for i in range(1, 5)
+    ]
+    _answered_from_extracted_text(
+        real_cli,
+        tmp_path,
+        "report.pdf",
+        make_pdf(pages),
+        "How many ships did the harbour handle in quarter 3?",
+        "330 ships",
+        make_pdf(pages[::-1]),
+    )
+    payload = json.loads(
+        real_cli("ask", "What does page 2 of the report say?", "--json", "--index-dir", str(tmp_path / "idx"))[1]
+    )
     assert payload["passages"] and not any("ACME" in p["text"] or "of 4" in p["text"] for p in payload["passages"])
 
 
 def test_a_word_document_is_answered_and_cited_into_its_text(real_cli, tmp_path):
     answer = _answered_from_extracted_text(
-        real_cli, tmp_path, "harbour.docx",
-        make_docx(["# Harbour rules", "Boats arriving after dark must call the harbour master on channel 12.",
-                   [["Berth", "Fee per night"], ["A1", "40 EUR"]], "The harbour master is Ingrid Solberg."]),
-        "Who is the harbour master?", "Ingrid Solberg",
+        real_cli,
+        tmp_path,
+        "harbour.docx",
+        make_docx(
+            [
+                "# Harbour rules",
+                "Boats arriving after dark must call the harbour master on channel 12.",
+                [["Berth", "Fee per night"], ["A1", "40 EUR"]],
+                "The harbour master is Ingrid Solberg.",
+            ]
+        ),
+        "Who is the harbour master?",
+        "Ingrid Solberg",
         make_docx(["A new first line.", "The harbour master is Ingrid Solberg."]),
     )
     assert answer["page"] is None, "a Word document has no pages until it is printed"
@@ -333,35 +401,73 @@ def test_a_table_row_answers_with_its_cells_named_by_the_header(real_cli, tmp_pa
     """HTML tables used to give one line per cell: "What is the fee per night at berth B2?" was answered "Fee per
     night" (the header cell, 0.90) and "How much is a night at berth A1?" was not found. A row is now one line
     whose cells are named by the header row (index/tables.py)."""
-    fees = ("<h1>Harbour fees</h1><p>Visiting boats pay per night at the harbour office.</p><table>"
-            "<tr><th>Berth</th><th>Fee per night</th><th>Max length</th></tr>"
-            "<tr><td>A1</td><td>40 EUR</td><td>12 m</td></tr><tr><td>B2</td><td>{}</td><td>18 m</td></tr></table>")
-    answer = _answered_from_extracted_text(real_cli, tmp_path, "fees.html", fees.format("55 EUR").encode(),
-                                           "What is the fee per night at berth B2?", "Berth: B2 | Fee per night: 55 EUR", fees.format("60 EUR").encode())
+    fees = (
+        "<h1>Harbour fees</h1><p>Visiting boats pay per night at the harbour office.</p><table>"
+        "<tr><th>Berth</th><th>Fee per night</th><th>Max length</th></tr>"
+        "<tr><td>A1</td><td>40 EUR</td><td>12 m</td></tr><tr><td>B2</td><td>{}</td><td>18 m</td></tr></table>"
+    )
+    answer = _answered_from_extracted_text(
+        real_cli,
+        tmp_path,
+        "fees.html",
+        fees.format("55 EUR").encode(),
+        "What is the fee per night at berth B2?",
+        "Berth: B2 | Fee per night: 55 EUR",
+        fees.format("60 EUR").encode(),
+    )
     assert answer["text"] == "| Berth: B2 | Fee per night: 55 EUR | Max length: 18 m |"
-    payload = json.loads(real_cli("ask", "How much is a night at berth A1?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
-    assert payload["passages"][0]["source"] == "fees.html" and "Berth: A1 | Fee per night: 40 EUR" in payload["passages"][0]["text"]
+    payload = json.loads(
+        real_cli("ask", "How much is a night at berth A1?", "--json", "--index-dir", str(tmp_path / "idx"))[1]
+    )
+    assert (
+        payload["passages"][0]["source"] == "fees.html"
+        and "Berth: A1 | Fee per night: 40 EUR" in payload["passages"][0]["text"]
+    )
     # "how long can ... be" wants a length ("12 m"): it used to want a time and found none (0.07)
-    assert real_cli("index", str(tmp_path / "docs"), "--index-dir", str(tmp_path / "idx"))[0] == 0  # the helper changed B2's fee
-    payload = json.loads(real_cli("ask", "How long can a boat at berth A1 be?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
+    assert (
+        real_cli("index", str(tmp_path / "docs"), "--index-dir", str(tmp_path / "idx"))[0] == 0
+    )  # the helper changed B2's fee
+    payload = json.loads(
+        real_cli("ask", "How long can a boat at berth A1 be?", "--json", "--index-dir", str(tmp_path / "idx"))[1]
+    )
     assert payload["found"] and payload["answer"]["text"] == "| Berth: A1 | Fee per night: 40 EUR | Max length: 12 m |"
 
 
 def test_a_definition_list_answers_with_the_definition_not_the_term(real_cli, tmp_path):
     """A glossary page (<dl>): "What is a bollard?" was answered "Bollard" (0.96), the <dt> line."""
-    glossary = ("<h1>Harbour glossary</h1><dl><dt>Berth</dt><dd>A place where a boat is moored.</dd><dt>Pilot</dt>"
-                "<dd>A sailor who guides ships into the harbour.</dd><dt>Bollard</dt><dd>A short post that mooring lines are {}.</dd></dl>")
-    answer = _answered_from_extracted_text(real_cli, tmp_path, "glossary.html", glossary.format("tied to").encode(),
-                                           "What is a bollard?", "A short post", glossary.format("made fast to").encode())
+    glossary = (
+        "<h1>Harbour glossary</h1><dl><dt>Berth</dt><dd>A place where a boat is moored.</dd><dt>Pilot</dt>"
+        "<dd>A sailor who guides ships into the harbour.</dd><dt>Bollard</dt><dd>A short post that mooring lines are {}.</dd></dl>"
+    )
+    answer = _answered_from_extracted_text(
+        real_cli,
+        tmp_path,
+        "glossary.html",
+        glossary.format("tied to").encode(),
+        "What is a bollard?",
+        "A short post",
+        glossary.format("made fast to").encode(),
+    )
     assert answer["text"] == "Bollard: A short post that mooring lines are tied to."
 
 
 def test_a_saved_web_page_answers_from_its_article_not_its_footer(real_cli, tmp_path):
-    """"Who owns the site?"-like questions used to find the footer; now only the article's text is indexed."""
-    answer = _answered_from_extracted_text(real_cli, tmp_path, "harbour.html", WEB_PAGE.encode(), "When will the harbour close?", "December to March",
-                                           WEB_PAGE.replace("Monday", "Tuesday").encode())
+    """ "Who owns the site?"-like questions used to find the footer; now only the article's text is indexed."""
+    answer = _answered_from_extracted_text(
+        real_cli,
+        tmp_path,
+        "harbour.html",
+        WEB_PAGE.encode(),
+        "When will the harbour close?",
+        "December to March",
+        WEB_PAGE.replace("Monday", "Tuesday").encode(),
+    )
     assert answer["text"] == "The harbour will close from December to March, the council said on Monday."
-    payload = json.loads(real_cli("ask", "Who holds the rights to the ACME news site?", "--json", "--index-dir", str(tmp_path / "idx"))[1])
+    payload = json.loads(
+        real_cli("ask", "Who holds the rights to the ACME news site?", "--json", "--index-dir", str(tmp_path / "idx"))[
+            1
+        ]
+    )
     assert not any("rights reserved" in p["text"] or "newsletter" in p["text"] for p in payload["passages"])
 
 
@@ -373,12 +479,18 @@ def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(re
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "api.pdf").write_bytes(make_pdf([["The zeppelin library names ships.", "To rename a ship, call zep_set_", "name() with the new name."]]))
+    (docs / "api.pdf").write_bytes(
+        make_pdf(
+            [["The zeppelin library names ships.", "To rename a ship, call zep_set_", "name() with the new name."]]
+        )
+    )
     (docs / "notes.txt").write_text("Zeppelins carried passengers across the Atlantic.", encoding="utf-8")
     index_dir = tmp_path / "idx"
     current_reflow, current_version = documents._reflow, documents.EXTRACTORS["pdf"]
     with monkeypatch.context() as old:
-        old.setattr(documents, "_reflow", lambda page: current_reflow(page).replace("zep_set_name()", "zep_set_ name()"))
+        old.setattr(
+            documents, "_reflow", lambda page: current_reflow(page).replace("zep_set_name()", "zep_set_ name()")
+        )
         old.setitem(documents.EXTRACTORS, "pdf", current_version - 1)
         assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
     question = ("How do I rename a ship?", "--json", "--index-dir", str(index_dir))
@@ -387,7 +499,9 @@ def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(re
     code, out, err = real_cli("index", str(docs), "--index-dir", str(index_dir))
     assert code == 0 and "0 new, 1 changed, 1 unchanged" in out + err
     payload = json.loads(real_cli("ask", *question)[1])
-    assert payload["found"] and payload["answer"]["source"] == "api.pdf" and "zep_set_name()" in payload["answer"]["text"]
+    assert (
+        payload["found"] and payload["answer"]["source"] == "api.pdf" and "zep_set_name()" in payload["answer"]["text"]
+    )
     assert not any(p["stale"] for p in payload["passages"])
 
 
@@ -406,7 +520,9 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
     code, _, err = real_cli("index", str(docs), "--index-dir", str(index_dir))
     assert code == 0, err
     old = store.current_generation(index_dir)
-    base_inodes = [(old / folder / "indices.csc.index.npy").stat().st_ino for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
+    base_inodes = [
+        (old / folder / "indices.csc.index.npy").stat().st_ino for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)
+    ]
     edited = sorted(docs.iterdir())[7]
     sentence = "The Reykjavik cohort enrolled 4,321 volunteers with lactose intolerance."
     relative = "The Oslo arm of the trial was stopped after 17 weeks."
@@ -416,7 +532,9 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
     new = store.current_generation(index_dir)
     assert store.read_manifest(index_dir).format_version == store.DELTA_FORMAT_VERSION
     assert all((new / folder / "delta_rows.npy").is_file() for folder in (store.BM25_DIR, store.UNIT_BM25_DIR))
-    assert [(new / folder / "indices.csc.index.npy").stat().st_ino for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)] == base_inodes
+    assert [
+        (new / folder / "indices.csc.index.npy").stat().st_ino for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)
+    ] == base_inodes
 
     fresh_dir = tmp_path / "fresh"
     code, _, err = real_cli("index", str(docs), "--index-dir", str(fresh_dir))
@@ -428,13 +546,19 @@ def test_an_edit_is_indexed_as_a_bm25_delta_and_answers_like_a_fresh_build(real_
         assert code == 0, err
         payloads.append(json.loads(out))
     updated, fresh = payloads
-    assert updated["found"] and updated["answer"]["source"] == edited.name and "4,321 volunteers" in updated["answer"]["text"]
+    assert (
+        updated["found"]
+        and updated["answer"]["source"] == edited.name
+        and "4,321 volunteers" in updated["answer"]["text"]
+    )
     assert_exact(updated["answer"], docs)
     assert [(p["source"], p["char_start"], p["char_end"], p["scores"]["bm25"]) for p in updated["passages"]] == [
         (p["source"], p["char_start"], p["char_end"], p["scores"]["bm25"]) for p in fresh["passages"]
     ]
     # A "when" question is answered by a time relative to another ("after 17 weeks"), not refused.
-    code, out, err = real_cli("ask", "When was the Oslo arm of the trial stopped?", "--json", "--index-dir", str(index_dir))
+    code, out, err = real_cli(
+        "ask", "When was the Oslo arm of the trial stopped?", "--json", "--index-dir", str(index_dir)
+    )
     assert code == 0, err
     when = json.loads(out)
     assert when["found"] and "after 17 weeks" in when["answer"]["text"], when
@@ -463,7 +587,9 @@ def test_an_index_dir_inside_the_corpus_is_not_indexed_as_documents(real_cli, tm
     assert "0 new, 0 changed, 2 unchanged, 0 removed, 0 skipped" in err, err
     loaded = store.load_index(docs / "idx")
     try:
-        assert sorted(r[0] for r in loaded.conn.execute("SELECT source FROM documents")) == sorted(p.name for p in SEEDS.iterdir())
+        assert sorted(r[0] for r in loaded.conn.execute("SELECT source FROM documents")) == sorted(
+            p.name for p in SEEDS.iterdir()
+        )
     finally:
         loaded.close()
 
@@ -486,7 +612,10 @@ def test_qa_index_watch_indexes_an_edit_and_stops_on_ctrl_c(real_cli, tmp_path, 
         looks.append(seconds)
         if len(looks) == 1:
             article = docs / "002_c6b6b51f87ff079e.txt"
-            article.write_text(article.read_text(encoding="utf-8") + "\nThe Reykjavik summit was postponed until March 2016.\n", encoding="utf-8")
+            article.write_text(
+                article.read_text(encoding="utf-8") + "\nThe Reykjavik summit was postponed until March 2016.\n",
+                encoding="utf-8",
+            )
         elif len(looks) == 3:
             raise KeyboardInterrupt
 
@@ -496,7 +625,9 @@ def test_qa_index_watch_indexes_an_edit_and_stops_on_ctrl_c(real_cli, tmp_path, 
     assert code == 0, err
     assert "2 new, 0 changed, 0 unchanged" in err and "0 new, 1 changed, 1 unchanged" in err, err
     assert "Watching for changes every 3 s" in err and "Stopped watching" in err
-    code, out, err = real_cli("ask", "Until when was the Reykjavik summit postponed?", "--json", "--index-dir", str(tmp_path / "idx"))
+    code, out, err = real_cli(
+        "ask", "Until when was the Reykjavik summit postponed?", "--json", "--index-dir", str(tmp_path / "idx")
+    )
     assert code == 0 and "postponed until March 2016" in json.loads(out)["answer"]["text"], out
 
 
@@ -520,7 +651,9 @@ def test_a_hard_wrapped_note_is_answered_with_whole_sentences(real_cli, tmp_path
     (docs / "harbour.md").write_text(note, encoding="utf-8")
     index_dir = tmp_path / "idx"
     assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
-    code, out, err = real_cli("ask", "Who must boats arriving after dark call?", "--json", "--index-dir", str(index_dir))
+    code, out, err = real_cli(
+        "ask", "Who must boats arriving after dark call?", "--json", "--index-dir", str(index_dir)
+    )
     assert code == 0, err
     answer = json.loads(out)["answer"]
     assert answer["text"] == (
@@ -528,14 +661,20 @@ def test_a_hard_wrapped_note_is_answered_with_whole_sentences(real_cli, tmp_path
         "where berths are allocated by length."
     )
     assert (answer["line_start"], answer["line_end"]) == (4, 6)
-    assert answer["text"] == note[answer["char_start"]:answer["char_end"]]
+    assert answer["text"] == note[answer["char_start"] : answer["char_end"]]
     # A heading names a topic: the answer runs on to the sentence under it
     (docs / "setup.md").write_text(
-        "# Setting up the radio\n\nSwitch the handset to channel twelve and hold the call button for two seconds.\n", encoding="utf-8")
+        "# Setting up the radio\n\nSwitch the handset to channel twelve and hold the call button for two seconds.\n",
+        encoding="utf-8",
+    )
     assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
     heading = json.loads(real_cli("ask", "How do I set up the radio?", "--json", "--index-dir", str(index_dir))[1])
     assert heading["found"] and heading["answer"]["source"] == "setup.md"
-    assert heading["answer"]["text"].startswith("# Setting up the radio") and heading["answer"]["text"].endswith("for two seconds.")
+    assert heading["answer"]["text"].startswith("# Setting up the radio") and heading["answer"]["text"].endswith(
+        "for two seconds."
+    )
     # A season and a time of day answer "when" (this was "not in the documents", best 0.22)
-    payload = json.loads(real_cli("ask", "When is the diesel pump switched off?", "--json", "--index-dir", str(index_dir))[1])
+    payload = json.loads(
+        real_cli("ask", "When is the diesel pump switched off?", "--json", "--index-dir", str(index_dir))[1]
+    )
     assert payload["found"] and "closes at dusk in\n  winter, when the diesel pump" in payload["answer"]["text"]

@@ -6,18 +6,31 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_qa, write_corpus
+
 from index.builder import build_index
 from index.documents import html_to_text
 from qa.engine import Engine, RetrievalSettings
 from qa.extract import Calibration
 
 ANSWER_KEYS = {"text", "source", "line_start", "line_end", "char_start", "char_end", "confidence"}
-PASSAGE_KEYS = {"rank", "source", "line_start", "line_end", "char_start", "char_end", "text", "score", "scores", "also_in"}
+PASSAGE_KEYS = {
+    "rank",
+    "source",
+    "line_start",
+    "line_end",
+    "char_start",
+    "char_end",
+    "text",
+    "score",
+    "scores",
+    "also_in",
+}
 CITATION_KEYS = {"source", "line_start", "line_end", "char_start", "char_end", "text"}
 
-SYNDICATED = "Obama and Hollande agreed to “intensify” strikes against the group in Iraq and Syria, the two leaders said."
+SYNDICATED = (
+    "Obama and Hollande agreed to “intensify” strikes against the group in Iraq and Syria, the two leaders said."
+)
 FILES = {
     "wire.txt": "Washington (AP)\r\n\r\n" + SYNDICATED + "\r\nThe meeting lasted two hours.\r\n",
     "paper/daily.md": "# Daily\n\nFrom the wires:\n" + SYNDICATED + "\nMr Hollande’s visit\u00a0ends on Wednesday.\n",

@@ -10,10 +10,36 @@ import numpy as np
 import pytest
 
 from index.lexical import BM25Settings, LexicalIndex
-from index.lexical_build import TERM_FREQS, TERMS, TOKEN_ROWS, TOKENS, analyze_rows, load_row_terms, row_terms, update_postings, update_row_terms, write_bm25
+from index.lexical_build import (
+    TERM_FREQS,
+    TERMS,
+    TOKEN_ROWS,
+    TOKENS,
+    analyze_rows,
+    load_row_terms,
+    row_terms,
+    update_postings,
+    update_row_terms,
+    write_bm25,
+)
 
 METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]
-WORDS = ["cell", "cells", "protein", "gene", "the", "of", "café", "naïve", "brca1", "p53", "o'brien's", "tumour", "a", "x"]
+WORDS = [
+    "cell",
+    "cells",
+    "protein",
+    "gene",
+    "the",
+    "of",
+    "café",
+    "naïve",
+    "brca1",
+    "p53",
+    "o'brien's",
+    "tumour",
+    "a",
+    "x",
+]
 
 
 def random_text(rng: random.Random) -> str:
@@ -31,7 +57,9 @@ def same_files(a: Path, b: Path, skip: tuple[str, ...] = ()) -> list[str]:
     """Names of files that differ (or exist on one side only)."""
     names_a = {p.name for p in a.iterdir()} - set(skip)
     names_b = {p.name for p in b.iterdir()} - set(skip)
-    return sorted(names_a ^ names_b) + sorted(n for n in names_a & names_b if not filecmp.cmp(a / n, b / n, shallow=False))
+    return sorted(names_a ^ names_b) + sorted(
+        n for n in names_a & names_b if not filecmp.cmp(a / n, b / n, shallow=False)
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -49,7 +77,12 @@ def test_files_equal_bm25s_byte_for_byte(tmp_path, method):
         reference = bm25s.BM25(k1=settings.k1, b=settings.b, method=method)
         reference.index(([[vocab[t] for t in r] for r in rows], dict(vocab)), show_progress=False)
         reference.save(str(tmp_path / f"ref{trial}"), show_progress=False, allow_pickle=False)
-        assert same_files(tmp_path / f"ours{trial}", tmp_path / f"ref{trial}", skip=(TOKENS, TOKEN_ROWS, TERM_FREQS, TERMS)) == []
+        assert (
+            same_files(
+                tmp_path / f"ours{trial}", tmp_path / f"ref{trial}", skip=(TOKENS, TOKEN_ROWS, TERM_FREQS, TERMS)
+            )
+            == []
+        )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -125,7 +158,13 @@ def test_incremental_updates_write_the_same_bytes_as_a_fresh_build(tmp_path, met
             updated = update_postings(previous, previous_ids, ids, texts_of, settings)
             assert updated is not None and updated.rows.ids is None
             same_vocab += updated.same_vocab
-            write_bm25(tmp_path / f"step{step}", updated.rows, settings, vocab_from=previous if updated.same_vocab else None, postings=updated.postings)
+            write_bm25(
+                tmp_path / f"step{step}",
+                updated.rows,
+                settings,
+                vocab_from=previous if updated.same_vocab else None,
+                postings=updated.postings,
+            )
         assert set(asked[before:]) == set(ids.tolist()) - set(previous_ids.tolist())  # only new rows are analysed
         write_bm25(tmp_path / f"fresh{step}", row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
         assert same_files(tmp_path / f"step{step}", tmp_path / f"fresh{step}") == []
@@ -167,13 +206,18 @@ def test_builder_update_equals_rebuild(tmp_path, fake_embedder, old_format):
                 # The update appended its rows, so row order differs; each text's score does not.
                 by_text = []
                 for loaded in (inc, fresh):
-                    texts = [loaded.conn.execute(f"SELECT text FROM {table} WHERE id = ?", (int(i),)).fetchone()[0] for i in getattr(loaded, ids)]
+                    texts = [
+                        loaded.conn.execute(f"SELECT text FROM {table} WHERE id = ?", (int(i),)).fetchone()[0]
+                        for i in getattr(loaded, ids)
+                    ]
                     by_text.append(sorted(zip(texts, getattr(loaded, lexical).scores(query).tolist())))
                 assert by_text[0] == by_text[1]
     finally:
         inc.close()
         fresh.close()
-    assert {f"{store.BM25_DIR}/{TERM_FREQS}", f"{store.UNIT_BM25_DIR}/{TOKEN_ROWS}"} <= set(store.read_manifest(tmp_path / "inc").files)
+    assert {f"{store.BM25_DIR}/{TERM_FREQS}", f"{store.UNIT_BM25_DIR}/{TOKEN_ROWS}"} <= set(
+        store.read_manifest(tmp_path / "inc").files
+    )
 
 
 def test_saved_row_terms_that_do_not_fit_are_not_used(tmp_path):
@@ -232,7 +276,10 @@ def test_first_build_writes_bm25_beside_the_embedding_with_the_sqlite_paths_byte
     live = store.current_generation(tmp_path / "index")
     conn = sqlite3.connect(live / store.SQLITE)
     try:
-        for table, folder, ids_file in (("chunks", store.BM25_DIR, store.BM25_IDS), ("units", store.UNIT_BM25_DIR, store.UNIT_IDS)):
+        for table, folder, ids_file in (
+            ("chunks", store.BM25_DIR, store.BM25_IDS),
+            ("units", store.UNIT_BM25_DIR, store.UNIT_IDS),
+        ):
             ids = np.load(live / ids_file, allow_pickle=False)
             out = tmp_path / f"sqlite-{table}"
             out.mkdir()

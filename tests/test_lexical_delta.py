@@ -33,8 +33,10 @@ def test_idf_and_term_scores_are_bm25s_own(method):
             tf = rng.integers(1, 9, size=20).astype(np.int32)
             l_d = rng.integers(1, 60, size=20).astype(np.int64)
             l_avg = l_d.mean()
-            expected = (np.asarray([_select_idf_scorer(method)(df, N=n)], dtype=np.float32).repeat(20)
-                        * _select_tfc_scorer(method)(tf_array=tf.astype(np.float32), l_d=l_d, l_avg=l_avg, k1=0.9, b=0.4)).astype(np.float32)
+            expected = (
+                np.asarray([_select_idf_scorer(method)(df, N=n)], dtype=np.float32).repeat(20)
+                * _select_tfc_scorer(method)(tf_array=tf.astype(np.float32), l_d=l_d, l_avg=l_avg, k1=0.9, b=0.4)
+            ).astype(np.float32)
             assert np.array_equal(term_scores(method, tf, length_norm(l_d, l_avg, 0.9, 0.4), df, n, 0.9), expected)
 
 
@@ -78,12 +80,20 @@ def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, monkeypatch, met
             deltas += 1
             assert set(asked) <= set(ids.tolist()) - set(previous_ids.tolist())  # only new rows are analysed
             base = [p.name for p in folder.iterdir() if p.name not in DELTA_FILES]
-            assert all(os.path.samefile(folder / name, previous / name) for name in base)  # the base is linked, not written
+            assert all(
+                os.path.samefile(folder / name, previous / name) for name in base
+            )  # the base is linked, not written
         else:
             bases += 1
             updated = update_postings(previous, previous_ids, ids, texts_of, settings)
             assert updated is not None
-            write_bm25(folder, updated.rows, settings, vocab_from=previous if updated.same_vocab else None, postings=updated.postings)
+            write_bm25(
+                folder,
+                updated.rows,
+                settings,
+                vocab_from=previous if updated.same_vocab else None,
+                postings=updated.postings,
+            )
             write_bm25(tmp_path / f"check{step}", row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
             assert not has_delta(folder) and same_files(folder, tmp_path / f"check{step}") == []
         loaded, fresh = LexicalIndex.load(folder, settings), _fresh(tmp_path / f"fresh{step}", texts, ids, settings)
@@ -118,7 +128,9 @@ def test_a_delta_is_written_only_where_it_can_be_read(tmp_path):
     settings = BM25Settings()
     write_bm25(tmp_path / "base", row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
     assert not write_delta(tmp_path / "base", tmp_path / "over", ids, np.arange(1, 42), texts_of, settings, share=0.01)
-    assert not write_delta(tmp_path / "base", tmp_path / "large", ids, grown, texts_of, settings, max_postings=100)  # 160 postings
+    assert not write_delta(
+        tmp_path / "base", tmp_path / "large", ids, grown, texts_of, settings, max_postings=100
+    )  # 160 postings
     assert not write_delta(tmp_path / "base", tmp_path / "order", ids[1:], grown, texts_of, settings)  # other row count
     assert write_delta(tmp_path / "base", tmp_path / "next", ids, grown, texts_of, settings)
     assert has_delta(tmp_path / "next")
@@ -131,7 +143,14 @@ def test_a_damaged_delta_is_refused(tmp_path):
     settings = BM25Settings()
     texts = [f"cells {i}" for i in range(40)] + ["new gene"]
     write_bm25(tmp_path / "base", row_terms(analyze_rows(texts[:40], settings)), settings)
-    assert write_delta(tmp_path / "base", tmp_path / "next", np.arange(40), np.arange(1, 41), lambda w: [texts[int(i)] for i in w], settings)
+    assert write_delta(
+        tmp_path / "base",
+        tmp_path / "next",
+        np.arange(40),
+        np.arange(1, 41),
+        lambda w: [texts[int(i)] for i in w],
+        settings,
+    )
     LexicalIndex.load(tmp_path / "next", settings).close()
     np.save(tmp_path / "next" / DELTA_ROWS, np.asarray([0, 99], dtype=np.int64), allow_pickle=False)
     with pytest.raises(ValueError, match="does not fit"):

@@ -21,7 +21,9 @@ _ALPHABET = st.sampled_from(
     + ["é", "ß", "ø", "ñ", "ü", "\u00a0", "\u2009", "\u0301", "名", "前", "д", "ω", "😀", "\u200b", "\x0c"]
 )
 _WORD_RUN = st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz")), min_size=30, max_size=400)
-TEXTS = st.lists(st.one_of(st.text(alphabet=_ALPHABET, min_size=1, max_size=80), _WORD_RUN), min_size=1, max_size=12).map("".join)
+TEXTS = st.lists(
+    st.one_of(st.text(alphabet=_ALPHABET, min_size=1, max_size=80), _WORD_RUN), min_size=1, max_size=12
+).map("".join)
 ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "crlf", "html"])
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -36,7 +38,9 @@ def _encode(text: str, how: str) -> tuple[str, bytes]:
     if how == "cp1252":
         return "doc.txt", text.encode("cp1252", errors="replace")
     if how in ("utf-16", "utf-32"):
-        return "doc.txt", codecs.BOM_UTF16_LE + text.encode("utf-16-le") if how == "utf-16" else codecs.BOM_UTF32_LE + text.encode("utf-32-le")
+        return "doc.txt", codecs.BOM_UTF16_LE + text.encode(
+            "utf-16-le"
+        ) if how == "utf-16" else codecs.BOM_UTF32_LE + text.encode("utf-32-le")
     return "doc.md", text.encode(how)
 
 
@@ -51,7 +55,7 @@ def _check_chunks(text: str, rows: list[tuple], tokenizer, limit: int) -> None:
         assert len(tokenizer.offsets([chunk])[0]) <= limit, chunk
     covered = bytearray(len(text))
     for row in rows:
-        covered[row[0]:row[1]] = b"\x01" * (row[1] - row[0])
+        covered[row[0] : row[1]] = b"\x01" * (row[1] - row[0])
     for s, e in tokenizer.offsets([text])[0]:
         for i in range(s, e):
             assert covered[i] or text[i].isspace(), f"{text[i]!r} at {i} (in token {text[s:e]!r}) is in no chunk"
@@ -83,7 +87,7 @@ def test_indexed_chunks_match_the_file_text_and_reindexing_is_idempotent(texts, 
             return
         loaded = load_index(index_dir)
         try:
-            for source, in loaded.conn.execute("SELECT source FROM documents"):
+            for (source,) in loaded.conn.execute("SELECT source FROM documents"):
                 text = read_text(corpus / source)[0]
                 rows = loaded.conn.execute(
                     "SELECT char_start, char_end, line_start, line_end, n_tokens, chunks.text FROM chunks "
@@ -113,11 +117,15 @@ def bert_tokenizer():
     return embedder
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(text=TEXTS, max_tokens=st.integers(4, 128), overlap=st.integers(0, 48))
 def test_real_tokenizer_chunks_stay_within_the_limit(bert_tokenizer, text, max_tokens, overlap):
     """With BERT wordpieces (long words, no spaces, mixed scripts), no chunk ever exceeds the limit."""
-    chunks = chunk_text(text, bert_tokenizer, ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap), bert_tokenizer.max_tokens)
+    chunks = chunk_text(
+        text, bert_tokenizer, ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap), bert_tokenizer.max_tokens
+    )
     rows = [(c.char_start, c.char_end, c.line_start, c.line_end, c.n_tokens, c.text) for c in chunks]
     _check_chunks(text, rows, bert_tokenizer, max_tokens)
 
@@ -132,7 +140,9 @@ class _Rechecking:
         return self._tokenizer.offsets(texts)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(text=TEXTS, max_tokens=st.integers(4, 128), overlap=st.integers(0, 48))
 def test_real_tokenizer_needs_no_recheck_at_whitespace(bert_tokenizer, text, max_tokens, overlap):
     """BERT wordpieces never cross whitespace, so counting a chunk as the sum of its sentences gives
@@ -141,7 +151,9 @@ def test_real_tokenizer_needs_no_recheck_at_whitespace(bert_tokenizer, text, max
 
     assert bert_tokenizer.joins_on_whitespace
     cs = ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap)
-    assert segment_text(text, bert_tokenizer, cs, bert_tokenizer.max_tokens) == segment_text(text, _Rechecking(bert_tokenizer), cs, bert_tokenizer.max_tokens)
+    assert segment_text(text, bert_tokenizer, cs, bert_tokenizer.max_tokens) == segment_text(
+        text, _Rechecking(bert_tokenizer), cs, bert_tokenizer.max_tokens
+    )
 
 
 @given(st.lists(st.integers(0, 4), max_size=60), st.integers(1, 70))

@@ -6,17 +6,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from conftest import write_corpus
+
 from index.builder import build_index
 from qa.engine import Engine, RetrievalSettings
 from qa.rerank import TokenCache, maxsim, reranked_scores
 
 FILES = {
     "a.txt": "The summit was held in Paris. Leaders spoke about trade and security at length.\n\n"
-             "Ministers met in Berlin on Monday to discuss the budget.",
+    "Ministers met in Berlin on Monday to discuss the budget.",
     "b.txt": "Paris hosted talks on Wednesday with the German chancellor. The talks covered energy.\n\n"
-             "Rome saw protests over pensions on Friday.",
+    "Rome saw protests over pensions on Friday.",
     "c.txt": "Wednesday brought rain to Paris, and the chancellor stayed home. Markets were calm.",
     "d.txt": "Who met whom was never made public. The meeting itself was brief.",
     "e.txt": "On Wednesday the museum in Lyon reopened. Visitors from Paris came by train.",
@@ -114,12 +114,19 @@ def test_search_is_the_same_with_a_cold_or_warm_cache(tmp_path, fake_embedder, e
 
 def test_dense_and_bm25_modes_are_not_reranked(engine):
     for mode in ("dense", "bm25"):
-        assert all(p.scores.late is None and p.scores.score == p.scores.fused for p in engine.search(QUESTION, k=5, mode=mode))
+        assert all(
+            p.scores.late is None and p.scores.score == p.scores.fused for p in engine.search(QUESTION, k=5, mode=mode)
+        )
 
 
 def test_an_embedder_without_token_vectors_gets_no_reranking(tmp_path, fake_embedder):
     class Plain:
-        name, backend, dim, max_tokens = fake_embedder.name, fake_embedder.backend, fake_embedder.dim, fake_embedder.max_tokens
+        name, backend, dim, max_tokens = (
+            fake_embedder.name,
+            fake_embedder.backend,
+            fake_embedder.dim,
+            fake_embedder.max_tokens,
+        )
         joins_on_whitespace = True
         fingerprint = staticmethod(fake_embedder.fingerprint)
         embed = staticmethod(fake_embedder.embed)
@@ -141,8 +148,15 @@ def test_late_interaction_on_the_real_model_puts_the_answer_first(seed_index_dir
     """Held-out question 20: without late interaction the headline passage wins; with it, the Moscow sentence's."""
     from qa.questions import Evidence, Question, passage_matches
 
-    question = Question(RERANK_FIXED, (Evidence("000_3f65fe5b4edd20f1.txt", "President Hollande will also travel to Moscow for meetings with Putin"),
-                                       Evidence("002_c6b6b51f87ff079e.txt", "Russian President Vladimir Putin in Moscow on Thursday")))
+    question = Question(
+        RERANK_FIXED,
+        (
+            Evidence(
+                "000_3f65fe5b4edd20f1.txt", "President Hollande will also travel to Moscow for meetings with Putin"
+            ),
+            Evidence("002_c6b6b51f87ff079e.txt", "Russian President Vladimir Putin in Moscow on Thursday"),
+        ),
+    )
     on = Engine.open(seed_index_dir, real_embedder)
     off = Engine.open(seed_index_dir, real_embedder, settings=RetrievalSettings(rerank_top=0))
     try:

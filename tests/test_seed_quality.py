@@ -6,8 +6,8 @@ Figures measured when these floors were set are in the README ("Answer quality o
 from __future__ import annotations
 
 import pytest
-
 from conftest import DATA
+
 from qa.evaluate import evaluate_engine
 from qa.questions import load_questions
 
@@ -44,7 +44,11 @@ def test_retrieval_floor(reports, name, hit1, mrr, hit5):
 
 
 def test_off_topic_questions_are_flagged(seed_engine):
-    for question in ("What is the capital of Australia?", "Who won the 2015 Rugby World Cup?", "How do I bake sourdough bread?"):
+    for question in (
+        "What is the capital of Australia?",
+        "Who won the 2015 Rugby World Cup?",
+        "How do I bake sourdough bread?",
+    ):
         answer = seed_engine.ask(question)
         assert not answer.found, (question, answer.best_guess)
         assert answer.passages, "nearest passages are still offered"
@@ -53,13 +57,17 @@ def test_off_topic_questions_are_flagged(seed_engine):
 @pytest.mark.parametrize("name, max_wrongly_flagged", [("seed", 2), ("heldout", 2)])
 def test_answerable_questions_rarely_flagged(reports, name, max_wrongly_flagged):
     report = reports[name]
-    assert report.answerable_flagged <= max_wrongly_flagged, [r.question.question for r in report.results if r.question.answerable and r.abstained]
+    assert report.answerable_flagged <= max_wrongly_flagged, [
+        r.question.question for r in report.results if r.question.answerable and r.abstained
+    ]
     # every answer that is given cites a sentence from one of its passages
     for result in report.results:
         if result.answer.found:
             span = result.answer.answer.citation
             assert any(
-                p.citation.source == span.source and p.citation.char_start <= span.char_start and span.char_end <= p.citation.char_end
+                p.citation.source == span.source
+                and p.citation.char_start <= span.char_start
+                and span.char_end <= p.citation.char_end
                 for p in result.answer.passages
             )
 
@@ -72,7 +80,9 @@ def test_unanswerable_questions_flagged(reports, name, min_flagged):
     number, date or time had to be about what the question names (qa/verify.py); seed 17 of 27 and held-out 8 of 10
     once a count of the dead no longer answered a count of the wounded or arrested (qa/verify.py _FATES)."""
     report = reports[name]
-    assert report.unanswerable_flagged >= min_flagged, [r.question.question for r in report.results if not r.question.answerable and not r.abstained]
+    assert report.unanswerable_flagged >= min_flagged, [
+        r.question.question for r in report.results if not r.question.answerable and not r.abstained
+    ]
 
 
 @pytest.mark.parametrize(
@@ -99,6 +109,6 @@ def test_who_is_question_is_answered_by_the_sentence_naming_the_person(seed_engi
 
 
 def test_a_headline_is_not_quoted_when_a_sentence_says_it(seed_engine):
-    """"Hollande to meet Obama on Russian cooperation against DAESH" (a headline) once answered where they met."""
+    """ "Hollande to meet Obama on Russian cooperation against DAESH" (a headline) once answered where they met."""
     answer = seed_engine.ask("Where did Obama and Hollande hold their meeting?")
     assert answer.found and "at the White House" in answer.answer.citation.text, answer.answer.citation.text

@@ -59,7 +59,11 @@ def test_curly_quotes_and_no_break_spaces_still_match():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["river", "bridge", "town", ".", " ", "\n", "\t", "\u00a0", "\x1b[1m", "  \r\n"]), max_size=60))
+@given(
+    st.lists(
+        st.sampled_from(["river", "bridge", "town", ".", " ", "\n", "\t", "\u00a0", "\x1b[1m", "  \r\n"]), max_size=60
+    )
+)
 def test_marks_cover_the_same_words_whatever_the_whitespace(pieces):
     text = "".join(pieces)
     s = snippet(text, "river bridge", width=60)

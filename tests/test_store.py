@@ -10,13 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, write_corpus
+
 from index import store
 from index.builder import build_index
 from index.chunker import ChunkSettings
 from index.embedder import HashingEmbedder
-from index.errors import CancelledError, EmptyCorpusError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
+from index.errors import (
+    CancelledError,
+    EmptyCorpusError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+)
 from qa.engine import Engine
 
 
@@ -38,7 +45,10 @@ class CountingEmbedder(HashingEmbedder):
 
 
 def small_corpus(root: Path, n: int = 3) -> Path:
-    return write_corpus(root, {f"doc{i:02d}.txt": f"Document {i} is about topic{i}. It mentions word{i} twice: word{i}." for i in range(n)})
+    return write_corpus(
+        root,
+        {f"doc{i:02d}.txt": f"Document {i} is about topic{i}. It mentions word{i} twice: word{i}." for i in range(n)},
+    )
 
 
 def embedded_rows(conn) -> list[tuple[int, str]]:
@@ -188,7 +198,10 @@ def test_no_pickle_anywhere(tmp_path, fake_embedder):
 
 
 def test_incremental_reindex_embeds_only_new_and_changed_files(tmp_path):
-    corpus = write_corpus(tmp_path / "docs", {f"doc{i:02d}.txt": f"Document {i} talks about subject{i}. Another line {i}." for i in range(42)})
+    corpus = write_corpus(
+        tmp_path / "docs",
+        {f"doc{i:02d}.txt": f"Document {i} talks about subject{i}. Another line {i}." for i in range(42)},
+    )
     first = CountingEmbedder()
     report = build_index([corpus], tmp_path / "idx", first)
     assert report.summary() == "42 new, 0 changed, 0 unchanged, 0 removed, 0 skipped"
@@ -196,7 +209,14 @@ def test_incremental_reindex_embeds_only_new_and_changed_files(tmp_path):
 
     (corpus / "doc05.txt").write_text("Document 5 was rewritten about zeppelins.", encoding="utf-8")
     (corpus / "doc07.txt").unlink()
-    write_corpus(corpus, {"new/a.md": "A brand new note on quasars.", "b.html": "<p>Another page on glaciers.</p>", "image.png": b"\x89PNG"})
+    write_corpus(
+        corpus,
+        {
+            "new/a.md": "A brand new note on quasars.",
+            "b.html": "<p>Another page on glaciers.</p>",
+            "image.png": b"\x89PNG",
+        },
+    )
     second = CountingEmbedder()
     report = build_index([corpus], tmp_path / "idx", second)
     assert report.summary() == "2 new, 1 changed, 40 unchanged, 1 removed, 1 skipped"
@@ -249,7 +269,9 @@ def test_files_with_an_unchanged_stat_are_not_read_again(tmp_path, monkeypatch, 
     import index.documents
 
     monkeypatch.setattr(index.documents, "RACY_NS", 0)  # the files were written just now
-    corpus = write_corpus(tmp_path / "docs", {f"doc{i:02d}.txt": f"Document {i} talks about subject{i}." for i in range(6)})
+    corpus = write_corpus(
+        tmp_path / "docs", {f"doc{i:02d}.txt": f"Document {i} talks about subject{i}." for i in range(6)}
+    )
     build_index([corpus], tmp_path / "idx", fake_embedder)
     reads = ReadCounter(monkeypatch)
     report = build_index([corpus], tmp_path / "idx", fake_embedder)
@@ -272,7 +294,10 @@ def test_files_with_an_unchanged_stat_are_not_read_again(tmp_path, monkeypatch, 
     assert "subject3" not in " ".join(counting.embedded)
 
     reads.sources.clear()
-    assert build_index([corpus], tmp_path / "idx", fake_embedder).summary() == "0 new, 0 changed, 6 unchanged, 0 removed, 0 skipped"
+    assert (
+        build_index([corpus], tmp_path / "idx", fake_embedder).summary()
+        == "0 new, 0 changed, 6 unchanged, 0 removed, 0 skipped"
+    )
     assert reads.sources == []
     engine = Engine.open(tmp_path / "idx", fake_embedder)
     try:
@@ -302,7 +327,11 @@ def test_stats_of_files_written_just_before_the_scan_are_not_trusted(tmp_path, m
 def _generation_digest(folder: Path) -> dict[str, str]:
     import hashlib
 
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _passages(index_dir: Path, embedder, queries) -> list:
@@ -311,17 +340,28 @@ def _passages(index_dir: Path, embedder, queries) -> list:
         # Sorted, and without zero scores: rows of equal score may come in another order (row ids differ).
         return [
             sorted(
-                (p.citation.source, p.citation.char_start, p.citation.char_end, round(p.scores.bm25, 5), round(p.scores.dense, 5), round(p.scores.fused, 5))
-                for p in engine.search(q, k=5, mode=mode) if p.scores.fused > 0
+                (
+                    p.citation.source,
+                    p.citation.char_start,
+                    p.citation.char_end,
+                    round(p.scores.bm25, 5),
+                    round(p.scores.dense, 5),
+                    round(p.scores.fused, 5),
+                )
+                for p in engine.search(q, k=5, mode=mode)
+                if p.scores.fused > 0
             )
-            for q in queries for mode in ("hybrid", "dense", "bm25")
+            for q in queries
+            for mode in ("hybrid", "dense", "bm25")
         ]
     finally:
         engine.close()
 
 
 @pytest.mark.parametrize("delta_share", [0.0, 10.0])
-def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_generation(tmp_path, monkeypatch, fake_embedder, delta_share):
+def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_generation(
+    tmp_path, monkeypatch, fake_embedder, delta_share
+):
     """Edit, add and remove files over several updates (with the FAISS and BM25 bases kept and deltas
     beside them, or compacted every time): the passages and scores equal those of a fresh build of the
     same files, and each update leaves every byte of the generation it replaced as it was."""
@@ -331,14 +371,21 @@ def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_g
     monkeypatch.setattr(index.vectors, "DELTA_SHARE", delta_share)
     monkeypatch.setattr(index.lexical_delta, "DELTA_SHARE", delta_share)
     topics = ["glaciers", "volcanoes", "harbours", "orchards", "comets", "violins", "deserts", "lanterns"]
-    corpus = write_corpus(tmp_path / "docs", {f"doc{i}.txt": f"Document {i} is about {t}. It says {t} matter. Also word{i}." for i, t in enumerate(topics)})
+    corpus = write_corpus(
+        tmp_path / "docs",
+        {f"doc{i}.txt": f"Document {i} is about {t}. It says {t} matter. Also word{i}." for i, t in enumerate(topics)},
+    )
     build_index([corpus], tmp_path / "inc", fake_embedder)
     queries = ["glaciers", "comets matter", "saffron lighthouse", "word3", "violins and deserts"]
     edits = [
-        lambda: (corpus / "doc1.txt").write_text("Document 1 now covers the saffron lighthouse. Lighthouses matter.", encoding="utf-8"),
+        lambda: (corpus / "doc1.txt").write_text(
+            "Document 1 now covers the saffron lighthouse. Lighthouses matter.", encoding="utf-8"
+        ),
         lambda: (corpus / "doc2.txt").unlink(),
         lambda: (corpus / "new.txt").write_text("A new note about comets and glaciers.", encoding="utf-8"),
-        lambda: (corpus / "doc1.txt").write_text("Document 1 is about violins again. Violins matter.", encoding="utf-8"),
+        lambda: (corpus / "doc1.txt").write_text(
+            "Document 1 is about violins again. Violins matter.", encoding="utf-8"
+        ),
     ]
     monkeypatch.setattr(store._no_readers.__wrapped__, "__defaults__", (0.05,))
     for step, edit in enumerate(edits):
@@ -359,9 +406,15 @@ def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_g
         deltas = [index.lexical_delta.has_delta(new_gen / folder) for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
         if delta_share:
             assert (new_gen / index.vectors.DELTA_FILE).is_file() or (new_gen / index.vectors.REMOVED_FILE).is_file()
-            assert deltas == [True, True] and store.read_manifest(tmp_path / "inc").format_version == store.DELTA_FORMAT_VERSION
+            assert (
+                deltas == [True, True]
+                and store.read_manifest(tmp_path / "inc").format_version == store.DELTA_FORMAT_VERSION
+            )
         else:
-            assert deltas == [False, False] and store.read_manifest(tmp_path / "inc").format_version == store.FORMAT_VERSION
+            assert (
+                deltas == [False, False]
+                and store.read_manifest(tmp_path / "inc").format_version == store.FORMAT_VERSION
+            )
         fresh = tmp_path / f"fresh{step}"
         build_index([corpus], fresh, fake_embedder)
         assert _passages(tmp_path / "inc", fake_embedder, queries) == _passages(fresh, fake_embedder, queries)
@@ -391,7 +444,9 @@ def test_an_update_shares_unchanged_files_with_the_old_generation(tmp_path, monk
         assert new != old
         assert (new / store.FAISS).stat().st_ino == (old / store.FAISS).stat().st_ino
         for folder in (store.BM25_DIR, store.UNIT_BM25_DIR):
-            assert (new / folder / "indices.csc.index.npy").stat().st_ino == (old / folder / "indices.csc.index.npy").stat().st_ino
+            assert (new / folder / "indices.csc.index.npy").stat().st_ino == (
+                old / folder / "indices.csc.index.npy"
+            ).stat().st_ino
         assert (new / store.SQLITE).stat().st_ino != (old / store.SQLITE).stat().st_ino
         assert _generation_digest(old) == before
         assert [p.citation.text for p in engine.search("topic3 word3", k=3)] == answers
@@ -422,7 +477,9 @@ def test_rebuild_flag_and_changed_settings_re_embed_everything(tmp_path):
     forced = CountingEmbedder()
     report = build_index([corpus], tmp_path / "idx", forced, rebuild=True)
     assert report.summary() == "3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped"
-    assert len(forced.embedded) == report.embedded_chunks and all(f"topic{i}" in " ".join(forced.embedded) for i in range(3))
+    assert len(forced.embedded) == report.embedded_chunks and all(
+        f"topic{i}" in " ".join(forced.embedded) for i in range(3)
+    )
     other = CountingEmbedder()
     report = build_index([corpus], tmp_path / "idx", other, ChunkSettings(max_tokens=5, overlap_tokens=0))
     assert report.rebuilt_because and "chunking" in report.rebuilt_because
@@ -467,7 +524,9 @@ def test_cancel_leaves_the_old_index_loadable(tmp_path):
         stages.append(stage)
 
     with pytest.raises(CancelledError):
-        build_index([corpus], tmp_path / "idx", HashingEmbedder(), progress=progress, cancelled=lambda: "scan" in stages)
+        build_index(
+            [corpus], tmp_path / "idx", HashingEmbedder(), progress=progress, cancelled=lambda: "scan" in stages
+        )
     assert _index_state(tmp_path / "idx") == before
 
 
@@ -535,7 +594,9 @@ def test_bm25_read_by_column_scores_exactly_as_bm25s(tmp_path):
     built = LexicalIndex.build(texts, BM25Settings())
     built.save(tmp_path / "bm25")
     loaded = LexicalIndex.load(tmp_path / "bm25", BM25Settings())
-    reference = LexicalIndex(bm25s.BM25.load(str(tmp_path / "bm25"), allow_pickle=False, show_progress=False), BM25Settings())
+    reference = LexicalIndex(
+        bm25s.BM25.load(str(tmp_path / "bm25"), allow_pickle=False, show_progress=False), BM25Settings()
+    )
     assert isinstance(loaded, ColumnLexical)
     queries = [" ".join(rng.choice(words, size=int(rng.integers(1, 12)))) for _ in range(200)]
     queries += ["ferry ferry ferries harbour", "unknownword", "", "the of and", "Hollande's café don't"]
@@ -608,7 +669,9 @@ def test_pending_changes_counts_what_an_update_would_do_and_writes_nothing(tmp_p
     loaded = store.load_index(tmp_path / "idx")
     try:
         assert pending_changes([corpus], loaded.conn) == Changes(0, 0, 0) and not pending_changes([corpus], loaded.conn)
-        (corpus / "doc01.txt").write_text((corpus / "doc01.txt").read_text(encoding="utf-8"), encoding="utf-8")  # same bytes
+        (corpus / "doc01.txt").write_text(
+            (corpus / "doc01.txt").read_text(encoding="utf-8"), encoding="utf-8"
+        )  # same bytes
         (corpus / "doc02.txt").write_text("Document 2 now talks about zeppelins.", encoding="utf-8")
         (corpus / "doc03.txt").unlink()
         (corpus / "new.txt").write_text("A new file.", encoding="utf-8")
@@ -627,11 +690,18 @@ def test_files_whose_extractor_changed_are_read_again_by_the_next_update(tmp_pat
     that kind of file again, though its bytes are the same: otherwise the index would keep the old text
     and the stale check, which extracts anew, would flag its citations until a full rebuild."""
     from conftest import make_pdf
+
     from index import documents
     from index.builder import Changes, pending_changes
 
-    corpus = write_corpus(tmp_path / "docs", {"a.txt": "Plain text about ships.", "b.pdf": make_pdf([["A PDF about zeppelins."]]),
-                                              "c.html": "<p>Some HTML about trains.</p>"})
+    corpus = write_corpus(
+        tmp_path / "docs",
+        {
+            "a.txt": "Plain text about ships.",
+            "b.pdf": make_pdf([["A PDF about zeppelins."]]),
+            "c.html": "<p>Some HTML about trains.</p>",
+        },
+    )
     index_dir = tmp_path / "idx"
     build_index([corpus], index_dir, fake_embedder)
     assert store.read_manifest(index_dir).extractors == documents.EXTRACTORS
@@ -672,7 +742,9 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
         "year round, and visiting yachts moor along the south wall in the summer\n"
         "months. The fuel pontoon opens at seven and closes at dusk in the winter.\n"
     )
-    corpus = write_corpus(tmp_path / "docs", {"notes.md": wrapped, "one.txt": "A single line about lighthouses and their keepers."})
+    corpus = write_corpus(
+        tmp_path / "docs", {"notes.md": wrapped, "one.txt": "A single line about lighthouses and their keepers."}
+    )
     index_dir = tmp_path / "idx"
     with monkeypatch.context() as old:
         old.setattr(chunker, "soft_breaks", lambda text: set())
@@ -682,8 +754,13 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
     def units_of(source: str) -> list[str]:
         loaded = store.load_index(index_dir)
         try:
-            return [r[0] for r in loaded.conn.execute(
-                "SELECT units.text FROM units JOIN documents ON documents.id = units.doc_id WHERE source = ? ORDER BY units.id", (source,))]
+            return [
+                r[0]
+                for r in loaded.conn.execute(
+                    "SELECT units.text FROM units JOIN documents ON documents.id = units.doc_id WHERE source = ? ORDER BY units.id",
+                    (source,),
+                )
+            ]
         finally:
             loaded.close()
 
@@ -693,8 +770,13 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
     assert (report.new, report.changed, report.unchanged) == (0, 1, 1)
     assert ("recheck", 2, 2) in steps  # the re-check has its own progress (`qa index`: "checking")
     sentences = units_of("notes.md")
-    assert sentences[1] == "The harbour master publishes the tide tables every Monday morning, and the\nferry timetable follows them."
-    assert sentences[2].startswith("Boats that arrive after dark must call the\nHarbour Office") and sentences[2].endswith("allocated by length.")
+    assert (
+        sentences[1]
+        == "The harbour master publishes the tide tables every Monday morning, and the\nferry timetable follows them."
+    )
+    assert sentences[2].startswith("Boats that arrive after dark must call the\nHarbour Office") and sentences[
+        2
+    ].endswith("allocated by length.")
     assert report.embedded_chunks == len(sentences)  # notes.md alone
     assert units_of("one.txt") == ["A single line about lighthouses and their keepers."]
 
@@ -756,7 +838,10 @@ def test_a_corpus_named_through_a_symbolic_link_keeps_its_folders_in_the_sources
     """~/notes -> /data/notes: sources are relative to the real folder, so nested files kept only their
     names ("sub/a.txt" became "a.txt"), the stale check read the wrong file, and two files of the same name
     in different folders stopped indexing with a traceback (UNIQUE constraint failed)."""
-    real = write_corpus(tmp_path / "real", {"a.txt": "Alpha lives at the top.", "sub/a.txt": "Alpha also lives in the sub folder, with zebras."})
+    real = write_corpus(
+        tmp_path / "real",
+        {"a.txt": "Alpha lives at the top.", "sub/a.txt": "Alpha also lives in the sub folder, with zebras."},
+    )
     link = tmp_path / "link"
     link.symlink_to(real, target_is_directory=True)
     report = build_index([link], tmp_path / "idx", fake_embedder)
@@ -769,5 +854,7 @@ def test_a_corpus_named_through_a_symbolic_link_keeps_its_folders_in_the_sources
     finally:
         engine.close()
     (real / "sub" / "a.txt").write_text("Alpha moved on; only lions here.", encoding="utf-8")
-    report = build_index([link], tmp_path / "idx", fake_embedder, changed_paths={str(link.absolute() / "sub" / "a.txt")})
+    report = build_index(
+        [link], tmp_path / "idx", fake_embedder, changed_paths={str(link.absolute() / "sub" / "a.txt")}
+    )
     assert (report.changed, report.unchanged, report.n_documents) == (1, 1, 2)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tui.testing import ask, fake_app, screen_text, settle, write_demo_corpus, sync
+from tui.testing import ask, fake_app, screen_text, settle, sync, write_demo_corpus
 from tui.widgets.citations import CitationList
 from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane, SourceView
@@ -39,8 +39,8 @@ async def test_ask_shows_answer_and_numbered_citations(corpus):
 
 @sync
 async def test_question_typed_before_ready_waits_and_is_answered(corpus, fake_embedder):
-    from tui.app import default_loader
     from qa.config import RunConfig
+    from tui.app import default_loader
 
     release = threading.Event()
     inner = default_loader(RunConfig(corpus=(corpus,)), fake_embedder)
@@ -135,7 +135,12 @@ async def test_mouse_click_on_citation_and_moving_updates_open_pane(corpus):
         text = (corpus / first.source).read_text(encoding="utf-8")
         assert {text[a:b].lower() for a, b in view.words} >= {"capital", "france"}
         assert all(first.char_start <= a < b <= first.char_end for a, b in view.words)
-        underlined = "".join(seg.text for y in range(view.size.height) for seg in view.render_line(y) if seg.style and seg.style.underline)
+        underlined = "".join(
+            seg.text
+            for y in range(view.size.height)
+            for seg in view.render_line(y)
+            if seg.style and seg.style.underline
+        )
         assert "capital" in underlined and "France" in underlined
         await pilot.press("down")
         await pilot.pause()
@@ -240,7 +245,9 @@ async def test_markup_and_escapes_in_documents_and_questions_are_shown_literally
         strip = view.render_line(0 - view.scroll_offset.y)
         text = "".join(seg.text for seg in strip)
         assert "[bold red]x[/]" in text and "\x1b" not in text
-        assert not any(seg.style and (seg.style.link or seg.style.color and seg.style.color.name == "red") for seg in strip)
+        assert not any(
+            seg.style and (seg.style.link or seg.style.color and seg.style.color.name == "red") for seg in strip
+        )
 
 
 @sync

@@ -8,7 +8,17 @@ from textual.widgets import Input, OptionList, Static
 from qa.evaluate import first_hit
 from qa.questions import load_questions
 from tui.screens.bench import NO_FILE, BenchScreen
-from tui.testing import CannedEngine, canned_app, notices, screen_text, settle, static_text, sync, write_demo_corpus, write_demo_questions
+from tui.testing import (
+    CannedEngine,
+    canned_app,
+    notices,
+    screen_text,
+    settle,
+    static_text,
+    sync,
+    write_demo_corpus,
+    write_demo_questions,
+)
 from tui.widgets.turn import TurnView
 
 SIZE = (140, 42)
@@ -86,7 +96,9 @@ async def test_drill_down_shows_evidence_what_ranked_above_and_the_scores(corpus
         assert "Ranked above it (2)" in shown
         assert "  1. paris.txt:1-4\n     fused 0.910 · bm25 5.46 · dense 0.910\n     Paris is the capital" in shown
         # document text is shown as text: markup literally, escape codes stripped
-        assert "2. evil.txt:1-2" in shown and "Attack text: [bold red]x[/] and [link=http://e]y[/link]" in screen_text(app)
+        assert "2. evil.txt:1-2" in shown and "Attack text: [bold red]x[/] and [link=http://e]y[/link]" in screen_text(
+            app
+        )
         assert "\x1b" not in shown
         assert "Where the expected passage ranked" in shown and "3. notes/lighthouse.txt:91-102" in shown
         # its preview shows the expected evidence, deep in the passage, not the passage's first line
@@ -188,7 +200,9 @@ async def test_without_a_question_file_the_screen_says_how_to_load_one(corpus, q
 @sync
 async def test_questions_about_other_documents_are_flagged(corpus, tmp_path):
     other = tmp_path / "other.jsonl"
-    other.write_text('{"question": "What is the capital of France?", "evidence": [{"source": "elsewhere.txt", "text": "x"}]}\n')
+    other.write_text(
+        '{"question": "What is the capital of France?", "evidence": [{"source": "elsewhere.txt", "text": "x"}]}\n'
+    )
     app = canned_app(corpus, questions=other)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_bench(pilot)
@@ -217,7 +231,11 @@ def test_chat_refuses_a_missing_question_file_in_one_line(monkeypatch, capsys, t
     from conftest import run_main
 
     code, out, err = run_main(monkeypatch, capsys, "chat", "--questions", str(tmp_path / "nope.jsonl"))
-    assert code == 2 and err == f"Error: Cannot read question file {tmp_path / 'nope.jsonl'}: No such file or directory. Check the path.\n"
+    assert (
+        code == 2
+        and err
+        == f"Error: Cannot read question file {tmp_path / 'nope.jsonl'}: No such file or directory. Check the path.\n"
+    )
 
 
 def test_help_lists_the_bench_key(corpus):

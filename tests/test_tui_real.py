@@ -41,9 +41,14 @@ async def test_real_model_answers_over_seeds_and_shows_the_source(seed_index_dir
         # Each citation's preview is the part of its passage that holds the question's words, or, for one
         # that overlaps a better-ranked passage of its file, the part it adds.
         cites = [p.citation for p in answer.passages]
-        previews = [snippet(p.citation.text, answer.question, 160, _unseen(p.citation, cites[:i])) for i, p in enumerate(answer.passages)
-                    if not (answer.found and p.rank == answer.answer.passage_rank)]
-        assert previews and all(squash(p.text) in squash(shown) for p in previews) and any(p.highlights for p in previews)
+        previews = [
+            snippet(p.citation.text, answer.question, 160, _unseen(p.citation, cites[:i]))
+            for i, p in enumerate(answer.passages)
+            if not (answer.found and p.rank == answer.answer.passage_rank)
+        ]
+        assert (
+            previews and all(squash(p.text) in squash(shown) for p in previews) and any(p.highlights for p in previews)
+        )
         assert any(p.text.startswith(ELLIPSIS) for p in previews)
         await pilot.press("tab", "enter")
         await pilot.pause()
@@ -53,7 +58,9 @@ async def test_real_model_answers_over_seeds_and_shows_the_source(seed_index_dir
         assert text[view.span[0] : view.span[1]] == top.text
         assert view.cited_lines == (top.line_start, top.line_end)
         marked = {text[a:b] for a, b in view.words}
-        assert marked and marked <= {"Hollande", "meet", "meets", "meeting", "meetings", "Washington", "who", "Who"}, marked
+        assert marked and marked <= {"Hollande", "meet", "meets", "meeting", "meetings", "Washington", "who", "Who"}, (
+            marked
+        )
         assert all(view.span[0] <= a < b <= view.span[1] for a, b in view.words), "only inside the cited passage"
         assert f"{view.focus_line}▌" in screen_text(app)
 
@@ -79,7 +86,10 @@ async def test_bench_screen_drills_into_real_seed_questions(seed_index_dir, real
         assert [o.first_relevant_rank for o in outcomes] == [r.first_hit_rank for r in reference.results]
         assert [o.found for o in outcomes] == [not r.abstained for r in reference.results]
         # drill into the worst-ranked answerable question (a hit@1 when all are)
-        number = max((n for n, o in enumerate(outcomes, 1) if o.question.answerable), key=lambda n: outcomes[n - 1].first_relevant_rank or 999)
+        number = max(
+            (n for n, o in enumerate(outcomes, 1) if o.question.answerable),
+            key=lambda n: outcomes[n - 1].first_relevant_rank or 999,
+        )
         for _ in range(number - 1):
             await pilot.press("down")
         await pilot.pause()
@@ -104,13 +114,21 @@ async def test_an_edit_made_while_the_chat_is_open_is_indexed_and_answered(real_
 
     corpus = tmp_path / "seeds"
     shutil.copytree(SEEDS, corpus)
-    app = make_app(RunConfig(corpus=(corpus,), index_dir=tmp_path / "idx"), embedder=real_embedder, history_path=tmp_path / "h.sqlite", watch_seconds=0.2)
+    app = make_app(
+        RunConfig(corpus=(corpus,), index_dir=tmp_path / "idx"),
+        embedder=real_embedder,
+        history_path=tmp_path / "h.sqlite",
+        watch_seconds=0.2,
+    )
     async with app.run_test(size=(140, 44)) as pilot:
         await settle(pilot)
         first = app.engine
         assert first is not None, screen_text(app)
         article = corpus / "002_c6b6b51f87ff079e.txt"
-        article.write_text(article.read_text(encoding="utf-8") + "\nThe summit in Reykjavik was postponed until March 2016.\n", encoding="utf-8")
+        article.write_text(
+            article.read_text(encoding="utf-8") + "\nThe summit in Reykjavik was postponed until March 2016.\n",
+            encoding="utf-8",
+        )
         for _ in range(400):
             if app.engine is not first and "Ready" in screen_text(app):
                 break
@@ -132,9 +150,19 @@ async def test_overlapping_passages_of_one_file_preview_different_text(seed_inde
         await ask(pilot, "What White House refugee policy have critics challenged?")
         answer = app.query_one(TurnView).answer
         cites = [p.citation for p in answer.passages]
-        pairs = [(a, b) for i, a in enumerate(cites) for b in cites[i + 1:] if a.source == b.source and a.char_start < b.char_end and b.char_start < a.char_end]
+        pairs = [
+            (a, b)
+            for i, a in enumerate(cites)
+            for b in cites[i + 1 :]
+            if a.source == b.source and a.char_start < b.char_end and b.char_start < a.char_end
+        ]
         assert pairs, [c.label for c in cites]
         options = app.query_one(CitationList)
-        previews = [options.get_option_at_index(i).prompt.renderables[1].renderable.renderables[0].plain for i in range(options.option_count)]
-        same_file = [(previews[cites.index(a)].strip(ELLIPSIS), previews[cites.index(b)].strip(ELLIPSIS)) for a, b in pairs]
+        previews = [
+            options.get_option_at_index(i).prompt.renderables[1].renderable.renderables[0].plain
+            for i in range(options.option_count)
+        ]
+        same_file = [
+            (previews[cites.index(a)].strip(ELLIPSIS), previews[cites.index(b)].strip(ELLIPSIS)) for a, b in pairs
+        ]
         assert all(upper[:60] != lower[:60] for upper, lower in same_file), same_file

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import asyncio
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +22,9 @@ def sample_answer(found: bool = True) -> Answer:
     span = AnswerSpan(Citation("a.txt", 2, 2, 10, 33, "The keeper was Aurelio."), 0.8, 1, ((4, 10),))
     other = Citation("b.txt", 1, 1, 0, 20, "The keeper was Aurelio", stale=True)
     passage = Passage(1, 7, cite, Scores(3.5, 0.61, 0.7), (other,))
-    return Answer("Who was the keeper?", found, span if found else None, (passage,), "hybrid", span, 0.5, {"embed": 1.0})
+    return Answer(
+        "Who was the keeper?", found, span if found else None, (passage,), "hybrid", span, 0.5, {"embed": 1.0}
+    )
 
 
 @pytest.mark.parametrize("found", [True, False])
@@ -83,7 +84,7 @@ def test_answer_sentence_drops_escapes_and_keeps_its_highlights_on_the_same_word
     assert [shown[a:b] for a, b in moved] == ["code", "4471"]
     text, printed = _answer_line_shown(Citation("evil.txt", 1, 1, 0, len(raw), raw), words)
     assert text.plain.endswith("\n" + shown)
-    assert sorted(text.plain[s.start:s.end] for s in text.spans if s.style == HIGHLIGHT) == ["4471", "code"]
+    assert sorted(text.plain[s.start : s.end] for s in text.spans if s.style == HIGHLIGHT) == ["4471", "code"]
     assert shown in printed and "\ufffd" not in printed
 
 
@@ -107,16 +108,30 @@ def test_an_answer_sentence_from_a_hard_wrapped_file_is_shown_on_one_line():
     answer line shows it as one line, with the matched words still highlighted, in the chat and in `qa ask`."""
     from qa.sanitize import unwrapped
 
-    raw = "Boats that arrive after dark must call\n  the Harbour Office on channel twelve,\r\nwhere berths are allocated."
+    raw = (
+        "Boats that arrive after dark must call\n  the Harbour Office on channel twelve,\r\nwhere berths are allocated."
+    )
     words = [(raw.index("Harbour"), raw.index("Office") + 6), (raw.index("berths"), raw.index("berths") + 6)]
     one = "Boats that arrive after dark must call the Harbour Office on channel twelve, where berths are allocated."
-    assert unwrapped(raw, words) == (one, [(one.index("Harbour"), one.index("Office") + 6), (one.index("berths"), one.index("berths") + 6)])
+    assert unwrapped(raw, words) == (
+        one,
+        [(one.index("Harbour"), one.index("Office") + 6), (one.index("berths"), one.index("berths") + 6)],
+    )
     item = "- The fuel pontoon opens at seven\n  and closes at dusk."
-    assert unwrapped(item, [(item.index("dusk"), item.index("dusk") + 4)]) == ("The fuel pontoon opens at seven and closes at dusk.", [(46, 50)])
-    assert unwrapped("## Berths by length")[0] == "Berths by length" and unwrapped("-5 degrees at dusk.")[0] == "-5 degrees at dusk."
+    assert unwrapped(item, [(item.index("dusk"), item.index("dusk") + 4)]) == (
+        "The fuel pontoon opens at seven and closes at dusk.",
+        [(46, 50)],
+    )
+    assert (
+        unwrapped("## Berths by length")[0] == "Berths by length"
+        and unwrapped("-5 degrees at dusk.")[0] == "-5 degrees at dusk."
+    )
     text, printed = _answer_line_shown(Citation("harbour.md", 4, 6, 100, 100 + len(raw), raw), words)
     assert text.plain.endswith("\n" + one)
-    assert sorted(text.plain[s.start:s.end] for s in text.spans if s.style == HIGHLIGHT) == ["Harbour Office", "berths"]
+    assert sorted(text.plain[s.start : s.end] for s in text.spans if s.style == HIGHLIGHT) == [
+        "Harbour Office",
+        "berths",
+    ]
     assert one in printed
 
 
@@ -124,9 +139,24 @@ def test_an_answer_sentence_from_a_hard_wrapped_file_is_shown_on_one_line():
 def test_the_reply_names_better_ranked_passages_passed_over_as_stale(found):
     fresh = sample_answer(found)
     assert fresh.skipped_stale == () and "changed since indexing" not in answer_text(fresh).plain
-    stale = Passage(1, 3, Citation("old <b>\x1b[2J.txt", 1, 1, 0, 5, "Sails"), Scores(1.0, 0.9, 1.0), (), )
-    answer = replace(fresh, passages=(stale, *(replace(p, rank=2) for p in fresh.passages)), best_guess=replace(fresh.best_guess, passage_rank=2))
-    answer = replace(answer, passages=tuple(replace(p, citation=replace(p.citation, stale=True)) if p.rank == 1 else p for p in answer.passages))
+    stale = Passage(
+        1,
+        3,
+        Citation("old <b>\x1b[2J.txt", 1, 1, 0, 5, "Sails"),
+        Scores(1.0, 0.9, 1.0),
+        (),
+    )
+    answer = replace(
+        fresh,
+        passages=(stale, *(replace(p, rank=2) for p in fresh.passages)),
+        best_guess=replace(fresh.best_guess, passage_rank=2),
+    )
+    answer = replace(
+        answer,
+        passages=tuple(
+            replace(p, citation=replace(p.citation, stale=True)) if p.rank == 1 else p for p in answer.passages
+        ),
+    )
     assert answer.skipped_stale == ("old <b>\x1b[2J.txt",)
     shown = answer_text(answer).plain
     assert "files changed since indexing (old <b>.txt): ctrl+r re-indexes" in shown and "\x1b" not in shown
@@ -149,7 +179,9 @@ def test_markdown_export_lists_answer_and_citations():
 
 def test_importing_the_app_loads_no_model_code():
     """The first frame must not wait for torch, sentence-transformers or faiss."""
-    code = "import sys, tui.app; print(sorted(m for m in ('torch', 'sentence_transformers', 'faiss') if m in sys.modules))"
+    code = (
+        "import sys, tui.app; print(sorted(m for m in ('torch', 'sentence_transformers', 'faiss') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -171,7 +203,9 @@ def test_wrap_offsets_cover_the_line_and_fit_the_width(line, width):
 def test_source_view_shows_a_large_document_quickly():
     import time
 
-    text = "\n".join(f"Line {i} of a long report with enough words to need wrapping at the pane width." * 2 for i in range(20000))
+    text = "\n".join(
+        f"Line {i} of a long report with enough words to need wrapping at the pane width." * 2 for i in range(20000)
+    )
 
     async def run():
         from textual.app import App
@@ -220,7 +254,7 @@ def test_passages_mark_the_question_words_in_qa_ask_and_preview_them_in_the_chat
     row = passage_text(passage, show_scores=False, is_answer=False, question=answer.question)
     preview = row.renderables[1].renderable.renderables[0]
     assert preview.plain.startswith("…") and "The bridge over the river closes in May." in preview.plain
-    assert sorted(preview.plain[s.start:s.end] for s in preview.spans if s.style == HIGHLIGHT) == ["bridge", "closes"]
+    assert sorted(preview.plain[s.start : s.end] for s in preview.spans if s.style == HIGHLIGHT) == ["bridge", "closes"]
 
 
 def test_a_passage_overlapping_a_better_one_previews_what_it_adds():
@@ -229,17 +263,31 @@ def test_a_passage_overlapping_a_better_one_previews_what_it_adds():
     from tui.display import passage_text
     from tui.widgets.citations import _unseen
 
-    text = ("Filler words open the file here. " * 3) + "The harbour master Ingrid answers calls. " + ("Boats moor at the north quay in summer. " * 4)
+    text = (
+        ("Filler words open the file here. " * 3)
+        + "The harbour master Ingrid answers calls. "
+        + ("Boats moor at the north quay in summer. " * 4)
+    )
     first_end = text.index("Boats")
     upper = Citation("h.txt", 1, 1, 0, first_end, text[:first_end])
     shared = text.index("The harbour")
     lower = Citation("h.txt", 1, 2, shared, len(text), text[shared:])
     assert _unseen(lower, [upper]) == (first_end - shared, len(text) - shared)
-    assert _unseen(lower, [Citation("other.txt", 1, 1, 0, first_end, text[:first_end])]) is None, "another file: no overlap"
+    assert _unseen(lower, [Citation("other.txt", 1, 1, 0, first_end, text[:first_end])]) is None, (
+        "another file: no overlap"
+    )
     assert _unseen(upper, [lower]) == (0, first_end), "a better one that starts inside it: its beginning is new"
     question = "Who answers the harbour master's calls?"
-    before = passage_text(Passage(2, 2, lower, Scores(1.0, 0.5, 0.5)), show_scores=False, is_answer=False, question=question)
-    after = passage_text(Passage(2, 2, lower, Scores(1.0, 0.5, 0.5)), show_scores=False, is_answer=False, question=question, focus=_unseen(lower, [upper]))
+    before = passage_text(
+        Passage(2, 2, lower, Scores(1.0, 0.5, 0.5)), show_scores=False, is_answer=False, question=question
+    )
+    after = passage_text(
+        Passage(2, 2, lower, Scores(1.0, 0.5, 0.5)),
+        show_scores=False,
+        is_answer=False,
+        question=question,
+        focus=_unseen(lower, [upper]),
+    )
     shown = lambda group: group.renderables[1].renderable.renderables[0].plain  # noqa: E731 - the preview line
     assert "Ingrid answers calls" in shown(before)
     assert shown(after).startswith("…Boats moor") and "Ingrid" not in shown(after)

@@ -43,7 +43,9 @@ async def test_an_edit_while_the_chat_is_open_is_indexed_and_answered(corpus):
         await settle(pilot)
         first = app.engine
         assert indexed(app) == ["Indexed: 3 new, 0 changed, 0 unchanged, 0 removed, 0 skipped"]
-        (corpus / "paris.txt").write_text("Paris is the capital of France.\nThe Louvre opened in 1793 as a public museum.\n", encoding="utf-8")
+        (corpus / "paris.txt").write_text(
+            "Paris is the capital of France.\nThe Louvre opened in 1793 as a public museum.\n", encoding="utf-8"
+        )
         assert await wait_for(pilot, lambda: len(indexed(app)) == 2 and app.engine is not first), screen_text(app)
         assert indexed(app)[1] == "Indexed: 0 new, 1 changed, 2 unchanged, 0 removed, 0 skipped"
         await settle(pilot)
@@ -135,7 +137,9 @@ async def test_a_saved_file_is_indexed_from_the_notification_alone(corpus, monke
         await settle(pilot)
         assert await wait_for(pilot, lambda: app._feed is not None), "the change feed started"
         first = app.engine
-        (corpus / "paris.txt").write_text("Paris is the capital of France.\nThe Louvre opened in 1793.\n", encoding="utf-8")
+        (corpus / "paris.txt").write_text(
+            "Paris is the capital of France.\nThe Louvre opened in 1793.\n", encoding="utf-8"
+        )
         assert await wait_for(pilot, lambda: len(indexed(app)) == 2 and app.engine is not first), screen_text(app)
         second = app.engine
         await settle(pilot)
@@ -143,7 +147,9 @@ async def test_a_saved_file_is_indexed_from_the_notification_alone(corpus, monke
         note.write_text("The harbour closes at dusk in winter.\n", encoding="utf-8")
         assert await wait_for(pilot, lambda: len(indexed(app)) == 3 and app.engine is not second), screen_text(app)
         assert indexed(app)[2] == "Indexed: 1 new, 0 changed, 3 unchanged, 0 removed, 0 skipped"
-        assert hints[-1] is not None and str(note.absolute()) in hints[-1], hints  # (with paris.txt's later events, maybe)
+        assert hints[-1] is not None and str(note.absolute()) in hints[-1], (
+            hints
+        )  # (with paris.txt's later events, maybe)
     assert not app._feed._thread.is_alive(), "closed with the app"
 
 
@@ -161,7 +167,9 @@ async def test_a_corpus_folder_moved_away_is_waited_for_and_compared_again_when_
         corpus.rename(away)
         assert await wait_for(pilot, lambda: "gone (moved or deleted?)" in screen_text(app)), screen_text(app)
         assert app.engine.sources() and not errors(app)
-        (away / "paris.txt").write_text("Paris is the capital of France.\nThe Louvre opened in 1793.\n", encoding="utf-8")
+        (away / "paris.txt").write_text(
+            "Paris is the capital of France.\nThe Louvre opened in 1793.\n", encoding="utf-8"
+        )
         away.rename(corpus)
         assert await wait_for(pilot, lambda: len(indexed(app)) == 2), screen_text(app)
         assert indexed(app)[1] == "Indexed: 0 new, 1 changed, 2 unchanged, 0 removed, 0 skipped"

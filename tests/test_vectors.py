@@ -152,7 +152,17 @@ def test_flat_updates_keep_the_base_and_search_exactly_like_one_fresh_index(tmp_
     monkeypatch.setattr(V, "DELTA_SHARE", 0.01)  # the next update compacts
     folder = tmp_path / "compacted"
     folder.mkdir()
-    assert update_dense(folders[-1], "flat", folder, np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.zeros((0, 64), np.float32)) == "flat"
+    assert (
+        update_dense(
+            folders[-1],
+            "flat",
+            folder,
+            np.array([], dtype=np.int64),
+            np.array([], dtype=np.int64),
+            np.zeros((0, 64), np.float32),
+        )
+        == "flat"
+    )
     assert sorted(p.name for p in folder.iterdir()) == [V.FAISS_FILE]
     dense, fresh = load_dense(folder, "flat"), _fresh_flat(tmp_path, "fresh_c", current)
     for q in clustered(5, 300):

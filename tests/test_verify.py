@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from index.lexical import analyze
-from qa.extract import Calibration, SentenceCandidate, choose_answer, is_fragment, score_sentences, with_what_follows_a_heading
+from qa.extract import (
+    Calibration,
+    SentenceCandidate,
+    choose_answer,
+    is_fragment,
+    score_sentences,
+    with_what_follows_a_heading,
+)
 from qa.verify import (
     Support,
     WordVectors,
@@ -107,7 +114,11 @@ def test_has_answer_type(kind, sentence, expected):
     [
         ("How many people were wounded in the attacks?", "The attacks killed 130 people.", False),
         ("How many people were injured in the attacks?", "The attacks killed 130 people and wounded 350.", True),
-        ("How many people were arrested after the attacks?", "The attacks that killed 130 people shocked Paris.", False),
+        (
+            "How many people were arrested after the attacks?",
+            "The attacks that killed 130 people shocked Paris.",
+            False,
+        ),
         ("How many people died in the attacks?", "The attacks killed 130 people.", True),
         ("What was the death toll in Paris?", "The attacks killed at least 129 people in Paris.", True),
         ("How many people were killed?", "Police detained 7 suspects after the attacks that killed 130.", True),
@@ -123,11 +134,15 @@ def test_a_number_the_question_states_is_not_taken_for_the_digits_of_another():
     """ "2015" in the question once hid the "25" of the answer: numbers are compared whole."""
     sentence = "The assessments span the past 25 years."
     assert has_answer_type("number", sentence, "How many years did the 2015 assessments span?")
-    assert not has_answer_type("number", "The 2015 assessments were published.", "How many years did the 2015 assessments span?")
+    assert not has_answer_type(
+        "number", "The 2015 assessments were published.", "How many years did the 2015 assessments span?"
+    )
 
 
 def test_a_duration_glued_to_its_number_is_a_duration():
-    assert has_answer_type("duration", "Mice were treated every other day for 2weeks.", "For how long were the mice treated?")
+    assert has_answer_type(
+        "duration", "Mice were treated every other day for 2weeks.", "For how long were the mice treated?"
+    )
     assert not has_answer_type("duration", "Mice were treated every other day.", "For how long were the mice treated?")
 
 
@@ -135,17 +150,31 @@ def test_an_acronym_in_the_question_is_found_written_out():
     """ "GBD" names the "Global Burden of Diseases" study; other capitalised words do not spell it."""
     question = "How many years did the GBD 2015 assessments span?"
     sentence = "The assessments span the past 25 years."
-    assert has_answer_type("number", sentence, question, "The Global Burden of Diseases, Injuries, and Risk Factors Study 2015.")
+    assert has_answer_type(
+        "number", sentence, question, "The Global Burden of Diseases, Injuries, and Risk Factors Study 2015."
+    )
     assert not has_answer_type("number", sentence, question, "The Burden of Diseases Study 2015.")
     assert not has_answer_type("number", sentence, question, "The Great British dessert study.")
     nhanes = "How many adolescents took part in NHANES?"  # "and" spells the A
-    assert has_answer_type("number", "Participants were adolescents (n = 3110).", nhanes, "Data from the National Health and Nutrition Examination Survey.")
-    assert not has_answer_type("number", "Participants were adolescents (n = 3110).", nhanes, "Data from the National Health Examination Survey.")
+    assert has_answer_type(
+        "number",
+        "Participants were adolescents (n = 3110).",
+        nhanes,
+        "Data from the National Health and Nutrition Examination Survey.",
+    )
+    assert not has_answer_type(
+        "number",
+        "Participants were adolescents (n = 3110).",
+        nhanes,
+        "Data from the National Health Examination Survey.",
+    )
 
 
 def test_an_age_in_weeks_answers_how_old():
     question = "How old were the rats when the fracture was produced?"
-    assert has_answer_type("age", "The fracture was produced when the animals were young adults (15-16 weeks old).", question)
+    assert has_answer_type(
+        "age", "The fracture was produced when the animals were young adults (15-16 weeks old).", question
+    )
     assert has_answer_type("age", "The 6-week-old rats were fed.", question)
     assert not has_answer_type("age", "The rats were fed for 6 weeks.", question)
 
@@ -180,13 +209,21 @@ def test_a_value_in_a_clause_about_something_else_is_not_the_answer():
 def test_a_typed_answer_must_be_near_one_of_the_question_s_names():
     question = "How many French jets took part in the strikes on Raqqa?"
     assert not has_answer_type("number", "The attacks killed 129 people.", question)
-    assert has_answer_type("number", "Ten jets took part.", question, context="French jets hit Raqqa overnight. Ten jets took part.")
-    assert has_answer_type("number", "France sent ten jets to Raqqa.", question), "'France' is not 'French', but Raqqa is named"
+    assert has_answer_type(
+        "number", "Ten jets took part.", question, context="French jets hit Raqqa overnight. Ten jets took part."
+    )
+    assert has_answer_type("number", "France sent ten jets to Raqqa.", question), (
+        "'France' is not 'French', but Raqqa is named"
+    )
 
 
 def test_names_that_are_values_or_dotted_abbreviations_still_match():
-    assert has_answer_type("number", "The Nov. 13 attacks killed 129 people.", "How many people died in the attacks on November 13?")
-    assert has_answer_type("number", "The U.S. carries out 95% of the strikes.", "What share of the strikes does the US carry out?")
+    assert has_answer_type(
+        "number", "The Nov. 13 attacks killed 129 people.", "How many people died in the attacks on November 13?"
+    )
+    assert has_answer_type(
+        "number", "The U.S. carries out 95% of the strikes.", "What share of the strikes does the US carry out?"
+    )
 
 
 def test_content_words_drop_question_words_and_repeats():
@@ -196,7 +233,11 @@ def test_content_words_drop_question_words_and_repeats():
 
 
 def test_question_names_are_the_capitalised_words_after_the_first():
-    assert [w for w, _ in question_names("What did Merkel promise Hollande in Paris?")] == ["merkel", "hollande", "paris"]
+    assert [w for w, _ in question_names("What did Merkel promise Hollande in Paris?")] == [
+        "merkel",
+        "hollande",
+        "paris",
+    ]
     assert [w for w, _ in question_names("Which US official spoke to TRT World?")] == ["us", "trt", "world"]
     assert question_names("Who won?") == []
 
@@ -247,7 +288,9 @@ def test_support_features():
     assert (bare.answer_type, bare.coverage, bare.type_missing) == ("number", 0.0, False)
     question = "How many people died in Paris?"
     assert support(question, "It killed 130 people.", 0.5, idf, vectors).type_missing
-    assert not support(question, "It killed 130 people.", 0.5, idf, vectors, context="The Paris attack. It killed 130 people.").type_missing
+    assert not support(
+        question, "It killed 130 people.", 0.5, idf, vectors, context="The Paris attack. It killed 130 people."
+    ).type_missing
 
 
 @pytest.mark.parametrize(
@@ -266,7 +309,7 @@ def test_statement_speaker(question, speaker):
 
 def test_a_statement_must_be_the_named_speakers():
     question = "What did Merkel promise Hollande?"
-    assert not has_answer_type("statement", 'Earnest said Obama would make no promises to Hollande.', question)
+    assert not has_answer_type("statement", "Earnest said Obama would make no promises to Hollande.", question)
     assert has_answer_type("statement", "Merkel promised Hollande more troops.", question)
     assert has_answer_type("statement", '"We must act," the chancellor said.', "What did the chancellor say?")
 
@@ -289,7 +332,9 @@ def test_a_definitional_question_whose_name_is_in_the_sentence_is_answered():
 
 
 def _candidate(text: str, score: float) -> SentenceCandidate:
-    return SentenceCandidate(passage_index=0, char_start=0, char_end=len(text), text=text, dense=score, coverage=0.0, score=score)
+    return SentenceCandidate(
+        passage_index=0, char_start=0, char_end=len(text), text=text, dense=score, coverage=0.0, score=score
+    )
 
 
 def test_choose_answer_prefers_a_sentence_with_the_asked_for_kind_of_answer():
@@ -313,13 +358,37 @@ def test_choose_answer_looks_for_the_question_s_names_in_each_sentence_s_passage
 @pytest.mark.parametrize(
     "question, sentence, expected",
     [
-        ("Who did Hollande meet in Washington?", "From Washington, President Hollande will also travel to Moscow for meetings with Putin.", True),
-        ("Who will Hollande meet in Moscow?", "From Washington, President Hollande will also travel to Moscow for meetings with Putin.", False),
-        ("Who did Hollande meet in Washington?", "Obama met Hollande in Washington; from Washington he flew to Moscow.", False),  # once in it
-        ("Who did Hollande meet in Washington?", "Hollande is likely to leave Washington without firm support.", False),  # leaving is not elsewhere
-        ("Who did she meet in Paris?", "She came from Paris yesterday.", False),  # from, but no other place: perhaps still there
+        (
+            "Who did Hollande meet in Washington?",
+            "From Washington, President Hollande will also travel to Moscow for meetings with Putin.",
+            True,
+        ),
+        (
+            "Who will Hollande meet in Moscow?",
+            "From Washington, President Hollande will also travel to Moscow for meetings with Putin.",
+            False,
+        ),
+        (
+            "Who did Hollande meet in Washington?",
+            "Obama met Hollande in Washington; from Washington he flew to Moscow.",
+            False,
+        ),  # once in it
+        (
+            "Who did Hollande meet in Washington?",
+            "Hollande is likely to leave Washington without firm support.",
+            False,
+        ),  # leaving is not elsewhere
+        (
+            "Who did she meet in Paris?",
+            "She came from Paris yesterday.",
+            False,
+        ),  # from, but no other place: perhaps still there
         ("Who did Hollande meet in Washington?", "Hollande met Obama.", False),  # the place not named: not judged here
-        ("In Paris, who met Hollande?", "From Paris he went to Berlin.", False),  # the question's first word is no place
+        (
+            "In Paris, who met Hollande?",
+            "From Paris he went to Berlin.",
+            False,
+        ),  # the question's first word is no place
         ("What happened in January?", "Prices rose from January to March.", False),  # a month is a time, not a place
     ],
 )
@@ -330,15 +399,24 @@ def test_a_place_named_only_as_where_someone_sets_out_from_is_elsewhere(question
 
 
 def test_choose_answer_passes_over_a_sentence_that_puts_the_place_elsewhere():
-    ranked = [_candidate("From Washington, Hollande will travel to Moscow for meetings with Putin.", 0.9),
-              _candidate("Obama will meet Hollande at the White House.", 0.8)]
+    ranked = [
+        _candidate("From Washington, Hollande will travel to Moscow for meetings with Putin.", 0.9),
+        _candidate("Obama will meet Hollande at the White House.", 0.8),
+    ]
     assert choose_answer("Who did Hollande meet in Washington?", ranked, None, window=6) is ranked[1]
     assert choose_answer("Who will Hollande meet in Moscow?", ranked, None, window=6) is ranked[0]
-    assert choose_answer("Who did Hollande meet in Washington?", ranked[:1], None, window=6) is ranked[0], "none left: the best-ranked"
+    assert choose_answer("Who did Hollande meet in Washington?", ranked[:1], None, window=6) is ranked[0], (
+        "none left: the best-ranked"
+    )
 
 
 def test_headlines_captions_and_bylines_are_fragments():
-    for text in ("Hollande to meet Obama on Russian cooperation against DAESH", "Photo by: Reuters", "- Plant garlic", ""):
+    for text in (
+        "Hollande to meet Obama on Russian cooperation against DAESH",
+        "Photo by: Reuters",
+        "- Plant garlic",
+        "",
+    ):
         assert is_fragment(text), text
     for text in ("He left.", 'He said "no."', "Was it?", "It was (mostly) done.)", "He wrote “yes!”  "):
         assert not is_fragment(text), text
@@ -346,7 +424,10 @@ def test_headlines_captions_and_bylines_are_fragments():
 
 def test_a_sentence_is_chosen_over_a_fragment_that_matches_as_well():
     vector = np.asarray([1.0, 0.0], dtype=np.float32)
-    items = [(0, 0, 40, "Leaders meet at the summit in Paris", vector), (0, 41, 90, "Leaders meet at the summit in Paris.", vector)]
+    items = [
+        (0, 0, 40, "Leaders meet at the summit in Paris", vector),
+        (0, 41, 90, "Leaders meet at the summit in Paris.", vector),
+    ]
     ranked = score_sentences("Where do leaders meet?", vector, items, {}, Calibration())
     assert ranked[0].char_start == 41 and ranked[1].score == pytest.approx(ranked[0].score - 0.1)
     flat = score_sentences("Where do leaders meet?", vector, items, {}, Calibration(w_rank_fragment=0.0))
@@ -358,20 +439,31 @@ def test_places_are_named_by_their_people_and_joined_words_by_their_parts():
 
     stems = with_aliases({"british", "prime"}, "British Prime Minister David Cameron will begin air strikes.")
     assert {"uk", "britain", "british", "airstrik"} <= stems
-    assert terms_present(analyze("Did the UK plan airstrikes?"), "The British will begin air strikes.") >= {"uk", "airstrik"}
+    assert terms_present(analyze("Did the UK plan airstrikes?"), "The British will begin air strikes.") >= {
+        "uk",
+        "airstrik",
+    }
     assert terms_present(analyze("Who began air strikes?"), "The airstrikes began on Monday.") >= {"air", "strike"}
     assert expanded_query("Did the UK plan airstrikes?") == "Did the UK plan airstrikes? britain british briton"
-    assert expanded_query("Did the UK plan airstrikes?", known=lambda term: term == "uk") == "Did the UK plan airstrikes?"
-    assert "us" not in analyze(expanded_query("What did American officials say?")[len("What did American officials say?"):])
+    assert (
+        expanded_query("Did the UK plan airstrikes?", known=lambda term: term == "uk") == "Did the UK plan airstrikes?"
+    )
+    assert "us" not in analyze(
+        expanded_query("What did American officials say?")[len("What did American officials say?") :]
+    )
     assert expanded_query("Where is the turkey?") == "Where is the turkey?"  # a place is capitalised
-    assert expanded_query("What did the French say?").split("? ")[1] == "franc"  # one word per stem, none the question has
+    assert (
+        expanded_query("What did the French say?").split("? ")[1] == "franc"
+    )  # one word per stem, none the question has
 
 
 def test_a_capital_is_named_by_its_seat_of_government():
     from qa.aliases import terms_present, with_aliases
 
     assert "washington" in with_aliases(set(), "Obama will meet Hollande at the White House on Tuesday.")
-    assert terms_present(analyze("Who did Hollande meet in Washington?"), "Obama will meet Hollande at the White House.") >= {"washington", "meet"}
+    assert terms_present(
+        analyze("Who did Hollande meet in Washington?"), "Obama will meet Hollande at the White House."
+    ) >= {"washington", "meet"}
     assert "moscow" in with_aliases(analyze("The Kremlin denied it."), "The Kremlin denied it.")
     assert "washington" not in with_aliases(set(), "He painted the white walls of the house.")
 
@@ -391,10 +483,22 @@ def test_a_heading_chosen_as_the_answer_runs_on_to_the_sentence_under_it():
         at = passage.index(text)
         return SentenceCandidate(p_index, start + at, start + at + len(text), text, 0.5, 0.0, 0.5)
 
-    heading, run, report = unit("## Running the tests"), unit("Run pytest -q from the checkout."), unit("Then read the report.")
+    heading, run, report = (
+        unit("## Running the tests"),
+        unit("Run pytest -q from the checkout."),
+        unit("Then read the report."),
+    )
     ranked = [heading, report, unit("Intro line."), run]
     top = with_what_follows_a_heading(heading, ranked, start, passage)
-    assert top.text == "## Running the tests\nRun pytest -q from the checkout." and (top.char_start, top.char_end) == (heading.char_start, run.char_end)
+    assert top.text == "## Running the tests\nRun pytest -q from the checkout." and (top.char_start, top.char_end) == (
+        heading.char_start,
+        run.char_end,
+    )
     assert with_what_follows_a_heading(run, ranked, start, passage) == run  # not a heading
     assert with_what_follows_a_heading(report, ranked, start, passage) == report
-    assert with_what_follows_a_heading(heading, [heading, unit("Run pytest -q from the checkout.", p_index=1)], start, passage) == heading  # nothing under it here
+    assert (
+        with_what_follows_a_heading(
+            heading, [heading, unit("Run pytest -q from the checkout.", p_index=1)], start, passage
+        )
+        == heading
+    )  # nothing under it here

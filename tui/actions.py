@@ -23,7 +23,6 @@ from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane, SourceView
 from tui.widgets.turn import TurnView
 
-
 _VIEWERS = {".pdf": ("PDF", "PDF viewer"), ".docx": ("Word document", "word processor")}
 """Files that $EDITOR cannot show as text: what they are, and what opens them."""
 
@@ -78,7 +77,7 @@ class TurnActions:
         if span is not None and question:
             from qa.extract import highlight_spans
 
-            words = tuple((span[0] + a, span[0] + b) for a, b in highlight_spans(question, text[span[0]:span[1]]))
+            words = tuple((span[0] + a, span[0] + b) for a, b in highlight_spans(question, text[span[0] : span[1]]))
         if pane.display:
             pane.show(citation, text, span, emphasis, words)
         else:
@@ -129,8 +128,11 @@ class TurnActions:
             return
         viewer = _VIEWERS.get(Path(citation.source).suffix.lower())
         if viewer is not None:  # a text editor would show its bytes, not the cited line
-            self.notify(f"{one_line(citation.source, 80)} is a {viewer[0]}: open it in your {viewer[1]}; the source pane (Enter) shows its text.",
-                        severity="warning", markup=False)
+            self.notify(
+                f"{one_line(citation.source, 80)} is a {viewer[0]}: open it in your {viewer[1]}; the source pane (Enter) shows its text.",
+                severity="warning",
+                markup=False,
+            )
             return
         command = editor_command(self._corpus_root() / citation.source, self._cited_line(citation))
         (self._run_editor or self._run_editor_suspended)(command)
@@ -144,7 +146,11 @@ class TurnActions:
         except SuspendNotSupported:
             self.notify("This terminal can't hand over to an editor; open the file yourself.", severity="warning")
         except OSError as exc:
-            self.notify(f"Could not start {command[0]} ({exc.strerror}). Set $EDITOR to your editor.", severity="error", markup=False)
+            self.notify(
+                f"Could not start {command[0]} ({exc.strerror}). Set $EDITOR to your editor.",
+                severity="error",
+                markup=False,
+            )
 
     def action_copy_turn(self) -> None:
         turn = self._selected_turn()
@@ -228,6 +234,8 @@ class TurnActions:
             turn = TurnView(0, question, answer, self.show_scores)
             conversation.mount(turn)
             if answer is None:
-                turn.call_after_refresh(turn.show_failure, "Not answered (the chat closed first). Ask again to answer it.")
+                turn.call_after_refresh(
+                    turn.show_failure, "Not answered (the chat closed first). Ask again to answer it."
+                )
         conversation.call_after_refresh(conversation.scroll_end, animate=False)
         self.query_one(QuestionInput).focus()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -79,12 +80,12 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         self.config = config
         self.loader = loader
         self.history = history
-        self.engine: "Engine | None" = None
+        self.engine: Engine | None = None
         self.conversation_id: int | None = None
         self.load_error: BaseException | None = None
         self._queue: deque[TurnView] = deque()
         self._asking: TurnView | None = None
-        self._retired: list["Engine"] = []
+        self._retired: list[Engine] = []
         self._last_progress = 0.0
         self._run_editor = run_editor
         names = ", ".join(p.resolve().name or str(p) for p in config.paths)
@@ -103,10 +104,16 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
 
     def _welcome(self) -> Text:
         text = Text(f"Ask about the documents in {self.corpus_name}.\n", style="bold")
-        text.append("Answers quote one sentence and cite passages as [n] file:lines. Tab moves to the citations, "
-                    "Enter opens one beside its document, ? lists every key.", style="dim")
+        text.append(
+            "Answers quote one sentence and cite passages as [n] file:lines. Tab moves to the citations, "
+            "Enter opens one beside its document, ? lists every key.",
+            style="dim",
+        )
         if self.questions_path is not None:
-            text.append(f"\nf2 benches retrieval on {one_line(self.questions_path.name, 80)}: accuracy per mode and each miss.", style="dim")
+            text.append(
+                f"\nf2 benches retrieval on {one_line(self.questions_path.name, 80)}: accuracy per mode and each miss.",
+                style="dim",
+            )
         return text
 
     def on_mount(self) -> None:
@@ -131,7 +138,9 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # App-wide keys must not stack dialogs on top of an open dialog.
-        if isinstance(self.screen, ModalScreen) and action in {a.action for a in self.BINDINGS if isinstance(a, Binding)}:
+        if isinstance(self.screen, ModalScreen) and action in {
+            a.action for a in self.BINDINGS if isinstance(a, Binding)
+        }:
             return False
         return True
 
@@ -165,7 +174,13 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         progress = (lambda *step: self._progress(*step, update=True)) if update else self._progress
         try:
             report = index_corpus(
-                self.config, embedder, rebuild=rebuild, progress=progress, cancelled=lambda: worker.is_cancelled, changed_paths=changed_paths, clean_up_after=update,
+                self.config,
+                embedder,
+                rebuild=rebuild,
+                progress=progress,
+                cancelled=lambda: worker.is_cancelled,
+                changed_paths=changed_paths,
+                clean_up_after=update,
             )
         except IndexLockedError:
             if not update:
@@ -178,14 +193,16 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
             raise
         self._deliver(worker, Engine.open(self.config.resolved_index_dir, embedder), report)
 
-    def _deliver(self, worker: Worker, engine: "Engine", report) -> None:
+    def _deliver(self, worker: Worker, engine: Engine, report) -> None:
         if worker.is_cancelled and self.engine is not None:
             engine.close()  # cancelled after the index was written: keep using the engine we have
         else:
             self.post_message(EngineReady(engine, report))
 
     @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
-    def run_ask(self, engine: "Engine", turn_id: int, question: str, k: int, mode: str, sources: tuple[str, ...]) -> None:
+    def run_ask(
+        self, engine: Engine, turn_id: int, question: str, k: int, mode: str, sources: tuple[str, ...]
+    ) -> None:
         try:
             answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
         except QAError as exc:
@@ -211,7 +228,9 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
             return
         if event.state == WorkerState.CANCELLED or isinstance(exc, CancelledError):
             message = "Indexing cancelled; the previous index is unchanged."
-            status.set_state(message + ("" if self.engine else " ctrl+r to try again."), "ready" if self.engine else "error")
+            status.set_state(
+                message + ("" if self.engine else " ctrl+r to try again."), "ready" if self.engine else "error"
+            )
             self.notify(message, markup=False)
             return
         if worker.group == "engine":
@@ -219,7 +238,13 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
             for turn in self._queue:
                 turn.show_waiting(WAIT_FAILED)
         status.set_state(f"Error: {describe(exc)}", "error")
-        self.notify(describe(exc), title="Can't open the index" if worker.group == "engine" else "Indexing failed", severity="error", timeout=20, markup=False)
+        self.notify(
+            describe(exc),
+            title="Can't open the index" if worker.group == "engine" else "Indexing failed",
+            severity="error",
+            timeout=20,
+            markup=False,
+        )
 
     @on(IndexProgress)
     def _show_progress(self, message: IndexProgress) -> None:
@@ -227,7 +252,9 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         if message.stage == "model":
             status.set_state("Loading the model… (you can type your question now)")
             return
-        what = "Updating the index" if message.update else "Indexing (first run)" if self.engine is None else "Re-indexing"
+        what = (
+            "Updating the index" if message.update else "Indexing (first run)" if self.engine is None else "Re-indexing"
+        )
         done = f"{message.done}/{message.total}" if message.total else ""
         step = STAGES.get(message.stage, message.stage)
         if message.stage == "scan" and message.done == message.total:
@@ -279,11 +306,17 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         """Add a turn and answer it as soon as the engine is free (or loaded)."""
         if self.conversation_id is None:
             self.conversation_id = self.history.start_conversation(self.corpus_name, question)
-        turn = TurnView(self.history.add_turn(self.conversation_id, question, None), question, show_scores=self.show_scores)
+        turn = TurnView(
+            self.history.add_turn(self.conversation_id, question, None), question, show_scores=self.show_scores
+        )
         self._mount_turn(turn)
         self._queue.append(turn)
         if self.engine is None:
-            turn.show_waiting(WAIT_FAILED if self.load_error else "Waiting for the model and index to load; answered as soon as they are ready.")
+            turn.show_waiting(
+                WAIT_FAILED
+                if self.load_error
+                else "Waiting for the model and index to load; answered as soon as they are ready."
+            )
         self._pump()
         return turn
 
@@ -320,10 +353,11 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def _ask_failed(self, message: AskFailed) -> None:
         self._finish_turn(lambda turn: turn.show_failure(message.reason))
 
+
 def make_app(
     config: RunConfig | None = None,
     *,
-    embedder: "Embedder | None" = None,
+    embedder: Embedder | None = None,
     engine_loader: EngineLoader | None = None,
     explicit_backend: bool = False,
     history_path: Path | None = None,
@@ -337,7 +371,15 @@ def make_app(
 
     config = config or RunConfig()
     loader = engine_loader or default_loader(config, embedder, explicit_backend)
-    return ChatApp(config, loader, HistoryStore(history_path or history_db_path()), run_editor, cursor_blink, questions, watch_seconds)
+    return ChatApp(
+        config,
+        loader,
+        HistoryStore(history_path or history_db_path()),
+        run_editor,
+        cursor_blink,
+        questions,
+        watch_seconds,
+    )
 
 
 def run_chat(config: RunConfig, explicit_backend: bool = False, questions: Path | None = None) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.padding import Padding
@@ -19,7 +20,7 @@ DEPTH = 100
 """Passages the bench retrieves per question (qa.bench's default), so 'miss' means not in this many."""
 
 
-def verdict(outcome: "QuestionOutcome") -> tuple[str, str]:
+def verdict(outcome: QuestionOutcome) -> tuple[str, str]:
     """Where the first expected passage ranked: hit@1 / rank N / miss (or 'no evidence' for an unanswerable one)."""
     if not outcome.question.answerable:
         return "no evidence", "dim"
@@ -29,19 +30,19 @@ def verdict(outcome: "QuestionOutcome") -> tuple[str, str]:
     return ("miss", "bold red") if rank is None else (f"rank {rank}", "yellow")
 
 
-def is_problem(outcome: "QuestionOutcome") -> bool:
+def is_problem(outcome: QuestionOutcome) -> bool:
     """What 'only problems' keeps: not found at rank 1, or the abstention was wrong."""
     return not outcome.abstention_correct or (outcome.question.answerable and outcome.first_relevant_rank != 1)
 
 
-def abstention_mistake(outcome: "QuestionOutcome") -> str:
+def abstention_mistake(outcome: QuestionOutcome) -> str:
     """'' when the engine answered exactly the answerable questions, else what it got wrong."""
     if outcome.abstention_correct:
         return ""
     return "abstained wrongly" if outcome.question.answerable else "should abstain"
 
 
-def outcome_row(number: int, outcome: "QuestionOutcome") -> Text:
+def outcome_row(number: int, outcome: QuestionOutcome) -> Text:
     """One line: number, verdict, 'abstained ✗' / 'answered ✗' when the abstention was wrong, the question."""
     label, style = verdict(outcome)
     row = Text(f"{number:>3} ", style="dim", no_wrap=True, overflow="ellipsis")
@@ -52,7 +53,7 @@ def outcome_row(number: int, outcome: "QuestionOutcome") -> Text:
     return row
 
 
-def summary_text(results: dict[str, "ModeResult"], shown: str, modes: Sequence[str], running: str | None) -> Text:
+def summary_text(results: dict[str, ModeResult], shown: str, modes: Sequence[str], running: str | None) -> Text:
     """Mode tabs (the shown one bold, unfinished ones dim) and the shown mode's metrics."""
     text = Text("mode ", style="dim")
     for mode in modes:
@@ -62,7 +63,13 @@ def summary_text(results: dict[str, "ModeResult"], shown: str, modes: Sequence[s
     text.append(" m switches\n", style="dim")
     result = results.get(shown)
     if result is None:
-        state = "running…" if running == shown else f"waiting for {running}…" if running else "not run (r runs the bench again)"
+        state = (
+            "running…"
+            if running == shown
+            else f"waiting for {running}…"
+            if running
+            else "not run (r runs the bench again)"
+        )
         text.append(f"{shown}: {state}", style="dim")
         return text
     for key, label in METRICS:
@@ -76,7 +83,7 @@ def summary_text(results: dict[str, "ModeResult"], shown: str, modes: Sequence[s
     return text
 
 
-def _item(item: "RankedItem", question: str) -> Group:
+def _item(item: RankedItem, question: str) -> Group:
     """A ranked passage: rank and file:lines, then (indented) its score breakdown and its preview
     (qa.bench.RankedItem.text, already the window to show), the question's words marked."""
     from qa.extract import highlight_spans
@@ -85,14 +92,16 @@ def _item(item: "RankedItem", question: str) -> Group:
     head = Text(f"{item.rank:>3}. ", style="bold green" if item.relevant else "bold")
     head.append(one_line(item.key, 80), style=LABEL)
     scores = Text(f"fused {s.fused:.3f} · bm25 {s.bm25:.2f} · dense {s.dense:.3f}", style="magenta")
-    return Group(head, Padding(Group(scores, highlighted(item.text, highlight_spans(question, item.text))), (0, 0, 0, 5)))
+    return Group(
+        head, Padding(Group(scores, highlighted(item.text, highlight_spans(question, item.text))), (0, 0, 0, 5))
+    )
 
 
 def _heading(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
-def drill_down(number: int, outcome: "QuestionOutcome") -> Group:
+def drill_down(number: int, outcome: QuestionOutcome) -> Group:
     """Everything about one question: the evidence, what ranked above it (with scores), where it ranked."""
     question = outcome.question
     label, style = verdict(outcome)
@@ -129,7 +138,7 @@ def drill_down(number: int, outcome: "QuestionOutcome") -> Group:
     return Group(*parts)
 
 
-def coverage_note(questions: Iterable["Question"], sources: Iterable[str]) -> str:
+def coverage_note(questions: Iterable[Question], sources: Iterable[str]) -> str:
     """A warning when the questions cite documents this index does not hold ('' when it holds them all)."""
     expected = {ev.source for q in questions for ev in q.evidence}
     missing = expected - set(sources)

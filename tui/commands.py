@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 from textual.binding import Binding
@@ -14,23 +15,33 @@ if TYPE_CHECKING:
 K_CHOICES = (3, 5, 10, 20)
 
 
-def chat_commands(app: "ChatApp") -> Iterable[SystemCommand]:
+def chat_commands(app: ChatApp) -> Iterable[SystemCommand]:
     """Everything the bindings do, plus direct choices of mode and k."""
     from qa.engine import MODES
 
     yield SystemCommand("Filter documents", "Search only some documents (ctrl+f)", app.action_filter)
     for mode in MODES:
-        yield SystemCommand(f"Mode: {mode}", f"Retrieve with {mode} scoring (ctrl+t cycles)", partial(app.set_mode, mode))
+        yield SystemCommand(
+            f"Mode: {mode}", f"Retrieve with {mode} scoring (ctrl+t cycles)", partial(app.set_mode, mode)
+        )
     for k in K_CHOICES:
         yield SystemCommand(f"Cite {k} passages", f"Set k = {k} (ctrl+g cycles)", partial(app.set_k, k))
-    yield SystemCommand("Toggle score breakdown", "Show bm25 / dense / fused per passage (ctrl+b)", app.action_toggle_scores)
-    yield SystemCommand("Re-index", "Index new and changed files, with progress (ctrl+r; again cancels)", app.action_reindex)
+    yield SystemCommand(
+        "Toggle score breakdown", "Show bm25 / dense / fused per passage (ctrl+b)", app.action_toggle_scores
+    )
+    yield SystemCommand(
+        "Re-index", "Index new and changed files, with progress (ctrl+r; again cancels)", app.action_reindex
+    )
     yield SystemCommand("Rebuild index", "Re-embed every file from scratch", partial(app.action_reindex, True))
-    yield SystemCommand("Bench: accuracy on a question file", "Hit@1, MRR per mode and why each question missed (f2)", app.action_bench)
+    yield SystemCommand(
+        "Bench: accuracy on a question file", "Hit@1, MRR per mode and why each question missed (f2)", app.action_bench
+    )
     yield SystemCommand("Reopen a past conversation", "Browse saved conversations (ctrl+o)", app.action_conversations)
     yield SystemCommand("New conversation", "Start an empty conversation (ctrl+n)", app.action_new_conversation)
     yield SystemCommand("Copy turn as Markdown", "The selected (or last) turn with its citations", app.action_copy_turn)
-    yield SystemCommand("Export turn as Markdown", "Write the selected (or last) turn to a file", app.action_export_turn)
+    yield SystemCommand(
+        "Export turn as Markdown", "Write the selected (or last) turn to a file", app.action_export_turn
+    )
     yield SystemCommand("Open citation in $EDITOR", "At the cited line (e)", app.action_open_editor)
     yield SystemCommand("Help", "Keys and how the chat works (? or f1)", app.action_help)
 
@@ -40,7 +51,7 @@ def _keys(binding: Binding) -> str:
     return " / ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
 
 
-def help_sections(app: "ChatApp") -> list[tuple[str, list[tuple[str, str]]]]:
+def help_sections(app: ChatApp) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(keys, description)]) from the bindings of the app and its widgets."""
     from tui.screens.bench import BenchScreen
     from tui.widgets.citations import CitationList
@@ -55,5 +66,9 @@ def help_sections(app: "ChatApp") -> list[tuple[str, list[tuple[str, str]]]]:
         ("Question box", [("enter", "Ask")] + rows(QuestionInput.BINDINGS)),
         ("Citations", [("up / down", "Move; the source pane follows")] + rows(CitationList.BINDINGS)),
         ("Source pane", [("arrows, pgup/pgdn", "Scroll")] + rows(SourceView.BINDINGS) + rows(SourcePane.BINDINGS)),
-        ("Bench (f2)", [("up / down", "Pick a question; its drill-down follows"), ("enter", "Ask it in the chat")] + rows(BenchScreen.BINDINGS)),
+        (
+            "Bench (f2)",
+            [("up / down", "Pick a question; its drill-down follows"), ("enter", "Ask it in the chat")]
+            + rows(BenchScreen.BINDINGS),
+        ),
     ]

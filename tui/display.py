@@ -6,20 +6,24 @@ from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
 
-from qa.results import Answer, Citation, Passage
 from qa.render import skipped_stale_note
+from qa.results import Answer, Citation, Passage
 from qa.sanitize import safe_same_length, safe_text, safe_text_and_spans, unwrapped
 from qa.snippet import snippet
 
 HIGHLIGHT = "bold yellow underline"
 LABEL = "bold cyan"
 STALE_NOTE = "STALE: file changed since indexing (ctrl+r re-indexes)"
-_BREAKS = str.maketrans({
-    # Separators Python's splitlines honours but our line numbers (counted by "\n") do not.
-    "\u2028": "\ufffd", "\u2029": "\ufffd", "\t": " ",
-    # A page break (PDFs) is a line of its own: drawn as a rule, not as an unprintable character.
-    "\f": "─",
-})
+_BREAKS = str.maketrans(
+    {
+        # Separators Python's splitlines honours but our line numbers (counted by "\n") do not.
+        "\u2028": "\ufffd",
+        "\u2029": "\ufffd",
+        "\t": " ",
+        # A page break (PDFs) is a line of its own: drawn as a rule, not as an unprintable character.
+        "\f": "─",
+    }
+)
 
 
 def _breaks_shown(text: str) -> str:
@@ -63,7 +67,9 @@ def answer_text(answer: Answer) -> Text:
         head.append(f"  confidence {span.confidence:.2f}  ", style="green")
         head.append_text(label_text(span.citation))
         head.append(f"  [{span.passage_rank}]", style="dim")
-        return Text("\n").join([head, highlighted(*unwrapped(span.citation.text, span.highlights))]) + stale_note(answer)
+        return Text("\n").join([head, highlighted(*unwrapped(span.citation.text, span.highlights))]) + stale_note(
+            answer
+        )
     best = answer.best_guess.confidence if answer.best_guess else 0.0
     text = Text("Not in the documents", style="bold yellow")
     text.append(f"  (best confidence {best:.2f} < {answer.threshold:.2f})", style="yellow")
@@ -81,8 +87,9 @@ def stale_note(answer: Answer) -> Text:
     return Text() if note is None else Text("\n" + note, style="yellow")
 
 
-def passage_text(passage: Passage, *, show_scores: bool, is_answer: bool, question: str = "",
-                 focus: tuple[int, int] | None = None) -> Group:
+def passage_text(
+    passage: Passage, *, show_scores: bool, is_answer: bool, question: str = "", focus: tuple[int, int] | None = None
+) -> Group:
     """One citation row: [n] file:lines, score, optional breakdown, an indented one-line preview of the
     passage around the question's words (or around `focus`, offsets into the passage), those words marked."""
     cite = passage.citation
@@ -108,7 +115,12 @@ def answer_markdown(answer: Answer) -> str:
     lines = [f"## Q: {answer.question}", ""]
     if answer.found and answer.answer is not None:
         span = answer.answer
-        lines += [f"**Answer** (confidence {span.confidence:.2f}, `{span.citation.label}`):", "", f"> {' '.join(span.citation.text.split())}", ""]
+        lines += [
+            f"**Answer** (confidence {span.confidence:.2f}, `{span.citation.label}`):",
+            "",
+            f"> {' '.join(span.citation.text.split())}",
+            "",
+        ]
     else:
         lines += ["**Not in the documents.** Nearest passages:", ""]
     for p in answer.passages:

@@ -54,13 +54,30 @@ def answer_from_json(raw: str) -> Answer:
     def span(s: dict | None) -> AnswerSpan | None:
         if s is None:
             return None
-        return AnswerSpan(_citation(s["citation"]), s["confidence"], s["passage_rank"], tuple(tuple(h) for h in s["highlights"]))
+        return AnswerSpan(
+            _citation(s["citation"]), s["confidence"], s["passage_rank"], tuple(tuple(h) for h in s["highlights"])
+        )
 
     passages = tuple(
-        Passage(p["rank"], p["chunk_id"], _citation(p["citation"]), Scores(**p["scores"]), tuple(_citation(c) for c in p["also_in"]))
+        Passage(
+            p["rank"],
+            p["chunk_id"],
+            _citation(p["citation"]),
+            Scores(**p["scores"]),
+            tuple(_citation(c) for c in p["also_in"]),
+        )
         for p in d["passages"]
     )
-    return Answer(d["question"], d["found"], span(d["answer"]), passages, d["mode"], span(d["best_guess"]), d["threshold"], d["timings_ms"])
+    return Answer(
+        d["question"],
+        d["found"],
+        span(d["answer"]),
+        passages,
+        d["mode"],
+        span(d["best_guess"]),
+        d["threshold"],
+        d["timings_ms"],
+    )
 
 
 class HistoryStore:
@@ -84,7 +101,9 @@ class HistoryStore:
 
     def start_conversation(self, corpus: str, title: str) -> int:
         with self.conn:
-            cur = self.conn.execute("INSERT INTO conversations(started, corpus, title) VALUES (?, ?, ?)", (time.time(), corpus, title[:200]))
+            cur = self.conn.execute(
+                "INSERT INTO conversations(started, corpus, title) VALUES (?, ?, ?)", (time.time(), corpus, title[:200])
+            )
         return int(cur.lastrowid)
 
     def add_turn(self, conversation_id: int, question: str, answer: Answer | None) -> int:
@@ -117,7 +136,9 @@ class HistoryStore:
     def turns(self, conversation_id: int) -> list[tuple[str, Answer | None]]:
         """(question, answer) pairs; answers that no longer parse come back as None."""
         out: list[tuple[str, Answer | None]] = []
-        for question, raw in self.conn.execute("SELECT question, answer FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)):
+        for question, raw in self.conn.execute(
+            "SELECT question, answer FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        ):
             try:
                 out.append((question, answer_from_json(raw) if raw else None))
             except (ValueError, KeyError, TypeError):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from index.errors import QAError
 from qa.config import RunConfig
@@ -20,7 +21,9 @@ WAIT_FAILED = "Waiting: the index could not be opened (see the status line); fix
 STAGES = {"scan": "reading files", "recheck": "checking passages", "embed": "embedding", "save": "saving"}
 
 
-def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explicit_backend: bool = False) -> EngineLoader:
+def default_loader(
+    config: RunConfig, embedder: Embedder | None = None, explicit_backend: bool = False
+) -> EngineLoader:
     """Open the corpus's index, building it first (with progress and cancel) when there is none, and
     bringing it up to date first when files were added, changed or removed since it was built."""
 
@@ -42,7 +45,9 @@ def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explic
             # Update only what changed (the model is loading meanwhile); on cancel, or while another
             # `qa index` holds the lock, answer from the index as it is (stale citations are flagged).
             try:
-                report = index_corpus(config, engine.embedder, progress=lambda *step: progress(*step, update=True), cancelled=cancelled)
+                report = index_corpus(
+                    config, engine.embedder, progress=lambda *step: progress(*step, update=True), cancelled=cancelled
+                )
             except (CancelledError, IndexLockedError):
                 return engine, None
             engine.close()
@@ -52,7 +57,7 @@ def default_loader(config: RunConfig, embedder: "Embedder | None" = None, explic
     return load
 
 
-def warm_up(engine: "Engine") -> None:
+def warm_up(engine: Engine) -> None:
     """Load the model and run it once now, so 'Ready' means the first answer comes quickly."""
     load = getattr(engine.embedder, "load", None)
     if load is not None:

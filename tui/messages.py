@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class EngineReady(Message):
     """The index is open and the model loaded; queued questions can be answered."""
 
-    engine: "Engine"
+    engine: Engine
     report: Any = None
     """The BuildReport when the index had to be built or updated first."""
 
@@ -26,7 +26,7 @@ class EngineReady(Message):
 class FilesChanged(Message):
     """Files of the corpus differ from the index (tui/watch.py), which was engine's when compared."""
 
-    engine: "Engine"
+    engine: Engine
     summary: str
     """What an update would do: "0 new, 1 changed, 0 removed"."""
     changed_paths: frozenset[str] | None = None

@@ -79,7 +79,9 @@ def fake_app(corpus: Path, embedder=None, **kwargs):
 
     config = RunConfig(corpus=(corpus,), index_dir=kwargs.pop("index_dir", None))
     # No file watch unless asked for: a test's own edits must not be indexed behind its back.
-    return make_app(config, embedder=embedder or HashingEmbedder(), watch_seconds=kwargs.pop("watch_seconds", None), **kwargs)
+    return make_app(
+        config, embedder=embedder or HashingEmbedder(), watch_seconds=kwargs.pop("watch_seconds", None), **kwargs
+    )
 
 
 def prebuild(corpus: Path, embedder=None) -> Path:
@@ -120,7 +122,15 @@ async def ask(pilot, question: str) -> None:
 def screen_text(app) -> str:
     """What the terminal shows, as plain text (no colours)."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None, record=True, legacy_windows=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=None,
+        record=True,
+        legacy_windows=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
 
@@ -164,13 +174,28 @@ def canned_answer(root: Path, question: str):
     if "capital" in question:
         sentence = "Paris is the capital of France."
         span = AnswerSpan(_cite(root, "paris.txt", 1, 1, sentence), 0.93, 1, marks(sentence, "capital", "France"))
-        passages = (passage(1, _cite(root, "paris.txt", 1, 4), 0.91), passage(2, _cite(root, "evil.txt", 1, 2), 0.32), passage(3, _cite(root, "notes/lighthouse.txt", 91, 102), 0.2))
+        passages = (
+            passage(1, _cite(root, "paris.txt", 1, 4), 0.91),
+            passage(2, _cite(root, "evil.txt", 1, 2), 0.32),
+            passage(3, _cite(root, "notes/lighthouse.txt", 91, 102), 0.2),
+        )
     elif "keeper" in question:
-        span = AnswerSpan(_cite(root, "notes/lighthouse.txt", 100, 100, keeper), 0.82, 1, marks(keeper, "lighthouse", "keeper", "Skerry", "Island"))
-        passages = (passage(1, _cite(root, "notes/lighthouse.txt", 91, 102), 0.78), passage(2, _cite(root, "paris.txt", 1, 4), 0.21))
+        span = AnswerSpan(
+            _cite(root, "notes/lighthouse.txt", 100, 100, keeper),
+            0.82,
+            1,
+            marks(keeper, "lighthouse", "keeper", "Skerry", "Island"),
+        )
+        passages = (
+            passage(1, _cite(root, "notes/lighthouse.txt", 91, 102), 0.78),
+            passage(2, _cite(root, "paris.txt", 1, 4), 0.21),
+        )
     else:
         span = AnswerSpan(_cite(root, "paris.txt", 4, 4, "The Seine flows through Paris from east to west."), 0.07, 2)
-        passages = (passage(1, _cite(root, "notes/lighthouse.txt", 1, 12), 0.12), passage(2, _cite(root, "paris.txt", 1, 4), 0.11))
+        passages = (
+            passage(1, _cite(root, "notes/lighthouse.txt", 1, 12), 0.12),
+            passage(2, _cite(root, "paris.txt", 1, 4), 0.11),
+        )
     found = span.confidence >= 0.5
     return Answer(question, found, span if found else None, passages, "hybrid", span, 0.5)
 

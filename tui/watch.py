@@ -34,7 +34,7 @@ class FileWatch:
     _watch_after = 0.0
     _watch_paused = False
     """Set when an update started here failed: the user has seen the error; ctrl+r tries again."""
-    _feed: "ChangeFeed | None" = None
+    _feed: ChangeFeed | None = None
     _full_at = 0.0
     """When every file is compared next (time.monotonic); before it, only what the feed reports."""
     _gone: list = []
@@ -72,7 +72,9 @@ class FileWatch:
             return
         if isinstance(self.screen, ModalScreen):
             return  # the bench may be running on this engine, the filter lists its documents: after they close
-        if self._indexing() is not None or any(w.group == "watch" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
+        if self._indexing() is not None or any(
+            w.group == "watch" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers
+        ):
             return  # what the feed reported stays pending until then
         feed = self._feed
         if feed is not None and feed.broken is None and time.monotonic() < self._full_at:
@@ -82,12 +84,18 @@ class FileWatch:
         self.compare_files(engine)
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
-    def compare_files(self, engine: "Engine", changed_paths: frozenset[str] | None = None) -> None:
+    def compare_files(self, engine: Engine, changed_paths: frozenset[str] | None = None) -> None:
         """Compare the files (only changed_paths, if given) with engine's index."""
         from index.builder import changes_since
         from qa.service import FULL_CHECK_SECONDS, look_at_folders, watch_pause
 
-        self._gone, back = look_at_folders(self.config.paths, self._gone, changed_paths, self._feed, lambda missing: self.post_message(FoldersGone(tuple(missing))))
+        self._gone, back = look_at_folders(
+            self.config.paths,
+            self._gone,
+            changed_paths,
+            self._feed,
+            lambda missing: self.post_message(FoldersGone(tuple(missing))),
+        )
         if self._gone:  # nothing to compare with: the next tick looks again
             self._full_at = 0.0
             return
@@ -112,13 +120,20 @@ class FileWatch:
     def on_folders_gone(self, message: FoldersGone) -> None:
         if message.missing:
             names = ", ".join(p.name or str(p) for p in message.missing)  # the status line has one line
-            self.query_one(StatusLine).set_state(f"{names}: gone (moved or deleted?) · answering from the index as it was")
+            self.query_one(StatusLine).set_state(
+                f"{names}: gone (moved or deleted?) · answering from the index as it was"
+            )
         elif self.engine is not None and self._indexing() is None:
             self._show_ready()
 
     def on_files_changed(self, message: FilesChanged) -> None:
         # A plain method name, not @on: the mixin is not a MessagePump, so decorators would be missed.
-        if message.engine is not self.engine or self._indexing() is not None or self._watch_paused or isinstance(self.screen, ModalScreen):
+        if (
+            message.engine is not self.engine
+            or self._indexing() is not None
+            or self._watch_paused
+            or isinstance(self.screen, ModalScreen)
+        ):
             self._full_at = 0.0  # the paths it named are taken: the next tick looks at every file
             return  # the index was replaced or is being updated meanwhile, or a dialog opened: the next tick
         self.query_one(StatusLine).set_state(f"Files changed ({message.summary}): updating the index…")

@@ -4,6 +4,7 @@
 Matching is done after collapsing runs of whitespace (including U+00A0) to a
 single space. Prints each problem and exits non-zero if any are found.
 """
+
 import json
 import re
 import sys

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from qa.bench import ModeResult
     from qa.questions import Question
 
-NO_FILE = ("No question file loaded. Type the path of one (JSONL, as for `qa bench`) and press Enter, "
-           "or start the chat with `qa chat --questions FILE`.")
+NO_FILE = (
+    "No question file loaded. Type the path of one (JSONL, as for `qa bench`) and press Enter, "
+    "or start the chat with `qa chat --questions FILE`."
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,8 @@ class BenchRun:
     engine: object
     """The engine it ran on: results are stale once a re-index replaces it."""
     path: Path
-    questions: tuple["Question", ...]
-    results: tuple["ModeResult", ...]
+    questions: tuple[Question, ...]
+    results: tuple[ModeResult, ...]
     """The modes that finished, in the order they ran."""
     note: str = ""
     """The coverage warning, if any."""
@@ -79,7 +81,7 @@ class BenchScreen(ModalScreen[BenchClosed]):
         """The question file was read (note: the coverage warning, or '')."""
 
         path: Path
-        questions: tuple["Question", ...]
+        questions: tuple[Question, ...]
         note: str
 
     @dataclass
@@ -94,7 +96,7 @@ class BenchScreen(ModalScreen[BenchClosed]):
     class ModeDone(Message):
         """Every question was asked in one mode and scored."""
 
-        result: "ModeResult"
+        result: ModeResult
 
     shown: reactive[str] = reactive("hybrid", init=False)
     only_problems: reactive[bool] = reactive(False, init=False)
@@ -107,7 +109,7 @@ class BenchScreen(ModalScreen[BenchClosed]):
         self.modes: tuple[str, ...] = MODES
         self.path = previous.path if previous else path
         self.questions = previous.questions if previous else None
-        self.results: dict[str, "ModeResult"] = {r.mode: r for r in previous.results} if previous else {}
+        self.results: dict[str, ModeResult] = {r.mode: r for r in previous.results} if previous else {}
         self.note = previous.note if previous else ""
         self.running: str | None = None
         self._worker: Worker | None = None
@@ -118,7 +120,9 @@ class BenchScreen(ModalScreen[BenchClosed]):
     def compose(self):
         with Vertical(id="bench-body") as body:
             body.border_title = "Retrieval bench"
-            body.border_subtitle = "↑↓ question · enter: ask it in the chat · m: mode · f: only problems · r: run again · esc: close"
+            body.border_subtitle = (
+                "↑↓ question · enter: ask it in the chat · m: mode · f: only problems · r: run again · esc: close"
+            )
             yield Static(id="bench-message")
             yield Input(placeholder="path/to/questions.jsonl", id="bench-path")
             yield Static(id="bench-summary")
@@ -151,7 +155,7 @@ class BenchScreen(ModalScreen[BenchClosed]):
         self._show_mode()
 
     @work(thread=True, exclusive=True, group="bench", exit_on_error=False)
-    def run_bench(self, path: Path, questions: tuple["Question", ...] | None, modes: tuple[str, ...]) -> None:
+    def run_bench(self, path: Path, questions: tuple[Question, ...] | None, modes: tuple[str, ...]) -> None:
         from index.errors import InputError
         from qa.bench import bench_questions
         from qa.questions import load_questions
@@ -160,7 +164,9 @@ class BenchScreen(ModalScreen[BenchClosed]):
         if questions is None:
             questions = tuple(load_questions(path))
             if not questions:
-                raise InputError(f"{path} holds no questions.", 'Each line must be {"question": "...", "evidence": [...]}.')
+                raise InputError(
+                    f"{path} holds no questions.", 'Each line must be {"question": "...", "evidence": [...]}.'
+                )
             if worker.is_cancelled:
                 return
             self.post_message(self.Loaded(path, questions, coverage_note(questions, self.engine.sources())))
@@ -254,7 +260,9 @@ class BenchScreen(ModalScreen[BenchClosed]):
         rows = [(n, o) for n, o in enumerate(result.outcomes, 1) if not self.only_problems or is_problem(o)]
         listing.add_options([Option(outcome_row(n, o), id=str(n)) for n, o in rows])
         if not rows:
-            self.query_one("#bench-drill", Static).update(Text("No problems in this mode: every question is a hit@1 with the right abstention.", style="green"))
+            self.query_one("#bench-drill", Static).update(
+                Text("No problems in this mode: every question is a hit@1 with the right abstention.", style="green")
+            )
             return
         numbers = [n for n, _ in rows]
         listing.highlighted = numbers.index(self.current) if self.current in numbers else 0

@@ -40,7 +40,9 @@ class ConversationsScreen(ModalScreen[int | None]):
             body.border_subtitle = "enter: reopen · esc: cancel"
             if not self.conversations:
                 yield Static(Text("No past conversations yet: ask something first.", style="dim"))
-            yield OptionList(*(Option(summary_text(c), id=str(c.id)) for c in self.conversations), id="conversations-list")
+            yield OptionList(
+                *(Option(summary_text(c), id=str(c.id)) for c in self.conversations), id="conversations-list"
+            )
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

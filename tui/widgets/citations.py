@@ -48,9 +48,18 @@ class CitationList(OptionList):
         self.clear_options()
         passages = self.answer.passages
         self.add_options(
-            Option(passage_text(p, show_scores=show_scores, is_answer=p.rank == answer_rank, question=self.answer.question,
-                                focus=_inside(span.citation, p.citation) if span and p.rank == answer_rank else _unseen(p.citation, [q.citation for q in passages[:i]])),
-                   id=f"p{p.rank}")
+            Option(
+                passage_text(
+                    p,
+                    show_scores=show_scores,
+                    is_answer=p.rank == answer_rank,
+                    question=self.answer.question,
+                    focus=_inside(span.citation, p.citation)
+                    if span and p.rank == answer_rank
+                    else _unseen(p.citation, [q.citation for q in passages[:i]]),
+                ),
+                id=f"p{p.rank}",
+            )
             for i, p in enumerate(passages)
         )
         if keep is not None and keep < self.option_count:
@@ -89,7 +98,11 @@ def _unseen(passage: Citation, above: list[Citation]) -> tuple[int, int] | None:
     """Where a passage that overlaps better-ranked ones of its file (chunks share sentences) starts
     to say what they do not (offsets into its text), so its preview does not repeat theirs; None when
     it overlaps none of them (its preview is where the question's words are)."""
-    spans = sorted((c.char_start, c.char_end) for c in above if c.source == passage.source and c.char_start < passage.char_end and passage.char_start < c.char_end)
+    spans = sorted(
+        (c.char_start, c.char_end)
+        for c in above
+        if c.source == passage.source and c.char_start < passage.char_end and passage.char_start < c.char_end
+    )
     if not spans:
         return None
     at = passage.char_start

@@ -17,7 +17,9 @@ class QuestionInput(Input):
 
     def __init__(self, history: list[str] | None = None, cursor_blink: bool = True, **kwargs) -> None:
         # No select-all on focus: a draft must survive a trip to the citations and back.
-        super().__init__(placeholder="Ask a question about your documents, then press Enter", select_on_focus=False, **kwargs)
+        super().__init__(
+            placeholder="Ask a question about your documents, then press Enter", select_on_focus=False, **kwargs
+        )
         # Set before mount: the blink timer is then created paused (steady pictures in snapshot tests).
         self.cursor_blink = cursor_blink
         self.history = list(history or [])

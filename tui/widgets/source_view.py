@@ -45,7 +45,13 @@ def wrap_offsets(line: str, width: int) -> list[tuple[int, int]]:
 class SourceView(ScrollView, can_focus=True):
     """Line-API view of a document: soft-wrapped, numbered, only visible rows rendered."""
 
-    COMPONENT_CLASSES = {"source-view--gutter", "source-view--cited", "source-view--answer", "source-view--word", "source-view--marker"}
+    COMPONENT_CLASSES = {
+        "source-view--gutter",
+        "source-view--cited",
+        "source-view--answer",
+        "source-view--word",
+        "source-view--marker",
+    }
     BINDINGS = [
         Binding("e", "app.open_editor", "$EDITOR"),
         Binding("c", "center_cited", "Back to citation"),
@@ -71,8 +77,13 @@ class SourceView(ScrollView, can_focus=True):
         self._center_tries = 0
         self._rewrap_queued = False
 
-    def show(self, text: str, span: tuple[int, int] | None, emphasis: tuple[int, int] | None = None,
-             words: tuple[tuple[int, int], ...] = ()) -> None:
+    def show(
+        self,
+        text: str,
+        span: tuple[int, int] | None,
+        emphasis: tuple[int, int] | None = None,
+        words: tuple[tuple[int, int], ...] = (),
+    ) -> None:
         """Display text (untrusted) with span = (char_start, char_end) highlighted, emphasis more so, and
         words (offsets into text) marked."""
         self.lines = display_text(text).split("\n")
@@ -122,10 +133,18 @@ class SourceView(ScrollView, can_focus=True):
         """One row's text with the cited span, the answer sentence and the question's words styled (built only when visible)."""
         text = Text(self.lines[index][start:end])
         offset = self._line_offsets[index] + start
-        marks = ((self.span, "source-view--cited"), (self.emphasis, "source-view--answer"), *((w, "source-view--word") for w in self.words))
+        marks = (
+            (self.span, "source-view--cited"),
+            (self.emphasis, "source-view--answer"),
+            *((w, "source-view--word") for w in self.words),
+        )
         for span, component in marks:
             if span is not None and span[0] < offset + (end - start) + 1 and span[1] > offset:
-                text.stylize(self.get_component_rich_style(component, partial=True), max(0, span[0] - offset), max(0, span[1] - offset))
+                text.stylize(
+                    self.get_component_rich_style(component, partial=True),
+                    max(0, span[0] - offset),
+                    max(0, span[1] - offset),
+                )
         return text
 
     def on_resize(self) -> None:
@@ -166,7 +185,9 @@ class SourceView(ScrollView, can_focus=True):
         gutter = Text(f" {number:>{digits}}" if number else " " * (digits + 1), style=gutter_style)
         gutter.append("▌ " if in_cited else "  ", style=marker_style if in_cited else gutter_style)
         segments = list((gutter + text).render(self.app.console, end=""))
-        strip = Strip(Segment.apply_style(segments, base)).crop_extend(self.scroll_offset.x, self.scroll_offset.x + width, base)
+        strip = Strip(Segment.apply_style(segments, base)).crop_extend(
+            self.scroll_offset.x, self.scroll_offset.x + width, base
+        )
         return strip.apply_offsets(self.scroll_offset.x, row)
 
 
@@ -179,8 +200,14 @@ class SourcePane(Vertical):
         yield Static(id="source-title")
         yield SourceView(id="source-view")
 
-    def show(self, citation: Citation, text: str | None, span: tuple[int, int] | None, emphasis: tuple[int, int] | None = None,
-             words: tuple[tuple[int, int], ...] = ()) -> None:
+    def show(
+        self,
+        citation: Citation,
+        text: str | None,
+        span: tuple[int, int] | None,
+        emphasis: tuple[int, int] | None = None,
+        words: tuple[tuple[int, int], ...] = (),
+    ) -> None:
         title = label_text(replace(citation, stale=False))
         view = self.query_one(SourceView)
         if text is None:
@@ -198,4 +225,3 @@ class SourcePane(Vertical):
             view.show(text, span, emphasis, words)
         title.append("   e: $EDITOR · esc: close", style="dim")
         self.query_one("#source-title", Static).update(title)
-
