@@ -5,7 +5,7 @@
 Runs, all through `qa bench`'s code path (qa/bench_beir.py: the product's builder and Engine):
   1. granularity 'document' (one passage per abstract, as BEIR/MTEB/Anserini): bm25, dense -> the anchors;
   2. granularity 'chunks' (the product's chunker) with the product's default retrieval settings;
-  3. the hybrid settings chosen on qrels/train.tsv by benchmarks/tune_scifact.py (TUNED below).
+  3. the hybrid settings chosen on qrels/train.tsv (TUNED below; docs/benchmarks.md says how).
 Indexes are cached under QA_HOME (or the user cache dir), so a second run only re-scores.
 Writes benchmarks/results/scifact_accuracy.json and docs/img/scifact_accuracy.png.
 """
@@ -31,7 +31,7 @@ PUBLISHED = (
     ("Vespa hybrid (BM25 + ColBERT MiniLM)", 0.679),
 )
 TUNED = replace(RetrievalSettings(), alpha=0.6, short_document_chars=10**9)
-"""benchmarks/tune_scifact.py's best on train (nDCG@10 0.7421; alpha 0.55 with document_bm25_share 1.0
+"""The best setting on train (nDCG@10 0.7421; alpha 0.55 with document_bm25_share 1.0
 scores 0.7420): dense weight 0.6, and every document's chunks scored lexically by the whole document."""
 COLUMNS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "hit@1", "hit@10")
 
