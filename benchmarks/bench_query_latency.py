@@ -263,9 +263,10 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
     """
     from index.embedder import SentenceTransformerEmbedder
     from index.lexical import BM25Settings, LexicalIndex
+    from index.lexical_column import load_lexical
+    from index.ranking import top_rows
     from index.vectors import load_dense, recall_at
     from qa.beir import load_beir
-    from qa.engine import top_rows
     from qa.fusion import fuse
 
     info = json.loads((folder / "built.json").read_text())
@@ -277,7 +278,7 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
     if bm25_mmap:  # the product's class and scoring; only the arrays are memory-mapped
         lexical = LexicalIndex(bm25s_mmap(folder / "bm25"), BM25Settings())
     else:
-        lexical = LexicalIndex.load(folder / "bm25", BM25Settings())
+        lexical = load_lexical(folder / "bm25", BM25Settings())
     rss_loaded = rss_mb()
     texts = list(load_beir(dataset).queries.values())[:n_queries]
     qvecs = np.load(folder / "queries.npy", allow_pickle=False)

@@ -34,13 +34,14 @@ from index.lexical import BM25Settings
 from index.lexical_build import (
     RowTerms,
     analyze_rows,
+    has_delta,
     load_row_terms,
     row_terms,
     update_postings,
     update_row_terms,
     write_bm25,
 )
-from index.lexical_delta import has_delta, write_delta
+from index.lexical_delta import write_delta
 from index.vectors import build_dense, update_dense
 
 Progress = Callable[[str, int, int], None]

@@ -22,6 +22,7 @@ from index.documents import FileStat
 from index.errors import REBUILD_HINT, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.files import fsync_path, fsync_written
 from index.lexical import BM25Settings, LexicalIndex
+from index.lexical_column import load_lexical
 from index.vectors import DenseIndex, load_dense
 
 FORMAT_VERSION = 3
@@ -470,9 +471,9 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         conn.execute("SELECT count(*) FROM chunks").fetchone()
         dense = load_dense(folder, manifest.faiss_kind)
         vectors = dense.index
-        lexical = LexicalIndex.load(folder / BM25_DIR, manifest.bm25_settings())
+        lexical = load_lexical(folder / BM25_DIR, manifest.bm25_settings())
         bm25_ids = np.load(folder / BM25_IDS, allow_pickle=False)
-        unit_lexical = LexicalIndex.load(folder / UNIT_BM25_DIR, manifest.bm25_settings())
+        unit_lexical = load_lexical(folder / UNIT_BM25_DIR, manifest.bm25_settings())
         unit_ids = np.load(folder / UNIT_IDS, allow_pickle=False)
     except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError, KeyError) as exc:
         raise IndexCorruptError(

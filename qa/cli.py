@@ -383,12 +383,6 @@ def chat(paths, index_dir, backend, questions):
 @click.option(
     "--alpha", type=click.FloatRange(0, 1), default=None, help="Dense weight in hybrid fusion (default: the product's)."
 )
-@click.option(
-    "--document-bm25",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Share of the lexical weight on BM25 of the whole document (default: the product's, 0).",
-)
 @_index_dir_option
 @_backend_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -404,7 +398,6 @@ def bench(
     failures,
     max_failures,
     alpha,
-    document_bm25,
     index_dir,
     backend,
     quiet,
@@ -421,7 +414,7 @@ def bench(
     if (questions is None) == (beir_folder is None):
         raise click.UsageError("Give either a question file or --beir FOLDER.")
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    retrieval = retrieval_settings(alpha=alpha, document_bm25_share=document_bm25)
+    retrieval = retrieval_settings(alpha=alpha)
     bar, progress = _progress_printer(quiet)
     with bar if bar is not None else _no_context():
         if beir_folder is not None:

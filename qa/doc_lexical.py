@@ -69,19 +69,3 @@ class DocumentLexical:
     def chunk_scores(self, question: str) -> np.ndarray:
         """Each chunk's score (its document's where whole), aligned with the chunk BM25 index's rows."""
         return self.lexical.scores(question)[self.chunk_rows]
-
-    def scores_and_top(
-        self, question: str, n: int, allowed_rows: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk-aligned scores, and the chunk rows of the n best texts (score > 0)."""
-        text_scores = self.lexical.scores(question)
-        scores = text_scores[self.chunk_rows]
-        if allowed_rows is not None:
-            scores = np.where(allowed_rows, scores, 0.0)
-            text_scores = np.zeros_like(text_scores)
-            np.maximum.at(text_scores, self.chunk_rows, scores)
-        from qa.engine import top_rows
-
-        best = top_rows(text_scores, n)
-        best = best[text_scores[best] > 0]
-        return scores, np.flatnonzero(np.isin(self.chunk_rows, best))

@@ -14,6 +14,7 @@ from index.documents import PAGE_BREAK
 from index.embedder import Embedder, make_embedder
 from index.errors import IndexMismatchError, InputError
 from index.lexical import analyze, idf_weights
+from index.ranking import top_rows
 from index.store import LoadedIndex, expected_mismatch, load_index, rebuild_command
 from qa.aliases import expanded_query
 from qa.cite import SourceReader
@@ -46,11 +47,6 @@ class RetrievalSettings:
     """Shingle containment above which passages from two documents count as one fact."""
     answer_passages: int = 3
     """How many top passages the answer sentence is chosen from."""
-    answer_first: bool = False
-    """In hybrid mode, move the passage holding the answer sentence to rank 1 (measured: it hurts hit@1)."""
-    document_bm25_share: float = 0.0
-    """Share of the lexical weight given to BM25 of the chunk's whole document (convex fusion only;
-    0 = off). The document index is built from the chunks on first use (qa/doc_lexical.py)."""
     short_document_chars: int = 2500
     """In hybrid mode, a chunk of a document of at most this many characters takes its lexical
     score from BM25 of the whole document (qa/doc_lexical.py DocumentLexical; 0 = never).
@@ -60,47 +56,6 @@ class RetrievalSettings:
     rerank_weight: float = 0.2
     """Weight of min-max(late interaction) added to their fused score. Both chosen on our seed
     questions (benchmarks/seed_rerank.py): 3 and 0.2 tie the best hit@1 with the least work."""
-
-
-def top_rows(scores: np.ndarray, n: int, stride: int = 16) -> np.ndarray:
-    """Rows of the n highest scores, best first (ties by row), without sorting every row.
-
-    np.partition over 1M BM25 scores, most of them equal (zero), took 20-35 ms, so for a large
-    array a threshold t is read off a strided sample first. If n rows score above t, only those
-    can be in the top n and only they are partitioned; otherwise the n-th score is t itself and
-    the top n are the rows above t plus the lowest rows scoring exactly t.
-    """
-    m = scores.shape[0]
-    if n <= 0 or m == 0:
-        return np.zeros(0, dtype=np.int64)
-    if m <= n:
-        part = np.arange(m)
-    else:
-        part = None
-        if m >= 8 * n * stride:
-            sample = scores[::stride]
-            k = 2 * n // stride + 1
-            t = np.partition(sample, sample.shape[0] - k)[sample.shape[0] - k]
-            above = np.flatnonzero(scores > t)
-            if above.shape[0] >= n:
-                part = above[_top_unordered(scores[above], n)]
-            else:
-                ties = np.flatnonzero(scores == t)
-                if above.shape[0] + ties.shape[0] >= n:
-                    part = np.concatenate([above, ties[: n - above.shape[0]]])
-        if part is None:
-            part = _top_unordered(scores, n)
-    return part[np.lexsort((part, -scores[part]))]
-
-
-def _top_unordered(scores: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the n highest scores (ties: lowest positions), in no particular order."""
-    m = scores.shape[0]
-    if m <= n:
-        return np.arange(m)
-    kth = np.partition(scores, m - n)[m - n]
-    above = np.flatnonzero(scores > kth)
-    return np.concatenate([above, np.flatnonzero(scores == kth)[: n - above.shape[0]]])
 
 
 @dataclass(frozen=True)
@@ -145,7 +100,6 @@ class Engine:
         for cid, uid in pairs:
             self._units_of.setdefault(cid, []).append(uid)
             self._chunks_of.setdefault(uid, []).append(cid)
-        self._document_lexical = None  # built on first use when settings.document_bm25_share > 0
         self._short_lexical = None  # built on first use when the corpus has short documents
         self._short_lexical_for = None
         self._word_vectors = WordVectors(embedder.embed)
@@ -248,11 +202,6 @@ class Engine:
             umask = np.zeros(unit_bm25.shape[0], dtype=bool)
             umask[[self._unit_position[int(u)] for u in allowed_units]] = True
             unit_bm25 = np.where(umask, unit_bm25, 0.0)
-        doc_bm25, doc_top = None, []
-        if self.settings.document_bm25_share > 0 and mode == "hybrid":
-            doc_bm25, doc_top = self._doc_lexical().scores_and_top(
-                lexical_query, n, mask if allowed is not None else None
-            )
         short_bm25, short_rows = None, None
         short = self._short_docs() if mode == "hybrid" and self.settings.fusion == "convex" else None
         if short is not None:
@@ -274,8 +223,6 @@ class Engine:
         for p in top_rows(chunk_bm25, n):
             if chunk_bm25[p] > 0:
                 pool[int(self.index.bm25_ids[p])] = None
-        for p in doc_top:
-            pool[int(self.index.bm25_ids[p])] = None
         ids = list(pool)
         if not ids:
             return []
@@ -297,8 +244,6 @@ class Engine:
         else:
             lexical_weight = 1.0 - self.settings.alpha
             share = self.settings.unit_bm25_share
-            if doc_bm25 is not None:
-                lexical_weight *= 1.0 - self.settings.document_bm25_share
             chunk_part = minmax(b)
             if short_bm25 is not None:
                 # the short-document index scores every chunk: whole documents, or the chunk itself
@@ -308,9 +253,6 @@ class Engine:
             if short_bm25 is not None:
                 lexical = np.where(short_rows[positions], chunk_part, lexical)
             fused = self.settings.alpha * minmax(d) + lexical_weight * lexical
-            if doc_bm25 is not None:
-                db = np.asarray([doc_bm25[self._position[c]] for c in ids], dtype=np.float32)
-                fused = fused + (1.0 - self.settings.alpha) * self.settings.document_bm25_share * minmax(db)
         order = np.argsort(-fused, kind="stable")
         return [_Candidate(ids[i], float(d[i]), float(b[i]), float(fused[i]), best_units[i]) for i in order]
 
@@ -355,13 +297,6 @@ class Engine:
                 self._short_lexical = None
             self._short_lexical_for = limit
         return self._short_lexical
-
-    def _doc_lexical(self):
-        if self._document_lexical is None:
-            from qa.doc_lexical import DocumentLexical
-
-            self._document_lexical = DocumentLexical(self.index)
-        return self._document_lexical
 
     def _chunk_rows(self, ids: Sequence[int]) -> dict[int, tuple]:
         if not ids:
@@ -444,8 +379,6 @@ class Engine:
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         best = self._best_sentence(question, qvec, passages)
-        if best is not None and self.settings.answer_first and mode == "hybrid" and best.passage_rank != 1:
-            passages, best = _promote(passages, best)
         timings["extract"] = (time.perf_counter() - t) * 1000
         # a question that is only punctuation or a terminal escape sequence ("\x1b[2J") has nothing to look for
         found = (
@@ -524,13 +457,6 @@ class Engine:
 
     def close(self) -> None:
         self.index.close()
-
-
-def _promote(passages: list[Passage], best: AnswerSpan) -> tuple[list[Passage], AnswerSpan]:
-    """Put the passage that holds the answer sentence first, renumbering the ranks."""
-    order = [p for p in passages if p.rank == best.passage_rank] + [p for p in passages if p.rank != best.passage_rank]
-    renumbered = [replace(p, rank=i + 1) for i, p in enumerate(order)]
-    return renumbered, replace(best, passage_rank=1)
 
 
 def clean_question(question: str) -> str:

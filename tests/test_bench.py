@@ -174,16 +174,9 @@ def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_e
         assert text.split() == dataset.corpus[source_of[doc_id]].split()
 
 
-@pytest.mark.parametrize(
-    "whole_document",
-    [
-        pytest.param({"document_bm25_share": 1.0, "short_document_chars": 0}, id="document_bm25_share"),
-        pytest.param({"short_document_chars": 10**9}, id="every_abstract_short"),
-    ],
-)
-def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_path, fake_embedder, whole_document):
-    """With all the lexical weight on the document's BM25 (every document, or every document under the
-    short-document limit), hybrid ranks documents as BM25 over whole documents does; without, it does not."""
+def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_path, fake_embedder):
+    """With all the lexical weight on the document's BM25 (every document under the short-document
+    limit), hybrid ranks documents as BM25 over whole documents does; without, it does not."""
     from qa.bench_beir import BeirSession
     from qa.engine import RetrievalSettings
 
@@ -193,7 +186,7 @@ def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_pa
     try:
         # (late interaction off: it would reorder the top passages by the model's token states)
         off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=0, rerank_top=0))
-        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, rerank_top=0, **whole_document))
+        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, rerank_top=0, short_document_chars=10**9))
     finally:
         session.close()
     expected = whole.results[0].run_metrics.rankings

@@ -22,6 +22,7 @@ from index.lexical_build import (
     update_row_terms,
     write_bm25,
 )
+from index.lexical_column import load_lexical
 
 METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]
 WORDS = [
@@ -96,7 +97,7 @@ def test_scores_equal_bm25s_own_build(tmp_path, method):
     write_bm25(tmp_path / "ours", row_terms(analyze_rows(texts, settings)), settings)
     reference = LexicalIndex.build(texts, settings)
     ours = LexicalIndex(bm25s.BM25.load(str(tmp_path / "ours"), allow_pickle=False, show_progress=False), settings)
-    loaded = LexicalIndex.load(tmp_path / "ours", settings)  # ColumnLexical for lucene/robertson/atire
+    loaded = load_lexical(tmp_path / "ours", settings)  # ColumnLexical for lucene/robertson/atire
     try:
         for word in WORDS + ["\u2205", "unknown"]:
             query = f"{word} {rng.choice(WORDS)}"

@@ -162,7 +162,7 @@ def test_top_rows_is_a_stable_descending_sort_prefix(values, n):
     """The engine's partial sort (used at 1M chunks) picks exactly what a full stable sort would."""
     import numpy as np
 
-    from qa.engine import top_rows
+    from index.ranking import top_rows
 
     scores = np.asarray(values, dtype=np.float32)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:n]
@@ -175,7 +175,7 @@ def test_top_rows_on_large_mostly_tied_scores_matches_a_full_sort(values, n):
     """The sampled-threshold path (arrays of at least 128 * n rows) picks exactly what a full stable sort would."""
     import numpy as np
 
-    from qa.engine import top_rows
+    from index.ranking import top_rows
 
     scores = np.asarray(values, dtype=np.float32)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:n]

@@ -403,7 +403,7 @@ def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_g
         finally:
             loaded.close()
         new_gen = store.current_generation(tmp_path / "inc")
-        deltas = [index.lexical_delta.has_delta(new_gen / folder) for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
+        deltas = [index.lexical_build.has_delta(new_gen / folder) for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
         if delta_share:
             assert (new_gen / index.vectors.DELTA_FILE).is_file() or (new_gen / index.vectors.REMOVED_FILE).is_file()
             assert (
@@ -586,14 +586,15 @@ def test_bm25_read_by_column_scores_exactly_as_bm25s(tmp_path):
     """The loaded index reads BM25 columns from disk; its scores equal bm25s's own, bit for bit."""
     import bm25s
 
-    from index.lexical import BM25Settings, ColumnLexical, LexicalIndex, analyze, idf_weights
+    from index.lexical import BM25Settings, LexicalIndex, analyze, idf_weights
+    from index.lexical_column import ColumnLexical, load_lexical
 
     rng = np.random.default_rng(7)
     words = [f"w{i}" for i in range(300)] + ["ferry", "ferries", "harbour", "Hollande", "don't", "café"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 60)))) for _ in range(400)]
     built = LexicalIndex.build(texts, BM25Settings())
     built.save(tmp_path / "bm25")
-    loaded = LexicalIndex.load(tmp_path / "bm25", BM25Settings())
+    loaded = load_lexical(tmp_path / "bm25", BM25Settings())
     reference = LexicalIndex(
         bm25s.BM25.load(str(tmp_path / "bm25"), allow_pickle=False, show_progress=False), BM25Settings()
     )
