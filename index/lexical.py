@@ -28,7 +28,7 @@ class BM25Settings:
 
 @lru_cache(maxsize=4)
 def _stemmer(language: str):
-    import Stemmer
+    import Stemmer  # deferred: loads only when text is analysed (start-up time)
 
     return Stemmer.Stemmer(language)
 
@@ -114,7 +114,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str], settings: BM25Settings) -> LexicalIndex:
-        import bm25s
+        import bm25s  # deferred: bm25s imports scipy (start-up time)
 
         corpus = [analyze(t, settings) or [EMPTY_ROW] for t in texts]
         retriever = bm25s.BM25(k1=settings.k1, b=settings.b, method=settings.method)
@@ -144,11 +144,12 @@ class LexicalIndex:
         pass
 
 
+def robertson_idf(n: int, df: int) -> float:
+    """log(1 + (N - df + 0.5) / (df + 0.5)): the IDF of BM25's lucene variant, never negative."""
+    return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
+
 def idf_weights(index: LexicalIndex, terms: Sequence[str]) -> dict[str, float]:
     """Robertson IDF of each term from the index's document frequencies (unknown terms: df = 0)."""
     n = index.num_docs
-    out = {}
-    for term in terms:
-        df = index.document_frequency(term)
-        out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-    return out
+    return {term: robertson_idf(n, index.document_frequency(term)) for term in terms}

@@ -22,10 +22,12 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 
 import numpy as np
 
+from index.files import link_or_copy
 from index.lexical import EMPTY_ROW, BM25Settings, analyze
 
 TOKENS = "tokens.npy"
@@ -395,7 +397,7 @@ def bm25_arrays(
     with bm25s's scalar functions (math.log, as bm25s does). postings: the rows' postings if
     known (update_postings), else they are counted.
     """
-    from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+    from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer  # deferred: scipy (start-up time)
 
     n = rows.n_rows
     lengths = np.diff(rows.offsets)
@@ -440,8 +442,6 @@ def _vocab_json(terms: list[str], json_functions) -> str:
     written out directly: 2x faster than building the dict and encoding it (~20 ms at 26k terms)."""
     if json_functions.ORJSON_AVAILABLE:  # bm25s then writes orjson's compact form
         return json_functions.dumps({**{t: i for i, t in enumerate(terms)}, "": len(terms)}, ensure_ascii=False)
-    from json.encoder import encode_basestring
-
     return "{" + ", ".join([f"{encode_basestring(t)}: {i}" for i, t in enumerate(terms)] + [f'"": {len(terms)}']) + "}"
 
 
@@ -472,10 +472,8 @@ def write_bm25(
     its vocabulary files are hard-linked instead of encoded again. postings: the rows' postings
     (update_postings), else they are counted from rows.ids.
     """
-    import bm25s
+    import bm25s  # deferred: bm25s imports scipy (start-up time)
     from bm25s.utils import json_functions
-
-    from index.files import link_or_copy
 
     arrays = bm25_arrays(rows, settings, delta, postings)
     folder.mkdir(parents=True, exist_ok=True)

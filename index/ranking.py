@@ -44,3 +44,13 @@ def _top_unordered(scores: np.ndarray, n: int) -> np.ndarray:
     kth = np.partition(scores, m - n)[m - n]
     above = np.flatnonzero(scores > kth)
     return np.concatenate([above, np.flatnonzero(scores == kth)[: n - above.shape[0]]])
+
+
+def top_positive(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Rows of the n highest positive scores, best first (ties by row); allowed: only these rows count."""
+    if allowed is not None:
+        mask = np.zeros(scores.shape[0], dtype=bool)
+        mask[allowed] = True
+        scores = np.where(mask, scores, 0.0)
+    rows = top_rows(scores, n)
+    return rows[scores[rows] > 0]

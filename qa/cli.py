@@ -294,18 +294,16 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
 @_index_dir_option
 def sources(corpus, index_dir):
     """List the documents in the index."""
-    from index.store import load_index
+    from index.stores import open_store
     from qa.sanitize import safe_line
 
     config = _config(corpus, index_dir, None)
-    loaded = load_index(config.resolved_index_dir)
+    index = open_store(config.resolved_index_dir).open()
     try:
-        for source, n in loaded.conn.execute(
-            "SELECT source, (SELECT count(*) FROM chunks WHERE doc_id = documents.id) FROM documents ORDER BY source"
-        ):
+        for source, n in index.catalog.passage_counts().items():
             click.echo(f"{safe_line(source)}\t{n} chunk{'' if n == 1 else 's'}")
     finally:
-        loaded.close()
+        index.close()
 
 
 @cli.command()

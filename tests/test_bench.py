@@ -148,7 +148,7 @@ def test_chunk_granularity_maps_chunks_back_to_documents(tmp_path, fake_embedder
 
 def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_embedder):
     from index.chunker import ChunkSettings
-    from index.store import load_index
+    from index.stores import open_store
     from qa.doc_lexical import document_texts
 
     dataset = load_beir(SLICE)
@@ -159,15 +159,14 @@ def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_e
         ChunkSettings(max_tokens=48, overlap_tokens=16),
         documents=(SLICE, as_documents(dataset), []),
     )
-    loaded = load_index(tmp_path / "index")
-    try:
-        source_of = dict(loaded.conn.execute("SELECT id, source FROM documents"))
-        overlapping = loaded.conn.execute(
-            "SELECT count(*) FROM chunks a JOIN chunks b ON a.doc_id = b.doc_id AND a.ordinal + 1 = b.ordinal AND b.char_start < a.char_end"
-        ).fetchone()[0]
-        ids, texts = document_texts(loaded.conn)
-    finally:
-        loaded.close()
+    with open_store(tmp_path / "index").read_catalog() as (catalog, _):
+        source_of = {d.id: d.source for d in catalog.documents()}
+        passages = list(catalog.all_passages())
+        ids, texts = document_texts(passages)
+    overlapping = sum(
+        a.doc_id == b.doc_id and a.ordinal + 1 == b.ordinal and b.char_start < a.char_end
+        for a, b in zip(passages, passages[1:])
+    )
     assert overlapping > 0  # the case that matters: overlap must not be counted twice
     assert len(ids) == len(dataset.corpus)
     for doc_id, text in zip(ids, texts):
@@ -214,9 +213,11 @@ def test_long_documents_keep_chunk_and_sentence_bm25(tmp_path, fake_embedder):
         on = engine.candidates("when do ferry tickets leave at dawn", qvec, "hybrid")
         engine.settings = RetrievalSettings(short_document_chars=0)
         off = engine.candidates("when do ferry tickets leave at dawn", qvec, "hybrid")
+        note = {
+            cid for cid, src in engine.index.catalog.sources_of([c.chunk_id for c in off]).items() if src == "note.txt"
+        }
     finally:
-        engine.index.close()
-    note = {cid for cid, src in engine._source_of.items() if src == "note.txt"}
+        engine.close()
     assert len(note) > 1  # the note's words are split across its chunks
     long_on = [(c.chunk_id, round(c.fused, 6)) for c in on if c.chunk_id not in note]
     long_off = [(c.chunk_id, round(c.fused, 6)) for c in off if c.chunk_id not in note]
