@@ -23,7 +23,17 @@ from index.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings
 from index.manifest import BuildInfo
 from index.stores import open_store
-from index.stores.base import Hits, Snapshot, Store
+from index.stores.base import (
+    Catalog,
+    CatalogEditor,
+    Hits,
+    LexicalQuery,
+    LexicalStore,
+    Snapshot,
+    Store,
+    StoreUpdate,
+    VectorStore,
+)
 from qa.engine import Engine
 
 FILES = {
@@ -79,6 +89,22 @@ def test_a_missing_index_is_reported_with_how_to_build_it(location):
     assert store.manifest() is None
     with pytest.raises(IndexMissingError, match="qa index"):
         store.open()
+
+
+def test_the_store_provides_every_protocol(built, fake_embedder):
+    assert isinstance(built, Store)
+    snapshot = _snapshot(built)
+    try:
+        assert isinstance(snapshot, Snapshot) and isinstance(snapshot.catalog, Catalog)
+        assert isinstance(snapshot.vectors, VectorStore)
+        for lexical in (snapshot.passage_lexical, snapshot.unit_lexical):
+            assert isinstance(lexical, LexicalStore) and isinstance(lexical.query("harbour"), LexicalQuery)
+    finally:
+        snapshot.close()
+    with built.update() as update:
+        assert isinstance(update, StoreUpdate)
+        update.start(True, BM25Settings())
+        assert isinstance(update.catalog(), CatalogEditor)
 
 
 def test_build_stores_every_document_its_passages_units_and_vectors(built, corpus, fake_embedder):

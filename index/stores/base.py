@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -114,6 +114,7 @@ class Hits:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
+@runtime_checkable
 class Catalog(Protocol):
     """Documents, passages and sentence units: text, spans and hashes. Ids are never reused for other text."""
 
@@ -181,6 +182,7 @@ class Catalog(Protocol):
     def segmentation(self, doc_id: int) -> StoredSegmentation: ...
 
 
+@runtime_checkable
 class CatalogEditor(Catalog, Protocol):
     """The catalog of a version being written: documents are deleted and added whole."""
 
@@ -201,6 +203,7 @@ class CatalogEditor(Catalog, Protocol):
         ...
 
 
+@runtime_checkable
 class VectorStore(Protocol):
     """Sentence-unit vectors (L2-normalised: inner product is cosine), keyed by unit id."""
 
@@ -225,6 +228,7 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class LexicalQuery(Protocol):
     """One query against a lexical store; its terms are analysed once for both questions below."""
 
@@ -237,6 +241,7 @@ class LexicalQuery(Protocol):
         ...
 
 
+@runtime_checkable
 class LexicalStore(Protocol):
     """BM25 over rows (passages or units) keyed by their id, with the analyzer of `settings`."""
 
@@ -260,6 +265,7 @@ class LexicalStore(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class Snapshot(Protocol):
     """One version of an index, open for reading; it stays as it is while newer versions are written."""
 
@@ -291,6 +297,7 @@ class Snapshot(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class StoreUpdate(Protocol):
     """One writer's update: nothing is visible to readers until commit(); leaving the `with` block
     without commit() discards it, and the live version stays as it was."""
@@ -330,6 +337,7 @@ class StoreUpdate(Protocol):
         ...
 
 
+@runtime_checkable
 class Store(Protocol):
     """An index location: versions of one index, read by many and written by one at a time."""
 
@@ -354,4 +362,3 @@ class Store(Protocol):
     def clean_up(self, background: bool = False) -> None:
         """Remove what replaced or failed updates left behind."""
         ...
-
