@@ -172,7 +172,7 @@ def _classify(known: dict[str, Recorded], found: Scan) -> tuple[list[Document], 
 
 def build_index(
     paths: Sequence[Path],
-    index_dir: Path,
+    index_dir: Path | str,
     embedder: Embedder,
     chunking: ChunkSettings = ChunkSettings(),
     bm25: BM25Settings = BM25Settings(),
@@ -186,16 +186,17 @@ def build_index(
     changed_paths: Collection[str] | None = None,
     remove_replaced: bool = True,
 ) -> BuildReport:
-    """Index paths into index_dir; only new or changed files are embedded unless rebuild is set.
+    """Index paths into the store at index_dir (a folder, or a store's URL: index.stores.open_store);
+    only new or changed files are embedded unless rebuild is set.
 
     changed_paths: the paths that changed since the index was last brought up to date, from the
     operating system's change notifications (index/changes.py). An update then looks at those
     files alone and trusts the index for every other file; when they name something only a walk
     can judge (a folder moved, a symbolic link) every file is compared as without them.
 
-    The previous generation stays live until the new one is complete, so a crash or Ctrl-C
+    The previous version stays live until the new one is complete, so a crash or Ctrl-C
     at any point leaves the old index loadable. It is then removed, unless remove_replaced is
-    False: the caller removes it later (store.clean_up_in_background), or the next run does.
+    False: the caller removes it later (Store.clean_up(background=True)), or the next run does.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}

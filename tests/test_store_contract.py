@@ -349,3 +349,14 @@ def test_a_reader_during_a_write_sees_the_old_version_and_a_second_writer_waits(
         assert _doc_of_passages(fresh, fresh.passage_lexical.query("tides wall").top(5).ids) == {"tides.txt"}
     finally:
         fresh.close()
+
+
+def test_a_store_is_chosen_by_location(tmp_path):
+    from index.errors import InputError
+    from index.stores.embedded import EmbeddedStore
+
+    assert isinstance(open_store(tmp_path / "idx"), EmbeddedStore)
+    assert open_store(f"file://{tmp_path}/idx").location == str(tmp_path / "idx")
+    with pytest.raises(InputError, match="No store for 'nosuch://'") as err:
+        open_store("nosuch://host/db")
+    assert "file://" in err.value.one_line()
