@@ -15,7 +15,7 @@ from index.backends import BACKENDS, DEFAULT_BACKEND
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 COMMANDS_GROUP = "qa.commands"
-"""Entry point group through which packages above qa (tui: `chat`) add commands, so qa never imports them."""
+"""Entry point group through which packages above qa (tui: `chat`, `serve`) add commands, so qa never imports them."""
 
 
 class CommandGroup(click.Group):

@@ -11,7 +11,9 @@ import pytest
 from conftest import REPO
 
 # Never imported by qa/ or index/ at all.
-FORBIDDEN = ("textual", "tui")
+FORBIDDEN = ("textual", "tui", "textual_serve")
+# Loaded by `qa serve` only.
+SERVER = ("textual_serve", "aiohttp")
 # Imported inside the functions that need them (model load, index build, search).
 DEFERRED = (
     "torch",
@@ -72,13 +74,13 @@ def loaded_by_qa(*args: str) -> set[str]:
 @pytest.mark.parametrize("command", ["index", "ask", "sources", "bench"])
 def test_qas_own_commands_load_no_ui_and_no_heavy_library(command):
     loaded = loaded_by_qa(command, "--help")
-    assert not loaded & set(DEFERRED + FORBIDDEN), sorted(loaded & set(DEFERRED + FORBIDDEN))
+    assert not loaded & set(DEFERRED + FORBIDDEN + SERVER), sorted(loaded & set(DEFERRED + FORBIDDEN + SERVER))
 
 
 def test_the_full_help_lists_the_tui_commands_without_loading_textual():
     loaded = loaded_by_qa("--help")
-    assert "tui" in loaded  # chat is listed: tui/cli.py registers them
-    assert not loaded & {"textual", *DEFERRED}, sorted(loaded & {"textual", *DEFERRED})
+    assert "tui" in loaded  # chat and serve are listed: tui/cli.py registers them
+    assert not loaded & {"textual", *DEFERRED, *SERVER}, sorted(loaded & {"textual", *DEFERRED, *SERVER})
 
 
 def imported_names(path) -> list[str]:

@@ -1,9 +1,10 @@
-"""`qa chat`: the command that starts the TUI. pyproject.toml registers them with qa's command line
+"""`qa chat` and `qa serve`: the commands that start the TUI. pyproject.toml registers them with qa's command line
 under the 'qa.commands' entry point group, so qa/ never imports tui/. Textual loads inside the commands."""
 
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from qa.cli import _backend_option, _config, _index_dir_option
 
 @dataclass(frozen=True)
 class ChatOptions:
-    """What the chat opens: the corpus and its index, in one place for every command that starts the chat."""
+    """What the chat opens: the corpus and its index. `qa chat` and `qa serve` share these options, and
+    `qa serve` hands them on to each browser session's chat, so an option added here reaches both."""
 
     paths: tuple[Path, ...] = ()
     index_dir: Path | None = None
@@ -76,3 +78,32 @@ def chat(options: ChatOptions) -> None:
     from tui.app import run_chat
 
     run_chat(config, explicit_backend=options.backend is not None, questions=options.questions)
+
+
+@click.command()
+@chat_options
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Any address other than this machine's loopback asks for a token.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--token",
+    envvar="QA_SERVE_TOKEN",
+    default=None,
+    help="Secret a browser must give (?token=... in the URL) [env: QA_SERVE_TOKEN]. "
+    "Default: none on loopback, else a random one, printed in the URL.",
+)
+def serve(options: ChatOptions, host: str, port: int, token: str | None) -> None:
+    """Serve the chat over PATHS (default seeds/) to web browsers: one chat process per browser tab."""
+    from index.errors import InputError
+
+    options.check()
+    for path in options.config().paths:
+        if not path.exists():
+            raise InputError(f"No such file or folder: {path}.", "Check the path and try again.")
+    from tui.serve import serve_chat
+
+    serve_chat([sys.executable, "-m", "qa", "chat", *options.argv()], host, port, token)
