@@ -1,7 +1,9 @@
-"""The thin `qa` command line: index, ask, sources, chat, bench. Heavy imports happen inside commands."""
+"""The thin `qa` command line: index, ask, sources, bench, and the commands packages above qa register (the
+chat: tui/cli.py). Heavy imports happen inside commands."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -12,7 +14,30 @@ from index.backends import BACKENDS, DEFAULT_BACKEND
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SAMPLE_QUESTION = "Who did Hollande meet in Washington?"
+COMMANDS_GROUP = "qa.commands"
+"""Entry point group through which packages above qa (tui: `chat`, `serve`) add commands, so qa never imports them."""
+
+
+class CommandGroup(click.Group):
+    """qa's own commands plus those registered under COMMANDS_GROUP, loaded only when named or listed (--help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_registered()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in _registered():
+            command = _registered()[name].load()
+        return command
+
+
+@functools.cache
+def _registered() -> dict:
+    """Name -> entry point of each command registered under COMMANDS_GROUP. It scans the installed packages and
+    importlib.metadata takes tens of ms to import, so qa's own commands never call it."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
 
 
 def _backend_option(f):
@@ -142,7 +167,7 @@ def _print_report(report, console_err) -> None:
     )
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qa-docs")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -151,6 +176,9 @@ def cli(ctx: click.Context) -> None:
     With no command, opens the chat over seeds/.
     """
     if ctx.invoked_subcommand is None:
+        chat = ctx.command.get_command(ctx, "chat")
+        if chat is None:
+            raise click.UsageError("No chat is installed (the tui package registers it); try `qa ask QUESTION`.")
         ctx.invoke(chat)
 
 
@@ -304,40 +332,6 @@ def sources(corpus, index_dir):
             click.echo(f"{safe_line(source)}\t{n} chunk{'' if n == 1 else 's'}")
     finally:
         index.close()
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@_index_dir_option
-@_backend_option
-@click.option(
-    "--questions",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A question file (as for `qa bench`) to bench in the chat with f2: accuracy per mode and each miss.",
-)
-def chat(paths, index_dir, backend, questions):
-    """Open the chat over PATHS (default seeds/)."""
-    if questions is not None:
-        from qa.questions import load_questions
-
-        load_questions(questions)  # a bad file is a one-line error now, not after the window is up
-    import gc
-
-    # Start-up allocates many objects (Textual, CSS) but little garbage: the cyclic GC ran ~120 times
-    # before the first frame, ~0.1 s of it. The chat turns it back on once that frame is drawn.
-    gc.disable()
-    config = _config(paths, index_dir, backend)
-    try:
-        from tui.app import run_chat
-    except ImportError:
-        gc.enable()
-        # The chat is not built yet: answer a sample question so the command still shows the product.
-        click.echo(f"(chat not available yet) qa ask {SAMPLE_QUESTION!r}", err=True)
-        ctx = click.get_current_context()
-        ctx.invoke(ask, question=SAMPLE_QUESTION, corpus=paths, index_dir=index_dir, backend=backend)
-        return
-    run_chat(config, explicit_backend=backend is not None, questions=questions)
 
 
 @cli.command()

@@ -54,13 +54,13 @@ def assert_one_line_error(code: int, err: str, expected_code: int, *fragments: s
 def test_python_dash_m_qa_help_works():
     result = run_qa("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("index", "ask", "sources", "chat"):
+    for command in ("index", "ask", "sources", "chat", "serve"):
         assert command in result.stdout
     assert result.stderr == ""
 
 
 def test_every_command_has_help(monkeypatch, capsys):
-    for command in ("index", "ask", "sources", "chat"):
+    for command in ("index", "ask", "sources", "chat", "serve"):
         code, out, err = run_main(monkeypatch, capsys, command, "--help")
         assert code == 0 and "Usage:" in out and err == ""
 
