@@ -150,8 +150,10 @@ def engine_doc_run(
     for qid, text in queries.items():
         qvec = engine.embedder.embed([text])[0]
         scores: dict[str, float] = {}
-        for cand in engine.candidates(text, qvec, mode)[: depth * 4]:
-            doc = Path(engine._source_of[cand.chunk_id]).stem
+        ranked = engine.candidates(text, qvec, mode)[: depth * 4]
+        source_of = engine.index.catalog.sources_of([c.chunk_id for c in ranked])
+        for cand in ranked:
+            doc = Path(source_of[cand.chunk_id]).stem
             if doc not in scores or cand.fused > scores[doc]:
                 scores[doc] = cand.fused
         run[qid] = scores

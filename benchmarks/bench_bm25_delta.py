@@ -54,9 +54,9 @@ def tiled_folder(folder: Path, rows: int, dataset: Path, settings) -> dict:
 
 
 def query_times(folder: Path, queries: list[str], settings) -> dict:
-    from index.lexical import LexicalIndex
+    from index.lexical_column import load_lexical
 
-    index = LexicalIndex.load(folder, settings)
+    index = load_lexical(folder, settings)
     try:
         for q in queries[:20]:  # warm the page cache
             index.scores(q)
@@ -83,8 +83,9 @@ def main() -> None:
 
     from bench_query_latency import scifact_passages
 
-    from index.lexical import BM25Settings, LexicalIndex
+    from index.lexical import BM25Settings
     from index.lexical_build import update_postings, write_bm25
+    from index.lexical_column import load_lexical
     from index.lexical_delta import write_delta
     from qa.beir import load_beir
 
@@ -129,8 +130,8 @@ def main() -> None:
 
     queries = list(load_beir(args.dataset).queries.values())[: args.queries]
     delta, rewrite = (
-        LexicalIndex.load(args.work / "delta0", settings),
-        LexicalIndex.load(args.work / "rewrite0", settings),
+        load_lexical(args.work / "delta0", settings),
+        load_lexical(args.work / "rewrite0", settings),
     )
     try:
         same = all(np.array_equal(delta.scores(q), rewrite.scores(q)) for q in queries[:50])

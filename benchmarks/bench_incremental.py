@@ -11,7 +11,7 @@ same update (`qa index`, model load included) is reported beside it.
 Each edit is followed by a second one to the same file, indexed as `qa index --watch` and the chat
 do after a change notification: build_index(changed_paths={that file}), which looks at that file
 alone instead of comparing every file with the index ("hinted" below), and removes the
-generation it replaced afterwards, in a thread (store.clean_up_in_background; not timed).
+generation it replaced afterwards, in a thread (the store's clean_up; not timed).
 """
 
 from __future__ import annotations
@@ -28,31 +28,21 @@ from _common import REPO, SCIFACT, median, plot_bars, time_call, write_beir_file
 
 
 def file_texts(index_dir: Path, source: str) -> list[str]:
-    """What the index embedded for one document: its units if the schema has them, else its chunks."""
-    from index.store import load_index
+    """What the index embedded for one document: its sentence units."""
+    from index.stores import open_store
 
-    loaded = load_index(index_dir)
-    try:
-        tables = {r[0] for r in loaded.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        table = "units" if "units" in tables else "chunks"
-        return [
-            r[0]
-            for r in loaded.conn.execute(
-                f"SELECT {table}.text FROM {table} JOIN documents ON documents.id = {table}.doc_id WHERE documents.source = ?",
-                (source,),
-            )
-        ]
-    finally:
-        loaded.close()
+    with open_store(index_dir).read_catalog() as (catalog, _):
+        doc_id = catalog.document_ids([source])[source]
+        return [unit.text for unit in catalog.all_units() if unit.doc_id == doc_id]
 
 
 def save_to_update(folder: Path, ids: list[str], index_dir: Path, embedder, repeat: int) -> list[dict]:
     """As `qa index --watch` runs: the real change feed (index/changes.py) reports a saved file, which
     is compared and indexed from its path alone. Seconds from the write to the notification, and to
     the updated index being live."""
-    from index import store
     from index.builder import build_index, changes_since
     from index.changes import ChangeFeed
+    from index.stores import open_store
 
     feed = ChangeFeed([folder])
     runs = []
@@ -68,11 +58,11 @@ def save_to_update(folder: Path, ids: list[str], index_dir: Path, embedder, repe
             assert feed.wait(10.0), "no notification within 10 s"
             notified = time.perf_counter()
             paths = feed.take()
-            assert changes_since(store.current_generation(index_dir), [folder], changed_paths=paths)
+            assert changes_since(open_store(index_dir), [folder], changed_paths=paths)
             report = build_index([folder], index_dir, embedder, changed_paths=paths, remove_replaced=False)
             done = time.perf_counter()
             assert report.changed == 1, report.summary()
-            store.clean_up_in_background(index_dir).join()
+            open_store(index_dir).clean_up()
             runs.append({"file": path.name, "notify_s": notified - saved, "save_to_updated_s": done - saved})
             print(
                 f"  watched edit {r + 1}: notified after {notified - saved:.3f}s, index updated {done - saved:.3f}s after the save",
@@ -99,9 +89,9 @@ def main() -> None:
     parser.add_argument("--name", default="incremental")
     args = parser.parse_args()
 
-    from index import store
     from index.builder import build_index
     from index.embedder import DEFAULT_BACKEND, SentenceTransformerEmbedder
+    from index.stores import open_store
 
     backend = args.backend or DEFAULT_BACKEND
     folder = args.work / ("scifact" if args.docs is None else f"scifact-{args.docs}")
@@ -135,7 +125,7 @@ def main() -> None:
                 [folder], index_dir, embedder, changed_paths={str(path.absolute())}, remove_replaced=False
             )
         )
-        store.clean_up_in_background(index_dir).join()
+        open_store(index_dir).clean_up()
         assert hinted.changed == 1 and hinted.new == 0 and hinted.unchanged == len(ids) - 1, hinted.summary()
         texts = file_texts(index_dir, source)
         embed_s = median(time_call(lambda: embedder.embed(texts))[0] for _ in range(3))

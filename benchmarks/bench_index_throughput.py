@@ -29,16 +29,11 @@ def build_once(folder: Path, index_dir: Path, embedder) -> tuple[float, dict, in
 
 
 def embedded_texts(index_dir: Path) -> list[str]:
-    """Every text the build embedded: sentence units when the schema has them, else chunks."""
-    from index.store import load_index
+    """Every text the build embedded: its sentence units."""
+    from index.stores import open_store
 
-    loaded = load_index(index_dir)
-    try:
-        tables = {r[0] for r in loaded.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        table = "units" if "units" in tables else "chunks"
-        return [r[0] for r in loaded.conn.execute(f"SELECT text FROM {table} ORDER BY id")]
-    finally:
-        loaded.close()
+    with open_store(index_dir).read_catalog() as (catalog, _):
+        return [unit.text for unit in catalog.all_units()]
 
 
 def measure_corpus(name: str, folder: Path, embedder, work: Path, repeat: int) -> dict:

@@ -54,8 +54,10 @@ def _qa_worker(backend: str, files: Path, work: Path, model: str):
     def search(query: str) -> dict[str, float]:
         qvec = embedder.embed([query])[0]
         scores: dict[str, float] = {}
-        for cand in engine.candidates(query, qvec, engine.settings.mode)[: DEPTH * 4]:
-            doc = Path(engine._source_of[cand.chunk_id]).stem
+        ranked = engine.candidates(query, qvec, engine.settings.mode)[: DEPTH * 4]
+        source_of = engine.index.catalog.sources_of([c.chunk_id for c in ranked])
+        for cand in ranked:
+            doc = Path(source_of[cand.chunk_id]).stem
             scores[doc] = max(scores.get(doc, float("-inf")), cand.fused)
         return scores
 

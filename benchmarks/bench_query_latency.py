@@ -13,10 +13,11 @@ What is real and what is synthetic (stated in the README too):
 Each size runs in a fresh subprocess so its peak RSS is its own; the RSS the model alone
 takes is reported beside it.
 
-What one query's time covers (measure()): embed + BM25 scores of all N rows and their top 100 +
-dense top 100 + fusion (union, dense scores of all candidates from the stored vectors, convex
-min-max fusion). Not SQLite lookups, the answer sentence, or the second (sentence) BM25 index
-qa/engine.py also scores.
+What one query's time covers (measure()), through the store seam (index/stores/base.py) as the
+engine asks it, on the embedded store's vector and lexical stores: embed + the lexical store's top
+100 (BM25 of all N rows) + the vector store's top 100 + fusion (union, the vector store's exact
+scores of all candidates, the lexical store's scores of them, convex min-max fusion). Not catalog
+look-ups, the answer sentence, or the second (sentence) BM25 index qa/retrieve.py also asks.
 
 At 1M the build stays within ~1 GB and ~10 min: vectors are generated as float16 into a
 memory-mapped file (not a 1.5 GB fp32 array), build_dense adds them in blocks, the exact top-10
@@ -255,17 +256,18 @@ def bm25s_mmap(folder: Path):
 def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap: bool = False) -> dict:
     """Runs in a fresh process: load model + indexes, then time each query's four steps.
 
-    embed: the real model on the SciFact claim; bm25: LexicalIndex.scores over all N rows + the
-    top 100 (qa/engine.py top_rows, the product's partial sort); dense: DenseIndex.search top 100 (synthetic query vector); fusion: the union of both
-    top-100 lists, the dense score of every candidate from the stored vectors (fp16 rows via
-    pread above 100k, as qa/engine.py scores BM25-only candidates), min-max convex fusion
-    (qa/fusion.py) and the final order. Not included: SQLite row lookups and the answer sentence.
+    embed: the real model on the SciFact claim; bm25: the lexical store's top 100 (BM25 of all N
+    rows, the product's partial sort); dense: the vector store's top 100 (synthetic query vector);
+    fusion: the union of both top-100 lists, the vector store's score of every candidate (fp16
+    rows via pread above 100k), the lexical store's scores of them, min-max convex fusion
+    (qa/fusion.py) and the final order. Not included: catalog look-ups and the answer sentence.
     """
     from index.embedder import SentenceTransformerEmbedder
     from index.lexical import BM25Settings, LexicalIndex
+    from index.lexical_column import load_lexical
+    from index.stores.embedded import Bm25Lexical, FaissVectors
     from index.vectors import load_dense, recall_at
     from qa.beir import load_beir
-    from qa.engine import top_rows
     from qa.fusion import fuse
 
     info = json.loads((folder / "built.json").read_text())
@@ -273,18 +275,19 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
     embedder.load()
     embedder.embed(["warm up"])
     rss_model = rss_mb()
-    dense = load_dense(folder, info["kind"])
+    dense = FaissVectors(load_dense(folder, info["kind"]))
     if bm25_mmap:  # the product's class and scoring; only the arrays are memory-mapped
-        lexical = LexicalIndex(bm25s_mmap(folder / "bm25"), BM25Settings())
+        bm25 = LexicalIndex(bm25s_mmap(folder / "bm25"), BM25Settings())
     else:
-        lexical = LexicalIndex.load(folder / "bm25", BM25Settings())
+        bm25 = load_lexical(folder / "bm25", BM25Settings())
+    lexical = Bm25Lexical(bm25, np.arange(1, info["size"] + 1, dtype=np.int64))  # row p is chunk id p + 1
     rss_loaded = rss_mb()
     texts = list(load_beir(dataset).queries.values())[:n_queries]
     qvecs = np.load(folder / "queries.npy", allow_pickle=False)
     exact = np.load(folder / "exact_top10.npy", allow_pickle=False)
     for text in texts[:5]:  # warm caches and lazy init
         embedder.embed([text])
-        lexical.scores(text)
+        lexical.query(text).top(100)
         dense.search(qvecs[0], 100)
     steps = {"embed": [], "bm25": [], "dense": [], "fusion": [], "total": []}
     found = []
@@ -294,15 +297,14 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
         t0 = time.perf_counter()
         embedder.embed([text])
         t1 = time.perf_counter()
-        scores = lexical.scores(text)
-        best = top_rows(scores, 100)
+        query = lexical.query(text)
+        bm25_ids = query.top(100).ids
         t2 = time.perf_counter()
-        ids, _ = dense.search(qvec, 100)
+        ids = dense.search(qvec, 100).ids
         t3 = time.perf_counter()
-        bm25_ids = best[scores[best] > 0] + 1  # row p of the BM25 index is chunk id p + 1
         pool = np.unique(np.concatenate([ids, bm25_ids]))
-        d = dense.vectors(pool) @ qvec
-        b = np.maximum(scores[pool - 1], 0.0)
+        d = dense.score(qvec, pool)
+        b = np.maximum(query.score(pool), 0.0)
         ranked = pool[np.argsort(-fuse(d, b, "convex", alpha=0.5), kind="stable")][:10]
         t4 = time.perf_counter()
         found.append(ids[:10])
@@ -321,9 +323,9 @@ def measure(folder: Path, backend: str, dataset: Path, n_queries: int, bm25_mmap
         "backend": backend,
         "bm25": "LexicalIndex, memory-mapped"
         if bm25_mmap
-        else "LexicalIndex.load (the product: columns read with pread, index/lexical.py ColumnLexical)",
-        "nprobe": int(getattr(dense.index, "nprobe", 0)),
-        "rerank": dense.settings.rerank if info["kind"] == "ivfpq" else 0,
+        else "load_lexical (the product: columns read with pread, index/lexical_column.py ColumnLexical)",
+        "nprobe": int(getattr(dense.dense.index, "nprobe", 0)),
+        "rerank": dense.dense.settings.rerank if info["kind"] == "ivfpq" else 0,
         "queries": len(texts),
         **{f"{k}_p50_ms": round(percentile(v, 50), 2) for k, v in steps.items()},
         **{f"{k}_p95_ms": round(percentile(v, 95), 2) for k, v in steps.items()},

@@ -15,7 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.lexical import BM25Settings, LexicalIndex  # noqa: E402
+import numpy as np  # noqa: E402
+
+from index.lexical import BM25Settings  # noqa: E402
+from index.stores import lexical_over_texts  # noqa: E402
 from qa.beir import load_beir  # noqa: E402
 
 
@@ -23,11 +26,12 @@ def main(source: Path, target: Path) -> None:
     dataset = load_beir(source, "test")
     qids = list(dataset.queries)[::12]
     doc_ids = list(dataset.corpus)
-    lexical = LexicalIndex.build([dataset.corpus[d] for d in doc_ids], BM25Settings())
+    lexical = lexical_over_texts([dataset.corpus[d] for d in doc_ids], BM25Settings())
+    rows = np.arange(len(doc_ids))
     keep: set[str] = set()
     for qid in qids:
         keep |= set(dataset.qrels[qid])
-        scores = lexical.scores(dataset.queries[qid])
+        scores = lexical.query(dataset.queries[qid]).score(rows)
         ranked = [doc_ids[i] for i in scores.argsort()[::-1]]
         keep |= set([d for d in ranked if d not in dataset.qrels[qid]][:4])
     rest = sorted(set(doc_ids) - keep)

@@ -31,8 +31,8 @@ PUBLISHED = (
     ("Vespa hybrid (BM25 + ColBERT MiniLM)", 0.679),
 )
 TUNED = replace(RetrievalSettings(), alpha=0.6, short_document_chars=10**9)
-"""The best setting on train (nDCG@10 0.7421; alpha 0.55 with document_bm25_share 1.0
-scores 0.7420): dense weight 0.6, and every document's chunks scored lexically by the whole document."""
+"""The best setting on train (nDCG@10 0.7421): dense weight 0.6, and every document's chunks scored
+lexically by the whole document."""
 COLUMNS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "hit@1", "hit@10")
 
 

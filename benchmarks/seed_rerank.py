@@ -44,15 +44,15 @@ def grid(engine, questions) -> dict:
         text = clean_question(question.question)
         qvec = engine.embedder.embed([text])[0]
         ranked = engine.candidates(text, qvec, "hybrid")
-        rows = engine._chunk_rows([c.chunk_id for c in ranked])
-        hits = [passage_matches(rows[c.chunk_id][0], rows[c.chunk_id][5], question) for c in ranked]
+        rows = engine.index.catalog.passages([c.chunk_id for c in ranked])
+        hits = [passage_matches(rows[c.chunk_id].source, rows[c.chunk_id].text, question) for c in ranked]
         query = tokens.query(text)
         for top in TOPS:
             head = ranked[:top]
             for units in UNITS:
                 late = []
                 for cand in head:
-                    ids = engine._units_of.get(cand.chunk_id, [])
+                    ids = engine.index.catalog.units_of([cand.chunk_id])[0]
                     if units:
                         cos = engine.unit_vectors(ids) @ qvec
                         ids = [ids[i] for i in np.argsort(-cos, kind="stable")[:units]]

@@ -22,10 +22,12 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 
 import numpy as np
 
+from index.files import link_or_copy
 from index.lexical import EMPTY_ROW, BM25Settings, analyze
 
 TOKENS = "tokens.npy"
@@ -41,6 +43,16 @@ TERMS = "terms.txt"
 """The vocabulary again, one term a line in id order (terms are runs of word characters): read in
 a millisecond, where parsing VOCAB as JSON takes ~18 ms at 26k terms."""
 NONOCCURRENCE_METHODS = ("bm25l", "bm25+")
+
+DELTA_REMOVED = "delta_removed.npy"
+"""int64, sorted: the base's rows (positions in the base) that the index no longer has."""
+DELTA_TERMS = "delta_terms.txt"
+"""The delta rows' vocabulary, sorted, one term a line."""
+DELTA_TOKENS = "delta_tokens.npy"
+"""int32 term ids (lines of DELTA_TERMS) of the delta rows, concatenated in row order."""
+DELTA_ROWS = "delta_rows.npy"
+"""int64 offsets: delta row i is DELTA_TOKENS[DELTA_ROWS[i]:DELTA_ROWS[i + 1]]."""
+DELTA_FILES = (DELTA_REMOVED, DELTA_TERMS, DELTA_TOKENS, DELTA_ROWS)
 
 
 @dataclass(frozen=True)
@@ -270,8 +282,6 @@ def update_postings(
     or when new rows do not all come after the kept ones (never with AUTOINCREMENT ids).
     A folder with a delta (index/lexical_delta.py) is first folded into one set of postings.
     """
-    from index.lexical_delta import delta_term_lists, read_delta
-
     try:
         base = known = _read_terms(folder)
         previous = load_postings(folder)
@@ -387,7 +397,7 @@ def bm25_arrays(
     with bm25s's scalar functions (math.log, as bm25s does). postings: the rows' postings if
     known (update_postings), else they are counted.
     """
-    from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+    from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer  # deferred: scipy (start-up time)
 
     n = rows.n_rows
     lengths = np.diff(rows.offsets)
@@ -432,8 +442,6 @@ def _vocab_json(terms: list[str], json_functions) -> str:
     written out directly: 2x faster than building the dict and encoding it (~20 ms at 26k terms)."""
     if json_functions.ORJSON_AVAILABLE:  # bm25s then writes orjson's compact form
         return json_functions.dumps({**{t: i for i, t in enumerate(terms)}, "": len(terms)}, ensure_ascii=False)
-    from json.encoder import encode_basestring
-
     return "{" + ", ".join([f"{encode_basestring(t)}: {i}" for i, t in enumerate(terms)] + [f'"": {len(terms)}']) + "}"
 
 
@@ -464,10 +472,8 @@ def write_bm25(
     its vocabulary files are hard-linked instead of encoded again. postings: the rows' postings
     (update_postings), else they are counted from rows.ids.
     """
-    import bm25s
+    import bm25s  # deferred: bm25s imports scipy (start-up time)
     from bm25s.utils import json_functions
-
-    from index.files import link_or_copy
 
     arrays = bm25_arrays(rows, settings, delta, postings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -499,3 +505,61 @@ def write_bm25(
     np.save(folder / TOKEN_ROWS, rows.offsets, allow_pickle=False)
     tf = arrays["tf"]
     np.save(folder / TERM_FREQS, tf.astype(np.uint16) if not tf.size or tf.max() < 2**16 else tf, allow_pickle=False)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed since a BM25 folder's base was written."""
+
+    removed: np.ndarray
+    """Sorted base rows that are gone."""
+    rows: RowTerms
+    """The rows added since, in row order (after the base's remaining rows)."""
+
+    def alive(self, base_rows: int) -> np.ndarray:
+        """A bool per base row: not removed."""
+        alive = np.ones(base_rows, dtype=bool)
+        alive[self.removed] = False
+        return alive
+
+
+def empty_delta() -> Delta:
+    return Delta(np.zeros(0, dtype=np.int64), RowTerms([], np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)))
+
+
+def has_delta(folder: Path) -> bool:
+    return (folder / DELTA_ROWS).is_file()
+
+
+def read_delta(folder: Path, base_rows: int) -> Delta | None:
+    """The folder's delta, None if it has none; ValueError if its files do not describe a delta of a
+    base with base_rows rows (a damaged index: never scored from)."""
+    if not has_delta(folder):
+        return None
+    removed = np.load(folder / DELTA_REMOVED, allow_pickle=False)
+    ids = np.load(folder / DELTA_TOKENS, allow_pickle=False)
+    offsets = np.load(folder / DELTA_ROWS, allow_pickle=False)
+    terms = read_term_lines(folder / DELTA_TERMS)
+    fits = (
+        removed.dtype == np.int64
+        and removed.ndim == 1
+        and ids.dtype == np.int32
+        and offsets.dtype == np.int64
+        and offsets.ndim == 1
+        and offsets.shape[0] >= 1
+        and offsets[0] == 0
+        and offsets[-1] == ids.shape[0]
+        and bool(np.all(np.diff(offsets) >= 0))
+        and (removed.size == 0 or (removed[0] >= 0 and removed[-1] < base_rows and bool(np.all(np.diff(removed) > 0))))
+        and (ids.size == 0 or (int(ids.min()) >= 0 and int(ids.max()) < len(terms)))
+        and terms == sorted(terms)
+    )
+    if not fits:
+        raise ValueError(f"the BM25 delta in {folder.name} does not fit its base of {base_rows} rows")
+    return Delta(removed, RowTerms(terms, ids, offsets))
+
+
+def delta_term_lists(delta: Delta) -> list[list[str]]:
+    """The delta rows' terms, one list per row (to fold the delta into a new base)."""
+    terms, ids, offsets = delta.rows.terms, delta.rows.ids.tolist(), delta.rows.offsets.tolist()
+    return [[terms[i] for i in ids[offsets[r] : offsets[r + 1]]] for r in range(delta.rows.n_rows)]

@@ -22,32 +22,30 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from index.lexical import BM25Settings, ColumnLexical
+from index.files import link_or_copy
+from index.lexical import BM25Settings
 from index.lexical_build import (
+    DELTA_FILES,
+    DELTA_REMOVED,
+    DELTA_ROWS,
+    DELTA_TERMS,
+    DELTA_TOKENS,
     TERM_FREQS,
     TERMS,
     TOKEN_ROWS,
-    RowTerms,
+    Delta,
+    count_postings,
+    empty_delta,
     kept_rows,
-    read_term_lines,
+    read_delta,
     update_row_terms,
     write_term_lines,
 )
 
-DELTA_REMOVED = "delta_removed.npy"
-"""int64, sorted: the base's rows (positions in the base) that the index no longer has."""
-DELTA_TERMS = "delta_terms.txt"
-"""The delta rows' vocabulary, sorted, one term a line."""
-DELTA_TOKENS = "delta_tokens.npy"
-"""int32 term ids (lines of DELTA_TERMS) of the delta rows, concatenated in row order."""
-DELTA_ROWS = "delta_rows.npy"
-"""int64 offsets: delta row i is DELTA_TOKENS[DELTA_ROWS[i]:DELTA_ROWS[i + 1]]."""
-DELTA_FILES = (DELTA_REMOVED, DELTA_TERMS, DELTA_TOKENS, DELTA_ROWS)
 DELTA_SHARE = 0.05
 """A delta whose removed plus added rows exceed this share of the base's rows is folded into a new
 base (the same share as index/vectors.py's)."""
@@ -59,60 +57,9 @@ repeated, 300 claims): at 100k rows (4.6M postings) a query's BM25 p95 is 1.1 ms
 of a 50 ms query budget, for an update of 0.06 s against 3.0 s in one that takes seconds anyway."""
 CACHE_POSTINGS = 2_000_000
 """Scored postings a DeltaScorer keeps (12 bytes each: 24 MB at most), least recently used dropped."""
-METHODS = ColumnLexical.METHODS
-"""Methods whose score of a row without the term is zero: the ones scored column by column."""
-
-
-@dataclass(frozen=True)
-class Delta:
-    """What changed since a BM25 folder's base was written."""
-
-    removed: np.ndarray
-    """Sorted base rows that are gone."""
-    rows: RowTerms
-    """The rows added since, in row order (after the base's remaining rows)."""
-
-    def alive(self, base_rows: int) -> np.ndarray:
-        """A bool per base row: not removed."""
-        alive = np.ones(base_rows, dtype=bool)
-        alive[self.removed] = False
-        return alive
-
-
-def empty_delta() -> Delta:
-    return Delta(np.zeros(0, dtype=np.int64), RowTerms([], np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)))
-
-
-def has_delta(folder: Path) -> bool:
-    return (folder / DELTA_ROWS).is_file()
-
-
-def read_delta(folder: Path, base_rows: int) -> Delta | None:
-    """The folder's delta, None if it has none; ValueError if its files do not describe a delta of a
-    base with base_rows rows (a damaged index: never scored from)."""
-    if not has_delta(folder):
-        return None
-    removed = np.load(folder / DELTA_REMOVED, allow_pickle=False)
-    ids = np.load(folder / DELTA_TOKENS, allow_pickle=False)
-    offsets = np.load(folder / DELTA_ROWS, allow_pickle=False)
-    terms = read_term_lines(folder / DELTA_TERMS)
-    fits = (
-        removed.dtype == np.int64
-        and removed.ndim == 1
-        and ids.dtype == np.int32
-        and offsets.dtype == np.int64
-        and offsets.ndim == 1
-        and offsets.shape[0] >= 1
-        and offsets[0] == 0
-        and offsets[-1] == ids.shape[0]
-        and bool(np.all(np.diff(offsets) >= 0))
-        and (removed.size == 0 or (removed[0] >= 0 and removed[-1] < base_rows and bool(np.all(np.diff(removed) > 0))))
-        and (ids.size == 0 or (int(ids.min()) >= 0 and int(ids.max()) < len(terms)))
-        and terms == sorted(terms)
-    )
-    if not fits:
-        raise ValueError(f"the BM25 delta in {folder.name} does not fit its base of {base_rows} rows")
-    return Delta(removed, RowTerms(terms, ids, offsets))
+METHODS = ("lucene", "robertson", "atire")
+"""Methods whose score of a row without the term is zero: the ones scored column by column
+(index/lexical_column.py)."""
 
 
 def write_delta(
@@ -133,8 +80,6 @@ def write_delta(
     DELTA_MAX_POSTINGS), the method is not scored column by column, live has no term counts,
     or the rows do not line up (new rows must come after all kept ones).
     """
-    from index.files import link_or_copy
-
     if (
         settings.method not in METHODS
         or not hasattr(os, "pread")
@@ -179,12 +124,6 @@ def write_delta(
     return True
 
 
-def delta_term_lists(delta: Delta) -> list[list[str]]:
-    """The delta rows' terms, one list per row (to fold the delta into a new base)."""
-    terms, ids, offsets = delta.rows.terms, delta.rows.ids.tolist(), delta.rows.offsets.tolist()
-    return [[terms[i] for i in ids[offsets[r] : offsets[r + 1]]] for r in range(delta.rows.n_rows)]
-
-
 def idf(method: str, df: int, n: int) -> float:
     """bm25s's IDF (bm25s/scoring.py, _score_idf_*), for the column-scored methods."""
     if method == "lucene":
@@ -223,8 +162,6 @@ class DeltaScorer:
     """Scores of a base + delta BM25 folder, computed per query term from the saved term counts."""
 
     def __init__(self, folder: Path, base_rows: int, delta: Delta, settings: BM25Settings) -> None:
-        from index.lexical_build import count_postings
-
         self.settings = settings
         offsets = np.load(folder / TOKEN_ROWS, allow_pickle=False)
         if offsets.shape != (base_rows + 1,) or offsets.dtype != np.int64:

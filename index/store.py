@@ -1,35 +1,37 @@
-"""The on-disk index: generation folders (manifest, SQLite, FAISS, BM25) swapped in atomically under a lock."""
+"""The embedded store's folder: generations (manifest, SQLite, FAISS, BM25) swapped in atomically under a lock."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from index.chunker import ChunkSettings
 from index.documents import FileStat
 from index.errors import REBUILD_HINT, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.files import fsync_path, fsync_written
-from index.lexical import BM25Settings, LexicalIndex
+from index.lexical import LexicalIndex
+from index.lexical_column import load_lexical
+from index.manifest import (  # noqa: F401 - the format's names, read by the embedded store and its tests
+    DELTA_FORMAT_VERSION,
+    FORMAT_VERSION,
+    READ_FORMATS,
+    Manifest,
+    expected_mismatch,
+    formats,
+    rebuild_command,
+    rebuild_hint,
+)
 from index.vectors import DenseIndex, load_dense
 
-FORMAT_VERSION = 3
-"""The format of a generation without a BM25 delta (every index built from scratch)."""
-DELTA_FORMAT_VERSION = 4
-"""A generation with a BM25 delta (index/lexical_delta.py): a qa from before deltas refuses it, with
-the rebuild command, instead of scoring the base alone; this one reads both."""
-READ_FORMATS = (FORMAT_VERSION, DELTA_FORMAT_VERSION)
 CURRENT = "CURRENT"
 LOCK = ".lock"
 READERS = ".readers"
@@ -88,61 +90,6 @@ CREATE TABLE IF NOT EXISTS file_stats (
 """
 # file_stats: the stat of each document's file when it was last read (index/documents.py FileStat).
 # Added without a format change: an index written before it has no rows, so its files are read once.
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What built an index; loading with other settings is refused."""
-
-    format_version: int
-    model: str
-    model_fingerprint: str
-    dim: int
-    backend: str
-    chunking: dict
-    bm25: dict
-    roots: list[str]
-    root: str
-    created_at: float
-    n_documents: int
-    n_chunks: int
-    faiss_kind: str = "flat"
-    files: dict = field(default_factory=dict)
-    """Every file of the generation with its size; anything else in the folder is refused."""
-    extractors: dict = field(default_factory=dict)
-    """Version of each extractor that read the documents (index/documents.py EXTRACTORS); absent: 1."""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_path(cls, path: Path) -> Manifest:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**raw)
-        except FileNotFoundError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise IndexCorruptError(f"The index manifest {path} is unreadable ({exc}).", REBUILD_HINT) from exc
-
-    def chunk_settings(self) -> ChunkSettings:
-        return ChunkSettings(**self.chunking)
-
-    def bm25_settings(self) -> BM25Settings:
-        return BM25Settings(**self.bm25)
-
-
-def rebuild_command(roots) -> str | None:
-    """`qa index --rebuild` with the folders a manifest names (None when it names none usable)."""
-    if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
-        return None
-    return "qa index --rebuild " + " ".join(f"'{r}'" for r in roots)
-
-
-def rebuild_hint(roots) -> str:
-    """The rebuild command for an index whose manifest names its folders (else REBUILD_HINT)."""
-    command = rebuild_command(roots)
-    return f"Rebuild it: {command}" if command else REBUILD_HINT
 
 
 @contextlib.contextmanager
@@ -384,25 +331,6 @@ class LoadedIndex:
         self.unit_lexical.close()
 
 
-def _formats() -> str:
-    return " and ".join(str(v) for v in READ_FORMATS)
-
-
-def expected_mismatch(
-    manifest: Manifest, *, fingerprint: str | None, chunking: ChunkSettings | None, backend: str | None
-) -> str | None:
-    """Describe how the manifest differs from what the caller expects, or None."""
-    if manifest.format_version not in READ_FORMATS:
-        return f"index format {manifest.format_version}, this qa reads formats {_formats()}"
-    if backend is not None and manifest.backend != backend:
-        return f"backend {manifest.backend}, you asked for {backend}"
-    if fingerprint is not None and manifest.model_fingerprint != fingerprint:
-        return f"model {manifest.model} [{manifest.model_fingerprint}], the installed model is [{fingerprint}]"
-    if chunking is not None and manifest.chunking != asdict(chunking):
-        return f"chunking {manifest.chunking}, you asked for {asdict(chunking)}"
-    return None
-
-
 def load_index(index_dir: Path, attempts: int = 5) -> LoadedIndex:
     """Open the live generation, checking the manifest's file list and sizes first.
 
@@ -441,7 +369,7 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
     if manifest.format_version not in READ_FORMATS:
         # checked before the file list: an older format has other files, and is not damaged
         raise IndexMismatchError(
-            f"The index at {index_dir} has format {manifest.format_version}; this qa reads formats {_formats()}.",
+            f"The index at {index_dir} has format {manifest.format_version}; this qa reads formats {formats()}.",
             rebuild_hint(manifest.roots),
         )
     actual = list_files(folder)
@@ -470,9 +398,9 @@ def _load_live_generation(index_dir: Path) -> LoadedIndex:
         conn.execute("SELECT count(*) FROM chunks").fetchone()
         dense = load_dense(folder, manifest.faiss_kind)
         vectors = dense.index
-        lexical = LexicalIndex.load(folder / BM25_DIR, manifest.bm25_settings())
+        lexical = load_lexical(folder / BM25_DIR, manifest.bm25_settings())
         bm25_ids = np.load(folder / BM25_IDS, allow_pickle=False)
-        unit_lexical = LexicalIndex.load(folder / UNIT_BM25_DIR, manifest.bm25_settings())
+        unit_lexical = load_lexical(folder / UNIT_BM25_DIR, manifest.bm25_settings())
         unit_ids = np.load(folder / UNIT_IDS, allow_pickle=False)
     except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError, KeyError) as exc:
         raise IndexCorruptError(

@@ -88,11 +88,6 @@ class BeirSession:
             chunking=chunking,
             settings=replace(settings.retrieval, candidates=settings.candidates or settings.retrieval.candidates),
         )
-        self.source_of = dict(
-            self.engine.index.conn.execute(
-                "SELECT chunks.id, documents.source FROM chunks JOIN documents ON documents.id = chunks.doc_id"
-            )
-        )
         self.query_ids = list(dataset.queries)
         self.query_texts = [clean_question(dataset.queries[q]) for q in self.query_ids]
         getattr(embedder, "load", lambda: None)()  # the model's start-up is not query time
@@ -124,7 +119,8 @@ class BeirSession:
             candidates = self.engine.candidates(self.query_texts[i], self.query_vectors[i], mode)
             if mode == "hybrid":
                 candidates = self.engine.rerank(self.query_texts[i], candidates)  # as Engine.search does
-            run[qid], best[qid] = document_scores(candidates, self.source_of)
+            source_of = self.engine.index.catalog.sources_of([c.chunk_id for c in candidates])
+            run[qid], best[qid] = document_scores(candidates, source_of)
         seconds = time.perf_counter() - started + self.embed_seconds
         progress(mode, len(self.query_ids), len(self.query_ids))
         metrics = evaluate_run(run, self.dataset.qrels, measures)

@@ -1,4 +1,4 @@
-"""Checking quoted text against the file's current contents before it is shown."""
+"""Cite: passages and answer spans as citations checked against the file's current contents, duplicates collapsed."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from index.documents import FileStat, UndecodableError, page_at, read_text
+from index.documents import PAGE_BREAK, FileStat, UndecodableError, page_at, read_text
+from index.stores.base import PassageRecord
+from qa.dedup import overlap_ratio, resemblance, shingles
+from qa.fusion import Candidate
+from qa.results import Citation, Passage
 
 _EXTRACTED_MAX = 32
 """Extracted texts (PDF, HTML) kept between answers, keyed by path and stat."""
@@ -61,3 +67,65 @@ def current_text(path: Path) -> str:
             while len(_extracted) > _EXTRACTED_MAX:
                 _extracted.popitem(last=False)
     return text
+
+
+def cite_passages(
+    ranked: Sequence[Candidate],
+    records: Mapping[int, PassageRecord],
+    reader: SourceReader,
+    k: int,
+    duplicate_resemblance: float,
+) -> list[Passage]:
+    """The first k distinct passages of ranked, each cited and checked against its file (stale when its
+    text changed). A passage overlapping a kept one of the same document by half is dropped; one whose
+    shingles resemble a kept one of another document is listed in its also_in."""
+    kept: list[tuple[Candidate, Citation, frozenset, list[Citation]]] = []
+    for cand in ranked:
+        if len(kept) >= k:
+            break
+        p = records[cand.chunk_id]
+        source, c0, c1, text = p.source, p.char_start, p.char_end, p.text
+        current = reader.is_current(source, c0, c1, text)
+        cite = Citation(
+            source,
+            p.line_start,
+            p.line_end,
+            c0,
+            c1,
+            text,
+            stale=not current,
+            page=reader.page_at(source, c0) if current else None,
+        )
+        sh = shingles(text)
+        duplicate = False
+        for _, other, other_sh, also in kept:
+            if other.source == source:
+                if overlap_ratio((c0, c1), (other.char_start, other.char_end)) >= 0.5:
+                    duplicate = True
+                    break
+            elif resemblance(sh, other_sh) >= duplicate_resemblance:
+                also.append(cite)
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append((cand, cite, sh, []))
+    return [
+        Passage(rank=i + 1, chunk_id=cand.chunk_id, citation=cite, scores=cand.scores, also_in=tuple(also))
+        for i, (cand, cite, _, also) in enumerate(kept)
+    ]
+
+
+def quote(passage: Citation, char_start: int, char_end: int) -> Citation:
+    """The citation of a span inside a cited passage: its own lines, page and text."""
+    text = passage.text[char_start - passage.char_start : char_end - passage.char_start]
+    prefix = passage.text[: char_start - passage.char_start]
+    line_start = passage.line_start + prefix.count("\n")
+    return replace(
+        passage,
+        line_start=line_start,
+        line_end=line_start + text.count("\n"),
+        char_start=char_start,
+        char_end=char_end,
+        text=text,
+        page=None if passage.page is None else passage.page + prefix.count(PAGE_BREAK),
+    )

@@ -322,18 +322,16 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
 @_index_dir_option
 def sources(corpus, index_dir):
     """List the documents in the index."""
-    from index.store import load_index
+    from index.stores import open_store
     from qa.sanitize import safe_line
 
     config = _config(corpus, index_dir, None)
-    loaded = load_index(config.resolved_index_dir)
+    index = open_store(config.resolved_index_dir).open()
     try:
-        for source, n in loaded.conn.execute(
-            "SELECT source, (SELECT count(*) FROM chunks WHERE doc_id = documents.id) FROM documents ORDER BY source"
-        ):
+        for source, n in index.catalog.passage_counts().items():
             click.echo(f"{safe_line(source)}\t{n} chunk{'' if n == 1 else 's'}")
     finally:
-        loaded.close()
+        index.close()
 
 
 @cli.command()
@@ -377,12 +375,6 @@ def sources(corpus, index_dir):
 @click.option(
     "--alpha", type=click.FloatRange(0, 1), default=None, help="Dense weight in hybrid fusion (default: the product's)."
 )
-@click.option(
-    "--document-bm25",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Share of the lexical weight on BM25 of the whole document (default: the product's, 0).",
-)
 @_index_dir_option
 @_backend_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -398,7 +390,6 @@ def bench(
     failures,
     max_failures,
     alpha,
-    document_bm25,
     index_dir,
     backend,
     quiet,
@@ -415,7 +406,7 @@ def bench(
     if (questions is None) == (beir_folder is None):
         raise click.UsageError("Give either a question file or --beir FOLDER.")
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    retrieval = retrieval_settings(alpha=alpha, document_bm25_share=document_bm25)
+    retrieval = retrieval_settings(alpha=alpha)
     bar, progress = _progress_printer(quiet)
     with bar if bar is not None else _no_context():
         if beir_folder is not None:

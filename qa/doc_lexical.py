@@ -1,87 +1,102 @@
-"""BM25 over whole documents, rebuilt from an index's chunks, so a chunk can carry its document's lexical score."""
+"""BM25 over whole short documents, rebuilt from the catalog's passages, so a passage can carry its document's score."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from index.lexical import LexicalIndex
+from index.ranking import top_positive
+from index.stores import lexical_over_texts
+from index.stores.base import Catalog, Hits, PassageRecord, Within
 
 
-def document_texts(conn, doc_ids: Sequence[int] | None = None) -> tuple[list[int], list[str]]:
-    """(document ids, texts) reassembled from the stored chunks; overlaps are kept once.
-
-    With doc_ids, only those documents."""
+def document_texts(
+    passages: Iterable[PassageRecord], doc_ids: Sequence[int] | None = None
+) -> tuple[list[int], list[str]]:
+    """(document ids, texts) reassembled from passages given by document then position (Catalog.all_passages);
+    overlaps are kept once. With doc_ids, only those documents."""
     ids: list[int] = []
     texts: list[str] = []
     current, parts, end = None, [], 0
-    rows = conn.execute("SELECT doc_id, char_start, char_end, text FROM chunks ORDER BY doc_id, char_start, char_end")
-    if doc_ids is not None:
-        wanted = set(doc_ids)
-        rows = (r for r in rows if r[0] in wanted)
-    for doc_id, start, stop, text in rows:
-        if doc_id != current:
+    wanted = set(doc_ids) if doc_ids is not None else None
+    for p in passages:
+        if wanted is not None and p.doc_id not in wanted:
+            continue
+        if p.doc_id != current:
             if current is not None:
                 ids.append(current)
                 texts.append("".join(parts))
-            current, parts, end = doc_id, [], 0
-        if stop <= end:
+            current, parts, end = p.doc_id, [], 0
+        if p.char_end <= end:
             continue
-        # chunks are exact spans of the document: keep only what the previous one did not cover
-        parts.append(text[end - start :] if start < end else " " + text)
-        end = stop
+        # passages are exact spans of the document: keep only what the previous one did not cover
+        parts.append(p.text[end - p.char_start :] if p.char_start < end else " " + p.text)
+        end = p.char_end
     if current is not None:
         ids.append(current)
         texts.append("".join(parts))
     return ids, texts
 
 
-class DocumentLexical:
-    """BM25 where a document is one text, spread onto its chunks (same analyzer and parameters as the chunk index).
+class ShortDocumentQuery:
+    """One question's scores: each passage's row score, its document's where the document is short."""
 
-    With whole_doc_ids, only those documents are one text each and every chunk of any other document
-    is its own text: in a short document (an abstract, a note) the words of a question are often
-    split across its chunks, so the document's BM25 says more about each chunk than the chunk's own
-    does. Longer documents then keep chunk-level BM25 (the same texts as the chunk index), and they
-    stay in the corpus so that term statistics are the whole collection's.
+    def __init__(self, owner: ShortDocuments, text_scores: np.ndarray) -> None:
+        self._owner = owner
+        self._scores = text_scores[owner.text_rows]
+
+    def top(self, k: int, within: Within = None) -> Hits:
+        """The passages of short documents with the k best scores (positive), best first."""
+        owner = self._owner
+        allowed = None if within is None else owner.positions(owner.catalog.passages_within(within))
+        rows = top_positive(np.where(owner.whole, self._scores, 0.0), k, allowed)
+        return Hits(owner.passage_ids[rows], self._scores[rows])
+
+    def score(self, ids: Sequence[int]) -> np.ndarray:
+        return self._scores[self._owner.positions(ids)]
+
+
+class ShortDocuments:
+    """BM25 where each short document is one text and every passage of a longer document is its own
+    (same analyzer and parameters as the passage index), spread onto the passages.
+
+    In a short document (an abstract, a note) the words of a question are often split across its
+    passages, so the document's BM25 says more about each passage than the passage's own does. Longer
+    documents keep passage-level BM25 (the same texts as the passage index), and they stay in the
+    corpus so that term statistics are the whole collection's.
     """
 
-    def __init__(self, index, whole_doc_ids: Sequence[int] | None = None) -> None:
-        doc_ids, texts = document_texts(index.conn, whole_doc_ids)
+    def __init__(self, catalog: Catalog, whole_doc_ids: Sequence[int], settings) -> None:
+        self.catalog = catalog
+        passages = list(catalog.all_passages())
+        doc_ids, texts = document_texts(passages, whole_doc_ids)
         row_of_doc = {d: i for i, d in enumerate(doc_ids)}
+        by_id = sorted(passages, key=lambda p: p.id)
+        self.passage_ids = np.asarray([p.id for p in by_id], dtype=np.int64)
         rows = []
-        # for each row of the chunk BM25 index (index.bm25_ids order): the row of its text
-        self.whole = np.zeros(len(index.bm25_ids), dtype=bool)
-        """Which chunk rows take their whole document's score."""
-        chunks = {cid: (doc, text) for cid, doc, text in index.conn.execute("SELECT id, doc_id, text FROM chunks")}
-        for i, c in enumerate(index.bm25_ids):
-            doc, text = chunks[int(c)]
-            if doc in row_of_doc:
-                rows.append(row_of_doc[doc])
+        self.whole = np.zeros(len(by_id), dtype=bool)
+        """Which passages take their whole document's score (by ascending passage id)."""
+        for i, p in enumerate(by_id):
+            if p.doc_id in row_of_doc:
+                rows.append(row_of_doc[p.doc_id])
                 self.whole[i] = True
             else:
                 rows.append(len(texts))
-                texts.append(text)
-        self.lexical = LexicalIndex.build(texts, index.lexical.settings)
-        self.chunk_rows = np.asarray(rows, dtype=np.int64)
+                texts.append(p.text)
+        self.text_rows = np.asarray(rows, dtype=np.int64)
+        self._texts = np.arange(len(texts), dtype=np.int64)
+        self.lexical = lexical_over_texts(texts, settings)
 
-    def chunk_scores(self, question: str) -> np.ndarray:
-        """Each chunk's score (its document's where whole), aligned with the chunk BM25 index's rows."""
-        return self.lexical.scores(question)[self.chunk_rows]
+    def positions(self, ids: Sequence[int]) -> np.ndarray:
+        at = np.searchsorted(self.passage_ids, np.asarray(ids, dtype=np.int64))
+        if np.any(at >= self.passage_ids.shape[0]) or np.any(self.passage_ids[at] != np.asarray(ids)):
+            raise KeyError("passage not in the short-document index")
+        return at
 
-    def scores_and_top(
-        self, question: str, n: int, allowed_rows: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk-aligned scores, and the chunk rows of the n best texts (score > 0)."""
-        text_scores = self.lexical.scores(question)
-        scores = text_scores[self.chunk_rows]
-        if allowed_rows is not None:
-            scores = np.where(allowed_rows, scores, 0.0)
-            text_scores = np.zeros_like(text_scores)
-            np.maximum.at(text_scores, self.chunk_rows, scores)
-        from qa.engine import top_rows
+    def whole_of(self, ids: Sequence[int]) -> np.ndarray:
+        """Whether each passage takes its whole document's score."""
+        return self.whole[self.positions(ids)]
 
-        best = top_rows(text_scores, n)
-        best = best[text_scores[best] > 0]
-        return scores, np.flatnonzero(np.isin(self.chunk_rows, best))
+    def query(self, text: str) -> ShortDocumentQuery:
+        return ShortDocumentQuery(self, self.lexical.query(text).score(self._texts))

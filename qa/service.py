@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from index.embedder import Embedder, make_embedder
 from index.errors import InputError, QAError
-from index.store import read_manifest
+from index.stores import open_store
 from qa.config import RunConfig
 from qa.engine import Engine
 
@@ -63,9 +63,7 @@ def index_corpus(
         **kwargs,
     )
     if clean_up_after:
-        from index.store import clean_up_in_background
-
-        clean_up_in_background(config.resolved_index_dir)
+        open_store(config.resolved_index_dir).clean_up(background=True)
     return report
 
 
@@ -165,7 +163,6 @@ def watch_corpus(
     A corpus path that is gone (a folder moved away or deleted: a checkout, a sync tool) leaves the
     index as it was: on_gone gets the missing paths, the watch waits for them, and when they are back
     on_gone gets [] and every file is compared (with the feed watching the folders afresh)."""
-    from index import store
     from index.builder import changes_since
 
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
@@ -192,7 +189,7 @@ def watch_corpus(
             full_at = started + FULL_CHECK_SECONDS
         try:
             if changes_since(
-                store.current_generation(config.resolved_index_dir), config.paths, changed_paths=changed_paths, **kwargs
+                open_store(config.resolved_index_dir), config.paths, changed_paths=changed_paths, **kwargs
             ):
                 on_report(
                     index_corpus(
@@ -234,7 +231,7 @@ def open_engine(
     check_paths(config.paths)
     index_dir = config.resolved_index_dir
     report = None
-    manifest = read_manifest(index_dir) if build_if_missing or preload else None
+    manifest = open_store(index_dir).manifest() if build_if_missing or preload else None
     if build_if_missing and manifest is None:
         embedder = embedder or make_embedder(config.backend)
         report = index_corpus(config, embedder, wait=True, progress=progress)

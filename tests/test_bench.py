@@ -148,7 +148,7 @@ def test_chunk_granularity_maps_chunks_back_to_documents(tmp_path, fake_embedder
 
 def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_embedder):
     from index.chunker import ChunkSettings
-    from index.store import load_index
+    from index.stores import open_store
     from qa.doc_lexical import document_texts
 
     dataset = load_beir(SLICE)
@@ -159,31 +159,23 @@ def test_document_texts_are_reassembled_from_overlapping_chunks(tmp_path, fake_e
         ChunkSettings(max_tokens=48, overlap_tokens=16),
         documents=(SLICE, as_documents(dataset), []),
     )
-    loaded = load_index(tmp_path / "index")
-    try:
-        source_of = dict(loaded.conn.execute("SELECT id, source FROM documents"))
-        overlapping = loaded.conn.execute(
-            "SELECT count(*) FROM chunks a JOIN chunks b ON a.doc_id = b.doc_id AND a.ordinal + 1 = b.ordinal AND b.char_start < a.char_end"
-        ).fetchone()[0]
-        ids, texts = document_texts(loaded.conn)
-    finally:
-        loaded.close()
+    with open_store(tmp_path / "index").read_catalog() as (catalog, _):
+        source_of = {d.id: d.source for d in catalog.documents()}
+        passages = list(catalog.all_passages())
+        ids, texts = document_texts(passages)
+    overlapping = sum(
+        a.doc_id == b.doc_id and a.ordinal + 1 == b.ordinal and b.char_start < a.char_end
+        for a, b in zip(passages, passages[1:])
+    )
     assert overlapping > 0  # the case that matters: overlap must not be counted twice
     assert len(ids) == len(dataset.corpus)
     for doc_id, text in zip(ids, texts):
         assert text.split() == dataset.corpus[source_of[doc_id]].split()
 
 
-@pytest.mark.parametrize(
-    "whole_document",
-    [
-        pytest.param({"document_bm25_share": 1.0, "short_document_chars": 0}, id="document_bm25_share"),
-        pytest.param({"short_document_chars": 10**9}, id="every_abstract_short"),
-    ],
-)
-def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_path, fake_embedder, whole_document):
-    """With all the lexical weight on the document's BM25 (every document, or every document under the
-    short-document limit), hybrid ranks documents as BM25 over whole documents does; without, it does not."""
+def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_path, fake_embedder):
+    """With all the lexical weight on the document's BM25 (every document under the short-document
+    limit), hybrid ranks documents as BM25 over whole documents does; without, it does not."""
     from qa.bench_beir import BeirSession
     from qa.engine import RetrievalSettings
 
@@ -193,7 +185,7 @@ def test_whole_document_bm25_ranks_documents_as_bm25_over_whole_documents(tmp_pa
     try:
         # (late interaction off: it would reorder the top passages by the model's token states)
         off = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, short_document_chars=0, rerank_top=0))
-        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, rerank_top=0, **whole_document))
+        on = session.evaluate("hybrid", RetrievalSettings(alpha=0.0, rerank_top=0, short_document_chars=10**9))
     finally:
         session.close()
     expected = whole.results[0].run_metrics.rankings
@@ -221,9 +213,11 @@ def test_long_documents_keep_chunk_and_sentence_bm25(tmp_path, fake_embedder):
         on = engine.candidates("when do ferry tickets leave at dawn", qvec, "hybrid")
         engine.settings = RetrievalSettings(short_document_chars=0)
         off = engine.candidates("when do ferry tickets leave at dawn", qvec, "hybrid")
+        note = {
+            cid for cid, src in engine.index.catalog.sources_of([c.chunk_id for c in off]).items() if src == "note.txt"
+        }
     finally:
-        engine.index.close()
-    note = {cid for cid, src in engine._source_of.items() if src == "note.txt"}
+        engine.close()
     assert len(note) > 1  # the note's words are split across its chunks
     long_on = [(c.chunk_id, round(c.fused, 6)) for c in on if c.chunk_id not in note]
     long_off = [(c.chunk_id, round(c.fused, 6)) for c in off if c.chunk_id not in note]

@@ -20,18 +20,17 @@ from index import store
 from index.builder import build_index, changes_since
 from index.changes import ChangeFeed, hidden_or_inside
 from index.documents import changed_files, corpus_root
+from index.stores import open_store
 
 
 def indexed(index_dir: Path) -> tuple[set, set, list]:
     """(source, sha256) of every document, the recorded stats, and every chunk's text, in order."""
-    loaded = store.load_index(index_dir)
-    try:
-        docs = set(loaded.conn.execute("SELECT source, sha256 FROM documents"))
-        stats = set(loaded.conn.execute("SELECT source, size, mtime_ns, ctime_ns, inode FROM file_stats"))
-        chunks = sorted(r[0] for r in loaded.conn.execute("SELECT text FROM chunks"))
+    with open_store(index_dir).read_catalog() as (catalog, _):
+        recorded, recorded_stats = catalog.recorded()
+        docs = {(source, sha256) for source, (_, sha256, _) in recorded.items()}
+        stats = {(source, *st) for source, st in recorded_stats.items()}
+        chunks = sorted(p.text for p in catalog.all_passages())
         return docs, stats, chunks
-    finally:
-        loaded.close()
 
 
 def counts(report) -> tuple:
@@ -102,7 +101,7 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
         b = build_index([corpus], full, fake_embedder)
         assert counts(a) == counts(b), (round_no, touched)
         assert indexed(hinted) == indexed(full), (round_no, touched)
-        assert not changes_since(store.current_generation(hinted), [corpus]), "the hinted index is up to date"
+        assert not changes_since(open_store(hinted), [corpus]), "the hinted index is up to date"
 
 
 def test_changes_that_only_a_walk_can_judge_fall_back_to_one(tmp_path, fake_embedder):
@@ -416,11 +415,8 @@ def test_qa_index_watch_indexes_a_saved_file_at_once(tmp_path, onnx_home):
     finally:
         if proc.poll() is None:
             proc.kill()
-    loaded = store.load_index(tmp_path / "idx")
-    try:
-        assert {r[0] for r in loaded.conn.execute("SELECT source FROM documents")} == {"a.txt", "c.txt", "d.txt"}
-    finally:
-        loaded.close()
+    with open_store(tmp_path / "idx").read_catalog() as (catalog, _):
+        assert set(catalog.sources()) == {"a.txt", "c.txt", "d.txt"}
 
 
 def test_the_watches_remove_the_replaced_generation_after_the_update(tmp_path, fake_embedder):

@@ -170,20 +170,20 @@ def test_ask_during_a_build_answers_from_the_last_complete_index(tmp_path):
 def test_readers_never_see_a_half_swapped_index(tmp_path, fake_embedder, monkeypatch):
     """Opening and asking in a loop while another process keeps committing new generations: zero
     failures, even when a load is slower than a whole rebuild; old generations do not pile up."""
+    import index.store
     from index.builder import build_index
-    from index.lexical import LexicalIndex
     from qa.engine import Engine
 
     corpus = write_corpus(tmp_path / "corpus", CORPUS_A)
     index_dir = tmp_path / "index"
     build_index([corpus], index_dir, fake_embedder)
-    real_load = LexicalIndex.load.__func__
+    real_load = index.store.load_lexical
 
-    def slow_load(cls, folder, settings):
+    def slow_load(folder, settings):
         time.sleep(0.05)  # a big index: the writer can commit and clean up while we are still loading
-        return real_load(cls, folder, settings)
+        return real_load(folder, settings)
 
-    monkeypatch.setattr(LexicalIndex, "load", classmethod(slow_load))
+    monkeypatch.setattr(index.store, "load_lexical", slow_load)
     writer = subprocess.Popen([sys.executable, "-c", REBUILD_LOOP, str(corpus), str(index_dir), "25"], cwd=REPO)
     opened, failures, most_generations = 0, [], 0
     try:

@@ -217,13 +217,10 @@ def test_unreadable_file_and_folder_are_reported(messy_run):
     """chmod 000 file and folder: reported as permission denied, never indexed."""
     if not messy_run["permissions_bite"]:
         pytest.skip("running as root and unable to drop CAP_DAC_OVERRIDE: chmod 000 files are readable here")
-    from index.store import load_index
+    from index.stores import open_store
 
-    loaded = load_index(messy_run["index_dir"])
-    try:
-        sources = {row[0] for row in loaded.conn.execute("SELECT source FROM documents")}
-    finally:
-        loaded.close()
+    with open_store(messy_run["index_dir"]).read_catalog() as (catalog, _):
+        sources = set(catalog.sources())
     assert "locked.txt" not in sources and "sealed/inside.txt" not in sources
     assert "skipped " + str(messy_run["root"] / "locked.txt") + ": permission denied" in messy_run["result"].stderr
 
@@ -235,7 +232,7 @@ def test_good_files_are_indexed_decoded_and_answerable(messy_run, fake_embedder)
 
     engine = Engine.open(messy_run["index_dir"], fake_embedder)
     try:
-        encodings = dict(engine.index.conn.execute("SELECT source, encoding FROM documents"))
+        encodings = {d.source: d.encoding for d in engine.index.catalog.documents()}
         good = messy_run["expected"]["good"]
         assert set(good) <= set(encodings)
         assert encodings["latin1.txt"] == "cp1252" and encodings["bad_utf8.txt"] == "cp1252"
@@ -251,7 +248,7 @@ def test_good_files_are_indexed_decoded_and_answerable(messy_run, fake_embedder)
         page = engine.document_text("page.html")
         assert "Ines Duarte" in page
         assert "scriptword" not in page and "alert" not in page and "color:red" not in page
-        chunks = engine.index.conn.execute("SELECT text FROM chunks WHERE text LIKE '%scriptword%'").fetchall()
+        chunks = [p.text for p in engine.index.catalog.all_passages() if "scriptword" in p.text]
         assert chunks == []
     finally:
         engine.close()
@@ -261,16 +258,15 @@ def test_good_files_are_indexed_decoded_and_answerable(messy_run, fake_embedder)
 def test_five_megabyte_line_is_cut_within_the_token_limit(messy_run, fake_embedder):
     """The 5 MB line without punctuation becomes many chunks, each within the limit and exactly located."""
     from index.chunker import ChunkSettings
-    from index.store import load_index
+    from index.stores import open_store
 
-    loaded = load_index(messy_run["index_dir"])
-    try:
-        rows = loaded.conn.execute(
-            "SELECT char_start, char_end, line_start, line_end, n_tokens, text FROM chunks JOIN documents ON documents.id = chunks.doc_id "
-            "WHERE documents.source = 'longline.txt' ORDER BY ordinal"
-        ).fetchall()
-    finally:
-        loaded.close()
+    with open_store(messy_run["index_dir"]).read_catalog() as (catalog, _):
+        rows = sorted(
+            (p.ordinal, p.char_start, p.char_end, p.line_start, p.line_end, p.n_tokens, p.text)
+            for p in catalog.all_passages()
+            if p.source == "longline.txt"
+        )
+    rows = [row[1:] for row in rows]
     text = (messy_run["root"] / "longline.txt").read_text(encoding="utf-8")
     limit = ChunkSettings().max_tokens
     assert len(rows) > FIVE_MB // 1000

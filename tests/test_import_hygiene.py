@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 
@@ -117,3 +118,62 @@ def test_the_check_sees_an_import_of_the_ui_inside_a_function(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def chat():\n    from tui.app import run_chat\n    importlib.import_module('textual.app')\n")
     assert imported_names(sample) == ["tui.app", "textual.app"]
+
+
+STORE_IMPLEMENTATIONS = {
+    "index/store.py",
+    "index/vectors.py",
+    "index/lexical.py",
+    "index/lexical_build.py",
+    "index/lexical_delta.py",
+    "index/lexical_column.py",
+    "index/stores/embedded.py",
+    "index/stores/embedded_update.py",
+    "index/stores/sqlite_catalog.py",
+}
+"""The embedded store: the only modules that may touch FAISS, SQL and BM25 arrays."""
+STORE_INTERNALS = (
+    "faiss",
+    "sqlite3",
+    "bm25s",
+    "index.store",
+    "index.vectors",
+    "index.lexical_build",
+    "index.lexical_delta",
+    "index.lexical_column",
+    "index.stores.embedded",
+    "index.stores.embedded_update",
+    "index.stores.sqlite_catalog",
+)
+STORE_NAMES = re.compile(r"\b(LexicalIndex|ColumnLexical|DenseIndex|LoadedIndex|load_index)\b|\.conn\b|\.execute\(")
+NOT_THE_INDEX = {
+    "index/stores/__init__.py": "the factory, which chooses an implementation",
+    "tui/history.py": "the chat's own history database",
+    "benchmarks/bench_bm25_delta.py": "measures the embedded store's BM25 delta itself",
+    "benchmarks/bench_query_latency.py": "writes synthetic embedded-store files, then queries them through the seam",
+    "benchmarks/bench_peers.py": "runs other libraries (LlamaIndex over FAISS) beside qa",
+}
+
+
+def test_only_the_store_implementations_touch_faiss_sql_or_bm25_arrays():
+    """The seam (index/stores/base.py): everything else asks the catalog, vector and lexical stores."""
+    offenders = []
+    for folder in ("index", "qa", "tui", "benchmarks"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            name = path.relative_to(REPO).as_posix()
+            if name in STORE_IMPLEMENTATIONS or name in NOT_THE_INDEX:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                modules = []
+                if isinstance(node, ast.Import):
+                    modules = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                for module in modules:
+                    if any(module == m or module.startswith(m + ".") for m in STORE_INTERNALS):
+                        offenders.append(f"{name}:{node.lineno} imports {module}")
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if STORE_NAMES.search(line.split("#")[0]):
+                    offenders.append(f"{name}:{number}: {line.strip()}")
+    assert offenders == []

@@ -13,6 +13,7 @@ from conftest import DATA, SEEDS, WEB_PAGE, make_docx, make_pdf
 from index import store
 from index.chunker import ChunkSettings, chunk_text, segment_text
 from index.normalize import squash
+from index.stores import open_store
 from qa.questions import load_questions
 from qa.results import Answer
 
@@ -159,15 +160,10 @@ def test_a_sentence_that_sets_out_from_the_asked_place_does_not_answer_what_happ
 
 
 def test_seed_index_chunks_fit_the_real_tokenizer(seed_index_dir, real_embedder):
-    loaded = store.load_index(seed_index_dir)
-    try:
-        limit = loaded.manifest.chunking["max_tokens"]
-        texts = [r[0] for r in loaded.conn.execute("SELECT text FROM chunks")]
-        tables = {r[0] for r in loaded.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "units" in tables:  # sentence-level embedding units: each is embedded on its own
-            texts += [r[0] for r in loaded.conn.execute("SELECT text FROM units")]
-    finally:
-        loaded.close()
+    with open_store(seed_index_dir).read_catalog() as (catalog, manifest):
+        limit = manifest.chunking["max_tokens"]
+        texts = [p.text for p in catalog.all_passages()]
+        texts += [u.text for u in catalog.all_units()]  # sentence units: each is embedded on its own
     assert texts
     for offs in real_embedder.offsets(texts):
         assert len(offs) <= limit <= real_embedder.max_tokens
@@ -585,13 +581,8 @@ def test_an_index_dir_inside_the_corpus_is_not_indexed_as_documents(real_cli, tm
         code, _, err = real_cli("index", str(docs), "--index-dir", str(docs / "idx"))
         assert code == 0, err
     assert "0 new, 0 changed, 2 unchanged, 0 removed, 0 skipped" in err, err
-    loaded = store.load_index(docs / "idx")
-    try:
-        assert sorted(r[0] for r in loaded.conn.execute("SELECT source FROM documents")) == sorted(
-            p.name for p in SEEDS.iterdir()
-        )
-    finally:
-        loaded.close()
+    with open_store(docs / "idx").read_catalog() as (catalog, _):
+        assert catalog.sources() == sorted(p.name for p in SEEDS.iterdir())
 
 
 def test_qa_index_watch_indexes_an_edit_and_stops_on_ctrl_c(real_cli, tmp_path, monkeypatch):

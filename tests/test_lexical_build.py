@@ -22,6 +22,7 @@ from index.lexical_build import (
     update_row_terms,
     write_bm25,
 )
+from index.lexical_column import load_lexical
 
 METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]
 WORDS = [
@@ -96,7 +97,7 @@ def test_scores_equal_bm25s_own_build(tmp_path, method):
     write_bm25(tmp_path / "ours", row_terms(analyze_rows(texts, settings)), settings)
     reference = LexicalIndex.build(texts, settings)
     ours = LexicalIndex(bm25s.BM25.load(str(tmp_path / "ours"), allow_pickle=False, show_progress=False), settings)
-    loaded = LexicalIndex.load(tmp_path / "ours", settings)  # ColumnLexical for lucene/robertson/atire
+    loaded = load_lexical(tmp_path / "ours", settings)  # ColumnLexical for lucene/robertson/atire
     try:
         for word in WORDS + ["\u2205", "unknown"]:
             query = f"{word} {rng.choice(WORDS)}"
@@ -257,15 +258,16 @@ def test_saved_postings_that_do_not_fit_are_not_used(tmp_path):
 def test_first_build_writes_bm25_beside_the_embedding_with_the_sqlite_paths_bytes(tmp_path, fake_embedder, monkeypatch):
     """A first build analyses the rows' texts in memory, in the background thread, and writes exactly
     what the SQLite path (every text read back from meta.sqlite) writes."""
-    import sqlite3
-
-    from index import builder, store
-    from index.builder import _write_lexical, build_index
+    from index import store
+    from index.builder import build_index
+    from index.stores import embedded_update
+    from index.stores.embedded_update import _write_lexical
+    from index.stores.sqlite_catalog import SqliteCatalogEditor
 
     def sqlite_path(*args, **kwargs):
         raise AssertionError("a first build should not read the texts back from SQLite")
 
-    monkeypatch.setattr(builder, "_write_lexical", sqlite_path)
+    monkeypatch.setattr(embedded_update, "_write_lexical", sqlite_path)
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -274,7 +276,7 @@ def test_first_build_writes_bm25_beside_the_embedding_with_the_sqlite_paths_byte
         (docs / f"d{i}.txt").write_text(". ".join(random_text(rng) or "x" for _ in range(6)) + ".", encoding="utf-8")
     build_index([docs], tmp_path / "index", fake_embedder)
     live = store.current_generation(tmp_path / "index")
-    conn = sqlite3.connect(live / store.SQLITE)
+    conn = store.connect(live / store.SQLITE, readonly=True)
     try:
         for table, folder, ids_file in (
             ("chunks", store.BM25_DIR, store.BM25_IDS),
@@ -283,7 +285,7 @@ def test_first_build_writes_bm25_beside_the_embedding_with_the_sqlite_paths_byte
             ids = np.load(live / ids_file, allow_pickle=False)
             out = tmp_path / f"sqlite-{table}"
             out.mkdir()
-            _write_lexical(conn, table, ids, out, None, folder, ids_file, BM25Settings())
+            _write_lexical(SqliteCatalogEditor(conn), table, ids, out, None, folder, ids_file, BM25Settings())
             assert same_files(live / folder, out / folder) == []
             assert np.array_equal(np.load(out / ids_file), ids)
     finally:

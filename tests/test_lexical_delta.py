@@ -10,15 +10,16 @@ import random
 import numpy as np
 import pytest
 
-from index.lexical import BM25Settings, ColumnLexical, LexicalIndex
-from index.lexical_build import analyze_rows, row_terms, update_postings, write_bm25
-from index.lexical_delta import DELTA_FILES, DELTA_ROWS, has_delta, idf, length_norm, term_scores, write_delta
+from index.lexical import BM25Settings
+from index.lexical_build import DELTA_FILES, DELTA_ROWS, analyze_rows, has_delta, row_terms, update_postings, write_bm25
+from index.lexical_column import ColumnLexical, load_lexical
+from index.lexical_delta import idf, length_norm, term_scores, write_delta
 from tests.test_lexical_build import WORDS, random_text, same_files
 
 
 def _fresh(folder, texts, ids, settings):
     write_bm25(folder, row_terms(analyze_rows([texts[int(i)] for i in ids], settings)), settings)
-    return LexicalIndex.load(folder, settings)
+    return load_lexical(folder, settings)
 
 
 @pytest.mark.parametrize("method", ["lucene", "robertson", "atire"])
@@ -96,7 +97,7 @@ def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, monkeypatch, met
             )
             write_bm25(tmp_path / f"check{step}", row_terms(analyze_rows([texts[i] for i in ids], settings)), settings)
             assert not has_delta(folder) and same_files(folder, tmp_path / f"check{step}") == []
-        loaded, fresh = LexicalIndex.load(folder, settings), _fresh(tmp_path / f"fresh{step}", texts, ids, settings)
+        loaded, fresh = load_lexical(folder, settings), _fresh(tmp_path / f"fresh{step}", texts, ids, settings)
         try:
             assert isinstance(loaded, ColumnLexical) and loaded.num_docs == fresh.num_docs == ids.shape[0]
             for word in WORDS + [f"rare{k}" for k in range(30)] + ["unknown"]:
@@ -135,7 +136,7 @@ def test_a_delta_is_written_only_where_it_can_be_read(tmp_path):
     assert write_delta(tmp_path / "base", tmp_path / "next", ids, grown, texts_of, settings)
     assert has_delta(tmp_path / "next")
     with pytest.raises(ValueError, match="delta"):
-        LexicalIndex.load(tmp_path / "next", BM25Settings(method="bm25l"))
+        load_lexical(tmp_path / "next", BM25Settings(method="bm25l"))
 
 
 def test_a_damaged_delta_is_refused(tmp_path):
@@ -151,8 +152,8 @@ def test_a_damaged_delta_is_refused(tmp_path):
         lambda w: [texts[int(i)] for i in w],
         settings,
     )
-    LexicalIndex.load(tmp_path / "next", settings).close()
+    load_lexical(tmp_path / "next", settings).close()
     np.save(tmp_path / "next" / DELTA_ROWS, np.asarray([0, 99], dtype=np.int64), allow_pickle=False)
     with pytest.raises(ValueError, match="does not fit"):
-        LexicalIndex.load(tmp_path / "next", settings)
+        load_lexical(tmp_path / "next", settings)
     assert math.isfinite(idf("robertson", 40, 41))

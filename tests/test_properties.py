@@ -69,7 +69,7 @@ def test_indexed_chunks_match_the_file_text_and_reindexing_is_idempotent(texts, 
     from index.builder import build_index
     from index.documents import read_text
     from index.embedder import HashingEmbedder
-    from index.store import load_index
+    from index.stores import open_store
 
     embedder = HashingEmbedder()
     chunking = ChunkSettings(max_tokens=max_tokens, overlap_tokens=max_tokens // 4)
@@ -85,21 +85,19 @@ def test_indexed_chunks_match_the_file_text_and_reindexing_is_idempotent(texts, 
         except Exception as exc:  # only "nothing to index" is acceptable, and only for blank input
             assert type(exc).__name__ == "EmptyCorpusError" and all(not t.strip() for t, _ in texts), exc
             return
-        loaded = load_index(index_dir)
-        try:
-            for (source,) in loaded.conn.execute("SELECT source FROM documents"):
+        with open_store(index_dir).read_catalog() as (catalog, _):
+            passages = list(catalog.all_passages())
+            for source in catalog.sources():
                 text = read_text(corpus / source)[0]
-                rows = loaded.conn.execute(
-                    "SELECT char_start, char_end, line_start, line_end, n_tokens, chunks.text FROM chunks "
-                    "JOIN documents ON documents.id = chunks.doc_id WHERE source = ? ORDER BY ordinal",
-                    (source,),
-                ).fetchall()
+                rows = [
+                    (p.char_start, p.char_end, p.line_start, p.line_end, p.n_tokens, p.text)
+                    for p in sorted(passages, key=lambda p: p.ordinal)
+                    if p.source == source
+                ]
                 _check_chunks(text, rows, embedder, max_tokens)
                 original, how = texts[int(source.split("_")[0])]
                 if how in ("utf-8", "utf-8-sig", "utf-16", "utf-32"):
                     assert text == original  # lossless for the Unicode encodings
-        finally:
-            loaded.close()
         for path in corpus.iterdir():  # touching files without changing them is not a change
             path.touch()
         second = build_index([corpus], index_dir, embedder, chunking)
@@ -162,7 +160,7 @@ def test_top_rows_is_a_stable_descending_sort_prefix(values, n):
     """The engine's partial sort (used at 1M chunks) picks exactly what a full stable sort would."""
     import numpy as np
 
-    from qa.engine import top_rows
+    from index.ranking import top_rows
 
     scores = np.asarray(values, dtype=np.float32)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:n]
@@ -175,7 +173,7 @@ def test_top_rows_on_large_mostly_tied_scores_matches_a_full_sort(values, n):
     """The sampled-threshold path (arrays of at least 128 * n rows) picks exactly what a full stable sort would."""
     import numpy as np
 
-    from qa.engine import top_rows
+    from index.ranking import top_rows
 
     scores = np.asarray(values, dtype=np.float32)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:n]

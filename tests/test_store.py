@@ -24,6 +24,7 @@ from index.errors import (
     IndexMismatchError,
     IndexMissingError,
 )
+from index.stores import open_store
 from qa.engine import Engine
 
 
@@ -403,7 +404,7 @@ def test_incremental_updates_answer_like_a_fresh_build_and_never_touch_the_old_g
         finally:
             loaded.close()
         new_gen = store.current_generation(tmp_path / "inc")
-        deltas = [index.lexical_delta.has_delta(new_gen / folder) for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
+        deltas = [index.lexical_build.has_delta(new_gen / folder) for folder in (store.BM25_DIR, store.UNIT_BM25_DIR)]
         if delta_share:
             assert (new_gen / index.vectors.DELTA_FILE).is_file() or (new_gen / index.vectors.REMOVED_FILE).is_file()
             assert (
@@ -586,14 +587,15 @@ def test_bm25_read_by_column_scores_exactly_as_bm25s(tmp_path):
     """The loaded index reads BM25 columns from disk; its scores equal bm25s's own, bit for bit."""
     import bm25s
 
-    from index.lexical import BM25Settings, ColumnLexical, LexicalIndex, analyze, idf_weights
+    from index.lexical import BM25Settings, LexicalIndex, analyze, idf_weights
+    from index.lexical_column import ColumnLexical, load_lexical
 
     rng = np.random.default_rng(7)
     words = [f"w{i}" for i in range(300)] + ["ferry", "ferries", "harbour", "Hollande", "don't", "café"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 60)))) for _ in range(400)]
     built = LexicalIndex.build(texts, BM25Settings())
     built.save(tmp_path / "bm25")
-    loaded = LexicalIndex.load(tmp_path / "bm25", BM25Settings())
+    loaded = load_lexical(tmp_path / "bm25", BM25Settings())
     reference = LexicalIndex(
         bm25s.BM25.load(str(tmp_path / "bm25"), allow_pickle=False, show_progress=False), BM25Settings()
     )
@@ -666,9 +668,8 @@ def test_pending_changes_counts_what_an_update_would_do_and_writes_nothing(tmp_p
 
     corpus = small_corpus(tmp_path / "docs", 4)
     build_index([corpus], tmp_path / "idx", fake_embedder)
-    loaded = store.load_index(tmp_path / "idx")
-    try:
-        assert pending_changes([corpus], loaded.conn) == Changes(0, 0, 0) and not pending_changes([corpus], loaded.conn)
+    with open_store(tmp_path / "idx").read_catalog() as (catalog, _):
+        assert pending_changes([corpus], catalog) == Changes(0, 0, 0) and not pending_changes([corpus], catalog)
         (corpus / "doc01.txt").write_text(
             (corpus / "doc01.txt").read_text(encoding="utf-8"), encoding="utf-8"
         )  # same bytes
@@ -676,11 +677,9 @@ def test_pending_changes_counts_what_an_update_would_do_and_writes_nothing(tmp_p
         (corpus / "doc03.txt").unlink()
         (corpus / "new.txt").write_text("A new file.", encoding="utf-8")
         live = store.current_generation(tmp_path / "idx")
-        changes = pending_changes([corpus], loaded.conn)
+        changes = pending_changes([corpus], catalog)
         assert changes == Changes(new=1, changed=1, removed=1) and changes.summary() == "1 new, 1 changed, 1 removed"
         assert store.current_generation(tmp_path / "idx") == live
-    finally:
-        loaded.close()
     report = build_index([corpus], tmp_path / "idx", fake_embedder)
     assert (report.new, report.changed, report.removed) == (1, 1, 1)
 
@@ -706,12 +705,9 @@ def test_files_whose_extractor_changed_are_read_again_by_the_next_update(tmp_pat
     build_index([corpus], index_dir, fake_embedder)
     assert store.read_manifest(index_dir).extractors == documents.EXTRACTORS
     monkeypatch.setitem(documents.EXTRACTORS, "pdf", documents.EXTRACTORS["pdf"] + 1)
-    loaded = store.load_index(index_dir)
-    try:
-        assert pending_changes([corpus], loaded.conn) == Changes(0, 0, 0), "without the manifest nothing is outdated"
-        assert pending_changes([corpus], loaded.conn, manifest=loaded.manifest) == Changes(0, 1, 0)
-    finally:
-        loaded.close()
+    with open_store(index_dir).read_catalog() as (catalog, manifest):
+        assert pending_changes([corpus], catalog) == Changes(0, 0, 0), "without the manifest nothing is outdated"
+        assert pending_changes([corpus], catalog, manifest=manifest) == Changes(0, 1, 0)
     # Read again, but it makes the same passages: kept, not embedded again.
     report = build_index([corpus], index_dir, fake_embedder)
     assert (report.new, report.changed, report.unchanged, report.removed, report.embedded_chunks) == (0, 0, 3, 0, 0)
@@ -794,12 +790,9 @@ def test_an_index_folder_inside_the_corpus_is_not_indexed(tmp_path, fake_embedde
     assert (report.new, report.changed, report.unchanged, report.removed, report.skipped) == (0, 0, 3, 0, ())
     from index.builder import pending_changes
 
-    loaded = store.load_index(index_dir)
-    try:
-        assert not pending_changes([corpus], loaded.conn, manifest=loaded.manifest)
-        assert all(not src.startswith("idx") for (src,) in loaded.conn.execute("SELECT source FROM documents"))
-    finally:
-        loaded.close()
+    with open_store(index_dir).read_catalog() as (catalog, manifest):
+        assert not pending_changes([corpus], catalog, manifest=manifest)
+        assert all(not src.startswith("idx") for src in catalog.sources())
 
 
 def test_watch_corpus_indexes_each_change_until_interrupted(tmp_path, fake_embedder):

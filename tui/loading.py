@@ -21,9 +21,7 @@ WAIT_FAILED = "Waiting: the index could not be opened (see the status line); fix
 STAGES = {"scan": "reading files", "recheck": "checking passages", "embed": "embedding", "save": "saving"}
 
 
-def default_loader(
-    config: RunConfig, embedder: Embedder | None = None, explicit_backend: bool = False
-) -> EngineLoader:
+def default_loader(config: RunConfig, embedder: Embedder | None = None, explicit_backend: bool = False) -> EngineLoader:
     """Open the corpus's index, building it first (with progress and cancel) when there is none, and
     bringing it up to date first when files were added, changed or removed since it was built."""
 
@@ -31,17 +29,17 @@ def default_loader(
         from index.builder import pending_changes
         from index.embedder import make_embedder
         from index.errors import CancelledError, IndexLockedError
-        from index.store import read_manifest
+        from index.stores import open_store
         from qa.service import check_paths, index_corpus, open_engine
 
         check_paths(config.paths)
         model = embedder
         report = None
-        if rebuild or read_manifest(config.resolved_index_dir) is None:
+        if rebuild or open_store(config.resolved_index_dir).manifest() is None:
             model = model or make_embedder(config.backend)
             report = index_corpus(config, model, rebuild=rebuild, wait=True, progress=progress, cancelled=cancelled)
         engine, _ = open_engine(config, model, build_if_missing=False, explicit_backend=explicit_backend, preload=True)
-        if report is None and pending_changes(config.paths, engine.index.conn, manifest=engine.index.manifest):
+        if report is None and pending_changes(config.paths, engine.index.catalog, manifest=engine.index.manifest):
             # Update only what changed (the model is loading meanwhile); on cancel, or while another
             # `qa index` holds the lock, answer from the index as it is (stale citations are flagged).
             try:

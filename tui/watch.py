@@ -6,7 +6,6 @@ brought up to date in the background, as when the chat opens."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import TYPE_CHECKING
 
@@ -106,8 +105,8 @@ class FileWatch:
             self._full_at = started + FULL_CHECK_SECONDS
         try:
             # Its own connection: the engine's belongs to the thread answering questions.
-            changes = changes_since(engine.index.folder, self.config.paths, changed_paths=changed_paths)
-        except (QAError, OSError, sqlite3.Error):
+            changes = changes_since(engine.index, self.config.paths, changed_paths=changed_paths)
+        except (QAError, OSError):
             self._full_at = 0.0
             return  # a folder gone, or the index replaced meanwhile: the next tick looks at every file
         finally:
