@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_main, run_qa, write_corpus
+from fakes import HashingEmbedder
 
 from index import store
 from index.builder import build_index
-from index.embedder import HashingEmbedder
 from index.locations import default_index_dir
 
 
@@ -158,7 +158,7 @@ def test_empty_corpus(monkeypatch, capsys, tmp_path):
     assert_one_line_error(code, err, 2, "No indexable documents", ".txt, .md, .rst, .org, .adoc, .html, .pdf or .docx")
 
 
-def test_empty_question_and_unknown_source(monkeypatch, capsys, fake_index):
+def test_empty_question_and_unknown_source(monkeypatch, capsys, fake_backend, fake_index):
     code, _, err = run_main(monkeypatch, capsys, "ask", "   ", "--index-dir", str(fake_index))
     assert_one_line_error(code, err, 2, "The question is empty.")
     code, _, err = run_main(monkeypatch, capsys, "ask", "ships", "--source", "nope.txt", "--index-dir", str(fake_index))

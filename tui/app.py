@@ -200,9 +200,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
             self.post_message(EngineReady(engine, report))
 
     @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
-    def run_ask(
-        self, engine: Engine, turn_id: int, question: str, k: int, mode: str, sources: tuple[str, ...]
-    ) -> None:
+    def run_ask(self, engine: Engine, turn_id: int, question: str, k: int, mode: str, sources: tuple[str, ...]) -> None:
         try:
             answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
         except QAError as exc:
