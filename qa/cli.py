@@ -292,9 +292,12 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
 
     from rich.console import Console
 
-    from qa.render import render_answer
+    from qa.engine import clean_question
+    from qa.render import PipeConsole, render_answer
     from qa.service import open_engine
 
+    # Before anything loads: an empty question must not leave a model-loading thread to die at exit.
+    clean_question(question)
     config = _config(corpus, index_dir, backend)
     bar, progress = _progress_printer(as_json)
     engine, report = open_engine(config, progress=progress, explicit_backend=backend is not None, preload=True)
@@ -304,10 +307,13 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
         answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
     finally:
         engine.close()
-    if as_json:
-        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
-    else:
-        render_answer(answer, Console(highlight=False, markup=False, emoji=False))
+    try:
+        if as_json:
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        else:
+            render_answer(answer, PipeConsole(highlight=False, markup=False, emoji=False))
+    except BrokenPipeError:  # here, not in main(): click's own handler would exit 1
+        _closed_pipe()
 
 
 @cli.command()
@@ -473,7 +479,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except BrokenPipeError:
-        sys.exit(0)
+        _closed_pipe()
     except OSError as exc:  # unwritable --index-dir, disk full: the user's to fix, not a crash
         if interrupted.is_set():
             _interrupted()
@@ -482,6 +488,14 @@ def main() -> None:
         sys.exit(1)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _closed_pipe() -> None:
+    """The reader went away (`| head`): end quietly, as git does. Python's own flush of stdout at exit would
+    hit the closed pipe again, so stdout points at /dev/null from here on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 def _interrupted() -> None:
