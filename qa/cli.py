@@ -142,6 +142,7 @@ def _print_report(report, console_err) -> None:
     from rich.text import Text
 
     from index.documents import SUPPORTED_NOTE
+    from qa.render import count
     from qa.sanitize import safe_line
 
     by_type = [s for s in report.skipped if s.other_type]
@@ -161,7 +162,7 @@ def _print_report(report, console_err) -> None:
         console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"), soft_wrap=True)
     console_err.print(
         Text(
-            f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {_seconds(report.seconds)}) -> {report.index_dir}"
+            f"{report.summary()}  ({count(report.n_documents, 'document')}, {count(report.n_chunks, 'chunk')}, {_seconds(report.seconds)}) -> {report.index_dir}"
         ),
         soft_wrap=True,
     )

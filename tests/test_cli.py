@@ -208,6 +208,13 @@ def test_a_closed_pipe_ends_qa_ask_quietly(fake_index, json_flag):
     assert (child.returncode, err.decode()) == (0, "")
 
 
+def test_qa_index_counts_one_document_in_the_singular(monkeypatch, capsys, fake_backend, tmp_path):
+    corpus = write_corpus(tmp_path / "one", {"a.txt": "Ships waited nine days in the frozen harbour of Tromso."})
+    code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "idx"))
+    assert code == 0, err
+    assert "(1 document, 1 chunk, " in err
+
+
 def test_tampered_index(monkeypatch, capsys, fake_index):
     (store.current_generation(fake_index) / "planted.npy").write_bytes(b"x")
     code, _, err = run_main(monkeypatch, capsys, "sources", "--index-dir", str(fake_index))
