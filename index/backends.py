@@ -11,14 +11,14 @@ import os
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx"
-"""fp32 ONNX run without torch: the same vectors as torch (cosine >= 0.9999999) and the same
-retrieval figures, loaded in ~0.6 s instead of ~9 s (README, Speed and scale)."""
+"""fp32 ONNX run without torch: the same vectors as torch and the same retrieval figures, loaded many
+times faster (docs/benchmarks.md, "Start-up")."""
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no library chatter on the user's terminal
 # OpenMP (torch, faiss) busy-waits between parallel regions by default; on a busy machine the
-# spinning threads starve each other and one query took 10-50x longer (benchmarks/README).
+# spinning threads starve each other and queries slowed many times over (docs/benchmarks.md).
 # Must be set before torch or faiss is first imported, which happens later, inside functions.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
