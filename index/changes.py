@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from index.documents import folder_prefix, hidden_below
+from index.walk import folder_prefix, hidden_below
 
 STEP_MS = 50
 """A burst of events is handed over once no new one came for this long (an editor's save is one burst)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.documents import FileStat
+from index.walk import FileStat
 from index.errors import REBUILD_HINT, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.files import fsync_path, fsync_written
 from index.lexical import LexicalIndex
@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS file_stats (
     inode INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
-# file_stats: the stat of each document's file when it was last read (index/documents.py FileStat).
+# file_stats: the stat of each document's file when it was last read (index/walk.py FileStat).
 # Added without a format change: an index written before it has no rows, so its files are read once.
 
 

@@ -17,7 +17,7 @@ from conftest import write_corpus
 
 from index.builder import build_index
 from index.chunker import ChunkSettings
-from index.documents import EXTRACTORS
+from index.readers import EXTRACTORS
 from index.embedder import HashingEmbedder
 from index.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings
