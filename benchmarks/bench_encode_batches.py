@@ -72,7 +72,8 @@ def main() -> None:
         }
         print(
             f"{backend}: wall batch 32 one at a time {results[backend]['wall_s_batch32_one_run_at_a_time']} s, "
-            f"batch {BATCH_SIZES[backend]} x{workers} in parallel {[round(x, 2) for x in parallel]} s: {results[backend]['speedup_median']}x",
+            f"batch {BATCH_SIZES[backend]} x{workers} in parallel {[round(x, 2) for x in parallel]} s: "
+            f"{results[backend]['speedup_median']}x",
             flush=True,
         )
     write_result(args.name, results)

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from index.chunker import ChunkSettings, Segmentation, segment_texts
-from index.readers import DEFAULT_MAX_FILE_BYTES, EXTRACTORS, Document, extractor_of
 from index.embedder import Embedder
 from index.errors import CancelledError, EmptyCorpusError
 from index.lexical import BM25Settings
 from index.manifest import BuildInfo, Manifest, expected_mismatch
+from index.readers import DEFAULT_MAX_FILE_BYTES, EXTRACTORS, Document, extractor_of
 from index.stores import open_store
 from index.stores.base import Catalog, Recorded, Snapshot, Store, StoreUpdate
 from index.walk import FileStat, Hint, Scan, Skipped, changed_files, corpus_root, scan_files

@@ -88,7 +88,7 @@ class ChangeFeed:
         # stop and ready are this thread's own: after restart() a late end of the old one changes nothing.
         broken = None
         try:
-            import watchfiles
+            import watchfiles  # deferred: slow to import, and only --watch needs it
 
             watcher = watchfiles.watch(
                 *self.folders,

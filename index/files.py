@@ -28,7 +28,7 @@ def fsync_written(folder: Path, durable: Callable[[str], bool] = lambda path: Fa
     durable when it was committed; fsyncing them again would only cost time (78 MB: 0.17 s).
     Files for which durable(path) is true (EarlyFlush.durable) were fsynced whole already.
     """
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
             path = os.path.join(dirpath, name)
             if os.stat(path).st_nlink == 1 and not durable(path):

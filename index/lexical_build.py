@@ -473,7 +473,7 @@ def write_bm25(
     (update_postings), else they are counted from rows.ids.
     """
     import bm25s  # deferred: bm25s imports scipy (start-up time)
-    from bm25s.utils import json_functions
+    from bm25s.utils import json_functions  # deferred with bm25s
 
     arrays = bm25_arrays(rows, settings, delta, postings)
     folder.mkdir(parents=True, exist_ok=True)

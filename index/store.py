@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from index.walk import FileStat
 from index.errors import REBUILD_HINT, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.files import fsync_path, fsync_written
 from index.lexical import LexicalIndex
@@ -31,6 +30,7 @@ from index.manifest import (  # noqa: F401 - the format's names, read by the emb
     rebuild_hint,
 )
 from index.vectors import DenseIndex, load_dense
+from index.walk import FileStat
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
@@ -250,7 +250,10 @@ def read_documents(
 ) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat]]:
     """source -> (id, sha256, path) of every document (or of those among sources), and source ->
     recorded stat of those that have one."""
-    query = "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
+    query = (
+        "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode "
+        "FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
+    )
     if sources is None:
         rows = conn.execute(query).fetchall()
     else:

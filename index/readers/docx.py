@@ -27,8 +27,8 @@ def read(data: bytes) -> tuple[str, str]:
 def docx_to_text(data: bytes) -> str:
     """The text of a Word document: each paragraph a line, in the order they appear, headings and list
     items included, each table row a line of its cells joined by " | " (a cell merged across columns
-    once; named by a header row: index/tables.py). Headers, footers, comments and footnotes are left out. Raises UndecodableError for a file
-    that is not a readable .docx (damaged, password-protected, a zip bomb)."""
+    once; named by a header row: index/tables.py). Headers, footers, comments and footnotes are left out.
+    Raises UndecodableError for a file that is not a readable .docx (damaged, password-protected, a zip bomb)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
