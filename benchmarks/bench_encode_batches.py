@@ -4,7 +4,7 @@
 
 Sentences come from the first N SciFact documents (the product's sentence splitter). For each ONNX
 backend it reports CPU time on one thread per batch size (cache effects, independent of load), and
-wall time of: the old way (one batch of 32 at a time on a session using every core) against the
+wall time of: one run at a time (one batch of 32 at a time on a session using every core) against the
 product's way (index/onnx_encoder.py: small batches, one single-threaded run per core at once).
 """
 

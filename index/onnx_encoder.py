@@ -41,8 +41,9 @@ class OnnxEncoder:
         self._bulk = None
         self._bulk_lock = threading.Lock()
         self.parallel_from = 128
-        """Fewer texts than this run on the main session: making the single-threaded one takes ~0.3 s,
-        which a question's few dozen words for the answer verifier would pay in the middle of an answer."""
+        """Fewer texts than this run on the main session: making the single-threaded one takes a noticeable part
+        of a second, which a question's few dozen words for the answer verifier would pay in the middle
+        of an answer."""
         self._tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         """Tokens per text the encoder sees, [CLS] and [SEP] included; longer texts are truncated."""

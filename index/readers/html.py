@@ -52,7 +52,7 @@ CONTENT_WORDS = 20
 def _keep_the_content(soup) -> None:
     """A saved web page around its text: when <main> (or role="main"), else the page's <article>s, hold the
     text, only they and the <h1> headlines before them stay; site headers, sidebars, footers and "read more"
-    lists go (they used to be passages: "© 2025 ACME. All rights reserved.", "Sign up for our newsletter")."""
+    lists go (otherwise they become passages: "© 2025 ACME. All rights reserved.", "Sign up for our newsletter")."""
     main = soup.find("main") or soup.find(attrs={"role": "main"})
     kept = [main] if main is not None else [a for a in soup.find_all("article") if a.find_parent("article") is None]
     if not kept or sum(len(k.get_text(" ").split()) for k in kept) < CONTENT_WORDS:
