@@ -9,7 +9,7 @@ MODES = ("hybrid", "dense", "bm25")
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """How candidates are gathered and fused; defaults chosen by measurement (see README)."""
+    """How candidates are gathered and fused; defaults chosen by measurement (docs/benchmarks.md)."""
 
     mode: str = "hybrid"
     fusion: str = "convex"
