@@ -1,7 +1,7 @@
 """Model and backend names plus the process settings torch/faiss need, without importing numpy.
 
-The CLI and the chat read these before their first frame; importing index.embedder (and numpy)
-would cost ~0.1 s there, so they live here and index.embedder re-exports them.
+The CLI and the chat read these before their first frame, where importing index.embedder (and numpy)
+would slow start-up, so they live here and index.embedder re-exports them.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ class ChangeFeed:
 
     take() hands over what changed since the last take. A feed that could not start or stopped
     (no watchfiles, the system's limit on watches reached, a folder gone) reports `broken`: its
-    owner then compares every file on a timer instead, as before notifications.
+    owner then compares every file on a timer instead.
     """
 
     def __init__(

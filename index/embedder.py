@@ -145,8 +145,8 @@ batches were fastest there (README, Speed and scale); torch keeps sentence-trans
 
 
 _TOKENIZED_MAX = 100_000
-"""Most texts whose wordpieces SentenceTransformerEmbedder keeps for embed(), under 40 MB (a 5,183-abstract
-corpus has ~50k sentences; beyond this, a build tokenises the rest again)."""
+"""Most texts whose wordpieces SentenceTransformerEmbedder keeps for embed(), to bound the memory they take
+(beyond this, a build tokenises the rest again)."""
 
 
 class SentenceTransformerEmbedder:
@@ -232,7 +232,7 @@ class SentenceTransformerEmbedder:
             model = self._sentence_transformer_class()(str(self._path), device="cpu")
         else:
             model = self._load_onnx()
-        # The first encode pays lazy set-up in torch / ONNX Runtime (~20 ms): pay it here, while
+        # The first encode pays lazy set-up in torch / ONNX Runtime: pay it here, while
         # loading (often in a background thread), instead of in the first question's answer.
         if isinstance(model, OnnxEncoder):
             self.max_tokens = model.max_seq_length - 2

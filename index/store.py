@@ -237,7 +237,7 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path)
         # Writers only ever write a generation that is not live yet: if they crash, the folder is
         # thrown away, and commit_generation fsyncs the file. SQLite's own journal and fsyncs
-        # would only make each update slower (~30 ms of a 5k-document update).
+        # would only make each update slower.
         conn.execute("PRAGMA journal_mode = MEMORY")
         conn.execute("PRAGMA synchronous = OFF")
         conn.executescript(SCHEMA)
