@@ -13,8 +13,8 @@ from pathlib import Path
 from index.errors import UndecodableError
 from index.readers import read_text
 from index.readers.text import PAGE_BREAK, page_at
-from index.walk import FileStat
 from index.stores.base import PassageRecord
+from index.walk import FileStat
 from qa.dedup import overlap_ratio, resemblance, shingles
 from qa.fusion import Candidate
 from qa.results import Citation, Passage

@@ -19,8 +19,8 @@ from conftest import REPO, write_corpus
 from index import store
 from index.builder import build_index, changes_since
 from index.changes import ChangeFeed, hidden_or_inside
-from index.walk import changed_files, corpus_root
 from index.stores import open_store
+from index.walk import changed_files, corpus_root
 
 
 def indexed(index_dir: Path) -> tuple[set, set, list]:
