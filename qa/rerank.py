@@ -4,8 +4,9 @@ from all-MiniLM-L6-v2's own per-wordpiece states; no second model).
 
 Mean pooling blurs a sentence into one vector, so a long headline-and-lede passage that mentions every
 name in the story can out-score the one sentence that holds "Paris" *and* "Wednesday". MaxSim keeps
-each question word apart. The bonus (0.2 x min-max(MaxSim) over the top 3 passages) was chosen on our
-own seed questions by benchmarks/seed_rerank.py and checked on the held-out set (docs/benchmarks.md).
+each question word apart. The re-ranked passages get a bonus of min-max(MaxSim) times a weight
+(qa/settings.py rerank_top, rerank_weight); benchmarks/seed_rerank.py measures the grid they were chosen
+from on the seed questions and on a held-out set.
 """
 
 from __future__ import annotations
