@@ -3,7 +3,7 @@
     python benchmarks/bench_query_latency.py --sizes 10000,100000,1000000 --backend onnx-int8
     python benchmarks/bench_query_latency.py --sizes 10000,1000000 --repeat 3 --name query_latency_1m
 
-What is real and what is synthetic (stated in the README too):
+What is real and what is synthetic (stated in docs/benchmarks.md too):
 - queries: the 300 SciFact test claims, embedded by the real model (the backend given);
 - BM25: the product's LexicalIndex over SciFact passages (~100 words each) repeated to N;
 - dense: the product's DenseIndex (index/vectors.py picks exact or IVF-PQ by size) over N

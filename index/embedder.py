@@ -141,7 +141,7 @@ def _quiet_libraries():
 
 BATCH_SIZES = {"torch": 32, "onnx": 8, "onnx-int8": 4}
 """Texts per model call. The ONNX runner encodes batches in parallel, one per core, and small
-batches were fastest there (README, Speed and scale); torch keeps sentence-transformers' 32."""
+batches were fastest there (docs/benchmarks.md, "Encoder batches"); torch keeps sentence-transformers' 32."""
 
 
 _TOKENIZED_MAX = 100_000
