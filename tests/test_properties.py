@@ -69,7 +69,7 @@ def test_indexed_chunks_match_the_file_text_and_reindexing_is_idempotent(texts, 
     from fakes import HashingEmbedder
 
     from index.builder import build_index
-    from index.documents import read_text
+    from index.readers import read_text
     from index.stores import open_store
 
     embedder = HashingEmbedder()

@@ -18,10 +18,10 @@ from fakes import HashingEmbedder
 
 from index.builder import build_index
 from index.chunker import ChunkSettings
-from index.documents import EXTRACTORS
 from index.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings
 from index.manifest import BuildInfo
+from index.readers import EXTRACTORS
 from index.stores import open_store
 from index.stores.base import (
     Catalog,
