@@ -38,6 +38,25 @@ def shared_model_cache(tmp_path_factory):
         os.environ["QA_MODEL_CACHE"] = previous
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL 18 + pgvector server for the test session (tests/pg_server.py), stopped at the end."""
+    from pg_server import start
+
+    server = start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request) -> str:
+    """A fresh, empty database on the session's server."""
+    import itertools
+
+    counter = pg_server.__dict__.setdefault("_databases", itertools.count())
+    return pg_server.create_database(f"qa_test_{next(counter)}")
+
+
 @pytest.fixture
 def fake_embedder():
     from index.embedder import HashingEmbedder
