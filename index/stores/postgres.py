@@ -109,12 +109,13 @@ class PgVectors:
         q = np.asarray(qvec, dtype=np.float32)
         if within is None:
             rows = self.conn.execute(
-                "SELECT id, embedding FROM qa.unit_vectors ORDER BY embedding <#> %s LIMIT %s", (q, k)
+                "SELECT id, embedding FROM qa.unit_vectors ORDER BY embedding <#> %s LIMIT %s", (q, k), binary=True
             ).fetchall()
         else:
             rows = self.conn.execute(
                 "SELECT id, embedding FROM qa.unit_vectors WHERE doc_id = ANY(%s) ORDER BY embedding <#> %s LIMIT %s",
                 (sorted(within), q, k),
+                binary=True,
             ).fetchall()
         return self._ranked([r[0] for r in rows], [r[1] for r in rows], q)
 
@@ -133,7 +134,9 @@ class PgVectors:
         wanted = [int(i) for i in ids]
         if not wanted:
             return np.zeros((0, self.dim), dtype=np.float32)
-        found = dict(self.conn.execute("SELECT id, embedding FROM qa.unit_vectors WHERE id = ANY(%s)", (wanted,)))
+        found = dict(
+            self.conn.execute("SELECT id, embedding FROM qa.unit_vectors WHERE id = ANY(%s)", (wanted,), binary=True)
+        )
         missing = [i for i in wanted if i not in found]
         if missing:
             raise KeyError(f"no vector for unit {missing[0]}")
@@ -163,7 +166,7 @@ class PgLexicalQuery:
             "SELECT p.id, sum(((q.w * (p.tf::float8 / ((%(k1)s * (%(one_b)s + %(b)s * p.len::float8 / %(avg)s)) "
             "+ p.tf::float8)))::float4)::float8)::float4 AS s "
             f"FROM unnest(%(terms)s::text[], %(w)s::float8[]) AS q(term, w) JOIN qa.{lex.table} p ON p.term = q.term "
-            f"{where} GROUP BY p.id {tail}"
+            f"WHERE p.term = ANY(%(terms)s) {where} GROUP BY p.id {tail}"
         )
         values = dict(params, k1=k1, b=b, one_b=1 - b, avg=lex.avg_length, terms=self._terms, w=self._weights)
         return lex.conn.execute(sql, values).fetchall()
@@ -171,7 +174,7 @@ class PgLexicalQuery:
     def top(self, k: int, within: Within = None) -> Hits:
         if not self._terms or k <= 0:
             return Hits.empty()
-        where, params = ("WHERE p.doc_id = ANY(%(docs)s)", {"docs": sorted(within)}) if within is not None else ("", {})
+        where, params = ("AND p.doc_id = ANY(%(docs)s)", {"docs": sorted(within)}) if within is not None else ("", {})
         rows = self._select(where, dict(params, k=k), "ORDER BY s DESC, p.id LIMIT %(k)s")
         rows = [r for r in rows if r[1] > 0]
         return Hits(np.asarray([r[0] for r in rows], dtype=np.int64), np.asarray([r[1] for r in rows], np.float32))
@@ -181,7 +184,7 @@ class PgLexicalQuery:
         out = np.zeros(len(wanted), dtype=np.float32)
         if not self._terms or not wanted:
             return out
-        found = dict(self._select("WHERE p.id = ANY(%(ids)s)", {"ids": wanted}))
+        found = dict(self._select("AND p.id = ANY(%(ids)s)", {"ids": wanted}))
         for i, row_id in enumerate(wanted):
             out[i] = found.get(row_id, 0.0)
         return out
@@ -339,6 +342,10 @@ class PgUpdate:
             "CREATE INDEX IF NOT EXISTS unit_vectors_hnsw ON qa.unit_vectors USING hnsw (embedding vector_ip_ops)"
         )
         self.timings["hnsw"] = time.perf_counter() - t
+        t = time.perf_counter()
+        # fresh statistics, so the planner reads the postings by term (not a scan) from the first query on
+        self.conn.execute("ANALYZE qa.passage_postings, qa.unit_postings, qa.passages, qa.units, qa.passage_units")
+        self.timings["analyze"] = time.perf_counter() - t
         manifest = Manifest(
             **asdict(built),
             format_version=FORMAT_VERSION,
