@@ -26,7 +26,7 @@ from index.manifest import FORMAT_VERSION, BuildInfo, Manifest
 from index.stores.base import Catalog, Hits, Within
 from index.stores.pg_catalog import TABLES, PgCatalog, PgCatalogEditor
 
-EF_SEARCH = 100
+EF_SEARCH = 200
 """HNSW candidates per query (raised to k when a query asks for more): benchmarks/bench_postgres.py
 measures recall@10 against exact search at this value."""
 _LOCK_KEY = zlib.crc32(b"qa-store-writer")
