@@ -129,7 +129,7 @@ def _types(skipped) -> str:
     """ ".png 6, .js 1": how many files of each suffix, most first."""
     from collections import Counter
 
-    from index.documents import suffix_of
+    from index.readers import suffix_of
     from qa.sanitize import safe_line
 
     counts = Counter(
@@ -141,7 +141,7 @@ def _types(skipped) -> str:
 def _print_report(report, console_err) -> None:
     from rich.text import Text
 
-    from index.documents import SUPPORTED_NOTE
+    from index.readers import SUPPORTED_NOTE
     from qa.sanitize import safe_line
 
     by_type = [s for s in report.skipped if s.other_type]

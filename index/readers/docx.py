@@ -5,9 +5,13 @@ from __future__ import annotations
 import io
 import zipfile
 
-from index.documents import CONTROL_CHARACTERS, UndecodableError
+from index.errors import UndecodableError
+from index.readers.text import CONTROL_CHARACTERS
 from index.tables import table_lines
 
+SUFFIXES = frozenset({".docx"})
+VERSION = 2
+"""Raise when what this reader makes of the same bytes changes (index/readers/__init__.py EXTRACTORS)."""
 MOST_UNPACKED = 50
 """A .docx is a zip of XML: one that unpacks to more than this many times its size (and to over
 UNPACKED_FLOOR bytes) is refused rather than read into memory (a zip bomb; real documents unpack to
@@ -15,11 +19,16 @@ UNPACKED_FLOOR bytes) is refused rather than read into memory (a zip bomb; real 
 UNPACKED_FLOOR = 50_000_000
 
 
+def read(data: bytes) -> tuple[str, str]:
+    """A Word document's (text, "docx")."""
+    return docx_to_text(data), "docx"
+
+
 def docx_to_text(data: bytes) -> str:
     """The text of a Word document: each paragraph a line, in the order they appear, headings and list
     items included, each table row a line of its cells joined by " | " (a cell merged across columns
-    once; named by a header row: index/tables.py). Headers, footers, comments and footnotes are left out. Raises UndecodableError for a file
-    that is not a readable .docx (damaged, password-protected, a zip bomb)."""
+    once; named by a header row: index/tables.py). Headers, footers, comments and footnotes are left out.
+    Raises UndecodableError for a file that is not a readable .docx (damaged, password-protected, a zip bomb)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
@@ -31,7 +40,7 @@ def docx_to_text(data: bytes) -> str:
         raise UndecodableError(
             f"unpacks to {unpacked / 1e6:.0f} MB from {len(data) / 1e6:.1f} MB: not read (a zip bomb?)"
         )
-    from docx import Document
+    from docx import Document  # deferred: python-docx and lxml are slow to import, and only .docx needs them
 
     try:
         document = Document(io.BytesIO(data))
@@ -45,7 +54,7 @@ def docx_to_text(data: bytes) -> str:
 def _lines(block) -> list[str]:
     """A paragraph's text, or a table's rows (index/tables.py; tables inside cells read as their cells' text).
     The first row names the others' cells when Word marks it as the header ("Repeat as header row")."""
-    from docx.table import Table
+    from docx.table import Table  # deferred with docx_to_text's import
 
     if not isinstance(block, Table):
         return [block.text]
@@ -62,7 +71,7 @@ def _lines(block) -> list[str]:
 
 
 def _is_header(row) -> bool:
-    from docx.oxml.ns import qn
+    from docx.oxml.ns import qn  # deferred with docx_to_text's import
 
     properties = row._tr.trPr
     flag = None if properties is None else properties.find(qn("w:tblHeader"))
