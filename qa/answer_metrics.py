@@ -26,6 +26,8 @@ class AnswerOutcome:
     """The best sentence is right, given or not (the sentence choice alone, whatever the threshold)."""
     confidence: float
     """The best sentence's confidence (0 when there is none)."""
+    sentence: tuple[str, int, int] | None = None
+    """Where the given answer's sentence is (source, char_start, char_end); None when none was given."""
 
     @property
     def correct(self) -> bool:
@@ -87,7 +89,13 @@ def answer_outcome(question: Question, answer: Answer) -> AnswerOutcome:
         right=given and sentence_right(question, answer.answer),
         best_right=sentence_right(question, guess),
         confidence=guess.confidence if guess is not None else 0.0,
+        sentence=_where(answer.answer) if given else None,
     )
+
+
+def _where(span: AnswerSpan) -> tuple[str, int, int]:
+    c = span.citation
+    return (c.source, c.char_start, c.char_end)
 
 
 def roc_auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:

@@ -158,6 +158,10 @@ def _outcome_json(outcome: QuestionOutcome) -> dict:
         "answerable": q.answerable,
         "from_unanswerable_file": outcome.extra,
         "found": outcome.found,
+        "given": None if a is None else a.given,
+        "answer_sentence": None
+        if a is None or a.sentence is None
+        else dict(zip(("source", "char_start", "char_end"), a.sentence, strict=True)),
         "confidence": None if a is None else round(a.confidence, 6),
         "answer_right": None if a is None else a.right,
         "best_sentence_right": None if a is None else a.best_right,

@@ -62,10 +62,13 @@ async def test_bench_lists_every_question_with_its_rank_and_abstention(corpus, q
         listed = rows(screen)
         assert len(listed) == len(load_questions(questions))
         # Reference: qa.evaluate's own first-hit search over the same answers, not the bench's trec_eval run.
-        engine, ranks, right = CannedEngine(corpus), [], 0
+        engine, ranks, right, refused, flagged = CannedEngine(corpus), [], 0, 0, 0
         for row, question in zip(listed, load_questions(questions)):
             answer = engine.ask(question.question)
             right += answer.found == question.answerable
+            given = answer.found and answer.answer is not None
+            refused += question.answerable and not given
+            flagged += not question.answerable and not given
             if not question.answerable:
                 expected = "no evidence"
             else:
@@ -80,6 +83,8 @@ async def test_bench_lists_every_question_with_its_rank_and_abstention(corpus, q
         hits = ranks.count(1)
         assert f"Hit@1 {hits / len(ranks):.3f}" in shown and f"Abstention {right / len(listed):.3f}" in shown
         assert f"{len(listed)} questions, {len(ranks)} answerable, {len(ranks) - hits} not at rank 1" in shown
+        n_unanswerable = len(listed) - len(ranks)
+        assert f"Refused {refused / len(ranks):.3f}" in shown and f"Flagged {flagged / n_unanswerable:.3f}" in shown
 
 
 @sync

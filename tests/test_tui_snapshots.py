@@ -76,7 +76,8 @@ def test_help_screen(app, snap_compare):
 
 def test_bench_screen(tmp_path, snap_compare):
     """f2 over the demo questions (canned answers): the mode tabs with hybrid selected, Hit@1 0.250 ...
-    Abstention 0.500, six rows (hit@1, rank 3, rank 2 and miss with 'abstained ✗', two 'no evidence',
+    Abstention 0.500, the answer line (Answer right 0.250 ... Overall 0.333), six rows (hit@1, rank 3,
+    rank 2 and miss with 'abstained ✗', two 'no evidence',
     one 'answered ✗'), and q2's drill-down: its evidence in notes/lighthouse.txt, paris.txt and evil.txt
     ranked above it with fused/bm25/dense (evil.txt's markup shown literally), and where it ranked (3)."""
     corpus = write_demo_corpus(tmp_path / "corpus")

@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from qa.questions import Question
 
 METRICS = (("hit@1", "Hit@1"), ("hit@5", "Hit@5"), ("mrr@10", "MRR"), ("ndcg@10", "nDCG@10"))
+ANSWER_FIGURES = (
+    ("answer_right", "Answer right"),
+    ("unanswerable_flagged", "Flagged"),
+    ("answerable_refused", "Refused"),
+    ("confidence_auc", "AUC"),
+    ("overall_correct", "Overall"),
+)
+"""qa.answer_metrics.AnswerMetrics fields shown on the summary's second line, over every question."""
 DEPTH = 100
 """Passages the bench retrieves per question (qa.bench's default), so 'miss' means not in this many."""
 
@@ -80,6 +88,13 @@ def summary_text(results: dict[str, ModeResult], shown: str, modes: Sequence[str
         text.append(f"{result.abstention_accuracy:.3f}   ")
     misses = sum(1 for o in result.outcomes if o.question.answerable and o.first_relevant_rank != 1)
     text.append(f"{len(result.outcomes)} questions, {result.n_queries} answerable, {misses} not at rank 1", style="dim")
+    answers = result.answers.get("all")
+    if answers is not None:
+        text.append("\n")
+        for key, label in ANSWER_FIGURES:
+            value = getattr(answers, key)
+            text.append(f"{label} ", style="bold")
+            text.append("–   " if value is None else f"{value:.3f}   ")
     return text
 
 
@@ -145,5 +160,11 @@ def coverage_note(questions: Iterable[Question], sources: Iterable[str]) -> str:
     if not missing:
         return ""
     if missing == expected:
-        return f"This index holds none of the documents these questions cite ({len(expected)}): are they about other documents?"
-    return f"{len(missing)} of the {len(expected)} documents these questions cite are not in this index; their questions count as misses."
+        return (
+            f"This index holds none of the documents these questions cite ({len(expected)}): "
+            "are they about other documents?"
+        )
+    return (
+        f"{len(missing)} of the {len(expected)} documents these questions cite are not in this index; "
+        "their questions count as misses."
+    )
