@@ -63,8 +63,9 @@ class Corpus:
                 for piece in _SENTENCE_END.split(block):
                     at = block.index(piece, pos)
                     pos = at + len(piece)
+                    piece = piece.rstrip()  # the last paragraph of a file ends with its newline
                     if piece.strip():
-                        self.sentences.append(Sentence(path.name, p, start + at, start + pos, piece))
+                        self.sentences.append(Sentence(path.name, p, start + at, start + at + len(piece), piece))
 
     def paragraph_of(self, article: str, span: tuple[int, int]) -> int:
         for i, (name, start, end) in enumerate(self.paragraphs):
