@@ -60,6 +60,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        **cpu(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -70,6 +71,19 @@ def machine() -> dict:
     except (OSError, subprocess.SubprocessError):
         pass
     return info
+
+
+def cpu() -> dict:
+    """The processor's model and its widest vector extension (the int8 encoder's kernels depend on it)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {"cpu": platform.processor()}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    widest = next((f for f in ("avx512_vnni", "avx512f", "avx2", "avx") if f in flags), "sse")
+    return {"cpu": fields.get("model name", platform.processor()), "simd": widest}
 
 
 def write_result(name: str, payload: Mapping) -> Path:

@@ -4,7 +4,7 @@
 
 Sentences come from the first N SciFact documents (the product's sentence splitter). For each ONNX
 backend it reports CPU time on one thread per batch size (cache effects, independent of load), and
-wall time of: the old way (one batch of 32 at a time on a session using every core) against the
+wall time of: one run at a time (one batch of 32 at a time on a session using every core) against the
 product's way (index/onnx_encoder.py: small batches, one single-threaded run per core at once).
 """
 
@@ -72,7 +72,8 @@ def main() -> None:
         }
         print(
             f"{backend}: wall batch 32 one at a time {results[backend]['wall_s_batch32_one_run_at_a_time']} s, "
-            f"batch {BATCH_SIZES[backend]} x{workers} in parallel {[round(x, 2) for x in parallel]} s: {results[backend]['speedup_median']}x",
+            f"batch {BATCH_SIZES[backend]} x{workers} in parallel {[round(x, 2) for x in parallel]} s: "
+            f"{results[backend]['speedup_median']}x",
             flush=True,
         )
     write_result(args.name, results)

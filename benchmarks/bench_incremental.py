@@ -65,7 +65,8 @@ def save_to_update(folder: Path, ids: list[str], index_dir: Path, embedder, repe
             open_store(index_dir).clean_up()
             runs.append({"file": path.name, "notify_s": notified - saved, "save_to_updated_s": done - saved})
             print(
-                f"  watched edit {r + 1}: notified after {notified - saved:.3f}s, index updated {done - saved:.3f}s after the save",
+                f"  watched edit {r + 1}: notified after {notified - saved:.3f}s, "
+                f"index updated {done - saved:.3f}s after the save",
                 flush=True,
             )
             time.sleep(0.3)
@@ -82,7 +83,8 @@ def main() -> None:
     parser.add_argument(
         "--backend",
         default=None,
-        help="Default: the product's default backend; 'fake': the hashing test embedder (no model: stage times only, no CLI run)",
+        help="Default: the product's default backend; "
+        "'fake': the hashing test embedder (no model: stage times only, no CLI run)",
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-incremental")
@@ -121,14 +123,14 @@ def main() -> None:
         )
         # As the watches run it: the replaced generation is removed after the update, in a thread.
         hinted_s, hinted = time_call(
-            lambda: build_index(
+            lambda path=path: build_index(
                 [folder], index_dir, embedder, changed_paths={str(path.absolute())}, remove_replaced=False
             )
         )
         open_store(index_dir).clean_up()
         assert hinted.changed == 1 and hinted.new == 0 and hinted.unchanged == len(ids) - 1, hinted.summary()
         texts = file_texts(index_dir, source)
-        embed_s = median(time_call(lambda: embedder.embed(texts))[0] for _ in range(3))
+        embed_s = median(time_call(lambda texts=texts: embedder.embed(texts))[0] for _ in range(3))
         runs.append(
             {
                 "file": source,
@@ -143,7 +145,8 @@ def main() -> None:
             }
         )
         print(
-            f"  edit {r + 1}: update {update_s:.2f}s, hinted {hinted_s:.2f}s, embed file alone {embed_s:.3f}s, ratio {update_s / embed_s:.2f}, hinted {hinted_s / embed_s:.2f} "
+            f"  edit {r + 1}: update {update_s:.2f}s, hinted {hinted_s:.2f}s, embed file alone {embed_s:.3f}s, "
+            f"ratio {update_s / embed_s:.2f}, hinted {hinted_s / embed_s:.2f} "
             f"{runs[-1]['stages']} hinted {runs[-1]['hinted_stages']}",
             flush=True,
         )
@@ -192,7 +195,8 @@ def main() -> None:
         "runs": runs,
     }
     print(
-        f"median ratio {result['ratio_median']} (target <= 2), told the changed file {result['hinted_ratio_median']}; qa index CLI wall {cli_s:.1f}s",
+        f"median ratio {result['ratio_median']} (target <= 2), told the changed file "
+        f"{result['hinted_ratio_median']}; qa index CLI wall {cli_s:.1f}s",
         flush=True,
     )
     write_result(args.name, result)

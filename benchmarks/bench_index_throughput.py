@@ -1,6 +1,8 @@
-"""Index build throughput against the encoder's own limit: raw files -> saved index vs encoding the same chunks.
+"""Index build throughput against the encoder's own limit: raw files -> saved index vs encoding the same
+chunks.
 
-    python benchmarks/bench_index_throughput.py --dataset ../shared/datasets/scifact --backends torch,onnx-int8 --repeat 3
+    python benchmarks/bench_index_throughput.py --dataset ../shared/datasets/scifact \\
+        --backends torch,onnx-int8 --repeat 3
 
 For each backend, in one process and in alternating order: build the index from the raw
 .txt files (scan, chunk, embed, BM25, FAISS, SQLite, atomic commit), then encode the
@@ -52,11 +54,12 @@ def measure_corpus(name: str, folder: Path, embedder, work: Path, repeat: int) -
                     if not index_dir.exists():
                         build_once(folder, index_dir, embedder)
                     texts = embedded_texts(index_dir)
-                pair["encode"], _ = time_call(lambda: embedder.embed(texts))
+                pair["encode"], _ = time_call(lambda texts=texts: embedder.embed(texts))
         pair["ratio"] = pair["encode"] / pair["build"]
         runs.append(pair)
         print(
-            f"  {name} {embedder.backend} run {r + 1}: build {pair['build']:.1f}s encode {pair['encode']:.1f}s ratio {pair['ratio']:.3f} stages {pair['stages']}",
+            f"  {name} {embedder.backend} run {r + 1}: build {pair['build']:.1f}s encode {pair['encode']:.1f}s "
+            f"ratio {pair['ratio']:.3f} stages {pair['stages']}",
             flush=True,
         )
     n_chunks = runs[0]["n_chunks"]

@@ -6,7 +6,7 @@ Every system runs in its own subprocess (so peak RSS is its own) over the same S
 .txt files and the same local all-MiniLM-L6-v2 folder. Each worker reports: build time
 (raw files -> saved index, model load included), query latencies (one query at a time,
 warm) and its top-100 documents per query; this process scores all runs with the same
-nDCG@10 code. The peers live in a separate venv (see README "Speed and scale"); this file
+nDCG@10 code. The peers live in a separate venv (docs/benchmarks.md says how to make it); this file
 imports nothing from them at module level so it runs under either interpreter.
 """
 

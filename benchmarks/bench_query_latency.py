@@ -3,7 +3,7 @@
     python benchmarks/bench_query_latency.py --sizes 10000,100000,1000000 --backend onnx-int8
     python benchmarks/bench_query_latency.py --sizes 10000,1000000 --repeat 3 --name query_latency_1m
 
-What is real and what is synthetic (stated in the README too):
+What is real and what is synthetic (stated in docs/benchmarks.md too):
 - queries: the 300 SciFact test claims, embedded by the real model (the backend given);
 - BM25: the product's LexicalIndex over SciFact passages (~100 words each) repeated to N;
 - dense: the product's DenseIndex (index/vectors.py picks exact or IVF-PQ by size) over N
@@ -19,8 +19,8 @@ engine asks it, on the embedded store's vector and lexical stores: embed + the l
 scores of all candidates, the lexical store's scores of them, convex min-max fusion). Not catalog
 look-ups, the answer sentence, or the second (sentence) BM25 index qa/retrieve.py also asks.
 
-At 1M the build stays within ~1 GB and ~10 min: vectors are generated as float16 into a
-memory-mapped file (not a 1.5 GB fp32 array), build_dense adds them in blocks, the exact top-10
+At 1M the build keeps its memory bounded: vectors are generated as float16 into a
+memory-mapped file (not one fp32 array), build_dense adds them in blocks, the exact top-10
 is computed in 50k blocks, and the BM25 index is computed from the distinct passages
 (repeated_bm25, bit-identical to bm25s indexing the repeats; bm25s itself builds Python lists
 of all 62M token ids at 1M, an estimated 1.5-2 GB). Built indexes are reused from --work.

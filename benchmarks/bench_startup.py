@@ -98,8 +98,9 @@ t3 = time.perf_counter()
 answer2 = engine.ask("What did Obama say about Syria?")
 t4 = time.perf_counter()
 e = engine.embedder
-print(json.dumps({{"imports_s": t1 - t0, "model_load_s": e.load_seconds, "open_index_s": t2 - t1, "first_ask_s": t3 - t2,
-    "open_index_cpu_s": c2 - c1, "start_to_answer_s": t3 - t1, "beyond_model_load_s": (t3 - t1) - e.load_seconds, "after_model_load_s": t3 - e.loaded_at,
+print(json.dumps({{"imports_s": t1 - t0, "model_load_s": e.load_seconds, "open_index_s": t2 - t1,
+    "first_ask_s": t3 - t2, "open_index_cpu_s": c2 - c1, "start_to_answer_s": t3 - t1,
+    "beyond_model_load_s": (t3 - t1) - e.load_seconds, "after_model_load_s": t3 - e.loaded_at,
     "second_ask_s": t4 - t3, "timings_ms": answer.timings_ms, "backend": e.backend}}))
 """
     out = subprocess.run(
@@ -138,7 +139,7 @@ def main() -> None:
         help_s.append(wall([QA, "--help"], env))
         bare_s.append(wall([sys.executable, "-c", "pass"], env))
     print(
-        f"qa --help: median {median(help_s):.3f}s {['%.3f' % x for x in help_s]}; bare python: {median(bare_s):.3f}s",
+        f"qa --help: median {median(help_s):.3f}s {[f'{x:.3f}' for x in help_s]}; bare python: {median(bare_s):.3f}s",
         flush=True,
     )
     try:

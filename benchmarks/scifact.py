@@ -22,6 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _common import machine  # noqa: E402
+
 from qa.engine import RetrievalSettings  # noqa: E402
 
 PUBLISHED = (
@@ -139,12 +141,10 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.barh(range(len(labels)), values, color=colors)
     for i, v in enumerate(values):
         ax.text(v + 0.003, i, f"{v:.3f}", va="center", fontsize=8)
-    ax.axvline(0.75, color="tab:red", linestyle="--", linewidth=1, label="target 0.75")
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0.5, 0.8)
     ax.set_xlabel("nDCG@10, SciFact test (300 queries)")
-    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -164,6 +164,8 @@ def main() -> None:
     args.json.write_text(
         json.dumps(
             {
+                "command": " ".join(["python", *sys.argv]),
+                "machine": machine(),
                 "dataset": str(args.dataset),
                 "backend": args.backend,
                 "rows": rows,

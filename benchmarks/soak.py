@@ -113,7 +113,8 @@ def main() -> None:
         "rss_samples": [(n, round(mb, 1)) for n, mb in samples],
     }
     print(
-        f"{args.queries} queries, {len(errors)} errors, RSS {result['rss_mb_after_warmup']} -> {result['rss_mb_end']} MB "
+        f"{args.queries} queries, {len(errors)} errors, "
+        f"RSS {result['rss_mb_after_warmup']} -> {result['rss_mb_end']} MB "
         f"after warm-up ({growth:+.2f} %), median {result['median_ms']} ms, p99 {result['p99_ms']} ms"
     )
     if not args.no_save:

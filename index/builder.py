@@ -11,25 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from index.chunker import ChunkSettings, Segmentation, segment_texts
-from index.documents import (
-    DEFAULT_MAX_FILE_BYTES,
-    EXTRACTORS,
-    Document,
-    FileStat,
-    Hint,
-    Scan,
-    Skipped,
-    changed_files,
-    corpus_root,
-    extractor_of,
-    scan_files,
-)
 from index.embedder import Embedder
 from index.errors import CancelledError, EmptyCorpusError
 from index.lexical import BM25Settings
 from index.manifest import BuildInfo, Manifest, expected_mismatch
+from index.readers import DEFAULT_MAX_FILE_BYTES, EXTRACTORS, Document, extractor_of
 from index.stores import open_store
 from index.stores.base import Catalog, Recorded, Snapshot, Store, StoreUpdate
+from index.walk import FileStat, Hint, Scan, Skipped, changed_files, corpus_root, scan_files
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): stage is 'scan', 'embed' or 'save'."""
@@ -142,7 +131,7 @@ def _recorded(catalog: Catalog, hint: Hint | None) -> tuple[dict[str, Recorded],
 
 
 def outdated_extractors(manifest: Manifest | None) -> frozenset[str]:
-    """The kinds of file whose extractor changed since the index was built (documents.EXTRACTORS)."""
+    """The kinds of file whose extractor changed since the index was built (index/readers EXTRACTORS)."""
     if manifest is None:
         return frozenset()
     return frozenset(kind for kind, version in EXTRACTORS.items() if manifest.extractors.get(kind, 1) != version)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from index.documents import folder_prefix, hidden_below
+from index.walk import folder_prefix, hidden_below
 
 STEP_MS = 50
 """A burst of events is handed over once no new one came for this long (an editor's save is one burst)."""
@@ -21,7 +21,7 @@ class ChangeFeed:
 
     take() hands over what changed since the last take. A feed that could not start or stopped
     (no watchfiles, the system's limit on watches reached, a folder gone) reports `broken`: its
-    owner then compares every file on a timer instead, as before notifications.
+    owner then compares every file on a timer instead.
     """
 
     def __init__(
@@ -88,7 +88,7 @@ class ChangeFeed:
         # stop and ready are this thread's own: after restart() a late end of the old one changes nothing.
         broken = None
         try:
-            import watchfiles
+            import watchfiles  # deferred: slow to import, and only --watch needs it
 
             watcher = watchfiles.watch(
                 *self.folders,

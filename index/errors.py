@@ -20,6 +20,10 @@ class QAError(Exception):
         return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
+class UndecodableError(ValueError):
+    """A file's bytes are not text a reader accepts; the message says why, after the file's name, in skip reports."""
+
+
 class InputError(QAError):
     """A path or argument the user gave is unusable."""
 

@@ -25,10 +25,10 @@ def fsync_written(folder: Path, durable: Callable[[str], bool] = lambda path: Fa
     """fsync every file and folder under folder that this run wrote.
 
     Files with more than one link were hard-linked from the live generation, which was made
-    durable when it was committed; fsyncing them again would only cost time (78 MB: 0.17 s).
+    durable when it was committed; fsyncing them again would only cost time.
     Files for which durable(path) is true (EarlyFlush.durable) were fsynced whole already.
     """
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
             path = os.path.join(dirpath, name)
             if os.stat(path).st_nlink == 1 and not durable(path):
@@ -69,8 +69,8 @@ class BackgroundCopy:
 
 class EarlyFlush:
     """fsyncs files in background threads while the build goes on, so that the fsyncs before the
-    swap (fsync_written) find little left to write. The copy of a 21.6 MB SQLite file takes
-    ~0.1 s to reach the disk; started right after the copy, that overlaps scanning and embedding.
+    swap (fsync_written) find little left to write: a copied SQLite file takes a while to reach the
+    disk, and started right after the copy, that overlaps scanning and embedding.
     """
 
     def __init__(self) -> None:

@@ -68,8 +68,8 @@ STOPWORDS_EN = (
     "will",
     "with",
 )
-"""bm25s.stopwords.STOPWORDS_EN (MIT), copied: importing bm25s pulls in scipy, ~0.28 s of a cold
-`qa ask` that only needs these 33 words. tests/test_store.py checks the copy against bm25s."""
+"""bm25s.stopwords.STOPWORDS_EN (MIT), copied: importing bm25s pulls in scipy, a large share of a cold
+`qa ask` that only needs these words. tests/test_store.py checks the copy against bm25s."""
 
 
 @lru_cache(maxsize=2)

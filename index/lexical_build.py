@@ -40,8 +40,8 @@ indices.csc.index.npy: with it an update merges the kept rows' postings instead 
 every row again."""
 VOCAB = "vocab.index.json"
 TERMS = "terms.txt"
-"""The vocabulary again, one term a line in id order (terms are runs of word characters): read in
-a millisecond, where parsing VOCAB as JSON takes ~18 ms at 26k terms."""
+"""The vocabulary again, one term a line in id order (terms are runs of word characters): much faster to
+read than parsing VOCAB as JSON."""
 NONOCCURRENCE_METHODS = ("bm25l", "bm25+")
 
 DELTA_REMOVED = "delta_removed.npy"
@@ -439,7 +439,7 @@ def bm25_arrays(
 
 def _vocab_json(terms: list[str], json_functions) -> str:
     """The vocabulary as bm25s writes it ({term: id, ..., "": n}, json.dumps without ensure_ascii),
-    written out directly: 2x faster than building the dict and encoding it (~20 ms at 26k terms)."""
+    written out directly: faster than building the dict and encoding it."""
     if json_functions.ORJSON_AVAILABLE:  # bm25s then writes orjson's compact form
         return json_functions.dumps({**{t: i for i, t in enumerate(terms)}, "": len(terms)}, ensure_ascii=False)
     return "{" + ", ".join([f"{encode_basestring(t)}: {i}" for i, t in enumerate(terms)] + [f'"": {len(terms)}']) + "}"
@@ -473,7 +473,7 @@ def write_bm25(
     (update_postings), else they are counted from rows.ids.
     """
     import bm25s  # deferred: bm25s imports scipy (start-up time)
-    from bm25s.utils import json_functions
+    from bm25s.utils import json_functions  # deferred with bm25s
 
     arrays = bm25_arrays(rows, settings, delta, postings)
     folder.mkdir(parents=True, exist_ok=True)

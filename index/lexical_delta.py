@@ -1,14 +1,14 @@
 """BM25 updates without rewriting the index: a base folder shared between generations, plus a delta.
 
-An update used to rescore every posting (BM25's scores depend on the corpus's row count, mean row
-length and document frequencies, so one edit changes them all): ~0.07 s per index at 5k documents,
-growing with the corpus. Now, like the flat vector index (index/vectors.py), an update hard-links
-the base folder's files and writes a small delta beside them: the base rows it removed and the
-analysed terms of the rows added since the base was written. The scores of an index with a delta
-are computed at query time from the saved term counts (ColumnLexical), with the statistics of the
-rows the index has now, by bm25s's formulas in the same precision: they equal, bit for bit, the
-scores a fresh build of the same rows stores (tests/test_lexical_delta.py). Once the delta and the
-removals exceed DELTA_SHARE of the base's rows, the update writes a new base instead.
+BM25's scores depend on the corpus's row count, mean row length and document frequencies, so one edit
+changes them all, and rescoring every posting costs time that grows with the corpus. Instead, like the
+flat vector index (index/vectors.py), an update hard-links the base folder's files and writes a small
+delta beside them: the base rows it removed and the analysed terms of the rows added since the base was
+written. The scores of an index with a delta are computed at query time from the saved term counts
+(ColumnLexical), with the statistics of the rows the index has now, by bm25s's formulas in the same
+precision: they equal, bit for bit, the scores a fresh build of the same rows stores
+(tests/test_lexical_delta.py). Once the delta and the removals exceed DELTA_SHARE of the base's rows,
+the update writes a new base instead.
 
 Rows are numbered as a fresh build numbers them (ascending ids): the base's rows that remain, in
 order, then the delta's. Row ids only grow (SQLite AUTOINCREMENT), so new rows always come last.
@@ -50,11 +50,9 @@ DELTA_SHARE = 0.05
 """A delta whose removed plus added rows exceed this share of the base's rows is folded into a new
 base (the same share as index/vectors.py's)."""
 DELTA_MAX_POSTINGS = 5_000_000
-"""Bases with more postings are rewritten by every update, as before deltas. Scoring from term counts
-costs more per posting than reading stored scores (benchmarks/bench_bm25_delta.py, SciFact passages
-repeated, 300 claims): at 100k rows (4.6M postings) a query's BM25 p95 is 1.1 ms with a delta against
-0.8 ms, and the update 0.01 s against 0.28 s; at 1M rows (46M postings) 29 ms against 6 ms, too much
-of a 50 ms query budget, for an update of 0.06 s against 3.0 s in one that takes seconds anyway."""
+"""Bases with more postings are rewritten by every update, without a delta. Scoring from term counts
+costs more per posting than reading stored scores: on a base this large a delta would cost queries more
+than the update time it saves (benchmarks/bench_bm25_delta.py measures both)."""
 CACHE_POSTINGS = 2_000_000
 """Scored postings a DeltaScorer keeps (12 bytes each: 24 MB at most), least recently used dropped."""
 METHODS = ("lucene", "robertson", "atire")
@@ -143,7 +141,7 @@ def length_norm(l_d: np.ndarray, l_avg, k1: float, b: float) -> np.ndarray:
 def term_scores(method: str, tf: np.ndarray, norm: np.ndarray, df: int, n: int, k1: float) -> np.ndarray:
     """float32 scores of one term's postings (norm: length_norm of each posting's row): what
     bm25_arrays stores for them, by the same operations on the same dtypes. bm25s/scoring.py's
-    _score_tfc_* without importing bm25s, which imports scipy (~0.3 s) on the query path; the
+    _score_tfc_* without importing bm25s, which imports scipy (slow) on the query path; the
     denominators group as there (1 - b + x is (1 - b) + x)."""
     weight = float(np.float32(idf(method, df, n)))  # bm25s keeps IDFs as float32
     if method == "atire":

@@ -6,6 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
+import platformdirs
+
 APP_NAME = "qa-docs"
 HOME_ENV = "QA_HOME"
 MODEL_CACHE_ENV = "QA_MODEL_CACHE"
@@ -21,8 +23,6 @@ def cache_dir() -> Path:
     home = _home()
     if home is not None:
         return home / "cache"
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
@@ -31,8 +31,6 @@ def data_dir() -> Path:
     home = _home()
     if home is not None:
         return home / "data"
-    import platformdirs
-
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 

@@ -31,7 +31,7 @@ class BuildInfo:
     roots: list[str]
     root: str
     extractors: dict = field(default_factory=dict)
-    """Version of each extractor that read the documents (index/documents.py EXTRACTORS); absent: 1."""
+    """Version of each extractor that read the documents (index/readers EXTRACTORS); absent: 1."""
 
 
 @dataclass(frozen=True, kw_only=True)

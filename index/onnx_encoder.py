@@ -1,4 +1,5 @@
-"""The exported ONNX all-MiniLM-L6-v2 (fp32 or int8) run with onnxruntime and tokenizers alone, so answering never imports torch."""
+"""The exported ONNX all-MiniLM-L6-v2 (fp32 or int8) run with onnxruntime and tokenizers alone, so answering
+never imports torch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +41,9 @@ class OnnxEncoder:
         self._bulk = None
         self._bulk_lock = threading.Lock()
         self.parallel_from = 128
-        """Fewer texts than this run on the main session: making the single-threaded one takes ~0.3 s,
-        which a question's few dozen words for the answer verifier would pay in the middle of an answer."""
+        """Fewer texts than this run on the main session: making the single-threaded one takes a noticeable part
+        of a second, which a question's few dozen words for the answer verifier would pay in the middle
+        of an answer."""
         self._tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         """Tokens per text the encoder sees, [CLS] and [SEP] included; longer texts are truncated."""
@@ -54,7 +57,8 @@ class OnnxEncoder:
 
     @staticmethod
     def supports(folder: Path) -> bool:
-        """True if the model in folder is Transformer -> mean Pooling (-> Normalize), the pipeline OnnxEncoder reproduces."""
+        """True if the model in folder is Transformer -> mean Pooling (-> Normalize), the pipeline OnnxEncoder
+        reproduces."""
         try:
             modules = sorted(_read_json(folder / "modules.json"), key=lambda m: m["idx"])
             kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
@@ -81,7 +85,7 @@ class OnnxEncoder:
     @classmethod
     def load(cls, folder: Path, onnx_file: Path) -> OnnxEncoder:
         """The encoder for a sentence-transformers model folder (see supports()) and its ONNX graph."""
-        import onnxruntime
+        import onnxruntime  # deferred: slow to import, and only a model load needs it
 
         config = _read_json(folder / "sentence_bert_config.json")
         max_seq_length = int(config["max_seq_length"])
@@ -123,11 +127,10 @@ class OnnxEncoder:
             for rows in batches:
                 out[rows] = self._encode_batch([texts[i] for i in rows], wordpieces=wordpieces)
             return out
-        # Many small batches at once, one single-threaded run per core: 1.85x (int8) to 2.4x (fp32)
-        # faster than one run at a time using every core (benchmarks/bench_encode_batches.py: small
-        # matrices leave a shared pool mostly waiting, and small batches stay in cache). Same batches, so the same vectors; a single text (a query)
-        # still runs alone on every core.
-        from concurrent.futures import ThreadPoolExecutor
+        # Many small batches at once, one single-threaded run per core, beat one run at a time using every
+        # core (benchmarks/bench_encode_batches.py measures it): small matrices leave a shared pool mostly
+        # waiting, and small batches stay in cache. Same batches, so the same vectors; a single text (a
+        # query) still runs alone on every core.
 
         bulk = self._bulk_session()
 
@@ -246,7 +249,7 @@ def _token_states(states: np.ndarray, encoding) -> np.ndarray:
 
 def session_options(threads: int = 0):
     """ONNX Runtime session options: `threads` intra-op threads (0: one per core), no spinning."""
-    import onnxruntime
+    import onnxruntime  # deferred: slow to import, and only a model load needs it
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -263,8 +266,9 @@ def _available_cores() -> int:
 
 
 def encoding_tokenizer(folder: Path, max_seq_length: int):
-    """The fast tokenizer as sentence-transformers calls it: special tokens, truncation, padding to the batch's longest."""
-    from tokenizers import Tokenizer
+    """The fast tokenizer as sentence-transformers calls it: special tokens, truncation, padding to the batch's
+    longest."""
+    from tokenizers import Tokenizer  # deferred: slow to import, and only a model load needs it
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     # tokenizer.json carries its own settings (for this model: truncate and pad to 128); replace them.
@@ -282,7 +286,7 @@ def encoding_tokenizer(folder: Path, max_seq_length: int):
 
 def wordpiece_tokenizer(folder: Path):
     """The fast tokenizer for chunking: no truncation, no padding (special tokens are left out per call)."""
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # deferred: slow to import, and only a model load needs it
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_truncation()

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from index.documents import FileStat
 from index.errors import REBUILD_HINT, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from index.files import fsync_path, fsync_written
 from index.lexical import LexicalIndex
@@ -31,6 +30,7 @@ from index.manifest import (  # noqa: F401 - the format's names, read by the emb
     rebuild_hint,
 )
 from index.vectors import DenseIndex, load_dense
+from index.walk import FileStat
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS file_stats (
     inode INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
-# file_stats: the stat of each document's file when it was last read (index/documents.py FileStat).
+# file_stats: the stat of each document's file when it was last read (index/walk.py FileStat).
 # Added without a format change: an index written before it has no rows, so its files are read once.
 
 
@@ -237,7 +237,7 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path)
         # Writers only ever write a generation that is not live yet: if they crash, the folder is
         # thrown away, and commit_generation fsyncs the file. SQLite's own journal and fsyncs
-        # would only make each update slower (~30 ms of a 5k-document update).
+        # would only make each update slower.
         conn.execute("PRAGMA journal_mode = MEMORY")
         conn.execute("PRAGMA synchronous = OFF")
         conn.executescript(SCHEMA)
@@ -250,7 +250,10 @@ def read_documents(
 ) -> tuple[dict[str, tuple[int, str, str]], dict[str, FileStat]]:
     """source -> (id, sha256, path) of every document (or of those among sources), and source ->
     recorded stat of those that have one."""
-    query = "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
+    query = (
+        "SELECT d.source, d.id, d.sha256, d.path, s.size, s.mtime_ns, s.ctime_ns, s.inode "
+        "FROM documents d LEFT JOIN file_stats s ON s.source = d.source"
+    )
     if sources is None:
         rows = conn.execute(query).fetchall()
     else:

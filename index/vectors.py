@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from index.files import link_or_copy
+
 FLAT_MAX = 100_000
-"""Up to this many vectors the index is exact (IndexFlatIP): 100k x 384 fp32 is 154 MB and ~10 ms a query."""
+"""Up to this many vectors the index is exact (IndexFlatIP): a flat scan this size stays fast enough per query."""
 FAISS_FILE = "vectors.faiss"
 F16_FILE = "vectors_f16.npy"
 """Large indexes only: every vector as float16, rows in ascending id order (ids in F16_IDS_FILE)."""
@@ -120,13 +122,13 @@ class DenseIndex:
         if self._fd is None:
             self._fd = os.open(self._f16_path, os.O_RDONLY)
         width, fd, offset = self.dim * 2, self._fd, self._f16_offset
-        # One bytes join, one frombuffer: 200 rows in ~0.55 ms instead of ~0.93 ms row by row.
+        # One bytes join, one frombuffer: cheaper than a frombuffer per row.
         raw = b"".join([os.pread(fd, width, offset + row * width) for row in rows.tolist()])
         return np.frombuffer(raw, dtype=np.float16).reshape(rows.shape[0], self.dim).astype(np.float32)
 
     def search(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the top-n vectors by inner product, best first; allowed restricts the ids."""
-        import faiss
+        import faiss  # deferred: faiss is slow to import, and only index and search need it
 
         n = min(n, self.ntotal)
         if n <= 0:
@@ -153,7 +155,7 @@ class DenseIndex:
         """Exact top-n over base minus removed plus delta: the same inner products as one index holding
         them all (each score is one vector's dot product); ties keep base rows before delta rows, the
         order remove_ids + add_with_ids on one index would store them in."""
-        import faiss
+        import faiss  # deferred: faiss is slow to import, and only index and search need it
 
         selectors = []  # SWIG does not keep a combined selector's parts alive: we do
         if allowed is not None:
@@ -193,7 +195,7 @@ def build_dense(
     nlist: int | None = None,
 ) -> str:
     """Write the dense index for (ids, vectors) into folder; returns the kind chosen."""
-    import faiss
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
     ids = np.asarray(ids, dtype=np.int64)
     kind = kind or choose_kind(ids.shape[0])
@@ -221,7 +223,7 @@ ADD_BLOCK = 65_536
 
 def _build_ivfpq(vectors, ids: np.ndarray, folder: Path, settings: DenseSettings, seed: int, nlist: int | None) -> str:
     """IVF-PQ over vectors (any float dtype, in RAM or memory-mapped) whose ids ascend."""
-    import faiss
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
     rng = np.random.default_rng(seed)
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # training is batch work (load_dense sets 1 for queries)
@@ -305,7 +307,7 @@ def update_dense(
     settings: DenseSettings = DenseSettings(),
 ) -> str:
     """Incremental update: drop ids, add new vectors; switches kind (rebuilding) when the size crosses FLAT_MAX."""
-    import faiss
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
     dropped = np.asarray(dropped, dtype=np.int64)
     new_ids = np.asarray(new_ids, dtype=np.int64)
@@ -356,14 +358,14 @@ def update_dense(
 
 def faiss_ids(index) -> np.ndarray:
     """The ids of an IndexIDMap2, in storage order."""
-    import faiss
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
     return faiss.vector_to_array(index.id_map).astype(np.int64)
 
 
 def _read_delta(folder: Path):
     """(delta index or None, removed ids) of a flat generation."""
-    import faiss
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
     delta = faiss.read_index(str(folder / DELTA_FILE)) if (folder / DELTA_FILE).is_file() else None
     removed = (
@@ -376,7 +378,7 @@ def _read_delta(folder: Path):
 
 def _read_flat_whole(folder: Path):
     """A flat generation as one index: base minus removed, then the delta's vectors appended."""
-    import faiss
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
     index = faiss.read_index(str(folder / FAISS_FILE))
     delta, removed = _read_delta(folder)
@@ -393,9 +395,7 @@ def _update_flat_delta(
 ) -> bool:
     """Update a flat index without touching its base: link the base, write a new delta and removed
     list. False when the result should be compacted (or change kind) instead."""
-    import faiss
-
-    from index.files import link_or_copy
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
     delta, removed = _read_delta(old_folder)
     delta_ids = faiss_ids(delta) if delta is not None else np.zeros(0, dtype=np.int64)
@@ -427,10 +427,9 @@ def _update_flat_delta(
 
 def load_dense(folder: Path, kind: str, settings: DenseSettings = DenseSettings()) -> DenseIndex:
     """Open a generation's dense index (raises RuntimeError/ValueError/OSError when damaged)."""
-    import faiss
+    import faiss  # deferred: faiss is slow to import, and only index and search need it
 
-    # Queries come one at a time: a second OpenMP thread only adds hand-off cost (10k vectors:
-    # 1.6-2.2 ms on one thread vs 5.5-9.9 ms on two, same machine and minute).
+    # Queries come one at a time: a second OpenMP thread only adds hand-off cost.
     faiss.omp_set_num_threads(1)
     index = faiss.read_index(str(folder / FAISS_FILE))
     if kind == "flat":

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.documents import Document
 from index.errors import InputError
+from index.readers import Document
 
 HINT = "A BEIR folder holds corpus.jsonl, queries.jsonl and qrels/test.tsv (see https://github.com/beir-cellar/beir)."
 

@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from qa.answer_metrics import AnswerMetrics, AnswerOutcome, answer_metrics, answer_outcome
 from qa.engine import MODES, Engine, RetrievalSettings
 from qa.evaluate import evaluate_answers
 from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
-from qa.questions import Question, passage_matches
-from qa.results import Answer, Scores
+from qa.questions import Question, covers_answer, passage_matches
+from qa.results import Answer, Citation, Scores
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): builder stages, then 'queries' and one stage per mode."""
@@ -68,6 +69,10 @@ class QuestionOutcome:
     """Whether the engine answered (True) or said the documents do not say (False)."""
     ranking: Failure | None = None
     """The record `--failures` prints, kept for hits too (rank 1, nothing above); None when unanswerable."""
+    answer: AnswerOutcome | None = None
+    """Whether the answer sentence was right, and the confidence (qa/answer_metrics.py)."""
+    extra: bool = False
+    """The question comes from the --unanswerable file (counted unanswerable whatever it says)."""
 
     @property
     def first_relevant_rank(self) -> int | None:
@@ -95,6 +100,8 @@ class ModeResult:
     run_metrics: RunMetrics | None = field(default=None, repr=False, compare=False)
     outcomes: tuple[QuestionOutcome, ...] = field(default=(), repr=False, compare=False)
     """Every question of a question set in file order (empty for BEIR)."""
+    answers: dict[str, AnswerMetrics] = field(default_factory=dict)
+    """Answer figures of a question set (empty for BEIR), per group of ANSWER_GROUPS that has questions."""
 
     @property
     def queries_per_second(self) -> float:
@@ -132,12 +139,48 @@ class BenchReport:
                     "mode": r.mode,
                     "metrics": {k: round(v, 6) for k, v in r.metrics.items()},
                     "abstention_accuracy": r.abstention_accuracy,
+                    "answers": {group: m.to_json() for group, m in r.answers.items()},
                     "queries_per_second": round(r.queries_per_second, 3),
                     "failures": [asdict(f) for f in r.failures],
+                    "questions": [_outcome_json(o) for o in r.outcomes],
                 }
                 for r in self.results
             ],
         }
+
+
+def _outcome_json(outcome: QuestionOutcome) -> dict:
+    """One question's record in the JSON report: what a reader of the figures needs to recount them."""
+    q, a = outcome.question, outcome.answer
+    return {
+        "id": q.id,
+        "question": q.question,
+        "answerable": q.answerable,
+        "from_unanswerable_file": outcome.extra,
+        "found": outcome.found,
+        "confidence": None if a is None else round(a.confidence, 6),
+        "answer_right": None if a is None else a.right,
+        "best_sentence_right": None if a is None else a.best_right,
+        "first_relevant_rank": outcome.first_relevant_rank,
+    }
+
+
+ANSWER_GROUPS = {
+    "all": "every question",
+    "file": "the question file alone (its own unanswerable questions, e.g. SQuAD 2.0's adversarial ones)",
+    "extra": "the question file's answerable questions with the --unanswerable file's (off-corpus)",
+}
+"""The groups answer figures are given for; 'file' and 'extra' only when an --unanswerable file is used."""
+
+
+def answer_groups(outcomes: Sequence[QuestionOutcome]) -> dict[str, AnswerMetrics]:
+    """Answer metrics of every question, and with an --unanswerable file, of each kind of unanswerable."""
+    scored = [o for o in outcomes if o.answer is not None]
+    groups = {"all": answer_metrics(o.answer for o in scored)}
+    if any(o.extra for o in scored):
+        groups["file"] = answer_metrics(o.answer for o in scored if not o.extra)
+        groups["extra"] = answer_metrics(o.answer for o in scored if o.extra or o.question.answerable)
+    return groups
 
 
 def _check_modes(modes: Sequence[str]) -> tuple[str, ...]:
@@ -153,46 +196,68 @@ def _check_modes(modes: Sequence[str]) -> tuple[str, ...]:
 
 
 def question_run(answer: Answer, question: Question) -> tuple[dict[str, float], dict[str, int], list[RankedItem]]:
-    """A question's answer as a trec_eval run: each evidence span is one relevant item.
+    """A question's answer as a trec_eval run.
 
-    A passage (or a near-duplicate collapsed into it) that contains a not-yet-found span stands
-    for that span; any other passage is a non-relevant item. Scores are minus the passage rank,
-    so the engine's order is kept.
+    With answer spans (SQuAD), the answer is one relevant item: the first passage that covers a span.
+    Otherwise each evidence span is one relevant item: a passage (or a near-duplicate collapsed into it)
+    that contains a not-yet-found span stands for that span. Any other passage is a non-relevant item.
+    Scores are minus the passage rank, so the engine's order is kept.
     """
     run: dict[str, float] = {}
     items: list[RankedItem] = []
-    found: set[int] = set()
+    found: set[str] = set()
     for passage in answer.passages:
         cites = (passage.citation, *passage.also_in)
-        hits = {
-            j
-            for j, ev in enumerate(question.evidence)
-            if j not in found
-            and any(passage_matches(c.source, c.text, Question(question.question, (ev,))) for c in cites)
-        }
+        hits, focus = _relevant_in(question, cites, found)
         found |= hits
-        keys = [f"evidence-{j}" for j in sorted(hits)] or [f"passage-{passage.chunk_id}"]
+        keys = sorted(hits) or [f"passage-{passage.chunk_id}"]
         for key in keys:
             run[key] = -float(passage.rank)
         items.append(
             RankedItem(
                 passage.rank,
                 passage.citation.label,
-                _window(passage.citation.text, question, hits),
+                _window(passage.citation.text, question, focus),
                 passage.scores,
                 bool(hits),
             )
         )
-    qrels = {f"evidence-{j}": 1 for j in range(len(question.evidence))}
+    if question.answer_spans:
+        qrels = {"answer": 1}
+    else:
+        qrels = {f"evidence-{j}": 1 for j in range(len(question.evidence))}
     return run, qrels, items
 
 
-def _window(text: str, question: Question, hits: set[int]) -> str:
-    """What a person needs to judge a passage, in 200 characters: from the evidence it holds, else
+def _relevant_in(question: Question, cites: Sequence[Citation], found: set[str]) -> tuple[set[str], int]:
+    """The relevant items not yet found that these citations hold, and where in the first citation's text
+    to show from (-1: nowhere in particular)."""
+    first = cites[0]
+    if question.answer_spans:
+        if "answer" in found:
+            return set(), -1
+        for c in cites:
+            if covers_answer(question, c.source, c.char_start, c.char_end, c.text):
+                at = min(
+                    (s for s, e in question.answer_spans if first.char_start <= s and e <= first.char_end), default=0
+                )
+                return {"answer"}, (at - first.char_start if c is first else -1)
+        return set(), -1
+    hits = {
+        j
+        for j, ev in enumerate(question.evidence)
+        if f"evidence-{j}" not in found
+        and any(passage_matches(c.source, c.text, Question(question.question, (ev,))) for c in cites)
+    }
+    at = next((i for i in (first.text.find(question.evidence[j].text) for j in sorted(hits)) if i >= 0), -1)
+    return {f"evidence-{j}" for j in hits}, at
+
+
+def _window(text: str, question: Question, at: int) -> str:
+    """What a person needs to judge a passage, in 200 characters: from the answer it holds (at), else
     around the question's words (qa/snippet.py)."""
     from qa.snippet import snippet
 
-    at = next((i for i in (text.find(question.evidence[j].text) for j in sorted(hits)) if i >= 0), -1)
     return snippet(text, question.question, 200, focus=(at, at + 1) if at >= 0 else None).text
 
 
@@ -204,38 +269,59 @@ def bench_questions(
     depth: int = 100,
     measures: Sequence[str] = DEFAULT_MEASURES,
     progress: Progress = _noop,
+    unanswerable: Sequence[Question] = (),
 ) -> tuple[ModeResult, ...]:
-    """Ask every question in every mode through Engine.ask, exactly as a user would."""
+    """Ask every question in every mode through Engine.ask, exactly as a user would.
+
+    unanswerable: more questions, asked after `questions` and counted as ones the documents do not answer
+    (off-corpus checks); the answer figures are then given per kind of unanswerable too (answer_groups)."""
+    asked = [*questions, *(q.as_unanswerable() for q in unanswerable)]
+    extra = [False] * len(questions) + [True] * len(unanswerable)
     results = []
     getattr(engine.embedder, "load", lambda: None)()  # the model's start-up is not query time
     for mode in _check_modes(modes):
         pairs, run, qrels, items = [], {}, {}, {}
         started = time.perf_counter()
-        for i, question in enumerate(questions):
-            progress(mode, i, len(questions))
+        for i, question in enumerate(asked):
+            progress(mode, i, len(asked))
             answer = engine.ask(question.question, k=depth, mode=mode)
             pairs.append((question, answer))
             if question.answerable:
                 qid = f"q{i + 1}"
                 run[qid], qrels[qid], items[qid] = question_run(answer, question)
         seconds = time.perf_counter() - started
-        progress(mode, len(questions), len(questions))
+        progress(mode, len(asked), len(asked))
         metrics = evaluate_run(run, qrels, measures)
         report = evaluate_answers(pairs)
-        queries = {f"q{i + 1}": q for i, q in enumerate(questions)}
-        rankings = {
-            qid: _failure(
-                qid, queries[qid].question, tuple(f"{e.source}: {e.text}" for e in queries[qid].evidence), items[qid]
-            )
-            for qid in qrels
-        }
+        queries = {f"q{i + 1}": q for i, q in enumerate(asked)}
+        rankings = {qid: _failure(qid, queries[qid].question, _expected(queries[qid]), items[qid]) for qid in qrels}
         failures = tuple(rankings[qid] for qid in qrels if first_relevant_rank(metrics.rankings[qid], qrels[qid]) != 1)
         outcomes = tuple(
-            QuestionOutcome(q, answer.found, rankings.get(f"q{i + 1}")) for i, (q, answer) in enumerate(pairs)
+            QuestionOutcome(q, answer.found, rankings.get(f"q{i + 1}"), answer_outcome(q, answer), extra[i])
+            for i, (q, answer) in enumerate(pairs)
         )
         accuracy = report.abstention_accuracy if report.n_unanswerable else None
-        results.append(ModeResult(mode, metrics.means, len(qrels), seconds, accuracy, failures, metrics, outcomes))
+        results.append(
+            ModeResult(
+                mode,
+                metrics.means,
+                len(qrels),
+                seconds,
+                accuracy,
+                failures,
+                metrics,
+                outcomes,
+                answer_groups(outcomes),
+            )
+        )
     return tuple(results)
+
+
+def _expected(question: Question) -> tuple[str, ...]:
+    """What a failure lists as expected: the evidence ('source: text'), or the gold answers' places."""
+    if question.evidence:
+        return tuple(f"{e.source}: {e.text}" for e in question.evidence)
+    return tuple(f"{question.article}: chars {s}-{e}" for s, e in question.answer_spans)
 
 
 def _failure(qid: str, query: str, expected: tuple[str, ...], items: list[RankedItem]) -> Failure:
@@ -261,22 +347,39 @@ def run_question_bench(
     retrieval: RetrievalSettings | None = None,
     progress: Progress = _noop,
     explicit_backend: bool = False,
+    unanswerable_path: Path | None = None,
+    articles: frozenset[str] | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> BenchReport:
     """Bench a question file against its corpus (default seeds/), building the index if needed.
 
     explicit_backend: the user named config.backend, so an index built with another one is refused
-    (with the command that rebuilds it) instead of being measured under the wrong name."""
-    from qa.questions import load_questions
+    (with the command that rebuilds it) instead of being measured under the wrong name.
+    unanswerable_path: a second question file whose questions count as unanswerable (off-corpus checks).
+    articles: only the questions about these articles (both files); sample: then a seeded random sample
+    of at most this many questions of each file; limit: then the first N of each file."""
+    from qa.questions import load_questions, select_questions
     from qa.service import open_engine
 
-    questions = load_questions(questions_path)[:limit]
+    questions = select_questions(load_questions(questions_path), articles, sample, seed)[:limit]
+    extra = []
+    if unanswerable_path is not None:
+        extra = select_questions(load_questions(unanswerable_path), articles, sample, seed)[:limit]
+    if not questions and not extra:
+        from index.errors import InputError
+
+        raise InputError(
+            f"No question of {questions_path} is left to ask" + (" about those articles." if articles else "."),
+            "Check --articles (the questions' article names) and the question file.",
+        )
     started = time.perf_counter()
     engine, build = open_engine(config, progress=progress, explicit_backend=explicit_backend)
     index_seconds = time.perf_counter() - started if build is not None else 0.0
     if retrieval is not None:
         engine.settings = retrieval
     try:
-        results = bench_questions(engine, questions, modes, progress=progress)
+        results = bench_questions(engine, questions, modes, progress=progress, unanswerable=extra)
         n_docs, n_chunks = engine.index.manifest.n_documents, engine.index.manifest.n_chunks
         settings = {
             "chunking": engine.index.manifest.chunking,
@@ -286,12 +389,15 @@ def run_question_bench(
     finally:
         engine.close()
     answerable = sum(1 for q in questions if q.answerable)
+    name = Path(questions_path).name
+    if unanswerable_path is not None:
+        name += f" + {Path(unanswerable_path).name} as unanswerable"
     return BenchReport(
-        Path(questions_path).name,
+        name,
         n_docs,
         n_chunks,
         answerable,
-        len(questions) - answerable,
+        len(questions) - answerable + len(extra),
         index_seconds,
         results,
         settings,

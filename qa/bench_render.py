@@ -44,6 +44,50 @@ def metrics_table(report: BenchReport) -> Table:
     return table
 
 
+ANSWER_COLUMNS = (
+    ("answer_right", "Answer"),
+    ("best_sentence_right", "Best"),
+    ("unanswerable_flagged", "Flagged"),
+    ("answerable_refused", "Refused"),
+    ("confidence_auc", "AUC"),
+    ("overall_correct", "Overall"),
+)
+ANSWER_CAPTION = (
+    "Answer: answered with a right sentence. Best: best sentence right, answered or not. Flagged: unanswerable "
+    "ones said 'not in the documents'. Refused: answerable ones said so. AUC: confidence, answerable vs not. "
+    "Overall: right answer or right refusal."
+)
+GROUP_LABELS = {"all": "", "file": " file", "extra": " extra"}
+GROUP_NOTE = "file: with the question file's own unanswerable questions; extra: with the --unanswerable file's."
+
+
+def answers_table(report: BenchReport) -> Table | None:
+    """Answer figures, a row per mode (and per kind of unanswerable with --unanswerable); None for BEIR."""
+    if not any(r.answers for r in report.results):
+        return None
+    grouped = any(len(r.answers) > 1 for r in report.results)
+    table = Table(
+        title="answers",
+        title_justify="left",
+        caption=ANSWER_CAPTION + (" " + GROUP_NOTE if grouped else ""),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    table.add_column("mode", no_wrap=True, min_width=6)
+    for _, label in ANSWER_COLUMNS:
+        table.add_column(label, justify="right", no_wrap=True, min_width=max(len(label), 5))
+    table.add_column("Ans", justify="right", no_wrap=True)
+    table.add_column("Unans", justify="right", no_wrap=True)
+    for result in report.results:
+        for group, metrics in result.answers.items():
+            values = metrics.to_json()
+            row = [result.mode + GROUP_LABELS.get(group, f" {group}")]
+            row += ["-" if values[key] is None else f"{values[key]:.3f}" for key, _ in ANSWER_COLUMNS]
+            table.add_row(*row, str(metrics.n_answerable), str(metrics.n_unanswerable))
+    return table
+
+
 def _item_line(item: RankedItem) -> Text:
     s = item.scores
     line = Text(f"  {item.rank:>3}. ", style="bold green" if item.relevant else "bold")
@@ -95,5 +139,8 @@ def render_report(report: BenchReport, console: Console, failures: bool = False,
     if not console.is_terminal:
         console.width = max(console.width, 120)  # a pipe gets the whole table, not "0.8…"
     console.print(metrics_table(report))
+    answers = answers_table(report)
+    if answers is not None:
+        console.print(answers)
     if report.index_seconds:
         console.print(Text(f"indexing took {report.index_seconds:.1f}s", style="dim"))

@@ -10,8 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from index.documents import PAGE_BREAK, FileStat, UndecodableError, page_at, read_text
+from index.errors import UndecodableError
+from index.readers import read_text
+from index.readers.text import PAGE_BREAK, page_at
 from index.stores.base import PassageRecord
+from index.walk import FileStat
 from qa.dedup import overlap_ratio, resemblance, shingles
 from qa.fusion import Candidate
 from qa.results import Citation, Passage

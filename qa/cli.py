@@ -129,7 +129,7 @@ def _types(skipped) -> str:
     """ ".png 6, .js 1": how many files of each suffix, most first."""
     from collections import Counter
 
-    from index.documents import suffix_of
+    from index.readers import suffix_of
     from qa.sanitize import safe_line
 
     counts = Counter(
@@ -141,7 +141,7 @@ def _types(skipped) -> str:
 def _print_report(report, console_err) -> None:
     from rich.text import Text
 
-    from index.documents import SUPPORTED_NOTE
+    from index.readers import SUPPORTED_NOTE
     from qa.sanitize import safe_line
 
     by_type = [s for s in report.skipped if s.other_type]
@@ -361,10 +361,28 @@ def sources(corpus, index_dir):
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N queries, for a quick look.")
 @click.option(
+    "--unanswerable",
+    "unanswerable_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also ask this question file's questions, counted as unanswerable (off-corpus checks).",
+)
+@click.option(
+    "--articles",
+    default=None,
+    help="Only questions about these articles: a comma list, a JSON file of lists (FILE.json), or FILE.json:KEY.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(1),
+    default=None,
+    help="A random sample of at most N questions of each file (seeded by --seed).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the full report (with every failure) to this file.",
+    help="Also write the full report (every failure, every question) to this file; '-' prints it instead of the table.",
 )
 @click.option(
     "--failures", is_flag=True, help="List each query whose first relevant result is not at rank 1, with what beat it."
@@ -386,6 +404,10 @@ def bench(
     modes,
     granularity,
     limit,
+    unanswerable_path,
+    articles,
+    sample,
+    seed,
     json_path,
     failures,
     max_failures,
@@ -394,7 +416,7 @@ def bench(
     backend,
     quiet,
 ):
-    """Measure retrieval accuracy per mode on a question file (QUESTIONS) or a BEIR dataset (--beir)."""
+    """Measure retrieval and answer accuracy per mode on a question file (QUESTIONS) or a BEIR dataset (--beir)."""
     import json
 
     from rich.console import Console
@@ -402,12 +424,16 @@ def bench(
     from qa.bench import retrieval_settings, run_question_bench
     from qa.bench_beir import BeirSettings, run_beir_bench
     from qa.bench_render import render_report
+    from qa.questions import article_names
 
     if (questions is None) == (beir_folder is None):
         raise click.UsageError("Give either a question file or --beir FOLDER.")
+    if beir_folder is not None and (unanswerable_path or articles or sample):
+        raise click.UsageError("--unanswerable, --articles and --sample are for question files, not --beir.")
+    to_stdout = json_path is not None and str(json_path) == "-"
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     retrieval = retrieval_settings(alpha=alpha)
-    bar, progress = _progress_printer(quiet)
+    bar, progress = _progress_printer(quiet or to_stdout)
     with bar if bar is not None else _no_context():
         if beir_folder is not None:
             report = run_beir_bench(
@@ -430,7 +456,14 @@ def bench(
                 retrieval=retrieval,
                 progress=progress,
                 explicit_backend=backend is not None,
+                unanswerable_path=unanswerable_path,
+                articles=article_names(articles) if articles else None,
+                sample=sample,
+                seed=seed,
             )
+    if to_stdout:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     render_report(

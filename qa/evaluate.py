@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from index.normalize import squash
-from qa.questions import Question, passage_matches
+from qa.questions import Question, covers_answer
 from qa.results import Answer
 
 
@@ -59,7 +59,7 @@ class QuestionSetReport:
 def first_hit(answer: Answer, question: Question) -> int | None:
     for passage in answer.passages:
         cites = (passage.citation, *passage.also_in)
-        if any(passage_matches(c.source, c.text, question) for c in cites):
+        if any(covers_answer(question, c.source, c.char_start, c.char_end, c.text) for c in cites):
             return passage.rank
     return None
 

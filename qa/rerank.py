@@ -4,9 +4,9 @@ from all-MiniLM-L6-v2's own per-wordpiece states; no second model).
 
 Mean pooling blurs a sentence into one vector, so a long headline-and-lede passage that mentions every
 name in the story can out-score the one sentence that holds "Paris" *and* "Wednesday". MaxSim keeps
-each question word apart. Measured on the seed questions (README, "Answer quality";
-benchmarks/seed_rerank.py): a bonus of 0.2 x min-max(MaxSim) over the top 3 passages, chosen on our
-own set, took hit@1 from 0.792 to 0.819 there and from 0.875 to 0.900 on the held-out set.
+each question word apart. The re-ranked passages get a bonus of min-max(MaxSim) times a weight
+(qa/settings.py rerank_top, rerank_weight); benchmarks/seed_rerank.py measures the grid they were chosen
+from on the seed questions and on a held-out set.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from index.documents import PAGE_BREAK
+from index.readers.text import PAGE_BREAK
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ MODES = ("hybrid", "dense", "bm25")
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """How candidates are gathered and fused; defaults chosen by measurement (see README)."""
+    """How candidates are gathered and fused; defaults chosen by measurement (docs/benchmarks.md)."""
 
     mode: str = "hybrid"
     fusion: str = "convex"
@@ -27,7 +27,7 @@ class RetrievalSettings:
     short_document_chars: int = 2500
     """In hybrid mode, a chunk of a document of at most this many characters takes its lexical
     score from BM25 of the whole document (qa/doc_lexical.py; 0 = never).
-    Chosen on SciFact train (abstracts); the seed articles (3,230 and 4,105 characters) are longer."""
+    Chosen on SciFact train (abstracts); the seed articles are longer than it."""
     rerank_top: int = 3
     """In hybrid mode, the top passages re-ranked by late interaction (qa/rerank.py; 0 = off)."""
     rerank_weight: float = 0.2

@@ -19,8 +19,8 @@ from conftest import REPO, write_corpus
 from index import store
 from index.builder import build_index, changes_since
 from index.changes import ChangeFeed, hidden_or_inside
-from index.documents import changed_files, corpus_root
 from index.stores import open_store
+from index.walk import changed_files, corpus_root
 
 
 def indexed(index_dir: Path) -> tuple[set, set, list]:
@@ -45,7 +45,7 @@ def test_an_update_told_what_changed_builds_the_same_index_as_one_that_compares_
     (documents, recorded stats, passages, and the report's counts)."""
     # Every stat is trusted at once (no 2 s "racy" window): else the full update would record the
     # stats of files written in the previous round that the hinted one, rightly, does not look at.
-    monkeypatch.setattr("index.documents.RACY_NS", 0)
+    monkeypatch.setattr("index.walk.RACY_NS", 0)
     rng = random.Random(7)
     corpus = write_corpus(
         tmp_path / "docs", {f"d{i}.txt": f"Document {i} is about topic{i}. It mentions word{i}." for i in range(6)}
@@ -182,7 +182,7 @@ def test_an_editors_save_is_indexed_without_a_walk(tmp_path, fake_embedder, monk
     def no_walk(paths):
         raise AssertionError("walked every folder")
 
-    monkeypatch.setattr("index.documents._candidate_files", no_walk)
+    monkeypatch.setattr("index.walk._candidate_files", no_walk)
     top = str(corpus.absolute())
     report = build_index(
         [corpus], index_dir, fake_embedder, changed_paths={f"{top}/notes.txt~", f"{top}/4913", f"{top}/notes.txt"}

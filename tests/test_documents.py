@@ -11,17 +11,12 @@ from conftest import SEEDS, WEB_PAGE, make_docx, make_pdf, write_corpus
 
 from index.builder import scan_corpus
 from index.chunker import split_sentences
-from index.documents import (
-    UndecodableError,
-    corpus_root,
-    decode_bytes,
-    html_to_text,
-    iter_candidate_files,
-    load_document,
-    page_at,
-    pdf_to_text,
-)
-from index.errors import InputError
+from index.errors import InputError, UndecodableError
+from index.readers import load_document
+from index.readers.html import html_to_text
+from index.readers.pdf import pdf_to_text
+from index.readers.text import decode_bytes, page_at
+from index.walk import corpus_root, iter_candidate_files
 
 NBSP = "\u00a0"
 
@@ -411,7 +406,7 @@ def test_unreadable_word_documents_are_skipped_with_the_reason(tmp_path, monkeyp
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("word/document.xml", "<" + " " * 3_000_000 + ">")
-    monkeypatch.setattr("index.word.UNPACKED_FLOOR", 1_000_000)  # 3 MB of spaces pack into a few KB
+    monkeypatch.setattr("index.readers.docx.UNPACKED_FLOOR", 1_000_000)  # 3 MB of spaces pack into a few KB
     write_corpus(
         tmp_path,
         {

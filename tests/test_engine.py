@@ -227,7 +227,7 @@ def test_extracted_text_is_reused_between_answers_until_the_file_changes(tmp_pat
     """Re-checking a quote must not extract a PDF again on every answer; an edit is always seen."""
     from conftest import make_pdf
 
-    import index.documents
+    import index.walk
     import qa.cite
 
     reads = []
@@ -238,7 +238,7 @@ def test_extracted_text_is_reused_between_answers_until_the_file_changes(tmp_pat
     txt.write_text("Plain text.", encoding="utf-8")
     assert qa.cite.current_text(pdf) == qa.cite.current_text(pdf) == "First version."
     assert reads == ["a.pdf", "a.pdf"], "a file written moments ago is read every time"
-    monkeypatch.setattr(index.documents, "RACY_NS", 0)
+    monkeypatch.setattr(index.walk, "RACY_NS", 0)
     reads.clear()
     for _ in range(3):
         assert qa.cite.current_text(pdf) == "First version." and qa.cite.current_text(txt) == "Plain text."

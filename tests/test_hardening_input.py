@@ -320,7 +320,8 @@ def test_nothing_indexable_is_a_clear_error_with_exit_code_2(tmp_path):
 
 def test_decoding_choices(tmp_path):
     """BOM first (UTF-8/16/32), then UTF-8, then cp1252 unless the bytes look binary."""
-    from index.documents import UndecodableError, decode_bytes
+    from index.errors import UndecodableError
+    from index.readers.text import decode_bytes
 
     text = "Grüße, naïve café — 名前"
     assert decode_bytes(codecs.BOM_UTF32_LE + text.encode("utf-32-le")) == (text, "utf-32")

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 
 import pytest
 from conftest import REPO
@@ -42,7 +43,7 @@ def loaded_after(code: str) -> set[str]:
 @pytest.mark.parametrize(
     "code",
     [
-        "import index.builder, index.store, index.embedder, index.lexical, index.documents, index.chunker",
+        "import index.builder, index.store, index.embedder, index.lexical, index.readers, index.walk, index.chunker",
         "import qa.cli, qa.engine, qa.service, qa.render, qa.results, qa.evaluate, qa.questions, index.builder",
     ],
 )
@@ -177,3 +178,113 @@ def test_only_the_store_implementations_touch_faiss_sql_or_bm25_arrays():
                 if STORE_NAMES.search(line.split("#")[0]):
                     offenders.append(f"{name}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def module_name(path, root=REPO) -> str:
+    """Dotted name of a source file under root (a package's __init__.py is the package)."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Import statements that run: at module level or inside functions, not under `if TYPE_CHECKING:`."""
+    found, todo = [], list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def import_graph(packages: Sequence[str], root=REPO) -> dict[str, set[str]]:
+    """module -> the modules of packages it imports (`from pkg import submodule` names the submodule).
+    A submodule's implicit load of its parent package is not an edge: Python runs the package's __init__ first."""
+    files = {module_name(path, root): path for package in packages for path in sorted((root / package).rglob("*.py"))}
+
+    def known(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges |= {known(alias.name) for alias in node.names}
+                continue
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                edges.add(full if full in files else known(base))
+        graph[name] = edges - {None, name}
+    return graph
+
+
+def import_cycles(packages: Sequence[str], root=REPO) -> list[list[str]]:
+    """The import cycles among the modules of packages: each strongly connected group of two or more."""
+    graph = import_graph(packages, root)
+    order, low, stack, on_stack, cycles = {}, {}, [], set(), []
+    for start in graph:  # Tarjan's algorithm, iterative: no recursion limit on deep graphs
+        if start in order:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        order[start] = low[start] = len(order)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            step = next((e for e in edges if e in graph), None)
+            if step is not None:
+                if step not in order:
+                    order[step] = low[step] = len(order)
+                    stack.append(step)
+                    on_stack.add(step)
+                    work.append((step, iter(sorted(graph[step]))))
+                elif step in on_stack:
+                    low[node] = min(low[node], order[step])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == order[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_no_import_cycles_in_index():
+    """Imports inside functions count: one that only dodges a cycle at import time still ties the modules."""
+    assert import_cycles(["index"]) == []
+
+
+def test_the_cycle_check_finds_a_cycle_closed_inside_a_function(tmp_path):
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "from pkg import b\n",
+        "pkg/b.py": "def late():\n    from pkg.sub import c\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/c.py": "from ..a import x\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.d\n",
+        "pkg/d.py": "import pkg.sub.c\n",
+        "pkg/e.py": "from pkg import a\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert import_cycles(["pkg"], tmp_path) == [["pkg.a", "pkg.b", "pkg.sub.c"]]

@@ -297,7 +297,7 @@ def _answered_from_extracted_text(
     """Index a folder holding one file whose text is extracted (PDF, Word), ask, and check that the answer
     quotes that file's extracted text at its offsets and lines; then change the file: its passages are
     flagged stale. Returns the first answer."""
-    from index.documents import read_text
+    from index.readers import read_text
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -471,7 +471,8 @@ def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(re
     """An index built by the previous PDF extractor (pdf 1: 'zep_set_' + 'name()' stayed two words): with the
     current one its quotes no longer match, so they are flagged STALE; the next `qa index` reads the PDF again
     though its bytes are the same, and the answer is quoted from the new text."""
-    from index import documents
+    from index import readers
+    from index.readers import pdf
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -482,12 +483,10 @@ def test_an_extractor_upgrade_re_reads_old_pdfs_instead_of_leaving_them_stale(re
     )
     (docs / "notes.txt").write_text("Zeppelins carried passengers across the Atlantic.", encoding="utf-8")
     index_dir = tmp_path / "idx"
-    current_reflow, current_version = documents._reflow, documents.EXTRACTORS["pdf"]
+    current_reflow, current_version = pdf._reflow, readers.EXTRACTORS["pdf"]
     with monkeypatch.context() as old:
-        old.setattr(
-            documents, "_reflow", lambda page: current_reflow(page).replace("zep_set_name()", "zep_set_ name()")
-        )
-        old.setitem(documents.EXTRACTORS, "pdf", current_version - 1)
+        old.setattr(pdf, "_reflow", lambda page: current_reflow(page).replace("zep_set_name()", "zep_set_ name()"))
+        old.setitem(readers.EXTRACTORS, "pdf", current_version - 1)
         assert real_cli("index", str(docs), "--index-dir", str(index_dir))[0] == 0
     question = ("How do I rename a ship?", "--json", "--index-dir", str(index_dir))
     payload = json.loads(real_cli("ask", *question)[1])

@@ -9,7 +9,7 @@ import pytest
 from conftest import run_qa, write_corpus
 
 from index.builder import build_index
-from index.documents import html_to_text
+from index.readers.html import html_to_text
 from qa.engine import Engine, RetrievalSettings
 from qa.extract import Calibration
 

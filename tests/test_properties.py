@@ -67,8 +67,8 @@ def test_indexed_chunks_match_the_file_text_and_reindexing_is_idempotent(texts, 
     """Through the whole pipeline (walk, decode, HTML, chunk, SQLite): each stored chunk is exactly
     file_text[char_start:char_end] of the file as read back, and a second run changes nothing."""
     from index.builder import build_index
-    from index.documents import read_text
     from index.embedder import HashingEmbedder
+    from index.readers import read_text
     from index.stores import open_store
 
     embedder = HashingEmbedder()

@@ -1,6 +1,6 @@
 """Holds a floor on answer quality over seeds/ with the real model: hit@k, MRR and abstention.
 
-Figures measured when these floors were set are in the README ("Answer quality on the seeds").
+The current figures are in docs/benchmarks.md ("Accuracy").
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def test_answerable_questions_rarely_flagged(reports, name, max_wrongly_flagged)
 def test_unanswerable_questions_flagged(reports, name, min_flagged):
     """Near-miss questions (about the seeds' people and events, asking what they do not say) are flagged.
 
-    Measured when set: seed 12 of 27, held-out 5 of 10 (README, "Answer quality on the seeds"); seed 15 of 27 once a
+    Measured when set: seed 12 of 27, held-out 5 of 10; seed 15 of 27 once a
     number, date or time had to be about what the question names (qa/verify.py); seed 17 of 27 and held-out 8 of 10
     once a count of the dead no longer answered a count of the wounded or arrested (qa/verify.py _FATES)."""
     report = reports[name]

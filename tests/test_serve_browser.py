@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import urllib.parse
 
 import psutil
@@ -60,7 +61,12 @@ def test_a_question_typed_in_the_page_is_answered_with_a_citation_that_opens_its
         source, line = header.group(1), int(header.group(2))
         cited = (SEEDS / source).read_text(encoding="utf-8").splitlines()[line - 1]
         words = " ".join(cited.split()[:4])
-        assert words and words in squashed(screen(page)), f"line {line} of {source} is not in the source pane"
+        assert words
+        # The header can be drawn a frame before the pane's text: wait for the line, up to a timeout.
+        deadline = time.monotonic() + 30
+        while words not in squashed(screen(page)):
+            assert time.monotonic() < deadline, f"line {line} of {source} is not in the source pane"
+            page.wait_for_timeout(250)
 
         chats = psutil.Process(served.process.pid).children(recursive=True)
         assert chats, "no chat process for the open tab"

@@ -250,26 +250,26 @@ def test_incremental_reindex_embeds_only_new_and_changed_files(tmp_path):
 
 
 class ReadCounter:
-    """Counts the files the scan reads (index.documents.load_document)."""
+    """Counts the files the scan reads (index.walk.load_document)."""
 
     def __init__(self, monkeypatch) -> None:
-        import index.documents
+        import index.walk
 
         self.sources: list[str] = []
-        real = index.documents.load_document
+        real = index.walk.load_document
 
         def counting(path, root, max_bytes, source=None):
             doc = real(path, root, max_bytes, source)
             self.sources.append(doc.source)
             return doc
 
-        monkeypatch.setattr(index.documents, "load_document", counting)
+        monkeypatch.setattr(index.walk, "load_document", counting)
 
 
 def test_files_with_an_unchanged_stat_are_not_read_again(tmp_path, monkeypatch, fake_embedder):
-    import index.documents
+    import index.walk
 
-    monkeypatch.setattr(index.documents, "RACY_NS", 0)  # the files were written just now
+    monkeypatch.setattr(index.walk, "RACY_NS", 0)  # the files were written just now
     corpus = write_corpus(
         tmp_path / "docs", {f"doc{i:02d}.txt": f"Document {i} talks about subject{i}." for i in range(6)}
     )
@@ -685,13 +685,14 @@ def test_pending_changes_counts_what_an_update_would_do_and_writes_nothing(tmp_p
 
 
 def test_files_whose_extractor_changed_are_read_again_by_the_next_update(tmp_path, fake_embedder, monkeypatch):
-    """Raising an extractor's version (index/documents.py EXTRACTORS) makes the next incremental run read
+    """Raising an extractor's version (index/readers EXTRACTORS) makes the next incremental run read
     that kind of file again, though its bytes are the same: otherwise the index would keep the old text
     and the stale check, which extracts anew, would flag its citations until a full rebuild."""
     from conftest import make_pdf
 
-    from index import documents
+    from index import readers
     from index.builder import Changes, pending_changes
+    from index.readers import pdf
 
     corpus = write_corpus(
         tmp_path / "docs",
@@ -703,22 +704,22 @@ def test_files_whose_extractor_changed_are_read_again_by_the_next_update(tmp_pat
     )
     index_dir = tmp_path / "idx"
     build_index([corpus], index_dir, fake_embedder)
-    assert store.read_manifest(index_dir).extractors == documents.EXTRACTORS
-    monkeypatch.setitem(documents.EXTRACTORS, "pdf", documents.EXTRACTORS["pdf"] + 1)
+    assert store.read_manifest(index_dir).extractors == readers.EXTRACTORS
+    monkeypatch.setitem(readers.EXTRACTORS, "pdf", readers.EXTRACTORS["pdf"] + 1)
     with open_store(index_dir).read_catalog() as (catalog, manifest):
         assert pending_changes([corpus], catalog) == Changes(0, 0, 0), "without the manifest nothing is outdated"
         assert pending_changes([corpus], catalog, manifest=manifest) == Changes(0, 1, 0)
     # Read again, but it makes the same passages: kept, not embedded again.
     report = build_index([corpus], index_dir, fake_embedder)
     assert (report.new, report.changed, report.unchanged, report.removed, report.embedded_chunks) == (0, 0, 3, 0, 0)
-    assert store.read_manifest(index_dir).extractors["pdf"] == documents.EXTRACTORS["pdf"]
+    assert store.read_manifest(index_dir).extractors["pdf"] == readers.EXTRACTORS["pdf"]
     # An upgrade that does change the text: the PDF is indexed anew.
-    monkeypatch.setitem(documents.EXTRACTORS, "pdf", documents.EXTRACTORS["pdf"] + 1)
-    real = documents.pdf_to_text
-    monkeypatch.setattr(documents, "pdf_to_text", lambda data: real(data).replace("zeppelins", "airships"))
+    monkeypatch.setitem(readers.EXTRACTORS, "pdf", readers.EXTRACTORS["pdf"] + 1)
+    real = pdf.pdf_to_text
+    monkeypatch.setattr(pdf, "pdf_to_text", lambda data: real(data).replace("zeppelins", "airships"))
     report = build_index([corpus], index_dir, fake_embedder)
     assert (report.new, report.changed, report.unchanged, report.removed) == (0, 1, 2, 0) and report.embedded_chunks > 0
-    assert store.read_manifest(index_dir).extractors["pdf"] == documents.EXTRACTORS["pdf"]
+    assert store.read_manifest(index_dir).extractors["pdf"] == readers.EXTRACTORS["pdf"]
     report = build_index([corpus], index_dir, fake_embedder)
     assert (report.changed, report.unchanged) == (0, 3)
 
@@ -727,7 +728,7 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
     """An index made before soft line breaks (index/chunker.py soft_breaks) cut hard-wrapped files into
     one unit per line. The next update reads text files again: the wrapped one is split anew into
     sentences and embedded; the one-line file comes out the same and is kept, not embedded again."""
-    from index import chunker, documents
+    from index import chunker, readers
 
     wrapped = (
         "# Harbour notes\n\n"
@@ -744,7 +745,7 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
     index_dir = tmp_path / "idx"
     with monkeypatch.context() as old:
         old.setattr(chunker, "soft_breaks", lambda text: set())
-        old.setitem(documents.EXTRACTORS, "text", documents.EXTRACTORS["text"] - 1)
+        old.setitem(readers.EXTRACTORS, "text", readers.EXTRACTORS["text"] - 1)
         build_index([corpus], index_dir, fake_embedder)
 
     def units_of(source: str) -> list[str]:
@@ -780,7 +781,7 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
 def test_an_index_folder_inside_the_corpus_is_not_indexed(tmp_path, fake_embedder):
     """--index-dir inside the corpus: its vocabulary files (terms.txt) are not documents, or every
     update would index the previous one's and the chat's watch would update for ever."""
-    from index.documents import INDEX_MARKERS
+    from index.walk import INDEX_MARKERS
 
     assert INDEX_MARKERS == (store.CURRENT, store.LOCK)
     corpus = small_corpus(tmp_path / "docs", 3)

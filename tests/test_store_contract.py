@@ -17,11 +17,11 @@ from conftest import write_corpus
 
 from index.builder import build_index
 from index.chunker import ChunkSettings
-from index.documents import EXTRACTORS
 from index.embedder import HashingEmbedder
 from index.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings
 from index.manifest import BuildInfo
+from index.readers import EXTRACTORS
 from index.stores import open_store
 from index.stores.base import (
     Catalog,

@@ -54,7 +54,7 @@ class TurnActions:
     def _corpus_root(self) -> Path:
         if self.engine is not None:
             return Path(self.engine.root)
-        from index.documents import corpus_root
+        from index.walk import corpus_root
 
         return corpus_root(self.config.paths)
 

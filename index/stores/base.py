@@ -23,9 +23,10 @@ import numpy as np
 
 if TYPE_CHECKING:
     from index.chunker import Segmentation
-    from index.documents import Document, FileStat
     from index.lexical import BM25Settings
     from index.manifest import BuildInfo, Manifest
+    from index.readers import Document
+    from index.walk import FileStat
 
 Within = frozenset[int] | None
 """Document ids a search is restricted to; None: every document."""

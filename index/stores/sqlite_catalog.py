@@ -10,7 +10,7 @@ import numpy as np
 
 from index import store
 from index.chunker import Segmentation
-from index.documents import Document, FileStat
+from index.readers import Document
 from index.stores.base import (
     AddedDocument,
     DocumentRecord,
@@ -20,6 +20,7 @@ from index.stores.base import (
     UnitRecord,
     Within,
 )
+from index.walk import FileStat
 
 _BATCH = 500
 """Ids bound to one `IN (...)` at a time."""
