@@ -179,3 +179,15 @@ def ndcg10(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[s
     from qa.metrics import evaluate_run
 
     return float(evaluate_run(run, qrels, ("ndcg@10",)).mean("ndcg@10"))
+
+
+def embedder_for(backend: str):
+    """The model for a backend name, or for "fake" the hashing test double in tests/fakes.py (fast, not a model)."""
+    if backend == "fake":
+        sys.path.insert(0, str(REPO / "tests"))
+        from fakes import HashingEmbedder
+
+        return HashingEmbedder()
+    from index.embedder import make_embedder
+
+    return make_embedder(backend)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, SCIFACT, median, plot_bars, time_call, write_beir_files, write_result
+from _common import REPO, SCIFACT, embedder_for, median, plot_bars, time_call, write_beir_files, write_result
 
 
 def file_texts(index_dir: Path, source: str) -> list[str]:
@@ -100,9 +100,7 @@ def main() -> None:
     ids = write_beir_files(args.dataset, folder, args.docs)
     index_dir = args.work / f"index-{backend}-{len(ids)}"
     if backend == "fake":
-        from index.embedder import HashingEmbedder
-
-        embedder = HashingEmbedder()
+        embedder = embedder_for("fake")
     else:
         embedder = SentenceTransformerEmbedder(backend)
         embedder.load()

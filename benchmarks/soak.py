@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, rss_mb, write_result
+from _common import REPO, embedder_for, rss_mb, write_result
 
 SEED = 7
 
@@ -56,12 +56,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from index.builder import build_index
-    from index.embedder import make_embedder
     from qa.engine import MODES, Engine
 
     workdir = Path(tempfile.mkdtemp(prefix="qa-soak-"))
     try:
-        embedder = make_embedder(args.backend)
+        embedder = embedder_for(args.backend)
         build_index([args.corpus], workdir / "index", embedder)
         engine = Engine.open(workdir / "index", embedder)
         rng = random.Random(SEED)

@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -22,7 +21,6 @@ import numpy as np
 from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (re-exported); also sets OMP_WAIT_POLICY etc.
 from index.errors import ModelError
 from index.locations import cache_dir, onnx_cache_dir
-from index.normalize import fold
 from index.onnx_encoder import OnnxEncoder, session_options, splits_words_at_whitespace, unit_rows, wordpiece_tokenizer
 
 
@@ -398,66 +396,6 @@ def _missing_onnx_extras() -> ModelError:
     )
 
 
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-class HashingEmbedder:
-    """Deterministic fake for fast tests: bag of hashed words, so shared words mean high cosine."""
-
-    name = "fake/hashing"
-    backend = "fake"
-
-    def __init__(self, dim: int = 64, max_tokens: int = 254) -> None:
-        self.dim = dim
-        self.max_tokens = max_tokens
-
-    def fingerprint(self) -> str:
-        return f"hashing-{self.dim}"
-
-    def load(self) -> None:
-        return None
-
-    joins_on_whitespace = True  # its tokens are regex matches that never span whitespace
-
-    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        return [[m.span() for m in _WORD.finditer(text)] for text in texts]
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for column, sign in self._hashed_words(text):
-                out[row, column] += sign
-            norm = np.linalg.norm(out[row])
-            if norm == 0:
-                out[row, 0] = 1.0
-            else:
-                out[row] /= norm
-        return out
-
-    def embed_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        return self.embed([text])[0], self.token_vectors([text])[0]
-
-    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """One signed one-hot vector per word: the same word in two texts scores 1, others 0 (or -1)."""
-        out = []
-        for text in texts:
-            words = self._hashed_words(text)
-            rows = np.zeros((len(words), self.dim), dtype=np.float32)
-            for row, (column, sign) in enumerate(words):
-                rows[row, column] = sign
-            out.append(rows)
-        return out
-
-    def _hashed_words(self, text: str) -> list[tuple[int, float]]:
-        words = []
-        for word in re.findall(r"\w+", fold(text).lower()):
-            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-            words.append((h % self.dim, 1.0 if (h >> 32) & 1 else -1.0))
-        return words
-
-
 def make_embedder(backend: str = DEFAULT_BACKEND) -> Embedder:
-    """The real embedder for a backend name ('fake' gives the hashing embedder, for tests)."""
-    if backend == "fake":
-        return HashingEmbedder()
+    """The real embedder for a backend name."""
     return SentenceTransformerEmbedder(backend)

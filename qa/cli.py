@@ -142,6 +142,7 @@ def _print_report(report, console_err) -> None:
     from rich.text import Text
 
     from index.readers import SUPPORTED_NOTE
+    from qa.render import count
     from qa.sanitize import safe_line
 
     by_type = [s for s in report.skipped if s.other_type]
@@ -161,7 +162,7 @@ def _print_report(report, console_err) -> None:
         console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"), soft_wrap=True)
     console_err.print(
         Text(
-            f"{report.summary()}  ({report.n_documents} documents, {report.n_chunks} chunks, {_seconds(report.seconds)}) -> {report.index_dir}"
+            f"{report.summary()}  ({count(report.n_documents, 'document')}, {count(report.n_chunks, 'chunk')}, {_seconds(report.seconds)}) -> {report.index_dir}"
         ),
         soft_wrap=True,
     )
@@ -292,9 +293,12 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
 
     from rich.console import Console
 
-    from qa.render import render_answer
+    from qa.engine import clean_question
+    from qa.render import PipeConsole, render_answer
     from qa.service import open_engine
 
+    # Before anything loads: an empty question must not leave a model-loading thread to die at exit.
+    clean_question(question)
     config = _config(corpus, index_dir, backend)
     bar, progress = _progress_printer(as_json)
     engine, report = open_engine(config, progress=progress, explicit_backend=backend is not None, preload=True)
@@ -304,10 +308,13 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
         answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
     finally:
         engine.close()
-    if as_json:
-        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
-    else:
-        render_answer(answer, Console(highlight=False, markup=False, emoji=False))
+    try:
+        if as_json:
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        else:
+            render_answer(answer, PipeConsole(highlight=False, markup=False, emoji=False))
+    except BrokenPipeError:  # here, not in main(): click's own handler would exit 1
+        _closed_pipe()
 
 
 @cli.command()
@@ -506,7 +513,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except BrokenPipeError:
-        sys.exit(0)
+        _closed_pipe()
     except OSError as exc:  # unwritable --index-dir, disk full: the user's to fix, not a crash
         if interrupted.is_set():
             _interrupted()
@@ -515,6 +522,14 @@ def main() -> None:
         sys.exit(1)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _closed_pipe() -> None:
+    """The reader went away (`| head`): end quietly, as git does. Python's own flush of stdout at exit would
+    hit the closed pipe again, so stdout points at /dev/null from here on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 def _interrupted() -> None:

@@ -10,6 +10,19 @@ from qa.results import Answer, Citation
 from qa.sanitize import safe_line, safe_text_and_spans, unwrapped
 
 
+def count(n: int, noun: str) -> str:
+    """ "1 document", "2 documents": nouns that take an s."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class PipeConsole(Console):
+    """A Console whose closed pipe (`qa ask ... | head -2`) raises BrokenPipeError for qa.cli.main to end
+    quietly; Rich's own handling exits with status 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def _cite_label(c: Citation) -> Text:
     label = Text(f"{safe_line(c.label)}", style="bold cyan")
     label.append(f"  chars {c.char_start}-{c.char_end}", style="dim")

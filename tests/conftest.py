@@ -38,9 +38,17 @@ def shared_model_cache(tmp_path_factory):
         os.environ["QA_MODEL_CACHE"] = previous
 
 
+@pytest.fixture(autouse=True)
+def fake_backend_resolves(monkeypatch):
+    """An index built with the hashing fake (its manifest says backend "fake") reopens with it (tests/fakes.py)."""
+    from fakes import resolve_fake_backend
+
+    resolve_fake_backend(monkeypatch.setattr)
+
+
 @pytest.fixture
 def fake_embedder():
-    from index.embedder import HashingEmbedder
+    from fakes import HashingEmbedder
 
     return HashingEmbedder()
 
@@ -200,8 +208,12 @@ def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def run_qa(*args: str) -> subprocess.CompletedProcess:
-    """`python -m qa ARGS` in a child process, from the repository root."""
+def run_qa(*args: str, fake: bool = False) -> subprocess.CompletedProcess:
+    """`python -m qa ARGS` in a child process, from the repository root; fake: able to reopen an index built
+    with the hashing fake embedder (tests/fakes.py)."""
+    from fakes import FAKE_AWARE_QA
+
+    command = ["-c", FAKE_AWARE_QA] if fake else ["-m", "qa"]
     return subprocess.run(
-        [sys.executable, "-m", "qa", *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120
+        [sys.executable, *command, *args], capture_output=True, text=True, encoding="utf-8", cwd=REPO, timeout=120
     )

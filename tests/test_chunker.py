@@ -6,6 +6,7 @@ import re
 
 import pytest
 from conftest import SEEDS
+from fakes import HashingEmbedder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,6 @@ from index.chunker import (
     split_sentences,
     wrap_width,
 )
-from index.embedder import HashingEmbedder
 
 FAKE = HashingEmbedder()
 

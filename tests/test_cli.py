@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import run_main, run_qa, write_corpus
+from fakes import HashingEmbedder
 
 from index import store
 from index.builder import build_index
-from index.embedder import HashingEmbedder
 from index.locations import default_index_dir
 
 
@@ -158,11 +161,58 @@ def test_empty_corpus(monkeypatch, capsys, tmp_path):
     assert_one_line_error(code, err, 2, "No indexable documents", ".txt, .md, .rst, .org, .adoc, .html, .pdf or .docx")
 
 
-def test_empty_question_and_unknown_source(monkeypatch, capsys, fake_index):
+def test_empty_question_and_unknown_source(monkeypatch, capsys, fake_backend, fake_index):
     code, _, err = run_main(monkeypatch, capsys, "ask", "   ", "--index-dir", str(fake_index))
     assert_one_line_error(code, err, 2, "The question is empty.")
     code, _, err = run_main(monkeypatch, capsys, "ask", "ships", "--source", "nope.txt", "--index-dir", str(fake_index))
     assert_one_line_error(code, err, 2, "Not in the index: nope.txt", "qa sources")
+
+
+def test_an_empty_question_is_refused_before_any_model_loads(monkeypatch, capsys, fake_backend, fake_index):
+    """`qa ask ""` used to start loading the model in a thread, then refuse the question: the process then
+    exited under the loading thread (abort, exit 134). Nothing may start loading before the question is checked."""
+    import qa.service
+
+    loads = []
+    monkeypatch.setattr(qa.service, "preload_model", lambda embedder: loads.append(embedder))
+    for question in ("", "   "):
+        code, _, err = run_main(monkeypatch, capsys, "ask", question, "--index-dir", str(fake_index))
+        assert_one_line_error(code, err, 2, "The question is empty.")
+    assert loads == []
+
+
+@pytest.mark.slow
+def test_qa_ask_with_an_empty_question_exits_2_cleanly_with_the_real_model(tmp_path):
+    """The real model and index: exit 2 with the one-line message every time (it aborted in 4 runs of 6)."""
+    corpus = write_corpus(tmp_path / "corpus", {"a.txt": "Ships waited nine days in the frozen harbour of Tromso."})
+    index_dir = tmp_path / "idx"
+    build = [sys.executable, "-m", "qa", "index", str(corpus), "--index-dir", str(index_dir), "-q"]
+    assert subprocess.run(build, capture_output=True, timeout=900).returncode == 0  # the first export is slow
+    for question in ("", "   ", "", "   "):
+        result = run_qa("ask", question, "--index-dir", str(index_dir))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            'Error: The question is empty. Ask something, e.g. qa ask "Who did Hollande meet?"'
+        ]
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_a_closed_pipe_ends_qa_ask_quietly(fake_index, json_flag):
+    """`qa ask ... | head -2`: the reader is gone before the answer is printed; exit 0, nothing on stderr."""
+    from fakes import FAKE_AWARE_QA
+
+    command = [sys.executable, "-c", FAKE_AWARE_QA, "ask", "ships", *json_flag, "--index-dir", str(fake_index)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # like head after its lines: every write from now on meets a closed pipe
+    _, err = child.communicate(timeout=120)
+    assert (child.returncode, err.decode()) == (0, "")
+
+
+def test_qa_index_counts_one_document_in_the_singular(monkeypatch, capsys, fake_backend, tmp_path):
+    corpus = write_corpus(tmp_path / "one", {"a.txt": "Ships waited nine days in the frozen harbour of Tromso."})
+    code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--index-dir", str(tmp_path / "idx"))
+    assert code == 0, err
+    assert "(1 document, 1 chunk, " in err
 
 
 def test_tampered_index(monkeypatch, capsys, fake_index):

@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, write_corpus
+from fakes import IMPORTABLE
 
 # The real `qa` CLI with a hashing embedder that blocks in embed() until a gate file exists,
 # so a test can hold an index run in the middle of its work for as long as it needs.
-GATED_FAKE_QA = r"""
+GATED_FAKE_QA = (
+    IMPORTABLE
+    + r"""
 import os, time
-import index.embedder, qa.service
-class GatedHashingEmbedder(index.embedder.HashingEmbedder):
+import fakes, qa.service
+class GatedHashingEmbedder(fakes.HashingEmbedder):
     def embed(self, texts):
         gate = os.environ.get("FAKE_EMBED_GATE")
         while gate and not os.path.exists(gate):
@@ -27,16 +30,20 @@ qa.service.make_embedder = lambda backend="torch": GatedHashingEmbedder()
 import qa.cli
 qa.cli.main()
 """
+)
 
 # Rebuilds the index over and over, to race readers against generation swaps.
-REBUILD_LOOP = r"""
+REBUILD_LOOP = (
+    IMPORTABLE
+    + r"""
 import sys
 from pathlib import Path
 from index.builder import build_index
-from index.embedder import HashingEmbedder
+from fakes import HashingEmbedder
 for _ in range(int(sys.argv[3])):
     build_index([Path(sys.argv[1])], Path(sys.argv[2]), HashingEmbedder(), rebuild=True)
 """
+)
 
 CORPUS_A = {
     "harbour.txt": "The harbour master of Valletta is Marco Zammit. He inspects every ship at dawn.\n",
@@ -70,7 +77,8 @@ def _wait_for_lock_holder(index_dir: Path, proc: subprocess.Popen, known: set[st
 
 
 def _ask_json(index_dir: Path) -> dict:
-    from index.embedder import HashingEmbedder
+    from fakes import HashingEmbedder
+
     from qa.engine import Engine
 
     engine = Engine.open(index_dir, HashingEmbedder())
@@ -131,8 +139,9 @@ def test_two_index_runs_with_wait_take_turns(tmp_path):
 @pytest.mark.slow
 def test_ask_during_a_build_answers_from_the_last_complete_index(tmp_path):
     """`qa ask` while an update is half written gives exactly the previous index's answer; afterwards the new one."""
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
 
     corpus = write_corpus(tmp_path / "corpus", CORPUS_A)
     index_dir = tmp_path / "index"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from fakes import IMPORTABLE
 
 KILL_TRIALS_AT_EVENTS = 14
 KILL_TRIALS_AT_TIMES = 10
@@ -22,13 +23,15 @@ SEED = 20240611
 # A long-lived helper process: imports once, then forks one indexer per trial (cheap) and kills it.
 # The indexer child counts I/O steps (writes, renames, fsyncs, deletes, progress) and SIGKILLs
 # itself at the chosen step; or the helper SIGKILLs it after a chosen delay.
-FORK_DRIVER = r"""
+FORK_DRIVER = (
+    IMPORTABLE
+    + r"""
 import json, os, shutil, signal, sys, time, traceback
 from pathlib import Path
 import numpy as np, faiss
 from index import store
 from index.builder import build_index
-from index.embedder import HashingEmbedder
+from fakes import HashingEmbedder
 from index.lexical import LexicalIndex, analyze
 import bm25s, Stemmer
 analyze("warm up the stemmer and stopwords")  # children then start with everything loaded
@@ -84,12 +87,15 @@ for line in sys.stdin:
                       "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                       "seconds": time.perf_counter() - started}), flush=True)
 """
+)
 
 # The real `qa` CLI with a slowed hashing embedder, so Ctrl-C can land in the middle of a build.
-SLOW_FAKE_QA = r"""
+SLOW_FAKE_QA = (
+    IMPORTABLE
+    + r"""
 import os, time
-import index.embedder, qa.service
-class SlowHashingEmbedder(index.embedder.HashingEmbedder):
+import fakes, qa.service
+class SlowHashingEmbedder(fakes.HashingEmbedder):
     def embed(self, texts):
         time.sleep(float(os.environ.get("FAKE_EMBED_DELAY", "0")))
         return super().embed(texts)
@@ -97,6 +103,7 @@ qa.service.make_embedder = lambda backend="torch": SlowHashingEmbedder()
 import qa.cli
 qa.cli.main()
 """
+)
 
 WORDS = (
     "river mountain copper violin harbour lantern glacier orchard falcon meadow quartz saddle "
@@ -133,7 +140,8 @@ def _change_corpus(root: Path) -> None:
 
 
 def _answers(index_dir: Path, questions: list[str]) -> list[dict]:
-    from index.embedder import HashingEmbedder
+    from fakes import HashingEmbedder
+
     from qa.engine import Engine
 
     engine = Engine.open(index_dir, HashingEmbedder())
@@ -157,8 +165,9 @@ def _clean(index_dir: Path) -> bool:
 @pytest.fixture(scope="module")
 def crash_setup(tmp_path_factory):
     """Corpus in state B on disk, the index of state A (previous) and of state B (what a full run makes)."""
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
 
     base = tmp_path_factory.mktemp("crash")
     corpus = base / "corpus"
@@ -182,8 +191,9 @@ def crash_setup(tmp_path_factory):
 def test_kill_9_at_random_moments_never_loses_the_index(crash_setup):
     """>= 20 seeded SIGKILLs during an incremental update: the index always loads and answers exactly
     as before (or as after, if the kill came after the atomic swap); the next run cleans up."""
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
 
     base, corpus, questions = crash_setup["base"], crash_setup["corpus"], crash_setup["questions"]
     driver_path = base / "fork_driver.py"

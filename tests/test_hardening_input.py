@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from fakes import IMPORTABLE
 
 # The real `qa` CLI with the fast hashing embedder in place of the model (the only difference).
 FAKE_QA = (
-    "import qa.service, index.embedder\n"
-    "qa.service.make_embedder = lambda backend='torch': index.embedder.HashingEmbedder()\n"
+    IMPORTABLE + "import qa.service, fakes\n"
+    "qa.service.make_embedder = lambda backend='torch': fakes.HashingEmbedder()\n"
     "import qa.cli\n"
     "qa.cli.main()\n"
 )
@@ -336,8 +337,9 @@ def test_decoding_choices(tmp_path):
 
 def test_files_with_no_visible_words_are_a_clear_error_not_a_crash(tmp_path):
     """Readable files whose text the tokenizer drops entirely (zero-width spaces, say) leave nothing to index."""
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
     from index.errors import EmptyCorpusError
 
     class WordsOnly(HashingEmbedder):

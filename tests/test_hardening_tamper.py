@@ -32,8 +32,9 @@ class _Payload:
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
 
     base = tmp_path_factory.mktemp("tamper")
     corpus = write_corpus(base / "corpus", CORPUS)
@@ -155,7 +156,8 @@ def test_pickle_inside_a_known_file_is_not_unpickled(index_dir, tmp_path, capsys
 
 def test_opening_and_asking_never_calls_pickle(index_dir, monkeypatch):
     """With every unpickling entry point booby-trapped, an intact index still opens and answers."""
-    from index.embedder import HashingEmbedder
+    from fakes import HashingEmbedder
+
     from qa.engine import Engine
 
     def trap(*args, **kwargs):

@@ -31,8 +31,9 @@ _TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 @pytest.fixture(scope="module")
 def hostile_index(tmp_path_factory):
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
 
     base = tmp_path_factory.mktemp("hostile")
     corpus = write_corpus(base / "corpus", HOSTILE)

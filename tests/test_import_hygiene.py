@@ -288,3 +288,80 @@ def test_the_cycle_check_finds_a_cycle_closed_inside_a_function(tmp_path):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert import_cycles(["pkg"], tmp_path) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+
+
+def module_level_imports(path, name: str, known: set[str]) -> set[str]:
+    """The modules of `known` that a file imports outside functions and classes (including under `if
+    TYPE_CHECKING:` and `try:`), relative imports resolved; `from a import b` counts a.b when that is a module."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+
+    def visit(body) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(node, field, None)
+                if isinstance(inner, list):
+                    visit(inner)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return {m for m in found if m in known and m != name}
+
+
+def module_level_cycles(root) -> list[list[str]]:
+    """Groups of modules of qa/, index/ and tui/ under root that import each other in a ring (module level)."""
+    files = {}
+    for folder in ("qa", "index", "tui"):
+        for path in (root / folder).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {name: module_level_imports(path, name, set(files)) for name, path in files.items()}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def connect(name: str) -> None:  # Tarjan's strongly connected components
+        order[name] = low[name] = len(order)
+        stack.append(name)
+        for other in graph[name]:
+            if other not in order:
+                connect(other)
+                low[name] = min(low[name], low[other])
+            elif other in stack:
+                low[name] = min(low[name], order[other])
+        if low[name] == order[name]:
+            group = []
+            while not group or group[-1] != name:
+                group.append(stack.pop())
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for name in sorted(graph):
+        if name not in order:
+            connect(name)
+    return cycles
+
+
+def test_no_import_cycles_among_qa_index_and_tui():
+    assert module_level_cycles(REPO) == []
+
+
+def test_the_cycle_check_sees_a_cycle_through_type_checking_and_relative_imports(tmp_path):
+    (tmp_path / "tui").mkdir()
+    (tmp_path / "tui" / "__init__.py").write_text("")
+    (tmp_path / "tui" / "a.py").write_text("from tui.b import thing\n")
+    (tmp_path / "tui" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import x\n"
+    )
+    (tmp_path / "tui" / "c.py").write_text("def f():\n    from tui.a import thing\n")  # inside a function: allowed
+    assert module_level_cycles(tmp_path) == [["tui.a", "tui.b"]]

@@ -130,7 +130,7 @@ def test_cli_json_output(fake_index, mode):
     """The real command line over an index built with the fake embedder (the CLI reopens it with the same one)."""
     corpus, index_dir = fake_index
     question = "Where does Hollande travel on Thursday?"
-    result = run_qa("ask", question, "--json", "-k", "3", "--mode", mode, "--index-dir", str(index_dir))
+    result = run_qa("ask", question, "--json", "-k", "3", "--mode", mode, "--index-dir", str(index_dir), fake=True)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     check_payload(corpus, payload, question, 3)
@@ -141,7 +141,7 @@ def test_cli_json_output(fake_index, mode):
 def test_cli_json_keeps_unicode_and_filters_sources(fake_index):
     corpus, index_dir = fake_index
     question = "When does Mr Hollande's visit end?"
-    result = run_qa("ask", question, "--json", "--source", "paper/daily.md", "--index-dir", str(index_dir))
+    result = run_qa("ask", question, "--json", "--source", "paper/daily.md", "--index-dir", str(index_dir), fake=True)
     assert result.returncode == 0, result.stderr
     assert "’" in result.stdout and "\\u2019" not in result.stdout, "JSON is UTF-8, not ASCII escapes"
     payload = json.loads(result.stdout)

@@ -66,8 +66,9 @@ def _check_chunks(text: str, rows: list[tuple], tokenizer, limit: int) -> None:
 def test_indexed_chunks_match_the_file_text_and_reindexing_is_idempotent(texts, max_tokens):
     """Through the whole pipeline (walk, decode, HTML, chunk, SQLite): each stored chunk is exactly
     file_text[char_start:char_end] of the file as read back, and a second run changes nothing."""
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
     from index.readers import read_text
     from index.stores import open_store
 

@@ -37,11 +37,17 @@ def test_concurrent_loads_load_the_model_once(monkeypatch):
 
 
 def test_open_engine_with_preload_answers(tmp_path, monkeypatch):
+    from fakes import HashingEmbedder
+
+    import qa.engine
+    import qa.service
     from qa.config import RunConfig
     from qa.service import index_corpus, open_engine
 
     monkeypatch.setenv("QA_HOME", str(tmp_path / "home"))
-    config = RunConfig(corpus=(REPO / "seeds",), backend="fake")
+    monkeypatch.setattr(qa.service, "make_embedder", lambda backend: HashingEmbedder())
+    monkeypatch.setattr(qa.engine, "make_embedder", lambda backend: HashingEmbedder())
+    config = RunConfig(corpus=(REPO / "seeds",))
     index_corpus(config)
     engine, report = open_engine(config, preload=True)
     try:

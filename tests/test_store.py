@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, write_corpus
+from fakes import HashingEmbedder
 
 from index import store
 from index.builder import build_index
 from index.chunker import ChunkSettings
-from index.embedder import HashingEmbedder
 from index.errors import (
     CancelledError,
     EmptyCorpusError,

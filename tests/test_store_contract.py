@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_corpus
+from fakes import HashingEmbedder
 
 from index.builder import build_index
 from index.chunker import ChunkSettings
-from index.embedder import HashingEmbedder
 from index.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from index.lexical import BM25Settings
 from index.manifest import BuildInfo

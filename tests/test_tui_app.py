@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from tui_helpers import ask, fake_app, screen_text, settle, sync, write_demo_corpus
 
-from tui.testing import ask, fake_app, screen_text, settle, sync, write_demo_corpus
 from tui.widgets.citations import CitationList
 from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane, SourceView

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input, OptionList, Static
-
-from qa.evaluate import first_hit
-from qa.questions import load_questions
-from tui.screens.bench import NO_FILE, BenchScreen
-from tui.testing import (
+from tui_helpers import (
     CannedEngine,
     canned_app,
     notices,
@@ -19,6 +15,10 @@ from tui.testing import (
     write_demo_corpus,
     write_demo_questions,
 )
+
+from qa.evaluate import first_hit
+from qa.questions import load_questions
+from tui.screens.bench import NO_FILE, BenchScreen
 from tui.widgets.turn import TurnView
 
 SIZE = (140, 42)

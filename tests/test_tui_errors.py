@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+from fakes import HashingEmbedder
+from tui_helpers import ask, fake_app, notices, prebuild, screen_text, settle, sync, write_demo_corpus
 
-from index.embedder import HashingEmbedder
 from index.errors import IndexMissingError, ModelError
-from tui.testing import ask, fake_app, notices, prebuild, screen_text, settle, sync, write_demo_corpus
 from tui.widgets.citations import CitationList
 from tui.widgets.source_view import SourcePane
 from tui.widgets.turn import TurnView

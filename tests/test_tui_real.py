@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Static
+from tui_helpers import ask, screen_text, settle, static_text, sync
 
 from index.normalize import squash
 from qa.config import RunConfig
@@ -14,7 +15,6 @@ from qa.questions import load_questions
 from qa.snippet import ELLIPSIS, snippet
 from tui.app import make_app
 from tui.screens.bench import BenchScreen
-from tui.testing import ask, screen_text, settle, static_text, sync
 from tui.widgets.citations import CitationList, _unseen
 from tui.widgets.source_view import SourcePane, SourceView
 from tui.widgets.turn import TurnView

@@ -1,6 +1,6 @@
 """Snapshot tests: pictures of the chat at a fixed size over the demo corpus.
 
-Answers come from tui.testing.CannedEngine (fixed replies with real offsets into the demo files), so the
+Answers come from tests/tui_helpers.CannedEngine (fixed replies with real offsets into the demo files), so the
 pictures change when the chat's rendering changes, not when retrieval is retuned; the Pilot tests cover
 the real engine (fake embedder) and tests/test_tui_real.py the real model.
 """
@@ -8,8 +8,7 @@ the real engine (fake embedder) and tests/test_tui_real.py the real model.
 from __future__ import annotations
 
 import pytest
-
-from tui.testing import ask, canned_app, settle, write_demo_corpus, write_demo_questions
+from tui_helpers import ask, canned_app, settle, write_demo_corpus, write_demo_questions
 
 SIZE = (120, 36)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from tui_helpers import fake_app, notices, screen_text, settle, sync, write_demo_corpus
 
 from index import store
-from tui.testing import fake_app, notices, screen_text, settle, sync, write_demo_corpus
 
 SIZE = (120, 40)
 TICK = 0.1

@@ -200,9 +200,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
             self.post_message(EngineReady(engine, report))
 
     @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
-    def run_ask(
-        self, engine: Engine, turn_id: int, question: str, k: int, mode: str, sources: tuple[str, ...]
-    ) -> None:
+    def run_ask(self, engine: Engine, turn_id: int, question: str, k: int, mode: str, sources: tuple[str, ...]) -> None:
         try:
             answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
         except QAError as exc:
@@ -281,7 +279,11 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def _show_ready(self, n_documents: int | None = None) -> None:
         n_documents = len(self.engine.sources()) if n_documents is None else n_documents
         n_chunks = self.engine.index.n_chunks if hasattr(self.engine, "index") else 0
-        self.query_one(StatusLine).set_state(f"Ready · {n_documents} documents, {n_chunks} passages", "ready")
+        from qa.render import count
+
+        self.query_one(StatusLine).set_state(
+            f"Ready · {count(n_documents, 'document')}, {count(n_chunks, 'passage')}", "ready"
+        )
 
     def _close_retired(self) -> None:
         if self._asking is None:

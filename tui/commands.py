@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual.app import SystemCommand
 from textual.binding import Binding
 
-if TYPE_CHECKING:
-    from tui.app import ChatApp
-
 K_CHOICES = (3, 5, 10, 20)
 
 
-def chat_commands(app: ChatApp) -> Iterable[SystemCommand]:
+class ChatActions(Protocol):
+    """What the palette and the help screen need of the chat (the app in tui/app.py), named here so this
+    module does not import the app that imports it."""
+
+    BINDINGS: list
+    set_mode: Callable[[str], None]
+    set_k: Callable[[int], None]
+    action_filter: Callable[[], None]
+    action_toggle_scores: Callable[[], None]
+    action_reindex: Callable[..., None]
+    action_bench: Callable[[], None]
+    action_conversations: Callable[[], None]
+    action_new_conversation: Callable[[], None]
+    action_copy_turn: Callable[[], None]
+    action_export_turn: Callable[[], None]
+    action_open_editor: Callable[[], None]
+    action_help: Callable[[], None]
+
+
+def chat_commands(app: ChatActions) -> Iterable[SystemCommand]:
     """Everything the bindings do, plus direct choices of mode and k."""
     from qa.engine import MODES
 
@@ -51,7 +67,7 @@ def _keys(binding: Binding) -> str:
     return " / ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
 
 
-def help_sections(app: ChatApp) -> list[tuple[str, list[tuple[str, str]]]]:
+def help_sections(app: ChatActions) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(keys, description)]) from the bindings of the app and its widgets."""
     from tui.screens.bench import BenchScreen
     from tui.widgets.citations import CitationList

@@ -1,4 +1,4 @@
-"""Helpers to drive the chat headlessly (tests, demos): a small corpus, a fast app, screen text."""
+"""Helpers to drive the chat headlessly in tests: a small corpus, a fast app, screen text."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def write_demo_corpus(root: Path) -> Path:
 
 def fake_app(corpus: Path, embedder=None, **kwargs):
     """The chat over corpus with the hashing fake embedder: loads in milliseconds."""
-    from index.embedder import HashingEmbedder
+    from fakes import HashingEmbedder
+
     from qa.config import RunConfig
     from tui.app import make_app
 
@@ -86,8 +87,9 @@ def fake_app(corpus: Path, embedder=None, **kwargs):
 
 def prebuild(corpus: Path, embedder=None) -> Path:
     """Index corpus where the app will look for it, so the app opens it without a first-run build."""
+    from fakes import HashingEmbedder
+
     from index.builder import build_index
-    from index.embedder import HashingEmbedder
     from qa.config import RunConfig
 
     config = RunConfig(corpus=(corpus,))
@@ -206,7 +208,7 @@ class CannedEngine:
     def __init__(self, root: Path) -> None:
         from types import SimpleNamespace
 
-        from index.embedder import HashingEmbedder
+        from fakes import HashingEmbedder
 
         self.root = root.resolve()
         self.embedder = HashingEmbedder()
