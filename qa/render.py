@@ -45,7 +45,10 @@ def skipped_stale_note(answer: Answer, fix: str) -> str | None:
     re-index), as one printable line; None when there were none."""
     if not answer.skipped_stale:
         return None
-    return f"Better-ranked passages are in files changed since indexing ({safe_line(', '.join(answer.skipped_stale))}): {fix}, then ask again."
+    return (
+        f"Better-ranked passages are in files changed since indexing ({safe_line(', '.join(answer.skipped_stale))}): "
+        f"{fix}, then ask again."
+    )
 
 
 def render_answer(answer: Answer, console: Console, show_scores: bool = True) -> None:

@@ -136,7 +136,8 @@ def write_corpus(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
-WEB_PAGE = """<html><head><title>t</title></head><body><header><a href=/>ACME News</a><nav><a>Home</a><a>World</a></nav></header>
+WEB_PAGE = """<html><head><title>t</title></head><body><header><a href=/>ACME News</a>\
+<nav><a>Home</a><a>World</a></nav></header>
 <h1>Harbour to close in winter</h1>
 <main><p>By Ingrid Solberg</p><p>The harbour will close from December to March, the council said on Monday.
 Boats already moored may stay, but no visiting boats will be allowed in.</p></main>
@@ -193,7 +194,10 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     for c in contents:
         page_ids.append(
             add(
-                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
+                (
+                    b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] "
+                    b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
+                )
                 % (pages_obj, font, c)
             )
         )

@@ -118,8 +118,10 @@ def test_hard_wrapped_prose_is_split_into_sentences_not_lines():
     assert spans == [
         "# Tides and ferries",
         "The harbour master publishes the tide tables every Monday morning, and the\nferry timetable follows them.",
-        "Boats that arrive after dark must call the\nHarbour Office on channel twelve before they enter the inner basin, where\nthe berths are allocated by length.",
-        "- Fishing boats keep the north quay all year round, and visiting yachts\n  moor along the south wall in the summer months.",
+        "Boats that arrive after dark must call the\nHarbour Office on channel twelve before they enter "
+        "the inner basin, where\nthe berths are allocated by length.",
+        "- Fishing boats keep the north quay all year round, and visiting yachts\n"
+        "  moor along the south wall in the summer months.",
         "- The fuel pontoon opens at seven.",
         "| Berth | Length |",
         "| A | 12 m |",
@@ -154,7 +156,8 @@ def test_lines_that_are_not_wrapped_stay_units():
     news = (
         "Obama, Hollande pledge solidarity against ISIS\n"
         "By Staff Writer\n"
-        "WASHINGTON (AP) — President Barack Obama met French President Francois Hollande at the White House on Tuesday, pledging to intensify strikes.\n"
+        "WASHINGTON (AP) — President Barack Obama met French President Francois Hollande at the White House "
+        "on Tuesday, pledging to intensify strikes.\n"
         "The two leaders spoke for an hour\n"
         "about Syria and the refugee crisis.\n"
     )
@@ -162,7 +165,8 @@ def test_lines_that_are_not_wrapped_stay_units():
     assert [news[s:e] for s, e in split_sentences(news)] == [
         "Obama, Hollande pledge solidarity against ISIS",
         "By Staff Writer",
-        "WASHINGTON (AP) — President Barack Obama met French President Francois Hollande at the White House on Tuesday, pledging to intensify strikes.",
+        "WASHINGTON (AP) — President Barack Obama met French President Francois Hollande at the White House "
+        "on Tuesday, pledging to intensify strikes.",
         "The two leaders spoke for an hour\nabout Syria and the refugee crisis.",
     ]
 

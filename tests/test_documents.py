@@ -158,7 +158,8 @@ def test_a_saved_web_page_is_read_as_its_headline_and_main_text():
     assert html_to_text(WEB_PAGE).splitlines() == [
         "Harbour to close in winter",
         "By Ingrid Solberg",
-        "The harbour will close from December to March, the council said on Monday. Boats already moored may stay, but no visiting boats will be allowed in.",
+        "The harbour will close from December to March, the council said on Monday. "
+        "Boats already moored may stay, but no visiting boats will be allowed in.",
     ]
     articles = (
         "<body><p>Site banner</p><article><p>"
@@ -174,7 +175,10 @@ def test_a_saved_web_page_is_read_as_its_headline_and_main_text():
 
 def test_html_inline_tags_and_source_line_wraps_do_not_break_sentences():
     """A sentence split over source lines or wrapped in <a>/<em> must stay one line (one sentence)."""
-    markup = "<div><p>Obama met\n   Hollande at the <a href='x'>White House</a> on <em>Tuesday</em>.</p><ul><li>One</li><li>Two</li></ul>Tail<br>after break</div>"
+    markup = (
+        "<div><p>Obama met\n   Hollande at the <a href='x'>White House</a> on <em>Tuesday</em>.</p>"
+        "<ul><li>One</li><li>Two</li></ul>Tail<br>after break</div>"
+    )
     assert html_to_text(markup).splitlines() == [
         "Obama met Hollande at the White House on Tuesday.",
         "One",
@@ -242,7 +246,8 @@ def test_a_pdf_is_read_through_its_text_layer_with_pages_apart(tmp_path):
     # a page break is a line holding a form feed; lines wrapped inside a sentence are joined again
     assert doc.text == (
         "The Hindenburg burned at Lakehurst on 6 May 1937.\nThirty-six (36) people died.\n\f\n"
-        "Zeppelins were named after the count, whose information came from balloons.\nCall zep_set_name() to rename.\nNotes:\n- one"
+        "Zeppelins were named after the count, whose information came from balloons.\n"
+        "Call zep_set_name() to rename.\nNotes:\n- one"
     )
     assert page_at(doc.text, doc.text.index("Thirty")) == 1 and page_at(doc.text, doc.text.index("Zeppelins")) == 2
     assert page_at("No page breaks here.", 5) is None
@@ -359,8 +364,10 @@ def test_a_table_row_is_a_line_whose_cells_are_named_by_the_header_row(tmp_path)
 
     html = (
         "<p>Fees.</p><table><thead><tr><th>Berth</th><th>Fee per night</th></tr></thead>"
-        "<tr><td>A1</td><td>40 <b>EUR</b></td></tr><tr><td>B2</td><td></td></tr><tr><td colspan=2>Closed in winter</td></tr></table>"
-        "<table><tr><td>Harbour master</td><td>Ingrid Solberg</td></tr><tr><td>Radio</td><td>channel 12</td></tr></table>"
+        "<tr><td>A1</td><td>40 <b>EUR</b></td></tr><tr><td>B2</td><td></td></tr>"
+        "<tr><td colspan=2>Closed in winter</td></tr></table>"
+        "<table><tr><td>Harbour master</td><td>Ingrid Solberg</td></tr>"
+        "<tr><td>Radio</td><td>channel 12</td></tr></table>"
     )
     assert html_to_text(html).splitlines() == [
         "Fees.",

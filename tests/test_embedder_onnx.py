@@ -107,7 +107,8 @@ def test_embedding_with_the_export_never_imports_torch(onnx_int8_home):
         "embedder = SentenceTransformerEmbedder('onnx-int8')\n"
         "vectors = embedder.embed(['Who did Hollande meet in Washington?'])\n"
         "embedder.offsets(['Chunking needs offsets too.'])\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'sentence_transformers', 'optimum'})\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'torch', 'transformers', 'sentence_transformers', 'optimum'})\n"
         "print(json.dumps([heavy, vectors.shape[1], type(embedder._model).__name__]))"
     )
     env = {**os.environ, "QA_HOME": str(onnx_int8_home)}

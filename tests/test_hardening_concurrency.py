@@ -110,7 +110,8 @@ def test_second_index_run_exits_with_a_clear_message_while_the_first_holds_the_l
         )
         assert second.returncode == 75  # EX_TEMPFAIL
         assert second.stderr.strip() == (
-            f"Error: Another 'qa index' (pid {first.pid}) is updating {index_dir}. Wait for it to finish, or run again with --wait."
+            f"Error: Another 'qa index' (pid {first.pid}) is updating {index_dir}. "
+            "Wait for it to finish, or run again with --wait."
         )
     finally:
         gate.touch()
@@ -210,7 +211,8 @@ def test_readers_never_see_a_half_swapped_index(tmp_path, fake_embedder, monkeyp
     finally:
         writer.wait(timeout=180)
     print(
-        f"reader opened the index {opened} times during 25 rebuilds; failures: {len(failures)}; at most {most_generations} generations on disk"
+        f"reader opened the index {opened} times during 25 rebuilds; failures: {len(failures)}; "
+        f"at most {most_generations} generations on disk"
     )
     assert writer.returncode == 0
     assert opened >= 20 and failures == []

@@ -56,9 +56,9 @@ def run_child(cmd):
         import index.vectors
         index.vectors.DELTA_SHARE = cmd["delta_share"]
         index.lexical_delta.DELTA_SHARE = cmd["delta_share"]
-    for owner, name in [(os, "replace"), (os, "fsync"), (os, "mkdir"), (os, "link"), (shutil, "rmtree"), (shutil, "copyfile"),
-                        (faiss, "write_index"), (faiss, "read_index"), (np, "save"), (LexicalIndex, "save"),
-                        (LexicalIndex, "build"), (store, "connect"), (Path, "write_text")]:
+    for owner, name in [(os, "replace"), (os, "fsync"), (os, "mkdir"), (os, "link"), (shutil, "rmtree"),
+                        (shutil, "copyfile"), (faiss, "write_index"), (faiss, "read_index"), (np, "save"),
+                        (LexicalIndex, "save"), (LexicalIndex, "build"), (store, "connect"), (Path, "write_text")]:
         wrap(owner, name)
     progress = lambda stage, done, total: step() if stage != "scan" else None
     build_index([Path(cmd["corpus"])], Path(cmd["index_dir"]), HashingEmbedder(), progress=progress)
@@ -247,7 +247,8 @@ def test_kill_9_at_random_moments_never_loses_the_index(crash_setup):
         driver.stdin.close()
         driver.wait(timeout=30)
     print(
-        f"kill -9 trials: {len(plan)} ({total_steps} I/O steps per run, run takes {calibration['seconds']:.2f} s): {outcomes}"
+        f"kill -9 trials: {len(plan)} ({total_steps} I/O steps per run, "
+        f"run takes {calibration['seconds']:.2f} s): {outcomes}"
     )
     assert len(plan) >= 20
     # The plan must actually have hit both sides of the swap and left debris to clean up.

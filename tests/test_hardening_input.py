@@ -190,7 +190,8 @@ def _display(name: str) -> str:
 
 @pytest.mark.slow
 def test_every_bad_file_gets_one_line_and_the_run_a_summary_and_exit_code(messy_run):
-    """Each bad file: exactly one 'skipped <path>: <reason>' line; then a summary; exit code 3 (indexed, some skipped)."""
+    """Each bad file: exactly one 'skipped <path>: <reason>' line; then a summary; exit code 3 (indexed, some
+    skipped)."""
     result, root = messy_run["result"], messy_run["root"]
     bad = dict(messy_run["expected"]["bad"])
     if not messy_run["permissions_bite"]:

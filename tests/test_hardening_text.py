@@ -9,13 +9,19 @@ import pytest
 from conftest import run_main, write_corpus
 
 HOSTILE = {
-    "markup.txt": "The [bold red]dragon[/bold red] guards the [link=https://evil.example]treasure[/link] of Erebor. [blink]Beware[/blink].\n",
+    "markup.txt": (
+        "The [bold red]dragon[/bold red] guards the [link=https://evil.example]treasure[/link] of Erebor. "
+        "[blink]Beware[/blink].\n"
+    ),
     "ansi.txt": (
         "The \x1b[31mcrimson\x1b[0m lantern hangs over the \x1b[2J\x1b[Hharbour gate. "
         "Visit \x1b]8;;https://evil.example\x07the lantern museum\x1b]8;;\x07 today. "
         "\x1b]0;pwned title\x1b\\The lantern keeper is Tomas.\n"
     ),
-    "controls.txt": "The church bell\x07 rings\x08\x08\x08 twelve times\r at noon\x0b in Brugge\x7f. The bell ringer \x9b31mis Anouk\x9d evil\x9c.\n",
+    "controls.txt": (
+        "The church bell\x07 rings\x08\x08\x08 twelve times\r at noon\x0b in Brugge\x7f. "
+        "The bell ringer \x9b31mis Anouk\x9d evil\x9c.\n"
+    ),
     "evil\x1b]0;pwned\x07name.txt": "The cartographer draws maps of the Faroe Islands.\n",
     "new\nline.txt": "The submarine hull is painted yellow.\n",
 }

@@ -433,7 +433,8 @@ def test_a_definition_list_answers_with_the_definition_not_the_term(real_cli, tm
     """A glossary page (<dl>): "What is a bollard?" was answered "Bollard" (0.96), the <dt> line."""
     glossary = (
         "<h1>Harbour glossary</h1><dl><dt>Berth</dt><dd>A place where a boat is moored.</dd><dt>Pilot</dt>"
-        "<dd>A sailor who guides ships into the harbour.</dd><dt>Bollard</dt><dd>A short post that mooring lines are {}.</dd></dl>"
+        "<dd>A sailor who guides ships into the harbour.</dd>"
+        "<dt>Bollard</dt><dd>A short post that mooring lines are {}.</dd></dl>"
     )
     answer = _answered_from_extracted_text(
         real_cli,
@@ -647,7 +648,8 @@ def test_a_hard_wrapped_note_is_answered_with_whole_sentences(real_cli, tmp_path
     assert code == 0, err
     answer = json.loads(out)["answer"]
     assert answer["text"] == (
-        "Boats that arrive after dark must call\nthe Harbour Office on channel twelve before they enter the inner basin,\n"
+        "Boats that arrive after dark must call\n"
+        "the Harbour Office on channel twelve before they enter the inner basin,\n"
         "where berths are allocated by length."
     )
     assert (answer["line_start"], answer["line_end"]) == (4, 6)

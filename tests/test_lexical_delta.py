@@ -72,7 +72,7 @@ def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, monkeypatch, met
         previous_ids, ids = ids, np.asarray(sorted(texts), dtype=np.int64)
         asked: list[int] = []
 
-        def texts_of(wanted: np.ndarray) -> list[str]:
+        def texts_of(wanted: np.ndarray, asked: list[int] = asked) -> list[str]:
             asked.extend(int(i) for i in wanted)
             return [texts[int(i)] for i in wanted]
 

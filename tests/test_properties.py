@@ -1,4 +1,5 @@
-"""Property tests (hypothesis): loader + chunker + index agree with the file's text, in any encoding; re-indexing is idempotent."""
+"""Property tests (hypothesis): loader + chunker + index agree with the file's text, in any encoding;
+re-indexing is idempotent."""
 
 from __future__ import annotations
 

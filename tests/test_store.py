@@ -231,7 +231,8 @@ def test_incremental_reindex_embeds_only_new_and_changed_files(tmp_path):
     loaded = store.load_index(tmp_path / "idx")
     try:
         rows = loaded.conn.execute(
-            "SELECT chunks.id, documents.source, chunks.text FROM chunks JOIN documents ON documents.id = chunks.doc_id ORDER BY chunks.id"
+            "SELECT chunks.id, documents.source, chunks.text FROM chunks"
+            " JOIN documents ON documents.id = chunks.doc_id ORDER BY chunks.id"
         ).fetchall()
         sources = {r[1] for r in rows}
         assert "doc07.txt" not in sources and {"new/a.md", "b.html", "doc05.txt"} <= sources
@@ -754,7 +755,8 @@ def test_a_splitter_upgrade_re_splits_wrapped_files_and_keeps_the_others(tmp_pat
             return [
                 r[0]
                 for r in loaded.conn.execute(
-                    "SELECT units.text FROM units JOIN documents ON documents.id = units.doc_id WHERE source = ? ORDER BY units.id",
+                    "SELECT units.text FROM units JOIN documents ON documents.id = units.doc_id"
+                    " WHERE source = ? ORDER BY units.id",
                     (source,),
                 )
             ]

@@ -129,7 +129,8 @@ class TurnActions:
         viewer = _VIEWERS.get(Path(citation.source).suffix.lower())
         if viewer is not None:  # a text editor would show its bytes, not the cited line
             self.notify(
-                f"{one_line(citation.source, 80)} is a {viewer[0]}: open it in your {viewer[1]}; the source pane (Enter) shows its text.",
+                f"{one_line(citation.source, 80)} is a {viewer[0]}: open it in your {viewer[1]}; "
+                "the source pane (Enter) shows its text.",
                 severity="warning",
                 markup=False,
             )

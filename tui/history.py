@@ -94,7 +94,10 @@ class HistoryStore:
             self.conn.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             if path is not None:
-                self.problem = f"History is off for this session: {path} is unusable ({exc}). Move that file away to start a new history."
+                self.problem = (
+                    f"History is off for this session: {path} is unusable ({exc}). "
+                    "Move that file away to start a new history."
+                )
             self.conn = sqlite3.connect(":memory:", check_same_thread=False)
             self.conn.executescript(SCHEMA)
         self.conn.execute("PRAGMA foreign_keys = ON")

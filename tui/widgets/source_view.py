@@ -130,7 +130,8 @@ class SourceView(ScrollView, can_focus=True):
             self.call_after_refresh(self.action_center_cited)
 
     def _row_text(self, index: int, start: int, end: int) -> Text:
-        """One row's text with the cited span, the answer sentence and the question's words styled (built only when visible)."""
+        """One row's text with the cited span, the answer sentence and the question's words styled (built only
+        when visible)."""
         text = Text(self.lines[index][start:end])
         offset = self._line_offsets[index] + start
         marks = (
