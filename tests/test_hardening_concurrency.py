@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, write_corpus
-from fakes import IMPORTABLE
+from fakes import FAKE_AWARE_QA, IMPORTABLE
 
 # The real `qa` CLI with a hashing embedder that blocks in embed() until a gate file exists,
 # so a test can hold an index run in the middle of its work for as long as it needs.
@@ -157,7 +157,7 @@ def test_ask_during_a_build_answers_from_the_last_complete_index(tmp_path):
     try:
         _wait_for_lock_holder(index_dir, update, known)
         asked = subprocess.run(
-            [sys.executable, "-m", "qa", "ask", QUESTION, "--index-dir", str(index_dir), "--json"],
+            [sys.executable, "-c", FAKE_AWARE_QA, "ask", QUESTION, "--index-dir", str(index_dir), "--json"],
             capture_output=True,
             text=True,
             cwd=REPO,
