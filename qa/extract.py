@@ -36,7 +36,8 @@ class Calibration:
     w_rank_coverage: float = 0.3
     """Weight of IDF-weighted term coverage when choosing among sentences (not in the confidence)."""
     w_rank_passage: float = 0.2
-    """Weight of the holding passage's ranking score (fused, plus any late-interaction bonus) when choosing among sentences."""
+    """Weight of the holding passage's ranking score (fused, plus any late-interaction bonus) when choosing among
+    sentences."""
     w_rank_fragment: float = 0.1
     """Subtracted when choosing among sentences from a unit that does not end a sentence (a headline,
     a caption, a byline): it states a topic rather than a fact."""

@@ -44,7 +44,10 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 
-_MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?"
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?"
+)
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 _DATE_DIGITS = re.compile(
     rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?\b|\b{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?\b|\b{_MONTH}\s+\d{{4}}\b"
@@ -78,7 +81,8 @@ _AGE = re.compile(
 _MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|cents?|usd|eur|gbp)\b", re.IGNORECASE)
 _STATEMENT = re.compile(
     r"[\"“”«»]|\b(?:say|says|said|tell|tells|told|state|states|stated|promise[sd]?|pledge[sd]?|announce[sd]?|claim(?:s|ed)?|"
-    r"warn(?:s|ed)?|urge[sd]?|declare[sd]?|add(?:s|ed|ing)|insist(?:s|ed)?|acknowledge[sd]?|contends?|call(?:s|ed)? for|"
+    r"warn(?:s|ed)?|urge[sd]?|declare[sd]?|add(?:s|ed|ing)|insist(?:s|ed)?|acknowledge[sd]?|contends?|"
+    r"call(?:s|ed)? for|"
     r"suggest(?:s|ed)?|repl(?:y|ies|ied)|respond(?:s|ed)?|agree[sd]?|vow(?:s|ed)?)\b",
     re.IGNORECASE,
 )
@@ -97,7 +101,8 @@ ANSWER_TYPES: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
     (
         "money",
         re.compile(
-            r"\bhow much (?:money|cash|funding)\b|\bhow much\b[^?]*\b(?:cost|costs|spend|spent|pay|paid|budget|worth|price)\b",
+            r"\bhow much (?:money|cash|funding)\b"
+            r"|\bhow much\b[^?]*\b(?:cost|costs|spend|spent|pay|paid|budget|worth|price)\b",
             re.I,
         ),
         _MONEY,
@@ -267,7 +272,9 @@ _CLAUSE_BREAK = re.compile(r";|\bas well as\b|\bwhile\b|\bwhereas\b", re.IGNOREC
 
 
 def clauses(sentence: str) -> list[tuple[int, int]]:
-    """(start, end) of the parts of a sentence that state separate facts: split at ';', 'as well as', 'while', 'whereas'."""
+    """(start, end) of the parts of a sentence that state separate facts.
+
+    It splits at ';', 'as well as', 'while' and 'whereas'."""
     out, start = [], 0
     for match in _CLAUSE_BREAK.finditer(sentence):
         out.append((start, match.start()))
@@ -376,7 +383,8 @@ class Support:
     coverage: float
     """IDF-weighted mean over the question's content words of how well the sentence matches each (0..1)."""
     type_missing: bool
-    """The question wants a number, date, time, duration, length, age, sum of money or a statement and the sentence has none
+    """The question wants a number, date, time, duration, length, age, sum of money or a statement and the
+    sentence has none
     (about what the question names: has_answer_type), or the sentence puts the place the question asks about
     elsewhere (place_elsewhere)."""
     answer_type: str | None = None
@@ -391,7 +399,9 @@ def support(
     vectors: WordVectors,
     context: str = "",
 ) -> Support:
-    """Features of one (question, sentence) pair; idf maps stems to their IDF in the index, context is the sentence's passage."""
+    """Features of one (question, sentence) pair.
+
+    idf maps stems to their IDF in the index; context is the sentence's passage."""
     words = content_words(question)
     kind = expected_answer_type(question)
     type_missing = not has_answer_type(kind, sentence, question, context) or place_elsewhere(question, sentence)

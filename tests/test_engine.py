@@ -255,7 +255,10 @@ def test_citations_of_paged_documents_name_their_page(tmp_path, fake_embedder):
     docs = write_corpus(
         tmp_path / "docs",
         {
-            "manual.txt": "Chapter one is about harbours and ships.\n\f\nChapter two: the keeper of the lighthouse was Aurelio Brandt.",
+            "manual.txt": (
+                "Chapter one is about harbours and ships.\n\f\n"
+                "Chapter two: the keeper of the lighthouse was Aurelio Brandt."
+            ),
             "plain.txt": "The lighthouse keeper's dog was called Nebbia.",
             "report.pdf": make_pdf([["Front matter."], ["Nothing here."], ["The lighthouse keeper retired in 1931."]]),
         },

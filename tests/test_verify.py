@@ -194,7 +194,10 @@ def test_clauses_split_a_sentence_where_it_moves_to_another_fact():
     assert clauses("No break here, just a comma.") == [(0, 28)]
 
 
-AIRLINER = "The group claimed the attacks that killed 129 people in Paris, as well as the downing of a Russian airliner in Egypt."
+AIRLINER = (
+    "The group claimed the attacks that killed 129 people in Paris, "
+    "as well as the downing of a Russian airliner in Egypt."
+)
 
 
 def test_a_value_in_a_clause_about_something_else_is_not_the_answer():
