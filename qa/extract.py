@@ -22,7 +22,7 @@ class Calibration:
 
     confidence = logistic(bias + w_dense * cosine + w_coverage * key-word coverage + w_type_missing * [no answer of
     the asked-for kind]). Fitted on tests/data/seed_questions.jsonl (answerable vs unanswerable, unanswerable
-    questions weighted 1.5; see README, pipeline step 7 "Answer"). The passage score and the
+    questions weighted 1.5; see docs/design.md, "The answer model"). The passage score and the
     weakest-word and missing-name features added nothing on the seed set once these three were known.
     """
 
