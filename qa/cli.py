@@ -287,7 +287,8 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
     "--source", "-s", "sources", multiple=True, help="Only search this document (repeatable; a name from `qa sources`)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
+@click.option("--full", is_flag=True, help="Print each cited passage whole, not a snippet around the question's words.")
+def ask(question, corpus, index_dir, backend, k, mode, sources, as_json, full):
     """Answer QUESTION with the best sentence and the top-k cited passages.
 
     With --json, QUESTION '-' reads one question per line from standard input and prints one JSON object per line.
@@ -317,7 +318,7 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
         if as_json:
             click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         else:
-            render_answer(answer, PipeConsole(highlight=False, markup=False, emoji=False))
+            render_answer(answer, PipeConsole(highlight=False, markup=False, emoji=False), full=full)
     except BrokenPipeError:  # here, not in main(): click's own handler would exit 1
         _closed_pipe()
 
