@@ -61,6 +61,8 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True, fu
     from qa.extract import highlight_spans
     from qa.snippet import snippet
 
+    if answer.sources:  # what was left out of the search shapes the answer: say so before it
+        console.print(Text(f"Searched only: {safe_line(', '.join(answer.sources))}", style="dim"), soft_wrap=True)
     if answer.found and answer.answer is not None:
         span = answer.answer
         head = Text("Answer", style="bold green")
