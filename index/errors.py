@@ -64,3 +64,9 @@ class CancelledError(QAError):
     """The user stopped a long operation; the previous index is untouched."""
 
     exit_code = 130
+
+
+class StoreUnavailableError(QAError):
+    """The store's server cannot be reached (or refused the connection)."""
+
+    exit_code = 69  # EX_UNAVAILABLE

@@ -49,12 +49,33 @@ def _backend_option(f):
     )(f)
 
 
+class _StoreLocation(click.ParamType):
+    """An index folder (a Path) or a store's URL such as postgresql://user@host/db (kept as text)."""
+
+    name = "FOLDER|URL"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path) or value is None:
+            return value
+        text = str(value)
+        if "://" in text and not text.startswith("file://"):
+            return text
+        path = Path(text.removeprefix("file://"))
+        if path.exists() and not path.is_dir():
+            self.fail(f"{text} is a file; give a folder for the index, or a postgresql:// URL.", param, ctx)
+        return path
+
+
 def _index_dir_option(f):
     return click.option(
         "--index-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        "--store",
+        "index_dir",
+        type=_StoreLocation(),
         default=None,
-        help="Where the index lives (default: a per-corpus folder in the user cache dir; QA_HOME moves all state).",
+        envvar="QA_STORE",
+        help="Where the index lives: a folder, or a PostgreSQL database (postgresql://user@host:port/db) "
+        "(default: $QA_STORE, else a per-corpus folder in the user cache dir; QA_HOME moves all state).",
     )(f)
 
 

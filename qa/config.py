@@ -16,8 +16,9 @@ class RunConfig:
 
     corpus: tuple[Path, ...] = ()
     """Files or folders to index; empty means seeds/."""
-    index_dir: Path | None = None
-    """Explicit index folder; None means the per-corpus folder in the cache dir."""
+    index_dir: Path | str | None = None
+    """Explicit index folder or store URL (index.stores.open_store); None means the per-corpus folder in the
+    cache dir."""
     backend: str = DEFAULT_BACKEND
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
 
@@ -26,5 +27,5 @@ class RunConfig:
         return [Path(p) for p in self.corpus] or [default_corpus()]
 
     @property
-    def resolved_index_dir(self) -> Path:
+    def resolved_index_dir(self) -> Path | str:
         return self.index_dir or default_index_dir(self.paths)

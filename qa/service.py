@@ -81,7 +81,8 @@ def open_change_feed(config: RunConfig, on_change: Callable[[], None] = lambda: 
         return None
     from index.changes import ChangeFeed, hidden_or_inside
 
-    return ChangeFeed(config.paths, hidden_or_inside(config.paths, [config.resolved_index_dir]), on_change)
+    folders = [d for d in [config.resolved_index_dir] if isinstance(d, Path)]  # a server store is no folder
+    return ChangeFeed(config.paths, hidden_or_inside(config.paths, folders), on_change)
 
 
 def ready_feed(feed: ChangeFeed | None) -> ChangeFeed | None:

@@ -46,6 +46,25 @@ def fake_backend_resolves(monkeypatch):
     resolve_fake_backend(monkeypatch.setattr)
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL 18 + pgvector server for the test session (tests/pg_server.py), stopped at the end."""
+    from pg_server import start
+
+    server = start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request) -> str:
+    """A fresh, empty database on the session's server."""
+    import itertools
+
+    counter = pg_server.__dict__.setdefault("_databases", itertools.count())
+    return pg_server.create_database(f"qa_test_{next(counter)}")
+
+
 @pytest.fixture
 def fake_embedder():
     from fakes import HashingEmbedder

@@ -303,3 +303,22 @@ def test_update_times_under_a_second_keep_two_decimals():
     from qa.cli import _seconds
 
     assert (_seconds(0.123), _seconds(0.004), _seconds(3.44)) == ("0.12s", "0.00s", "3.4s")
+
+
+# -- a PostgreSQL store ---------------------------------------------------------------
+
+
+def test_index_ask_and_sources_with_a_postgresql_store(monkeypatch, capsys, fake_backend, corpus, pg_url):
+    import json
+
+    code, _, err = run_main(monkeypatch, capsys, "index", str(corpus), "--store", pg_url, "--quiet")
+    assert code == 0, err
+    code, out, err = run_main(monkeypatch, capsys, "ask", "--json", "--store", pg_url, "frozen harbour ships")
+    assert code == 0, err
+    assert json.loads(out)["passages"][0]["source"] == "a.txt"
+    monkeypatch.setenv("QA_STORE", pg_url)  # the same store named by the environment
+    code, out, err = run_main(monkeypatch, capsys, "sources")
+    assert code == 0, err
+    assert "a.txt" in out and "sub/b.md" in out
+    code, _, err = run_main(monkeypatch, capsys, "ask", "--store", "postgresql://nobody@127.0.0.1:1/none", "x")
+    assert_one_line_error(code, err, 69, "Cannot connect to the PostgreSQL store")

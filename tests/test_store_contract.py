@@ -44,11 +44,13 @@ FILES = {
 }
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["embedded", "postgres"])
 def location(request, tmp_path) -> str:
     """A fresh, empty location of each store implementation."""
     if request.param == "embedded":
         return str(tmp_path / "index")
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_url")
     raise AssertionError(request.param)
 
 

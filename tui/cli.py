@@ -19,7 +19,8 @@ class ChatOptions:
     `qa serve` hands them on to each browser session's chat, so an option added here reaches both."""
 
     paths: tuple[Path, ...] = ()
-    index_dir: Path | None = None
+    index_dir: Path | str | None = None
+    """A folder, or a store's URL."""
     backend: str | None = None
     questions: Path | None = None
 
@@ -37,7 +38,8 @@ class ChatOptions:
         """These options as `qa chat` arguments, paths made absolute."""
         args = [str(Path(p).absolute()) for p in self.paths]
         if self.index_dir is not None:
-            args += ["--index-dir", str(self.index_dir.absolute())]
+            where = self.index_dir  # a folder, or a store's URL (kept as it is)
+            args += ["--index-dir", str(where.absolute()) if isinstance(where, Path) else where]
         if self.backend is not None:
             args += ["--backend", self.backend]
         if self.questions is not None:

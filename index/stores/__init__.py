@@ -9,7 +9,11 @@ from pathlib import Path
 from index.errors import InputError
 from index.stores.base import LexicalStore, Store
 
-STORES = {"file": "index.stores.embedded:EmbeddedStore"}
+STORES = {
+    "file": "index.stores.embedded:EmbeddedStore",
+    "postgresql": "index.stores.postgres:PostgresStore",
+    "postgres": "index.stores.postgres:PostgresStore",
+}
 """URL scheme -> "module:class" of its store, imported only when chosen (a server store's client
 library loads only for the store that needs it)."""
 

@@ -1,0 +1,123 @@
+"""The PostgreSQL store against the embedded one on the same corpora: the same BM25 scores (SQL postings
+vs bm25s arrays), before and after an incremental update, and the same retrieval quality with the real
+model. The contract both stores keep is tests/test_store_contract.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import DATA, SEEDS
+
+from index.builder import build_index
+from index.errors import IndexMissingError, StoreUnavailableError
+from index.stores import open_store
+from index.stores.postgres import PostgresStore
+from qa.engine import Engine
+from qa.evaluate import evaluate_engine
+from qa.questions import load_questions
+
+SCIFACT = DATA / "scifact_slice"
+
+
+@pytest.fixture
+def scifact_corpus(tmp_path):
+    """SciFact abstracts, one file each, beside the seed articles: two kinds of text."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for line in (SCIFACT / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        (folder / f"scifact_{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}", encoding="utf-8")
+    for seed in SEEDS.glob("*.txt"):
+        shutil.copy(seed, folder / seed.name)
+    return folder
+
+
+def _queries() -> list[str]:
+    lines = (SCIFACT / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines] + ["Hollande Putin coalition", "the the of", "zzzz unknown"]
+
+
+def _keyed_scores(snapshot, lexical_name: str, query: str) -> dict[tuple, float]:
+    """BM25 score of every passage (or unit), keyed by (source, char_start, char_end): ids differ by store."""
+    catalog = snapshot.catalog
+    if lexical_name == "passage_lexical":
+        rows = {p.id: (p.source, p.char_start, p.char_end) for p in catalog.all_passages()}
+    else:
+        sources = {d.id: d.source for d in catalog.documents()}
+        rows = {u.id: (sources[u.doc_id], u.char_start, u.char_end) for u in catalog.all_units()}
+    ids = sorted(rows)
+    scores = getattr(snapshot, lexical_name).query(query).score(ids)
+    return {rows[i]: float(s) for i, s in zip(ids, scores)}
+
+
+def _assert_same_bm25(embedded_location, pg_location) -> None:
+    embedded, pg = open_store(embedded_location).open(), open_store(pg_location).open()
+    try:
+        for name in ("passage_lexical", "unit_lexical"):
+            assert getattr(embedded, name).num_docs == getattr(pg, name).num_docs
+            positive = 0
+            for query in _queries():
+                want, got = _keyed_scores(embedded, name, query), _keyed_scores(pg, name, query)
+                assert want.keys() == got.keys()
+                keys = sorted(want)
+                a = np.asarray([want[k] for k in keys])
+                b = np.asarray([got[k] for k in keys])
+                np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=query)
+                positive += int((a > 0).sum())
+                # the same top 10, in the same order (scores within rounding of each other)
+                top_e, top_p = getattr(embedded, name).query(query).top(10), getattr(pg, name).query(query).top(10)
+                np.testing.assert_allclose(top_p.scores, top_e.scores, rtol=1e-5, atol=1e-6)
+            assert positive > 100  # the queries do match: the comparison is not one of zeros
+    finally:
+        embedded.close()
+        pg.close()
+
+
+def test_bm25_scores_equal_the_embedded_store_before_and_after_an_update(
+    scifact_corpus, tmp_path, pg_url, fake_embedder
+):
+    embedded = tmp_path / "index"
+    build_index([scifact_corpus], embedded, fake_embedder)
+    build_index([scifact_corpus], pg_url, fake_embedder)
+    _assert_same_bm25(embedded, pg_url)
+    # an incremental update: some documents go, one changes, one comes (N, df and the mean length move)
+    files = sorted(scifact_corpus.glob("scifact_*.txt"))
+    for gone in files[:20]:
+        gone.unlink()
+    files[30].write_text("Arginine arginine arginine metabolism in tumour cells, rewritten.", encoding="utf-8")
+    (scifact_corpus / "new.txt").write_text("A new abstract about tau phosphorylation in neurons.", encoding="utf-8")
+    for location in (embedded, pg_url):
+        report = build_index([scifact_corpus], location, fake_embedder)
+        assert (report.new, report.changed, report.removed) == (1, 1, 20)
+    _assert_same_bm25(embedded, pg_url)
+
+
+def test_an_unreachable_server_and_an_empty_database_are_one_line_errors(pg_url):
+    with pytest.raises(IndexMissingError, match="qa index PATH --store"):
+        PostgresStore(pg_url).open()
+    bad = "postgresql://postgres:secret@127.0.0.1:1/nothing"
+    with pytest.raises(StoreUnavailableError) as err:
+        open_store(bad).open()
+    assert "secret" not in err.value.one_line() and "Check that the server runs" in err.value.one_line()
+
+
+@pytest.mark.slow
+def test_seed_questions_get_the_same_hit_at_k_on_both_stores(seed_index_dir, pg_url, real_embedder):
+    build_index([SEEDS], pg_url, real_embedder)
+    for name in ("seed", "heldout"):
+        questions = load_questions(DATA / f"{name}_questions.jsonl")
+        reports = []
+        for location in (seed_index_dir, pg_url):
+            engine = Engine.open(location, real_embedder)
+            try:
+                reports.append(evaluate_engine(engine, questions, k=5))
+            finally:
+                engine.close()
+        embedded, pg = reports
+        for k in (1, 5):
+            assert abs(embedded.hit_at[k] - pg.hit_at[k]) <= 0.01, (name, k, embedded.hit_at, pg.hit_at)
+        assert abs(embedded.mrr - pg.mrr) <= 0.01, (name, embedded.mrr, pg.mrr)
+        assert pg.hit_at[5] > 0.5  # a real comparison: both stores answer most questions
