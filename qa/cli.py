@@ -308,8 +308,12 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
     "--source", "-s", "sources", multiple=True, help="Only search this document (repeatable; a name from `qa sources`)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
-    """Answer QUESTION with the best sentence and the top-k cited passages."""
+@click.option("--full", is_flag=True, help="Print each cited passage whole, not a snippet around the question's words.")
+def ask(question, corpus, index_dir, backend, k, mode, sources, as_json, full):
+    """Answer QUESTION with the best sentence and the top-k cited passages.
+
+    With --json, QUESTION '-' reads one question per line from standard input and prints one JSON object per line.
+    """
     import json
 
     from rich.console import Console
@@ -318,6 +322,8 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
     from qa.render import PipeConsole, render_answer
     from qa.service import open_engine
 
+    if question == "-":
+        return _ask_batch(_config(corpus, index_dir, backend), backend is not None, k, mode, sources, as_json)
     # Before anything loads: an empty question must not leave a model-loading thread to die at exit.
     clean_question(question)
     config = _config(corpus, index_dir, backend)
@@ -333,9 +339,29 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json):
         if as_json:
             click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         else:
-            render_answer(answer, PipeConsole(highlight=False, markup=False, emoji=False))
+            render_answer(answer, PipeConsole(highlight=False, markup=False, emoji=False), full=full)
     except BrokenPipeError:  # here, not in main(): click's own handler would exit 1
         _closed_pipe()
+
+
+def _ask_batch(config, explicit_backend, k, mode, sources, as_json) -> None:
+    """`qa ask --json -`: the model and index load once, then each line of standard input is asked."""
+    from qa.batch import ask_lines, write_json_lines
+    from qa.service import open_engine
+
+    if not as_json:
+        raise click.UsageError("Questions from standard input ('-') are answered as JSON Lines: add --json.")
+    # No preload: a batch of empty lines would exit while the loading thread runs (an abort, issue 19 item 2).
+    engine, _ = open_engine(config, explicit_backend=explicit_backend)
+    try:
+        lines = sys.stdin
+        if hasattr(lines, "reconfigure"):  # undecodable bytes: a question with '?' in them, not a crash
+            lines.reconfigure(errors="replace")
+        write_json_lines(ask_lines(engine, lines, k=k, mode=mode, sources=sources), click.echo)
+    except BrokenPipeError:
+        _closed_pipe()
+    finally:
+        engine.close()
 
 
 @cli.command()

@@ -185,6 +185,7 @@ class Engine:
         """Best answer sentence with confidence (or not found), then the top-k cited passages."""
         question = clean_question(question)
         mode = mode or self.settings.mode
+        sources = tuple(sorted(set(sources or ())))  # read once: the search and the reply's filter both use it
         timings = {}
         t = time.perf_counter()
         embed_query = getattr(self.embedder, "embed_query", None)
@@ -196,7 +197,7 @@ class Engine:
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         reader = SourceReader(self.root)
-        passages = self.search(question, k, mode, sources, qvec=qvec, reader=reader)
+        passages = self.search(question, k, mode, sources or None, qvec=qvec, reader=reader)
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         best = self._best_sentence(question, qvec, passages)
@@ -214,6 +215,7 @@ class Engine:
             best_guess=best,
             threshold=self.calibration.threshold,
             timings_ms=timings,
+            sources=sources,
         )
 
     def _readings(self, passages: Sequence[Passage]) -> list[Reading]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.padding import Padding
 from rich.text import Text
 
 from qa.results import Answer, Citation
@@ -51,26 +50,39 @@ def skipped_stale_note(answer: Answer, fix: str) -> str | None:
     )
 
 
-def render_answer(answer: Answer, console: Console, show_scores: bool = True) -> None:
-    """Answer sentence with highlighted matches, then the numbered cited passages (the question's words marked)."""
-    from qa.extract import highlight_spans
+def _print_indented(console: Console, text: Text, indent: int) -> None:
+    """Each line of text indented, with no trailing spaces (neither Rich's padding nor the file's), and not
+    re-wrapped: the terminal wraps long lines, a pipe gets them whole."""
+    for line in text.split("\n"):
+        line.rstrip()
+        console.print(Text(" " * indent) + line if line.plain else line, soft_wrap=True)
 
+
+def render_answer(answer: Answer, console: Console, show_scores: bool = True, full: bool = False) -> None:
+    """Answer sentence with highlighted matches, then the numbered cited passages (the question's words marked):
+    a one-line snippet around the question's words of each, or with full, each passage whole."""
+    from qa.extract import highlight_spans
+    from qa.snippet import snippet
+
+    if answer.sources:  # what was left out of the search shapes the answer: say so before it
+        console.print(Text(f"Searched only: {safe_line(', '.join(answer.sources))}", style="dim"), soft_wrap=True)
     if answer.found and answer.answer is not None:
         span = answer.answer
         head = Text("Answer", style="bold green")
         head.append(f"  (confidence {span.confidence:.2f})  ", style="green")
         head.append_text(_cite_label(span.citation))
-        console.print(head)
-        console.print(Padding(_marked(*unwrapped(span.citation.text, span.highlights)), (0, 0, 0, 2)))
+        console.print(head, soft_wrap=True)  # soft_wrap: Rich's wrapping would leave trailing spaces
+        _print_indented(console, _marked(*unwrapped(span.citation.text, span.highlights)), 2)
     else:
         best = answer.best_guess.confidence if answer.best_guess else 0.0
         console.print(
             Text("Not in the documents", style="bold yellow")
-            + Text(f" (best confidence {best:.2f} < {answer.threshold:.2f}). Nearest passages:", style="yellow")
+            + Text(f" (best confidence {best:.2f} < {answer.threshold:.2f}). Nearest passages:", style="yellow"),
+            soft_wrap=True,
         )
     note = skipped_stale_note(answer, "run qa index")
     if note is not None:
-        console.print(Text(note, style="yellow"))
+        console.print(Text(note, style="yellow"), soft_wrap=True)
     console.print()
     for passage in answer.passages:
         line = Text(f"[{passage.rank}] ", style="bold")
@@ -82,12 +94,16 @@ def render_answer(answer: Answer, console: Console, show_scores: bool = True) ->
                 f"  score {s.score:.3f} (bm25 {s.bm25:.2f}, dense {s.dense:.3f}, fused {s.fused:.3f}{late})",
                 style="dim",
             )
-        console.print(line)
+        console.print(line, soft_wrap=True)
         for other in passage.also_in:
-            console.print(Text("    also in ", style="dim") + _cite_label(other))
-        console.print(
-            Padding(
-                _marked(passage.citation.text, highlight_spans(answer.question, passage.citation.text)), (0, 0, 0, 4)
-            )
-        )
+            console.print(Text("    also in ", style="dim") + _cite_label(other), soft_wrap=True)
+        text = passage.citation.text
+        if full:
+            body = _marked(text, highlight_spans(answer.question, text))
+        else:
+            preview = snippet(text, answer.question)
+            body = Text(preview.text)
+            for start, end in preview.highlights:
+                body.stylize("bold yellow", start, end)
+        _print_indented(console, body, 4)
         console.print()

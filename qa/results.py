@@ -109,6 +109,8 @@ class Answer:
     """Confidence under which the answer counts as not found."""
     timings_ms: dict = field(default_factory=dict)
     """Where the time went (embed, search, extract), for the curious."""
+    sources: tuple[str, ...] = ()
+    """The documents the search was restricted to (`--source`, the chat's filter); empty: all of them."""
 
     @property
     def skipped_stale(self) -> tuple[str, ...]:
@@ -141,6 +143,7 @@ class Answer:
             "answer": answer,
             "confidence": round(self.best_guess.confidence, 4) if self.best_guess else 0.0,
             "mode": self.mode,
+            "filter": list(self.sources) or None,
             "passages": [
                 {
                     "rank": p.rank,
