@@ -45,7 +45,10 @@ def _backend_option(f):
         "--backend",
         type=click.Choice(list(BACKENDS)),
         default=None,
-        help="Embedding backend (default: the index's own, or onnx for a new index; onnx is exported once from the bundled weights).",
+        help=(
+            "Embedding backend (default: the index's own, or onnx for a new index; "
+            "onnx is exported once from the bundled weights)."
+        ),
     )(f)
 
 
@@ -183,7 +186,8 @@ def _print_report(report, console_err) -> None:
         console_err.print(Text(f"rebuilt everything: {report.rebuilt_because}", style="dim"), soft_wrap=True)
     console_err.print(
         Text(
-            f"{report.summary()}  ({count(report.n_documents, 'document')}, {count(report.n_chunks, 'chunk')}, {_seconds(report.seconds)}) -> {report.index_dir}"
+            f"{report.summary()}  ({count(report.n_documents, 'document')}, {count(report.n_chunks, 'chunk')}, "
+            f"{_seconds(report.seconds)}) -> {report.index_dir}"
         ),
         soft_wrap=True,
     )
@@ -223,7 +227,10 @@ def cli(ctx: click.Context) -> None:
     type=click.FloatRange(0.1),
     default=3.0,
     show_default=True,
-    help="With --watch, when the system sends no change notifications (or PATHS name files): seconds between looks at every file.",
+    help=(
+        "With --watch, when the system sends no change notifications (or PATHS name files): "
+        "seconds between looks at every file."
+    ),
 )
 def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait, max_file_mb, quiet, watch, interval):
     """Index PATHS (files or folders, recursively; default seeds/). Only new or changed files are embedded."""
@@ -253,7 +260,8 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
             if feed is not None:
                 console.print(
                     Text(
-                        f"Watching for changes as files are saved (and every file each {FULL_CHECK_SECONDS:g} s); Ctrl-C stops."
+                        "Watching for changes as files are saved "
+                        f"(and every file each {FULL_CHECK_SECONDS:g} s); Ctrl-C stops."
                     )
                 )
             else:
@@ -263,7 +271,8 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
                 if missing:
                     console.print(
                         Text(
-                            f"{', '.join(str(p) for p in missing)}: gone (moved or deleted?). The index stays as it was; "
+                            f"{', '.join(str(p) for p in missing)}: gone (moved or deleted?). "
+                            "The index stays as it was; "
                             "waiting for it to come back. Ctrl-C stops."
                         )
                     )

@@ -273,7 +273,7 @@ def test_an_error_that_follows_ctrl_c_is_reported_as_the_interruption(monkeypatc
                 raise ModelError(
                     "The onnx and onnx-int8 backends need the ONNX extras.", "Install them."
                 ) from ImportError("initialization failed")
-            raise OSError(5, "Input/output error")
+            raise OSError(5, "Input/output error") from None
 
     handler = signal.getsignal(signal.SIGINT)
     monkeypatch.setattr(qa.cli.cli, "main", interrupted_load)

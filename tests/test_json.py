@@ -34,7 +34,9 @@ SYNDICATED = (
 FILES = {
     "wire.txt": "Washington (AP)\r\n\r\n" + SYNDICATED + "\r\nThe meeting lasted two hours.\r\n",
     "paper/daily.md": "# Daily\n\nFrom the wires:\n" + SYNDICATED + "\nMr Hollande’s visit\u00a0ends on Wednesday.\n",
-    "web/page.html": "<html><body><h1>Visit</h1><p>Hollande travels to Moscow on Thursday to meet Putin.</p></body></html>",
+    "web/page.html": (
+        "<html><body><h1>Visit</h1><p>Hollande travels to Moscow on Thursday to meet Putin.</p></body></html>"
+    ),
     "other.txt": "The museum reopened after repairs to its glass roof.\n",
 }
 
