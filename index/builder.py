@@ -47,6 +47,16 @@ class BuildReport:
             f"{self.removed} removed, {len(self.skipped)} skipped"
         )
 
+    def brief(self) -> str:
+        """What the run changed, zero counts left out ("3 new, 1 skipped"), for a one-line notice."""
+        counts = (
+            (self.new, "new"),
+            (self.changed, "changed"),
+            (self.removed, "removed"),
+            (len(self.skipped), "skipped"),
+        )
+        return ", ".join(f"{n} {what}" for n, what in counts if n) or "no changes"
+
 
 _POINT_AT_DOCUMENTS = "Point qa at a folder with .txt, .md, .rst, .org, .adoc, .html, .pdf or .docx files."
 _SEGMENT_BATCH = 256

@@ -270,7 +270,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         self._show_ready(len(known))
         report = message.report
         if report is not None:
-            note = f"Indexed: {report.summary()}"
+            note = f"Indexed: {report.brief()}"
             self.notify(note, severity="warning" if report.skipped else "information", markup=False)
         self.refresh_bindings()
         self.start_watching()
