@@ -309,7 +309,11 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         if self.conversation_id is None:
             self.conversation_id = self.history.start_conversation(self.corpus_name, question)
         turn = TurnView(
-            self.history.add_turn(self.conversation_id, question, None), question, show_scores=self.show_scores
+            self.history.add_turn(self.conversation_id, question, None),
+            question,
+            show_scores=self.show_scores,
+            mode=self.mode,
+            sources=self.sources,
         )
         self._mount_turn(turn)
         self._queue.append(turn)
@@ -335,7 +339,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         turn = self._queue.popleft()
         self._asking = turn
         turn.show_waiting("Searching…")
-        self.run_ask(self.engine, turn.turn_id, turn.question, self.k, self.mode, self.sources)
+        self.run_ask(self.engine, turn.turn_id, turn.question, self.k, turn.mode, turn.sources)
 
     def _finish_turn(self, update: Callable[[TurnView], None]) -> None:
         turn, self._asking = self._asking, None

@@ -77,6 +77,7 @@ def answer_from_json(raw: str) -> Answer:
         span(d["best_guess"]),
         d["threshold"],
         d["timings_ms"],
+        tuple(d.get("sources", ())),  # absent from turns saved before answers carried their filter
     )
 
 

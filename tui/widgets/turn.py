@@ -7,9 +7,22 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from qa.results import Answer
+from qa.sanitize import safe_line
 from tui.display import answer_text, one_line
 from tui.messages import CitationChosen
 from tui.widgets.citations import CitationList
+
+
+def scope_text(mode: str | None, sources: tuple[str, ...]) -> Text:
+    """ "hybrid · all documents", or "hybrid · Searched only: a.txt, b.txt" (the words `qa ask --source`
+    prints), the filter marked so a filtered answer is seen to be one. File names are shown as text."""
+    if mode is None:
+        return Text()
+    text = Text(f"{mode} · ", style="dim")
+    if not sources:
+        return text.append("all documents")
+    text.append("Searched only: ", style="bold yellow")
+    return text.append(safe_line(", ".join(sources)), style="yellow")
 
 
 class AnswerLine(Static):
@@ -26,17 +39,33 @@ class AnswerLine(Static):
 class TurnView(Vertical):
     """A turn starts as 'waiting' and becomes an answer or a failure; never blocks the UI."""
 
-    def __init__(self, turn_id: int, question: str, answer: Answer | None = None, show_scores: bool = False) -> None:
+    def __init__(
+        self,
+        turn_id: int,
+        question: str,
+        answer: Answer | None = None,
+        show_scores: bool = False,
+        *,
+        mode: str | None = None,
+        sources: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(classes="turn")
         self.turn_id = turn_id
         self.question = question
         self.answer = answer
         self.show_scores = show_scores
+        self.mode = mode or (answer.mode if answer else None)
+        """The retrieval mode the question is asked with (None: not known, an unanswered turn from history)."""
+        self.sources = tuple(sources) if mode else (answer.sources if answer else ())
+        """The documents it is restricted to (empty: all)."""
         # Built up front so the turn can be updated before it is mounted.
         self._line = AnswerLine(Text("Waiting…", style="dim italic"), classes="answer")
+        self._scope = Static(scope_text(self.mode, self.sources), classes="scope")
+        self._scope.display = self.mode is not None
 
     def compose(self):
         yield Static(Text("› ", style="bold") + Text(one_line(self.question, 2000), style="bold"), classes="question")
+        yield self._scope
         yield self._line
 
     def on_mount(self) -> None:
@@ -65,6 +94,9 @@ class TurnView(Vertical):
 
     def show_answer(self, answer: Answer) -> None:
         self.answer = answer
+        self.mode, self.sources = answer.mode, answer.sources  # what the engine searched, as it says
+        self._scope.update(scope_text(self.mode, self.sources))
+        self._scope.display = True
         self.remove_class("failed")
         self._show_answer_line(answer)
         if self.is_mounted:
