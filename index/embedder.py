@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from index.backends import BACKENDS, DEFAULT_BACKEND, MODEL_NAME  # noqa: F401 (
 from index.errors import ModelError
 from index.locations import cache_dir, onnx_cache_dir
 from index.onnx_encoder import OnnxEncoder, session_options, splits_words_at_whitespace, unit_rows, wordpiece_tokenizer
+from index.preparing import EXPECTED_SECONDS, ModelPreparation, announce
 
 
 class Embedder(Protocol):
@@ -266,8 +268,15 @@ class SentenceTransformerEmbedder:
         folder = onnx_cache_dir() / f"all-MiniLM-L6-v2-{weights_hash(self._path)[:16]}"
         file_name = ONNX_FILES[backend]()
         if not (folder / file_name).is_file():
-            with _quiet_libraries():
-                self._export_onnx(folder, file_name)
+            step = ModelPreparation("preparing", backend, time.monotonic(), EXPECTED_SECONDS[backend])
+            announce(step)
+            try:
+                with _quiet_libraries():
+                    self._export_onnx(folder, file_name)
+            except BaseException:
+                announce(replace(step, stage="failed"))
+                raise
+            announce(replace(step, stage="ready"))
         return folder, file_name
 
     def _export_onnx(self, folder: Path, file_name: str) -> None:

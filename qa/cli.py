@@ -121,10 +121,15 @@ def _progress_printer(quiet: bool):
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
         return None, (lambda *_: None)
+
+    class Count(MofNCompleteColumn):
+        def render(self, task):  # a row without a total (preparing the model) has no count to show
+            return super().render(task) if task.total is not None else ""
+
     bar = Progress(
         TextColumn("{task.description:<10}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        Count(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -237,6 +242,7 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
     from rich.console import Console
     from rich.text import Text
 
+    from qa.model_notice import model_notice
     from qa.service import FULL_CHECK_SECONDS, index_corpus, make_embedder, open_change_feed, ready_feed, watch_corpus
 
     config = _config(paths, index_dir, backend, chunk_tokens, overlap_tokens)
@@ -245,7 +251,7 @@ def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait
     try:
         bar, progress = _progress_printer(quiet)
         if bar is not None:
-            with bar:
+            with bar, model_notice(bar.console, bar):
                 report = index_corpus(
                     config, embedder, rebuild=rebuild, wait=wait, progress=progress, max_bytes=int(max_file_mb * 1e6)
                 )
@@ -328,6 +334,7 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json, full):
     from rich.console import Console
 
     from qa.engine import clean_question
+    from qa.model_notice import model_notice
     from qa.render import PipeConsole, render_answer
     from qa.service import open_engine
 
@@ -337,13 +344,14 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json, full):
     clean_question(question)
     config = _config(corpus, index_dir, backend)
     bar, progress = _progress_printer(as_json)
-    engine, report = open_engine(config, progress=progress, explicit_backend=backend is not None, preload=True)
-    if report is not None and not as_json:
-        _print_report(report, Console(stderr=True))
-    try:
-        answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
-    finally:
-        engine.close()
+    with model_notice(Console(stderr=True)):  # stderr only, and only on a terminal: --json stays clean
+        engine, report = open_engine(config, progress=progress, explicit_backend=backend is not None, preload=True)
+        if report is not None and not as_json:
+            _print_report(report, Console(stderr=True))
+        try:
+            answer = engine.ask(question, k=k, mode=mode, sources=sources or None)
+        finally:
+            engine.close()
     try:
         if as_json:
             click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
@@ -355,7 +363,10 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json, full):
 
 def _ask_batch(config, explicit_backend, k, mode, sources, as_json) -> None:
     """`qa ask --json -`: the model and index load once, then each line of standard input is asked."""
+    from rich.console import Console
+
     from qa.batch import ask_lines, write_json_lines
+    from qa.model_notice import model_notice
     from qa.service import open_engine
 
     if not as_json:
@@ -366,7 +377,8 @@ def _ask_batch(config, explicit_backend, k, mode, sources, as_json) -> None:
         lines = sys.stdin
         if hasattr(lines, "reconfigure"):  # undecodable bytes: a question with '?' in them, not a crash
             lines.reconfigure(errors="replace")
-        write_json_lines(ask_lines(engine, lines, k=k, mode=mode, sources=sources), click.echo)
+        with model_notice(Console(stderr=True)):  # the first question loads the model
+            write_json_lines(ask_lines(engine, lines, k=k, mode=mode, sources=sources), click.echo)
     except BrokenPipeError:
         _closed_pipe()
     finally:

@@ -20,13 +20,14 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from index.errors import CancelledError, IndexLockedError, QAError
+from index.preparing import listen
 from qa.config import RunConfig
 from tui.actions import TurnActions
 from tui.commands import chat_commands
 from tui.display import one_line
 from tui.history import HistoryStore
 from tui.loading import STAGES, WAIT_FAILED, EngineLoader, default_loader, describe, warm_up
-from tui.messages import AnswerReady, AskFailed, EngineReady, IndexProgress
+from tui.messages import AnswerReady, AskFailed, EngineReady, IndexProgress, ModelPreparing
 from tui.settings import SettingsActions
 from tui.watch import WATCH_SECONDS, FileWatch
 from tui.widgets.question_input import QuestionInput
@@ -87,6 +88,10 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         self._asking: TurnView | None = None
         self._retired: list[Engine] = []
         self._last_progress = 0.0
+        self._shown_progress: IndexProgress | None = None
+        """The last indexing step on the status line, shown again once the model is prepared."""
+        self._preparing: ModelPreparing | None = None
+        """The model's one-time preparation while it runs: the status line says so, seconds ticking."""
         self._run_editor = run_editor
         names = ", ".join(p.resolve().name or str(p) for p in config.paths)
         self.corpus_name = one_line(names, 60)
@@ -121,9 +126,18 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         status.set_settings(self.mode, self.k, self.sources, self.show_scores)
         status.set_state("Loading the model and index… (you can type your question now)")
         self.query_one(QuestionInput).focus()
+        self._stop_listening = listen(self._model_step)
+        self.set_interval(1.0, self._tick_preparing)
         if self.history.problem:
             self.notify(self.history.problem, severity="warning", timeout=10, markup=False)
         self.call_after_refresh(self._first_frame_drawn)
+
+    def on_unmount(self) -> None:
+        self._stop_listening()
+
+    def _model_step(self, step) -> None:
+        """Called from the thread that prepares the model."""
+        self.post_message(ModelPreparing(step))
 
     def _first_frame_drawn(self) -> None:
         # `qa chat` turns the cyclic GC off while it starts (qa/cli.py): ~120 collections took ~0.1 s.
@@ -244,8 +258,27 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
             markup=False,
         )
 
+    @on(ModelPreparing)
+    def _model_preparing(self, message: ModelPreparing) -> None:
+        if message.step.stage == "preparing":
+            self._preparing = message
+            self._tick_preparing()
+            return
+        self._preparing = None
+        if self.engine is None or self._indexing() is not None:
+            self._show_progress(self._shown_progress or IndexProgress("model", 0, 0))
+
+    def _tick_preparing(self) -> None:
+        if self._preparing is not None:
+            from qa.model_notice import preparing_text
+
+            self.query_one(StatusLine).set_state(preparing_text(self._preparing.step))
+
     @on(IndexProgress)
     def _show_progress(self, message: IndexProgress) -> None:
+        self._shown_progress = message
+        if self._preparing is not None:
+            return  # the model is being prepared: say so until it is ready (no step moves meanwhile)
         status = self.query_one(StatusLine)
         if message.stage == "model":
             status.set_state("Loading the model… (you can type your question now)")

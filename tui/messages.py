@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from index.preparing import ModelPreparation
 from qa.results import Answer, Citation
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ class IndexProgress(Message):
     total: int
     update: bool = False
     """Part of bringing an existing index up to date when the chat opens (not a first build)."""
+
+
+@dataclass
+class ModelPreparing(Message):
+    """The model's one-time preparation started, ended or failed (index/preparing.py)."""
+
+    step: ModelPreparation
 
 
 @dataclass
