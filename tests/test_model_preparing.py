@@ -16,7 +16,7 @@ import pytest
 from fakes import HashingEmbedder
 from tui_helpers import fake_app, settle, static_text, sync, write_demo_corpus
 
-from index.preparing import ModelPreparation, announce, listen
+from index.preparing import EXPECTED_SECONDS, ModelPreparation, announce, listen
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_a_failed_export_is_announced_as_failed(tmp_path, monkeypatch):
 def test_cli_notice_on_a_terminal_and_nothing_when_piped():
     from rich.console import Console
 
-    from qa.model_notice import model_notice
+    from qa.model_notice import model_notice, preparing_text
 
     started = time.monotonic() - 3
     outputs = []
@@ -89,6 +89,10 @@ def test_cli_notice_on_a_terminal_and_nothing_when_piped():
     assert "Preparing the model (once, about 15 s): 3 s" in on_terminal
     assert "Prepared the model in 3 s (once; later runs reuse it)." in on_terminal
     assert piped == ""
+    # Past the usual time it no longer promises it.
+    late = ModelPreparation("preparing", "onnx", started, 30.0)
+    assert preparing_text(late, started + 50) == "Preparing the model (once; longer than the usual 30 s): 50 s"
+    assert preparing_text(late, started + 12) == "Preparing the model (once, about 30 s): 12 s"
     # Outside the block nothing listens any more.
     out = io.StringIO()
     announce(ModelPreparation("preparing", "onnx", started, 15.0))
@@ -177,7 +181,7 @@ def test_qa_index_on_a_terminal_says_it_prepares_the_model(tmp_path):
     os.close(main)
     assert process.wait(timeout=60) == 0, shown.decode(errors="replace")
     text = shown.decode(errors="replace")
-    assert "Preparing the model (once, about 15 s)" in text, text
+    assert f"Preparing the model (once, about {EXPECTED_SECONDS['onnx']:.0f} s)" in text, text
     assert "Prepared the model in " in text, text
     assert "3 new" in text
     assert any((tmp_path / "models").glob("*/onnx/model.onnx"))
