@@ -141,6 +141,9 @@ async def test_chat_status_line_says_the_model_is_being_prepared(tmp_path):
         await settle(pilot)
         assert app.engine is not None
         assert static_text(state).startswith("Ready · 3 documents")
+    import index.preparing
+
+    assert not index.preparing._listeners  # the closed chat no longer listens
 
 
 @pytest.mark.slow

@@ -91,6 +91,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         self._shown_progress: IndexProgress | None = None
         """The last indexing step on the status line, shown again once the model is prepared."""
         self._preparing: ModelPreparing | None = None
+        self._stop_listening: Callable[[], None] = lambda: None
         """The model's one-time preparation while it runs: the status line says so, seconds ticking."""
         self._run_editor = run_editor
         names = ", ".join(p.resolve().name or str(p) for p in config.paths)
@@ -133,7 +134,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         self.call_after_refresh(self._first_frame_drawn)
 
     def on_unmount(self) -> None:
-        self._stop_listening()
+        self._stop_listening()  # (Textual calls FileWatch.on_unmount too: it walks the class's bases)
 
     def _model_step(self, step) -> None:
         """Called from the thread that prepares the model."""
