@@ -10,7 +10,9 @@ from pathlib import Path
 
 from textual.app import SuspendNotSupported
 from textual.containers import VerticalScroll
+from textual.widgets import Static
 
+from index.locations import data_dir
 from qa.results import Citation
 from tui.commands import help_sections
 from tui.display import answer_markdown, locate, one_line
@@ -54,14 +56,14 @@ class TurnActions:
     def _corpus_root(self) -> Path:
         if self.engine is not None:
             return Path(self.engine.root)
-        from index.walk import corpus_root
+        from index.walk import corpus_root  # deferred: slow to import; the first frame does not need it
 
         return corpus_root(self.config.paths)
 
     def _read_source(self, source: str) -> str | None:
         if self.engine is not None:
             return self.engine.document_text(source)
-        from qa.cite import SourceReader
+        from qa.cite import SourceReader  # deferred: numpy; the window opens before the engine loads
 
         return SourceReader(self._corpus_root()).text_of(source)
 
@@ -75,7 +77,7 @@ class TurnActions:
         emphasis = locate(text, answer) if text is not None and answer is not None else None
         words = ()
         if span is not None and question:
-            from qa.extract import highlight_spans
+            from qa.extract import highlight_spans  # deferred: numpy; the window opens before the engine loads
 
             words = tuple((span[0] + a, span[0] + b) for a, b in highlight_spans(question, text[span[0] : span[1]]))
         if pane.display:
@@ -162,8 +164,6 @@ class TurnActions:
         self.notify("Copied the turn as Markdown (if your terminal allows clipboard access; else use Export).")
 
     def action_export_turn(self) -> None:
-        from index.locations import data_dir
-
         turn = self._selected_turn()
         if turn is None or turn.answer is None:
             self.notify("Nothing to export yet.", severity="warning")
@@ -227,8 +227,6 @@ class TurnActions:
         self.query_one(SourcePane).display = False
         self.conversation_id = conversation_id
         if conversation_id is None:
-            from textual.widgets import Static
-
             conversation.mount(Static(self._welcome(), id="welcome"))
             return
         for question, answer in self.history.turns(conversation_id):

@@ -20,7 +20,9 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from index.errors import CancelledError, IndexLockedError, QAError
+from index.locations import history_db_path
 from qa.config import RunConfig
+from qa.render import count
 from tui.actions import TurnActions
 from tui.commands import chat_commands
 from tui.display import one_line
@@ -166,6 +168,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def reindex(self, rebuild: bool = False, update: bool = False, changed_paths: frozenset[str] | None = None) -> None:
         """Index the corpus again (ctrl+r), or, with update, bring it up to date after edits (tui/watch.py)."""
+        # deferred: numpy; this module loads before the first frame, the engine after it
         from qa.engine import Engine
         from qa.service import index_corpus
 
@@ -279,8 +282,6 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def _show_ready(self, n_documents: int | None = None) -> None:
         n_documents = len(self.engine.sources()) if n_documents is None else n_documents
         n_chunks = self.engine.index.n_chunks if hasattr(self.engine, "index") else 0
-        from qa.render import count
-
         self.query_one(StatusLine).set_state(
             f"Ready · {count(n_documents, 'document')}, {count(n_chunks, 'passage')}", "ready"
         )
@@ -369,8 +370,6 @@ def make_app(
     watch_seconds: float | None = WATCH_SECONDS,
 ) -> ChatApp:
     """Build the chat; tests pass a fake embedder (or a whole loader), the CLI passes nothing."""
-    from index.locations import history_db_path
-
     config = config or RunConfig()
     loader = engine_loader or default_loader(config, embedder, explicit_backend)
     return ChatApp(

@@ -9,6 +9,10 @@ from typing import Protocol
 from textual.app import SystemCommand
 from textual.binding import Binding
 
+from tui.widgets.citations import CitationList
+from tui.widgets.question_input import QuestionInput
+from tui.widgets.source_view import SourcePane, SourceView
+
 K_CHOICES = (3, 5, 10, 20)
 
 
@@ -33,7 +37,7 @@ class ChatActions(Protocol):
 
 def chat_commands(app: ChatActions) -> Iterable[SystemCommand]:
     """Everything the bindings do, plus direct choices of mode and k."""
-    from qa.engine import MODES
+    from qa.settings import MODES  # deferred: the first frame does not need it
 
     yield SystemCommand("Filter documents", "Search only some documents (ctrl+f)", app.action_filter)
     for mode in MODES:
@@ -69,10 +73,7 @@ def _keys(binding: Binding) -> str:
 
 def help_sections(app: ChatActions) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(keys, description)]) from the bindings of the app and its widgets."""
-    from tui.screens.bench import BenchScreen
-    from tui.widgets.citations import CitationList
-    from tui.widgets.question_input import QuestionInput
-    from tui.widgets.source_view import SourcePane, SourceView
+    from tui.screens.bench import BenchScreen  # deferred: the first frame does not need it
 
     def rows(bindings) -> list[tuple[str, str]]:
         return [(_keys(b), b.description) for b in bindings if isinstance(b, Binding) and b.description]

@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 from qa.results import Answer, Citation
 from tui.display import passage_text
 from tui.messages import CitationChosen
+from tui.widgets.question_input import QuestionInput
 
 
 class CitationList(OptionList):
@@ -27,8 +28,6 @@ class CitationList(OptionList):
         """Typing a letter that is not a key of this list starts a new question instead of being lost."""
         bound = {key for binding in self.BINDINGS for key in binding.key.split(",")} | {"question_mark", "space"}
         if event.is_printable and event.character and event.key not in bound:
-            from tui.widgets.question_input import QuestionInput
-
             box = self.app.query_one(QuestionInput)
             box.focus()
             box.insert_text_at_cursor(event.character)
