@@ -120,7 +120,11 @@ class TurnActions:
         return citation.line_start
 
     def action_open_editor(self) -> None:
-        if isinstance(self.focused, CitationList) and self.focused.current_citation is not None:
+        """e: the editor at what the source pane shows when it is open (its header's file and line, which `a`
+        or a click on the answer may have moved away from the highlighted citation), else at that citation."""
+        if self.query_one(SourcePane).display and self.shown is not None:
+            self.current_citation = self.shown[0]
+        elif isinstance(self.focused, CitationList) and self.focused.current_citation is not None:
             self.current_citation = self.focused.current_citation
         citation = self.current_citation
         if citation is None:
