@@ -78,12 +78,10 @@ class TurnActions:
             from qa.extract import highlight_spans
 
             words = tuple((span[0] + a, span[0] + b) for a, b in highlight_spans(question, text[span[0] : span[1]]))
-        if pane.display:
-            pane.show(citation, text, span, emphasis, words)
-        else:
-            # Fill the pane once it has been laid out, so the text is wrapped and scrolled at its real size.
-            pane.display = True
-            self.call_after_refresh(pane.show, citation, text, span, emphasis, words)
+        # Filled before it is shown, so its first frame has the title; the text is wrapped and scrolled to the
+        # span once the pane has its size (SourceView.on_resize).
+        pane.show(citation, text, span, emphasis, words)
+        pane.display = True
 
     def action_close_source(self) -> None:
         """Escape: hide the source pane and go back to the question box."""

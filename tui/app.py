@@ -29,6 +29,7 @@ from tui.loading import STAGES, WAIT_FAILED, EngineLoader, default_loader, descr
 from tui.messages import AnswerReady, AskFailed, EngineReady, IndexProgress
 from tui.settings import SettingsActions
 from tui.watch import WATCH_SECONDS, FileWatch
+from tui.widgets.conversation import Conversation
 from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane
 from tui.widgets.status import StatusLine
@@ -95,7 +96,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def compose(self):
         yield Header()
         with Horizontal(id="main"):
-            with VerticalScroll(id="conversation"):
+            with Conversation(id="conversation"):
                 yield Static(self._welcome(), id="welcome")
             yield SourcePane(id="source-pane")
         yield StatusLine(id="status")
