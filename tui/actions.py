@@ -13,7 +13,8 @@ from textual.containers import VerticalScroll
 
 from qa.results import Citation
 from tui.commands import help_sections
-from tui.display import answer_markdown, locate, one_line
+from tui.display import locate, one_line
+from tui.markdown import answer_markdown, conversation_markdown, write_new
 from tui.messages import CitationChosen
 from tui.screens.conversations import ConversationsScreen
 from tui.screens.filter import FilterScreen
@@ -164,18 +165,32 @@ class TurnActions:
         self.notify("Copied the turn as Markdown (if your terminal allows clipboard access; else use Export).")
 
     def action_export_turn(self) -> None:
-        from index.locations import data_dir
-
         turn = self._selected_turn()
         if turn is None or turn.answer is None:
             self.notify("Nothing to export yet.", severity="warning")
             return
-        path = data_dir() / "exports" / f"qa-{time.strftime('%Y%m%d-%H%M%S')}-{turn.turn_id}.md"
+        self._export(answer_markdown(turn.answer), f"qa-{time.strftime('%Y%m%d-%H%M%S')}-{turn.turn_id}")
+
+    def action_export_conversation(self) -> None:
+        """ctrl+s: every turn on screen, oldest first, as one Markdown file."""
+        turns = [(turn.question, turn.answer) for turn in self.query(TurnView)]
+        if not turns:
+            self.notify("Nothing to export yet: ask a question first.", severity="warning")
+            return
+        when = time.strftime("%Y-%m-%d %H:%M %Z")
+        text = conversation_markdown(self.corpus_name, turns, when)
+        self._export(text, f"qa-conversation-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def _export(self, text: str, stem: str) -> None:
+        """Write an export under the data dir (not the corpus, which the chat watches and would index it from),
+        next to the chat history; a new name rather than over an existing file."""
+        from index.locations import data_dir
+
+        folder = data_dir() / "exports"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(answer_markdown(turn.answer), encoding="utf-8")
+            path = write_new(folder, stem, text)
         except OSError as exc:
-            self.notify(f"Could not write {path}: {exc.strerror}.", severity="error", markup=False)
+            self.notify(f"Could not write to {folder}: {exc.strerror or exc}.", severity="error", markup=False)
             return
         self.notify(f"Exported to {path}", markup=False, timeout=10)
 

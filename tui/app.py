@@ -53,6 +53,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         Binding("ctrl+b", "toggle_scores", "Score breakdown", show=False),
         Binding("ctrl+r", "reindex", "Re-index (again: cancel)"),
         Binding("ctrl+o", "conversations", "History"),
+        Binding("ctrl+s", "export_conversation", "Export chat"),
         Binding("f2", "bench", "Bench: accuracy and misses on a question file", show=False),
         Binding("ctrl+n", "new_conversation", "New conversation", show=False),
         Binding("escape", "close_source", "Close source", show=False),
