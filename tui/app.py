@@ -31,6 +31,7 @@ from tui.loading import STAGES, WAIT_FAILED, EngineLoader, default_loader, descr
 from tui.messages import AnswerReady, AskFailed, EngineReady, IndexProgress
 from tui.settings import SettingsActions
 from tui.watch import WATCH_SECONDS, FileWatch
+from tui.widgets.conversation import Conversation
 from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane
 from tui.widgets.status import StatusLine
@@ -54,6 +55,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         Binding("ctrl+b", "toggle_scores", "Score breakdown", show=False),
         Binding("ctrl+r", "reindex", "Re-index (again: cancel)"),
         Binding("ctrl+o", "conversations", "History"),
+        Binding("ctrl+s", "export_conversation", "Export chat"),
         Binding("f2", "bench", "Bench: accuracy and misses on a question file", show=False),
         Binding("ctrl+n", "new_conversation", "New conversation", show=False),
         Binding("escape", "close_source", "Close source", show=False),
@@ -97,7 +99,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def compose(self):
         yield Header()
         with Horizontal(id="main"):
-            with VerticalScroll(id="conversation"):
+            with Conversation(id="conversation"):
                 yield Static(self._welcome(), id="welcome")
             yield SourcePane(id="source-pane")
         yield StatusLine(id="status")

@@ -31,6 +31,7 @@ class ChatActions(Protocol):
     action_new_conversation: Callable[[], None]
     action_copy_turn: Callable[[], None]
     action_export_turn: Callable[[], None]
+    action_export_conversation: Callable[[], None]
     action_open_editor: Callable[[], None]
     action_help: Callable[[], None]
 
@@ -60,7 +61,14 @@ def chat_commands(app: ChatActions) -> Iterable[SystemCommand]:
     yield SystemCommand("New conversation", "Start an empty conversation (ctrl+n)", app.action_new_conversation)
     yield SystemCommand("Copy turn as Markdown", "The selected (or last) turn with its citations", app.action_copy_turn)
     yield SystemCommand(
-        "Export turn as Markdown", "Write the selected (or last) turn to a file", app.action_export_turn
+        "Export conversation as Markdown",
+        "Every question, answer and citation to a file; the notice names it (ctrl+s)",
+        app.action_export_conversation,
+    )
+    yield SystemCommand(
+        "Export turn as Markdown",
+        "Write the selected (or last) turn to a file (s in the citations)",
+        app.action_export_turn,
     )
     yield SystemCommand("Open citation in $EDITOR", "At the cited line (e)", app.action_open_editor)
     yield SystemCommand("Help", "Keys and how the chat works (? or f1)", app.action_help)

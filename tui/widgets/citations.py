@@ -76,6 +76,29 @@ class CitationList(OptionList):
             return None
         return self.answer.passages[self.highlighted].citation
 
+    _wrapped_at = -1
+    """The width the options' lines were last wrapped at."""
+
+    def render_lines(self, crop):
+        # OptionList re-wraps its options on Resize, which arrives after the first frame at a new width: that frame
+        # would show them cut at the old width (opening or closing the source pane changes the column's width).
+        if self.size.width != self._wrapped_at:
+            self._wrapped_at = self.size.width
+            self._option_render_cache.clear()
+            self._line_cache.clear()
+        return super().render_lines(crop)
+
+    def selection_rows(self) -> tuple[int, int] | None:
+        """The screen row where the highlighted option starts, and its height (None: nothing highlighted)."""
+        if self.highlighted is None:
+            return None
+        try:
+            # OptionList's own map from option to lines (what its scroll_to_highlight uses).
+            line, height = self._index_to_line[self.highlighted], self._heights[self.highlighted]
+        except (AttributeError, KeyError):  # a Textual without that map: the whole list
+            return self.region.y, self.region.height
+        return self.content_region.y + line - round(self.scroll_offset.y), height
+
     @on(OptionList.OptionHighlighted)
     def _moved(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
