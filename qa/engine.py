@@ -22,16 +22,15 @@ from index.lexical import analyze
 from index.manifest import expected_mismatch, rebuild_command
 from index.stores import open_store
 from index.stores.base import Snapshot, Within
-from qa.answer import AnswerContext, Reading, Sentence, answer_span
+from qa.answer import AnswerChoice, AnswerContext, Calibration, Reading, Sentence, answer_span
 from qa.cite import SourceReader, cite_passages, quote
-from qa.extract import Calibration
 from qa.fusion import Candidate, fuse_candidates
+from qa.reader import AnswerModel
 from qa.rerank import TokenCache, maxsim, reranked_scores
 from qa.results import Answer, AnswerSpan, Passage
 from qa.retrieve import Retriever
 from qa.sanitize import safe_text
 from qa.settings import MODES, RetrievalSettings
-from qa.verify import WordVectors
 
 __all__ = ["MAX_QUESTION_CHARS", "MODES", "Candidate", "Engine", "RetrievalSettings", "clean_question"]
 
@@ -46,16 +45,18 @@ class Engine:
         index: Snapshot,
         embedder: Embedder,
         settings: RetrievalSettings = RetrievalSettings(),
-        calibration: Calibration = Calibration(),
+        calibration: Calibration | None = None,
+        answer_model: AnswerModel | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.calibration = calibration
+        self.calibration = calibration if calibration is not None else Calibration.bundled()
+        self.answer_model = answer_model if answer_model is not None else _answer_model_for(embedder)
+        if self.answer_model is not None:
+            self.answer_model.load_in_background()  # like the embedder: the first question need not wait for it
         index.warm()
         self._retriever = Retriever(index)
-        self._word_vectors = WordVectors(embedder.embed)
-        """Single-word embeddings for the answer verifier (qa/verify.py), cached across questions."""
         token_vectors = getattr(embedder, "token_vectors", None)
         self._tokens = TokenCache(token_vectors) if token_vectors is not None else None
         """Per-token vectors of sentence units for late interaction, cached across questions."""
@@ -69,7 +70,8 @@ class Engine:
         backend: str | None = None,
         chunking: ChunkSettings | None = None,
         settings: RetrievalSettings = RetrievalSettings(),
-        calibration: Calibration = Calibration(),
+        calibration: Calibration | None = None,
+        answer_model: AnswerModel | None = None,
     ) -> Engine:
         """Open the index at a store location, refusing one built with another model, backend or chunker."""
         index = open_store(index_dir).open()
@@ -87,7 +89,7 @@ class Engine:
                 f"The index at {index_dir} was built with {problem}.",
                 f"Rebuild it with the settings you want: {command}" + (f" --backend {backend}" if backend else ""),
             )
-        return cls(index, embedder, settings, calibration)
+        return cls(index, embedder, settings, calibration, answer_model)
 
     # -- corpus -----------------------------------------------------------------
 
@@ -237,14 +239,18 @@ class Engine:
             readings.append(Reading(passage, sentences))
         return readings
 
-    def _best_sentence(self, question: str, qvec: np.ndarray, passages: list[Passage]) -> AnswerSpan | None:
-        """The answer stage over the top passages whose files still hold their text, then its citation."""
+    def answer_choice(self, question: str, qvec: np.ndarray, passages: Sequence[Passage]) -> AnswerChoice | None:
+        """The answer stage over the top passages whose files still hold their text."""
         usable = [p for p in passages[: self.settings.answer_passages] if not p.citation.stale]
         readings = self._readings(usable)
         if not readings:
             return None
-        context = AnswerContext(self.index.unit_lexical.idf, self._word_vectors, self.calibration)
-        choice = answer_span(question, qvec, readings, context)
+        context = AnswerContext(self.index.unit_lexical.idf, self.answer_model, self.calibration)
+        return answer_span(question, qvec, readings, context)
+
+    def _best_sentence(self, question: str, qvec: np.ndarray, passages: list[Passage]) -> AnswerSpan | None:
+        """The answer stage's choice, cited."""
+        choice = self.answer_choice(question, qvec, passages)
         if choice is None:
             return None
         return AnswerSpan(
@@ -256,6 +262,14 @@ class Engine:
 
     def close(self) -> None:
         self.index.close()
+
+
+def _answer_model_for(embedder: Embedder) -> AnswerModel | None:
+    """The bundled answer model for a real embedder; a fake embedder (fast tests) answers by cosine alone."""
+    if getattr(embedder, "backend", None) == "fake":
+        return None
+    model = AnswerModel()
+    return model if model.available else None
 
 
 def clean_question(question: str) -> str:

@@ -116,24 +116,6 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def group_logits(model, groups: list[dict], batch: int = 64) -> list[np.ndarray]:
-    import torch
-
-    pairs = [(g["question"], c) for g in groups for c in g["candidates"]]
-    out = []
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(pairs), batch):
-            tokens = model.preprocess(pairs[i : i + batch])
-            out.append(model(tokens)["scores"].view(-1).float().numpy())
-    flat = np.concatenate(out) if out else np.zeros(0)
-    result, at = [], 0
-    for g in groups:
-        result.append(flat[at : at + len(g["candidates"])])
-        at += len(g["candidates"])
-    return result
-
-
 def candidate_metrics(groups: list[dict], logits: list[np.ndarray]) -> dict[str, float]:
     """Choosing the answering sentence among a question's candidates, and telling unanswerable apart by
     the best candidate's logit (AUC against adversarial and against off-corpus questions)."""
@@ -236,7 +218,9 @@ def group_logits(model, tok, groups: list[dict], batch: int = 64) -> list[np.nda
     pairs = [(g["question"], c) for g in groups for c in g["candidates"]]
     model.eval()
     with torch.no_grad():
-        flat = np.concatenate([score_pairs(model, tok, pairs[i : i + batch]).numpy() for i in range(0, len(pairs), batch)])
+        flat = np.concatenate(
+            [score_pairs(model, tok, pairs[i : i + batch]).numpy() for i in range(0, len(pairs), batch)]
+        )
     model.train()
     result, at = [], 0
     for g in groups:
