@@ -85,23 +85,6 @@ def test_unanswerable_questions_flagged(reports, name, min_flagged):
     ]
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        "At what time will Hollande meet Putin on Thursday?",  # the seeds give a day, never a clock time
-        "What did Merkel promise Hollande during their meeting in Paris?",  # others are quoted, never Merkel
-        "How much money has the US spent on the air campaign?",  # no sum of money anywhere
-        "How old is Francois Hollande?",  # numbers in the seeds, but no age
-        # a number, but in a sentence that counts the Paris dead "as well as" the Russian airliner in Egypt
-        "How many passengers were on board the Russian airliner brought down in Egypt?",
-        "How many French fighter jets took part in the strikes on Raqqa?",  # no number near French jets or Raqqa
-    ],
-)
-def test_a_missing_kind_of_answer_is_flagged(seed_engine, question):
-    answer = seed_engine.ask(question)
-    assert not answer.found, answer.best_guess
-
-
 def test_who_is_question_is_answered_by_the_sentence_naming_the_person(seed_engine):
     answer = seed_engine.ask("Who is Mark Toner?")
     assert answer.found, answer.best_guess
