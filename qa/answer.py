@@ -36,6 +36,8 @@ class Calibration:
     threshold: float = 0.5
     choice: tuple[float, float] = (0.0, 0.0)
     """The answer sentence is the one with the highest logit + choice[0] * cosine + choice[1] * coverage."""
+    rerank: float = 0.0
+    """The passages the model read are re-ranked by their ranking score + rerank x their best sentence's logit."""
     preselect: int = 10
     """Sentences the answer model reads per question (the closest by cosine + coverage)."""
 
@@ -46,7 +48,8 @@ class Calibration:
             data = json.loads(path.read_text())
             weights = tuple(float(w) for w in data["weights"])
             choice = tuple(float(w) for w in data.get("choice", (0.0, 0.0)))
-            return cls(float(data["bias"]), weights, float(data["threshold"]), (choice[0], choice[1]))
+            rerank = float(data.get("rerank", 0.0))
+            return cls(float(data["bias"]), weights, float(data["threshold"]), (choice[0], choice[1]), rerank)
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
 
@@ -98,6 +101,8 @@ class AnswerChoice:
     """The confidence's inputs, in FEATURES order."""
     read: tuple[ReadSentence, ...] = ()
     """Every sentence the answer model read, with its features (for calibration and for the curious)."""
+    read_passages: tuple[Passage, ...] = ()
+    """The passages the sentences come from (ReadSentence.passage_index indexes this)."""
 
 
 @dataclass(frozen=True)
@@ -168,4 +173,5 @@ def answer_span(
         highlights=highlight_spans(question, text),
         features=features,
         read=read,
+        read_passages=tuple(r.passage for r in readings),
     )

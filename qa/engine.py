@@ -202,7 +202,10 @@ class Engine:
         passages = self.search(question, k, mode, sources or None, qvec=qvec, reader=reader)
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        best = self._best_sentence(question, qvec, passages)
+        choice = self.answer_choice(question, qvec, passages)
+        if choice is not None:
+            passages = rerank_by_answer(passages, choice, self.calibration.rerank)
+        best = _cited(choice, passages)
         timings["extract"] = (time.perf_counter() - t) * 1000
         # a question that is only punctuation or a terminal escape sequence ("\x1b[2J") has nothing to look for
         found = (
@@ -248,20 +251,40 @@ class Engine:
         context = AnswerContext(self.index.unit_lexical.idf, self.answer_model, self.calibration)
         return answer_span(question, qvec, readings, context)
 
-    def _best_sentence(self, question: str, qvec: np.ndarray, passages: list[Passage]) -> AnswerSpan | None:
-        """The answer stage's choice, cited."""
-        choice = self.answer_choice(question, qvec, passages)
-        if choice is None:
-            return None
-        return AnswerSpan(
-            citation=quote(choice.passage.citation, choice.char_start, choice.char_end),
-            confidence=choice.confidence,
-            passage_rank=choice.passage.rank,
-            highlights=choice.highlights,
-        )
-
     def close(self) -> None:
         self.index.close()
+
+
+def rerank_by_answer(passages: list[Passage], choice: AnswerChoice, weight: float) -> list[Passage]:
+    """The answer model re-ranks the passages it read: each by its ranking score + weight x its best sentence's
+    logit. They keep the places they held among themselves; the others (unread, stale) stay where they were."""
+    if weight <= 0 or not choice.read:
+        return passages
+    read_ids = list(dict.fromkeys(p.chunk_id for p in choice.read_passages))
+    best: dict[int, float] = {}
+    for sentence in choice.read:
+        chunk_id = choice.read_passages[sentence.passage_index].chunk_id
+        best[chunk_id] = max(best.get(chunk_id, -np.inf), sentence.logit)
+    by_id = {p.chunk_id: p for p in passages}
+    order = sorted(read_ids, key=lambda c: -(by_id[c].scores.score + weight * best.get(c, -np.inf)))
+    slots = [i for i, p in enumerate(passages) if p.chunk_id in best]
+    result = list(passages)
+    for slot, chunk_id in zip(slots, [c for c in order if c in best]):
+        result[slot] = by_id[chunk_id]
+    return [replace(p, rank=i) for i, p in enumerate(result, 1)]
+
+
+def _cited(choice: AnswerChoice | None, passages: list[Passage]) -> AnswerSpan | None:
+    """The answer stage's choice, cited, with its passage's place in the list shown."""
+    if choice is None:
+        return None
+    rank = next((p.rank for p in passages if p.chunk_id == choice.passage.chunk_id), choice.passage.rank)
+    return AnswerSpan(
+        citation=quote(choice.passage.citation, choice.char_start, choice.char_end),
+        confidence=choice.confidence,
+        passage_rank=rank,
+        highlights=choice.highlights,
+    )
 
 
 def _answer_model_for(embedder: Embedder) -> AnswerModel | None:

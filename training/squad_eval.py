@@ -108,7 +108,7 @@ def auc(pos, neg) -> float:
     return float(greater / (len(pos) * len(neg)))
 
 
-def metrics(records: list[Record], threshold: float, unanswerable: str) -> dict[str, float]:
+def metrics(records: list[Record], threshold: float, unanswerable: str, rerank: float = 0.0) -> dict[str, float]:
     """Figures over the answerable records and those of one unanswerable kind."""
     ans = [r for r in records if r.kind == "answerable"]
     una = [r for r in records if r.kind == unanswerable]
@@ -118,9 +118,8 @@ def metrics(records: list[Record], threshold: float, unanswerable: str) -> dict[
     return {
         "answerable": len(ans),
         "unanswerable": len(una),
-        "hit@1": float(np.mean([r.hit_rank == 1 for r in ans])),
-        "hit@1_answer_first": float(np.mean([r.answer_hit for r in ans])),
-        **{f"hit@1_rerank_{w}": float(np.mean([reranked_hit(r, w) for r in ans])) for w in RERANK_GRID},
+        "hit@1": float(np.mean([reranked_hit(r, rerank) for r in ans])),
+        "hit@1_retrieval": float(np.mean([r.hit_rank == 1 for r in ans])),
         "hit@5": float(np.mean([r.hit_rank is not None for r in ans])),
         "mrr": float(np.mean([1 / r.hit_rank if r.hit_rank else 0.0 for r in ans])),
         "answer_sentence_right": float(np.mean([r.right for r in ans])),
@@ -145,7 +144,13 @@ def load(path: Path) -> list[Record]:
         d = json.loads(line)
         out.append(
             Record(
-                d["kind"], d["hit_rank"], d["right"], d["confidence"], tuple(d["features"]), d.get("answer_hit", False)
+                d["kind"],
+                d["hit_rank"],
+                d["right"],
+                d["confidence"],
+                tuple(d["features"]),
+                d.get("answer_hit", False),
+                tuple(tuple(r) for r in d.get("read", ())),
             )
         )
     return out
@@ -169,13 +174,13 @@ def rechoose(record: Record, choice: tuple[float, float], calibration) -> Record
     )
 
 
-RERANK_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
+RERANK_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 
 def reranked_hit(record: Record, weight: float) -> bool:
     """Whether the top passage holds a gold answer when the passages the answer model read are ordered by
     fused score + weight * their best sentence's logit (the others stay below them, as retrieved)."""
-    if not record.read:
+    if weight <= 0 or not record.read:
         return record.hit_rank == 1
     best: dict[int, tuple[float, bool]] = {}
     for r in record.read:
