@@ -186,8 +186,6 @@ class TurnActions:
     def _export(self, text: str, stem: str) -> None:
         """Write an export under the data dir (not the corpus, which the chat watches and would index it from),
         next to the chat history; a new name rather than over an existing file."""
-        from index.locations import data_dir
-
         folder = data_dir() / "exports"
         try:
             path = write_new(folder, stem, text)
