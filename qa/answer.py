@@ -1,21 +1,60 @@
 """Answer: choose the sentence of the top passages that answers the question, with a confidence.
 
-One function, answer_span, is the stage: it sees the question and the top passages with their
-sentences, and returns where the answer is. Today it ranks sentences with hand-written features
-(qa/extract.py) and scores the choice with qa/verify.py; a learned answer model replaces it here.
+One function, answer_span, is the stage. It pre-selects the sentences of the top passages closest to
+the question (cosine plus IDF-weighted word coverage), lets the answer model (qa/reader.py) read each
+with the question, takes the sentence with the highest logit, and turns that logit with three retrieval
+features into a confidence by a logistic fitted on SQuAD's training-side articles (training/calibrate.py).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from index.lexical import analyze
-from qa.extract import Calibration, choose_answer, highlight_spans, score_sentences, with_what_follows_a_heading
+from qa.extract import SentenceCandidate, highlight_spans, with_what_follows_a_heading
+from qa.reader import MODEL_DIR, AnswerModel
 from qa.results import Passage
-from qa.verify import WordVectors, expected_answer_type, support
+
+CALIBRATION_FILE = MODEL_DIR / "calibration.json"
+FEATURES = ("logit", "cosine", "coverage", "fused")
+"""What the confidence reads, per chosen sentence: the answer model's logit, the sentence's cosine to the
+question, the IDF-weighted share of the question's words it holds, and its passage's fused score."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """confidence = logistic(bias + sum(weights[f] * feature f)); answered when confidence >= threshold."""
+
+    bias: float = 0.0
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
+    threshold: float = 0.5
+    choice: tuple[float, float] = (0.0, 0.0)
+    """The answer sentence is the one with the highest logit + choice[0] * cosine + choice[1] * coverage."""
+    rerank: float = 0.0
+    """The passages the model read are re-ranked by their ranking score + rerank x their best sentence's logit."""
+    preselect: int = 10
+    """Sentences the answer model reads per question (the closest by cosine + coverage)."""
+
+    @classmethod
+    def bundled(cls, path: Path = CALIBRATION_FILE) -> Calibration:
+        """The calibration shipped beside the answer model (the defaults when it is missing)."""
+        try:
+            data = json.loads(path.read_text())
+            weights = tuple(float(w) for w in data["weights"])
+            choice = tuple(float(w) for w in data.get("choice", (0.0, 0.0)))
+            rerank = float(data.get("rerank", 0.0))
+            return cls(float(data["bias"]), weights, float(data["threshold"]), (choice[0], choice[1]), rerank)
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    def confidence(self, features: Sequence[float]) -> float:
+        return logistic(self.bias + sum(w * f for w, f in zip(self.weights, features)))
 
 
 @dataclass(frozen=True)
@@ -42,8 +81,9 @@ class AnswerContext:
 
     idf: Callable[[Sequence[str]], dict[str, float]]
     """The IDF of analysed terms over the index's sentences."""
-    word_vectors: WordVectors
-    calibration: Calibration
+    model: AnswerModel | None
+    """None: no answer model (fast tests with a fake embedder); the logit is then the cosine."""
+    calibration: Calibration = field(default_factory=Calibration)
 
 
 @dataclass(frozen=True)
@@ -57,34 +97,81 @@ class AnswerChoice:
     """Calibrated, in [0, 1]; under the threshold the answer counts as not found."""
     highlights: tuple[tuple[int, int], ...]
     """(start, end) offsets, within the span's text, of words that match the question."""
+    features: tuple[float, ...] = ()
+    """The confidence's inputs, in FEATURES order."""
+    read: tuple[ReadSentence, ...] = ()
+    """Every sentence the answer model read, with its features (for calibration and for the curious)."""
+    read_passages: tuple[Passage, ...] = ()
+    """The passages the sentences come from (ReadSentence.passage_index indexes this)."""
+
+
+@dataclass(frozen=True)
+class ReadSentence:
+    """One sentence the answer model read: where it is and what the choice and the confidence see."""
+
+    passage_index: int
+    char_start: int
+    char_end: int
+    logit: float
+    cosine: float
+    coverage: float
+
+
+def logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+def coverage(question_terms: Sequence[str], sentence: str, idf: dict[str, float]) -> float:
+    """IDF-weighted share of the question's analysed terms that the sentence holds."""
+    if not question_terms:
+        return 0.0
+    present = set(analyze(sentence))
+    total = sum(idf.get(t, 1.0) for t in question_terms)
+    return sum(idf.get(t, 1.0) for t in question_terms if t in present) / total if total else 0.0
 
 
 def answer_span(
     question: str, qvec: np.ndarray, readings: Sequence[Reading], context: AnswerContext
 ) -> AnswerChoice | None:
     """The best answering span among the readings' sentences (None when they have none)."""
-    calibration = context.calibration
-    idf = context.idf(analyze(question))
-    items = [
-        (p_index, s.char_start, s.char_end, s.text, s.vector)
-        for p_index, reading in enumerate(readings)
-        for s in reading.sentences
-    ]
-    scores = [r.passage.scores.score for r in readings]
-    scored = score_sentences(question, qvec, items, idf, calibration, scores)
-    contexts = [r.passage.citation.text for r in readings]
-    top = choose_answer(question, scored, expected_answer_type(question), calibration.type_window, contexts)
-    if top is None:
+    items = [(p, s) for p, reading in enumerate(readings) for s in reading.sentences]
+    if not items:
         return None
-    passage = readings[top.passage_index].passage
+    terms = analyze(question)
+    idf = context.idf(terms)
+    cosines = np.stack([s.vector for _, s in items]) @ qvec
+    covers = np.array([coverage(terms, s.text, idf) for _, s in items])
+    near = np.argsort(-(cosines + 0.5 * covers), kind="stable")[: context.calibration.preselect]
+    if context.model is not None:
+        logits = context.model.logits(question, [items[i][1].text for i in near])
+    else:
+        logits = cosines[near]
+    w_cosine, w_coverage = context.calibration.choice
+    chosen = int(np.argmax(logits + w_cosine * cosines[near] + w_coverage * covers[near]))
+    best = int(near[chosen])
+    p_index, sentence = items[best]
+    passage = readings[p_index].passage
+    features = (float(logits[chosen]), float(cosines[best]), float(covers[best]), float(passage.scores.fused))
+    read = tuple(
+        ReadSentence(
+            items[i][0], items[i][1].char_start, items[i][1].char_end, float(lg), float(cosines[i]), float(covers[i])
+        )
+        for i, lg in zip(near, logits)
+    )
     cited = passage.citation
-    top = with_what_follows_a_heading(top, scored, cited.char_start, cited.text)
-    evidence = support(question, top.text, top.dense, context.idf, context.word_vectors, cited.text)
+    ranked = [
+        SentenceCandidate(p, s.char_start, s.char_end, s.text, float(cosines[i]), float(covers[i]), 0.0)
+        for i, (p, s) in enumerate(items)
+    ]
+    top = with_what_follows_a_heading(ranked[best], ranked, cited.char_start, cited.text)
     text = cited.text[top.char_start - cited.char_start : top.char_end - cited.char_start]
     return AnswerChoice(
         passage=passage,
         char_start=top.char_start,
         char_end=top.char_end,
-        confidence=calibration.confidence(evidence),
+        confidence=context.calibration.confidence(features),
         highlights=highlight_spans(question, text),
+        features=features,
+        read=read,
+        read_passages=tuple(r.passage for r in readings),
     )

@@ -7,12 +7,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from index.errors import InputError
 from qa.answer_metrics import AnswerMetrics, AnswerOutcome, answer_metrics, answer_outcome
 from qa.engine import MODES, Engine, RetrievalSettings
 from qa.evaluate import evaluate_answers
 from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
-from qa.questions import Question, covers_answer, passage_matches
+from qa.questions import Question, covers_answer, load_questions, passage_matches, select_questions
 from qa.results import Answer, Citation, Scores
+from qa.service import open_engine
+from qa.snippet import snippet
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): builder stages, then 'queries' and one stage per mode."""
@@ -188,8 +191,6 @@ def answer_groups(outcomes: Sequence[QuestionOutcome]) -> dict[str, AnswerMetric
 
 
 def _check_modes(modes: Sequence[str]) -> tuple[str, ...]:
-    from index.errors import InputError
-
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise InputError(f"Unknown mode '{','.join(bad)}'.", f"Use a comma-separated list of: {', '.join(MODES)}.")
@@ -260,8 +261,6 @@ def _relevant_in(question: Question, cites: Sequence[Citation], found: set[str])
 def _window(text: str, question: Question, at: int) -> str:
     """What a person needs to judge a passage, in 200 characters: from the answer it holds (at), else
     around the question's words (qa/snippet.py)."""
-    from qa.snippet import snippet
-
     return snippet(text, question.question, 200, focus=(at, at + 1) if at >= 0 else None).text
 
 
@@ -363,16 +362,11 @@ def run_question_bench(
     unanswerable_path: a second question file whose questions count as unanswerable (off-corpus checks).
     articles: only the questions about these articles (both files); sample: then a seeded random sample
     of at most this many questions of each file; limit: then the first N of each file."""
-    from qa.questions import load_questions, select_questions
-    from qa.service import open_engine
-
     questions = select_questions(load_questions(questions_path), articles, sample, seed)[:limit]
     extra = []
     if unanswerable_path is not None:
         extra = select_questions(load_questions(unanswerable_path), articles, sample, seed)[:limit]
     if not questions and not extra:
-        from index.errors import InputError
-
         raise InputError(
             f"No question of {questions_path} is left to ask" + (" about those articles." if articles else "."),
             "Check --articles (the questions' article names) and the question file.",

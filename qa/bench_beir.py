@@ -8,10 +8,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
+from index.builder import build_index
 from index.chunker import ChunkSettings
-from index.embedder import Embedder
+from index.embedder import Embedder, make_embedder
 from index.lexical import BM25Settings
-from qa.beir import GRANULARITIES, BeirDataset, WholeDocumentEmbedder, as_documents
+from index.locations import cache_dir
+from qa.beir import GRANULARITIES, BeirDataset, WholeDocumentEmbedder, as_documents, load_beir, subset
 from qa.bench import BenchReport, Failure, ModeResult, Progress, RankedItem, _check_modes, _failure, _noop
 from qa.engine import MODES, Engine, RetrievalSettings, clean_question
 from qa.metrics import DEFAULT_MEASURES, RunMetrics, evaluate_run, first_relevant_rank
@@ -63,8 +67,6 @@ class BeirSession:
         settings: BeirSettings = BeirSettings(),
         progress: Progress = _noop,
     ) -> None:
-        from index.builder import build_index
-
         self.dataset = dataset
         self.settings = settings
         chunking = settings.index_chunking
@@ -191,10 +193,6 @@ def run_beir_bench(
     progress: Progress = _noop,
 ) -> BenchReport:
     """Bench a BEIR folder; its index is cached per dataset and settings (QA_HOME moves it)."""
-    from index.embedder import make_embedder
-    from index.locations import cache_dir
-    from qa.beir import load_beir, subset
-
     dataset = load_beir(folder, split)
     if limit:
         dataset = subset(dataset, list(dataset.queries)[:limit])
@@ -204,8 +202,6 @@ def run_beir_bench(
 
 
 def _embed_queries(embedder: Embedder, texts: list[str], progress: Progress, batch: int = 64):
-    import numpy as np
-
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for start in range(0, len(texts), batch):
         progress("queries", start, len(texts))

@@ -21,17 +21,28 @@ COLUMNS = (
 )
 
 
-def metrics_table(report: BenchReport) -> Table:
-    abstain = any(r.abstention_accuracy is not None for r in report.results)
+def _scores_table(title: str, columns: tuple[tuple[str, str], ...], caption: str | None = None) -> Table:
+    """A left-titled table with the mode column and a right-aligned column per (key, label) of columns."""
     table = Table(
-        title=f"{report.dataset}: {report.n_queries} queries, {report.n_documents} documents, {report.n_chunks} chunks",
+        title=title,
         title_justify="left",
+        caption=caption,
+        caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
     )
     table.add_column("mode", no_wrap=True, min_width=6)
-    for _, label in COLUMNS:
+    for _, label in columns:
         table.add_column(label, justify="right", no_wrap=True, min_width=max(len(label), 5))
+    return table
+
+
+def metrics_table(report: BenchReport) -> Table:
+    abstain = any(r.abstention_accuracy is not None for r in report.results)
+    table = _scores_table(
+        f"{report.dataset}: {report.n_queries} queries, {report.n_documents} documents, {report.n_chunks} chunks",
+        COLUMNS,
+    )
     if abstain:
         table.add_column("Abstain", justify="right", no_wrap=True, min_width=7)
     table.add_column("q/s", justify="right", no_wrap=True, min_width=5)
@@ -66,17 +77,7 @@ def answers_table(report: BenchReport) -> Table | None:
     if not any(r.answers for r in report.results):
         return None
     grouped = any(len(r.answers) > 1 for r in report.results)
-    table = Table(
-        title="answers",
-        title_justify="left",
-        caption=ANSWER_CAPTION + (" " + GROUP_NOTE if grouped else ""),
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-    )
-    table.add_column("mode", no_wrap=True, min_width=6)
-    for _, label in ANSWER_COLUMNS:
-        table.add_column(label, justify="right", no_wrap=True, min_width=max(len(label), 5))
+    table = _scores_table("answers", ANSWER_COLUMNS, caption=ANSWER_CAPTION + (" " + GROUP_NOTE if grouped else ""))
     table.add_column("Ans", justify="right", no_wrap=True)
     table.add_column("Unans", justify="right", no_wrap=True)
     for result in report.results:

@@ -3,15 +3,23 @@ chat: tui/cli.py). Heavy imports happen inside commands."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
+import signal
 import sys
+import threading
+from collections import Counter
 from pathlib import Path
 
 import click
 
 from index.backends import BACKENDS, DEFAULT_BACKEND
+from index.errors import QAError
 
+# Commands import rich, qa and the rest of index inside them: `qa --help` and `qa CMD --help` load only the
+# modules above, and each command loads only what it uses.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 COMMANDS_GROUP = "qa.commands"
@@ -96,7 +104,7 @@ def _chunk_options(f):
 
 
 def _config(corpus, index_dir, backend, chunk_tokens=None, overlap_tokens=None):
-    from index.backends import DEFAULT_BACKEND
+    # deferred: start-up (see the note at the top)
     from index.chunker import ChunkSettings
     from qa.config import RunConfig
 
@@ -115,6 +123,7 @@ def _config(corpus, index_dir, backend, chunk_tokens=None, overlap_tokens=None):
 
 def _progress_printer(quiet: bool):
     """A Rich progress bar on stderr, driven by the builder's progress(stage, done, total) calls."""
+    # deferred: start-up (see the note at the top)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -156,8 +165,7 @@ OTHER_TYPES_LISTED = 3
 
 def _types(skipped) -> str:
     """ ".png 6, .js 1": how many files of each suffix, most first."""
-    from collections import Counter
-
+    # deferred: start-up (see the note at the top)
     from index.readers import suffix_of
     from qa.sanitize import safe_line
 
@@ -168,6 +176,7 @@ def _types(skipped) -> str:
 
 
 def _print_report(report, console_err) -> None:
+    # deferred: start-up (see the note at the top)
     from rich.text import Text
 
     from index.readers import SUPPORTED_NOTE
@@ -239,6 +248,7 @@ def cli(ctx: click.Context) -> None:
 )
 def index(paths, index_dir, backend, chunk_tokens, overlap_tokens, rebuild, wait, max_file_mb, quiet, watch, interval):
     """Index PATHS (files or folders, recursively; default seeds/). Only new or changed files are embedded."""
+    # deferred: start-up (see the note at the top)
     from rich.console import Console
     from rich.text import Text
 
@@ -329,8 +339,7 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json, full):
 
     With --json, QUESTION '-' reads one question per line from standard input and prints one JSON object per line.
     """
-    import json
-
+    # deferred: start-up (see the note at the top)
     from rich.console import Console
 
     from qa.engine import clean_question
@@ -363,6 +372,7 @@ def ask(question, corpus, index_dir, backend, k, mode, sources, as_json, full):
 
 def _ask_batch(config, explicit_backend, k, mode, sources, as_json) -> None:
     """`qa ask --json -`: the model and index load once, then each line of standard input is asked."""
+    # deferred: start-up (see the note at the top)
     from rich.console import Console
 
     from qa.batch import ask_lines, write_json_lines
@@ -397,6 +407,7 @@ def _ask_batch(config, explicit_backend, k, mode, sources, as_json) -> None:
 @_index_dir_option
 def sources(corpus, index_dir):
     """List the documents in the index."""
+    # deferred: start-up (see the note at the top)
     from index.stores import open_store
     from qa.sanitize import safe_line
 
@@ -492,8 +503,7 @@ def bench(
     quiet,
 ):
     """Measure retrieval and answer accuracy per mode on a question file (QUESTIONS) or a BEIR dataset (--beir)."""
-    import json
-
+    # deferred: start-up (see the note at the top)
     from rich.console import Console
 
     from qa.bench import retrieval_settings, run_question_bench
@@ -547,18 +557,11 @@ def bench(
 
 
 def _no_context():
-    import contextlib
-
     return contextlib.nullcontext()
 
 
 def main() -> None:
     """Entry point: user errors become one line on stderr with an exit code, never a traceback."""
-    import signal
-    import threading
-
-    from index.errors import QAError
-
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):

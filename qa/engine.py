@@ -22,16 +22,15 @@ from index.lexical import analyze
 from index.manifest import expected_mismatch, rebuild_command
 from index.stores import open_store
 from index.stores.base import Snapshot, Within
-from qa.answer import AnswerContext, Reading, Sentence, answer_span
+from qa.answer import AnswerChoice, AnswerContext, Calibration, Reading, Sentence, answer_span
 from qa.cite import SourceReader, cite_passages, quote
-from qa.extract import Calibration
 from qa.fusion import Candidate, fuse_candidates
+from qa.reader import AnswerModel
 from qa.rerank import TokenCache, maxsim, reranked_scores
 from qa.results import Answer, AnswerSpan, Passage
 from qa.retrieve import Retriever
 from qa.sanitize import safe_text
 from qa.settings import MODES, RetrievalSettings
-from qa.verify import WordVectors
 
 __all__ = ["MAX_QUESTION_CHARS", "MODES", "Candidate", "Engine", "RetrievalSettings", "clean_question"]
 
@@ -46,16 +45,18 @@ class Engine:
         index: Snapshot,
         embedder: Embedder,
         settings: RetrievalSettings = RetrievalSettings(),
-        calibration: Calibration = Calibration(),
+        calibration: Calibration | None = None,
+        answer_model: AnswerModel | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.calibration = calibration
+        self.calibration = calibration if calibration is not None else Calibration.bundled()
+        self.answer_model = answer_model if answer_model is not None else _answer_model_for(embedder)
+        if self.answer_model is not None:
+            self.answer_model.load_in_background()  # like the embedder: the first question need not wait for it
         index.warm()
         self._retriever = Retriever(index)
-        self._word_vectors = WordVectors(embedder.embed)
-        """Single-word embeddings for the answer verifier (qa/verify.py), cached across questions."""
         token_vectors = getattr(embedder, "token_vectors", None)
         self._tokens = TokenCache(token_vectors) if token_vectors is not None else None
         """Per-token vectors of sentence units for late interaction, cached across questions."""
@@ -69,7 +70,8 @@ class Engine:
         backend: str | None = None,
         chunking: ChunkSettings | None = None,
         settings: RetrievalSettings = RetrievalSettings(),
-        calibration: Calibration = Calibration(),
+        calibration: Calibration | None = None,
+        answer_model: AnswerModel | None = None,
     ) -> Engine:
         """Open the index at a store location, refusing one built with another model, backend or chunker."""
         index = open_store(index_dir).open()
@@ -87,7 +89,7 @@ class Engine:
                 f"The index at {index_dir} was built with {problem}.",
                 f"Rebuild it with the settings you want: {command}" + (f" --backend {backend}" if backend else ""),
             )
-        return cls(index, embedder, settings, calibration)
+        return cls(index, embedder, settings, calibration, answer_model)
 
     # -- corpus -----------------------------------------------------------------
 
@@ -200,7 +202,10 @@ class Engine:
         passages = self.search(question, k, mode, sources or None, qvec=qvec, reader=reader)
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        best = self._best_sentence(question, qvec, passages)
+        choice = self.answer_choice(question, qvec, passages)
+        if choice is not None:
+            passages = rerank_by_answer(passages, choice, self.calibration.rerank)
+        best = _cited(choice, passages)
         timings["extract"] = (time.perf_counter() - t) * 1000
         # a question that is only punctuation or a terminal escape sequence ("\x1b[2J") has nothing to look for
         found = (
@@ -237,25 +242,57 @@ class Engine:
             readings.append(Reading(passage, sentences))
         return readings
 
-    def _best_sentence(self, question: str, qvec: np.ndarray, passages: list[Passage]) -> AnswerSpan | None:
-        """The answer stage over the top passages whose files still hold their text, then its citation."""
+    def answer_choice(self, question: str, qvec: np.ndarray, passages: Sequence[Passage]) -> AnswerChoice | None:
+        """The answer stage over the top passages whose files still hold their text."""
         usable = [p for p in passages[: self.settings.answer_passages] if not p.citation.stale]
         readings = self._readings(usable)
         if not readings:
             return None
-        context = AnswerContext(self.index.unit_lexical.idf, self._word_vectors, self.calibration)
-        choice = answer_span(question, qvec, readings, context)
-        if choice is None:
-            return None
-        return AnswerSpan(
-            citation=quote(choice.passage.citation, choice.char_start, choice.char_end),
-            confidence=choice.confidence,
-            passage_rank=choice.passage.rank,
-            highlights=choice.highlights,
-        )
+        context = AnswerContext(self.index.unit_lexical.idf, self.answer_model, self.calibration)
+        return answer_span(question, qvec, readings, context)
 
     def close(self) -> None:
         self.index.close()
+
+
+def rerank_by_answer(passages: list[Passage], choice: AnswerChoice, weight: float) -> list[Passage]:
+    """The answer model re-ranks the passages it read: each by its ranking score + weight x its best sentence's
+    logit. They keep the places they held among themselves; the others (unread, stale) stay where they were."""
+    if weight <= 0 or not choice.read:
+        return passages
+    read_ids = list(dict.fromkeys(p.chunk_id for p in choice.read_passages))
+    best: dict[int, float] = {}
+    for sentence in choice.read:
+        chunk_id = choice.read_passages[sentence.passage_index].chunk_id
+        best[chunk_id] = max(best.get(chunk_id, -np.inf), sentence.logit)
+    by_id = {p.chunk_id: p for p in passages}
+    order = sorted(read_ids, key=lambda c: -(by_id[c].scores.score + weight * best.get(c, -np.inf)))
+    slots = [i for i, p in enumerate(passages) if p.chunk_id in best]
+    result = list(passages)
+    for slot, chunk_id in zip(slots, [c for c in order if c in best]):
+        result[slot] = by_id[chunk_id]
+    return [replace(p, rank=i) for i, p in enumerate(result, 1)]
+
+
+def _cited(choice: AnswerChoice | None, passages: list[Passage]) -> AnswerSpan | None:
+    """The answer stage's choice, cited, with its passage's place in the list shown."""
+    if choice is None:
+        return None
+    rank = next((p.rank for p in passages if p.chunk_id == choice.passage.chunk_id), choice.passage.rank)
+    return AnswerSpan(
+        citation=quote(choice.passage.citation, choice.char_start, choice.char_end),
+        confidence=choice.confidence,
+        passage_rank=rank,
+        highlights=choice.highlights,
+    )
+
+
+def _answer_model_for(embedder: Embedder) -> AnswerModel | None:
+    """The bundled answer model for a real embedder; a fake embedder (fast tests) answers by cosine alone."""
+    if getattr(embedder, "backend", None) == "fake":
+        return None
+    model = AnswerModel()
+    return model if model.available else None
 
 
 def clean_question(question: str) -> str:

@@ -7,6 +7,7 @@ from rich.text import Text
 
 from qa.results import Answer, Citation
 from qa.sanitize import safe_line, safe_text_and_spans, unwrapped
+from qa.snippet import snippet
 
 
 def count(n: int, noun: str) -> str:
@@ -61,8 +62,7 @@ def _print_indented(console: Console, text: Text, indent: int) -> None:
 def render_answer(answer: Answer, console: Console, show_scores: bool = True, full: bool = False) -> None:
     """Answer sentence with highlighted matches, then the numbered cited passages (the question's words marked):
     a one-line snippet around the question's words of each, or with full, each passage whole."""
-    from qa.extract import highlight_spans
-    from qa.snippet import snippet
+    from qa.extract import highlight_spans  # numpy and the stemmer: not on the chat's start-up path
 
     if answer.sources:  # what was left out of the search shapes the answer: say so before it
         console.print(Text(f"Searched only: {safe_line(', '.join(answer.sources))}", style="dim"), soft_wrap=True)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.stores.base import Snapshot, Within
-from qa.aliases import expanded_query
 from qa.doc_lexical import ShortDocuments
 from qa.settings import RetrievalSettings
 
@@ -41,10 +40,6 @@ class Retriever:
         self._short: ShortDocuments | None = None
         self._short_for: int | None = None
 
-    def known_term(self, term: str) -> bool:
-        """Whether any sentence of the index holds the (analysed) term."""
-        return self.index.unit_lexical.document_frequency(term) > 0
-
     def short_documents(self, limit: int) -> ShortDocuments | None:
         """The short-document BM25 (qa/doc_lexical.py), or None when no document is short."""
         if limit <= 0:
@@ -64,15 +59,14 @@ class Retriever:
         whole passage and of its best sentence (so a passage that answers in one sentence wins).
         """
         catalog, n = self.index.catalog, settings.candidates
-        lexical_query = expanded_query(question, self.known_term)  # "UK" also finds "British" (qa/aliases.py)
-        passage_bm25 = self.index.passage_lexical.query(lexical_query)
-        unit_bm25 = self.index.unit_lexical.query(lexical_query)
+        passage_bm25 = self.index.passage_lexical.query(question)
+        unit_bm25 = self.index.unit_lexical.query(question)
         short = (
             self.short_documents(settings.short_document_chars)
             if mode == "hybrid" and settings.fusion == "convex"
             else None
         )
-        short_bm25 = short.query(lexical_query) if short is not None else None
+        short_bm25 = short.query(question) if short is not None else None
         pool: dict[int, None] = {}
         if short_bm25 is not None:
             pool.update(dict.fromkeys(short_bm25.top(3 * n, within).ids.tolist()))  # a short document has ~3 passages

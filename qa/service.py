@@ -15,7 +15,7 @@ from index.stores import open_store
 from qa.config import RunConfig
 from qa.engine import Engine
 
-if TYPE_CHECKING:  # the builder (scipy, bm25s) loads only when an index is built
+if TYPE_CHECKING:  # the builder and the change feed load only to build, compare or watch, not to answer
     from index.builder import BuildReport, Progress
     from index.changes import ChangeFeed
 
@@ -49,7 +49,7 @@ def index_corpus(
         kwargs["changed_paths"] = changed_paths
     if clean_up_after:
         kwargs["remove_replaced"] = False
-    from index.builder import build_index
+    from index.builder import build_index  # deferred: see TYPE_CHECKING above
 
     report = build_index(
         config.paths,
@@ -79,7 +79,7 @@ def open_change_feed(config: RunConfig, on_change: Callable[[], None] = lambda: 
         return None
     if importlib.util.find_spec("watchfiles") is None:
         return None
-    from index.changes import ChangeFeed, hidden_or_inside
+    from index.changes import ChangeFeed, hidden_or_inside  # deferred: see TYPE_CHECKING above
 
     folders = [d for d in [config.resolved_index_dir] if isinstance(d, Path)]  # a server store is no folder
     return ChangeFeed(config.paths, hidden_or_inside(config.paths, folders), on_change)
@@ -164,7 +164,7 @@ def watch_corpus(
     A corpus path that is gone (a folder moved away or deleted: a checkout, a sync tool) leaves the
     index as it was: on_gone gets the missing paths, the watch waits for them, and when they are back
     on_gone gets [] and every file is compared (with the feed watching the folders afresh)."""
-    from index.builder import changes_since
+    from index.builder import changes_since  # deferred: see TYPE_CHECKING above
 
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
     sleep = sleep or _sleep

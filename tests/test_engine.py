@@ -11,8 +11,8 @@ from rich.console import Console
 from index.builder import build_index
 from index.errors import InputError
 from index.lexical import analyze
+from qa.answer import Calibration
 from qa.engine import MAX_QUESTION_CHARS, Engine
-from qa.extract import Calibration
 from qa.render import render_answer
 
 FILES = {
@@ -44,11 +44,11 @@ def corpus(tmp_path):
 def engine_factory(tmp_path, corpus, fake_embedder):
     opened = []
 
-    def make(calibration: Calibration = Calibration()) -> Engine:
+    def make(calibration: Calibration | None = None) -> Engine:
         index_dir = tmp_path / "idx"
         if not index_dir.exists():
             build_index([corpus], index_dir, fake_embedder)
-        engine = Engine.open(index_dir, fake_embedder, calibration=calibration)
+        engine = Engine.open(index_dir, fake_embedder, calibration=calibration or Calibration())
         opened.append(engine)
         return engine
 

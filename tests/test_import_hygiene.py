@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from conftest import REPO
@@ -193,7 +193,10 @@ def module_name(path, root=REPO) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+ImportNode = ast.Import | ast.ImportFrom
+
+
+def runtime_imports(tree: ast.Module) -> list[ImportNode]:
     """Import statements that run: at module level or inside functions, not under `if TYPE_CHECKING:`."""
     found, todo = [], list(tree.body)
     while todo:
@@ -207,9 +210,35 @@ def runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def import_graph(packages: Sequence[str], root=REPO) -> dict[str, set[str]]:
-    """module -> the modules of packages it imports (`from pkg import submodule` names the submodule).
-    A submodule's implicit load of its parent package is not an edge: Python runs the package's __init__ first."""
+def module_level_imports(tree: ast.Module) -> list[ImportNode]:
+    """Import statements outside functions and classes, including those under `if TYPE_CHECKING:` and `try:`."""
+    found = []
+
+    def visit(body) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.append(node)
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(node, field, None)
+                if isinstance(inner, list):
+                    visit(inner)
+
+    visit(tree.body)
+    return found
+
+
+def import_graph(
+    packages: Sequence[str],
+    root=REPO,
+    statements: Callable[[ast.Module], list[ImportNode]] = runtime_imports,
+    package_edges: bool = False,
+) -> dict[str, set[str]]:
+    """module -> the modules of packages it imports through `statements`, relative imports resolved.
+    `from pkg import submodule` names the submodule, and with package_edges pkg too (its __init__ runs first);
+    `from module import name` names the module. A submodule's implicit load of its parent package is not an
+    edge: Python runs the package's __init__ first."""
     files = {module_name(path, root): path for package in packages for path in sorted((root / package).rglob("*.py"))}
 
     def known(name: str) -> str | None:
@@ -221,7 +250,7 @@ def import_graph(packages: Sequence[str], root=REPO) -> dict[str, set[str]]:
     for name, path in files.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges = set()
-        for node in runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in statements(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 edges |= {known(alias.name) for alias in node.names}
                 continue
@@ -230,6 +259,8 @@ def import_graph(packages: Sequence[str], root=REPO) -> dict[str, set[str]]:
                 base = ".".join(
                     package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
                 )
+            if package_edges:
+                edges.add(known(base))
             for alias in node.names:
                 full = f"{base}.{alias.name}"
                 edges.add(full if full in files else known(base))
@@ -237,11 +268,15 @@ def import_graph(packages: Sequence[str], root=REPO) -> dict[str, set[str]]:
     return graph
 
 
-def import_cycles(packages: Sequence[str], root=REPO) -> list[list[str]]:
-    """The import cycles among the modules of packages: each strongly connected group of two or more."""
-    graph = import_graph(packages, root)
-    order, low, stack, on_stack, cycles = {}, {}, [], set(), []
-    for start in graph:  # Tarjan's algorithm, iterative: no recursion limit on deep graphs
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each strongly connected group of two or more nodes (a cycle), sorted. Tarjan's algorithm, iterative:
+    no recursion limit on deep graphs. Edges to nodes outside the graph are ignored."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups = []
+    for start in sorted(graph):
         if start in order:
             continue
         work = [(start, iter(sorted(graph[start])))]
@@ -265,15 +300,22 @@ def import_cycles(packages: Sequence[str], root=REPO) -> list[list[str]]:
                 low[work[-1][0]] = min(low[work[-1][0]], low[node])
             if low[node] == order[node]:
                 group = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.append(member)
-                    if member == node:
-                        break
+                while not group or group[-1] != node:
+                    group.append(stack.pop())
+                    on_stack.discard(group[-1])
                 if len(group) > 1:
-                    cycles.append(sorted(group))
-    return cycles
+                    groups.append(sorted(group))
+    return sorted(groups)
+
+
+def import_cycles(packages: Sequence[str], root=REPO) -> list[list[str]]:
+    """The import cycles among the modules of packages, imports inside functions included."""
+    return strongly_connected(import_graph(packages, root))
+
+
+def module_level_cycles(root) -> list[list[str]]:
+    """Groups of modules of qa/, index/ and tui/ under root that import each other in a ring at module level."""
+    return strongly_connected(import_graph(("qa", "index", "tui"), root, module_level_imports, package_edges=True))
 
 
 def test_no_import_cycles_in_index():
@@ -295,68 +337,6 @@ def test_the_cycle_check_finds_a_cycle_closed_inside_a_function(tmp_path):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert import_cycles(["pkg"], tmp_path) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
-
-
-def module_level_imports(path, name: str, known: set[str]) -> set[str]:
-    """The modules of `known` that a file imports outside functions and classes (including under `if
-    TYPE_CHECKING:` and `try:`), relative imports resolved; `from a import b` counts a.b when that is a module."""
-    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    found: set[str] = set()
-
-    def visit(body) -> None:
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                continue
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-                found.add(base)
-                found.update(f"{base}.{alias.name}" for alias in node.names)
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                inner = getattr(node, field, None)
-                if isinstance(inner, list):
-                    visit(inner)
-
-    visit(ast.parse(path.read_text(encoding="utf-8")).body)
-    return {m for m in found if m in known and m != name}
-
-
-def module_level_cycles(root) -> list[list[str]]:
-    """Groups of modules of qa/, index/ and tui/ under root that import each other in a ring (module level)."""
-    files = {}
-    for folder in ("qa", "index", "tui"):
-        for path in (root / folder).rglob("*.py"):
-            parts = path.relative_to(root).with_suffix("").parts
-            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    graph = {name: module_level_imports(path, name, set(files)) for name, path in files.items()}
-    order: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    cycles = []
-
-    def connect(name: str) -> None:  # Tarjan's strongly connected components
-        order[name] = low[name] = len(order)
-        stack.append(name)
-        for other in graph[name]:
-            if other not in order:
-                connect(other)
-                low[name] = min(low[name], low[other])
-            elif other in stack:
-                low[name] = min(low[name], order[other])
-        if low[name] == order[name]:
-            group = []
-            while not group or group[-1] != name:
-                group.append(stack.pop())
-            if len(group) > 1:
-                cycles.append(sorted(group))
-
-    for name in sorted(graph):
-        if name not in order:
-            connect(name)
-    return cycles
 
 
 def test_no_import_cycles_among_qa_index_and_tui():

@@ -10,8 +10,8 @@ from conftest import run_qa, write_corpus
 
 from index.builder import build_index
 from index.readers.html import html_to_text
+from qa.answer import Calibration
 from qa.engine import Engine, RetrievalSettings
-from qa.extract import Calibration
 
 ANSWER_KEYS = {"text", "source", "line_start", "line_end", "char_start", "char_end", "confidence"}
 PASSAGE_KEYS = {

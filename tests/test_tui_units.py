@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.results import Answer, AnswerSpan, Citation, Passage, Scores
-from tui.display import HIGHLIGHT, answer_markdown, answer_text, display_text, locate, one_line
+from tui.display import HIGHLIGHT, answer_text, display_text, locate, one_line
 from tui.history import HistoryStore, answer_from_json, answer_to_json
+from tui.markdown import answer_markdown
 from tui.widgets.source_view import SourceView, wrap_offsets
 
 

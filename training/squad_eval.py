@@ -24,6 +24,12 @@ class Record:
     """The chosen sentence is from the question's article and covers a gold answer."""
     confidence: float
     features: tuple[float, ...]
+    answer_hit: bool = False
+    """The chosen sentence's passage covers a gold answer (hit@1 when that passage is shown first)."""
+    read: tuple[tuple[float, ...], ...] = ()
+    """Per sentence the answer model read: logit, cosine, coverage, its passage's fused score, whether it
+    covers a gold answer, whether its passage does (1.0/0.0), its passage's index among the top passages, and
+    its passage's ranking score."""
 
 
 def open_engine(folder: Path, work: Path):
@@ -54,10 +60,31 @@ def ask_all(engine, questions: list[Question], kind_of, k: int = 5) -> list[Reco
                     hit = p.rank
                     break
         choice = engine.answer_choice(q.text, qvec, passages)
-        right = False
+        right = answer_hit = False
         if choice is not None and kind == "answerable":
             right = choice.passage.citation.source == q.article and any(
                 choice.char_start <= s and e <= choice.char_end for s, e in q.answer_spans
+            )
+            c = choice.passage.citation
+            answer_hit = c.source == q.article and any(c.char_start <= s and e <= c.char_end for s, e in q.answer_spans)
+        read = []
+        for r in choice.read if choice is not None else ():
+            c = passages[r.passage_index].citation
+            ours = kind == "answerable" and c.source == q.article
+            covers = ours and any(r.char_start <= s and e <= r.char_end for s, e in q.answer_spans)
+            holds = ours and any(c.char_start <= s and e <= c.char_end for s, e in q.answer_spans)
+            fused = passages[r.passage_index].scores.fused
+            read.append(
+                (
+                    r.logit,
+                    r.cosine,
+                    r.coverage,
+                    fused,
+                    float(covers),
+                    float(holds),
+                    r.passage_index,
+                    passages[r.passage_index].scores.score,
+                )
             )
         records.append(
             Record(
@@ -66,6 +93,8 @@ def ask_all(engine, questions: list[Question], kind_of, k: int = 5) -> list[Reco
                 right,
                 choice.confidence if choice is not None else 0.0,
                 choice.features if choice is not None else (),
+                answer_hit,
+                tuple(read),
             )
         )
     return records
@@ -79,7 +108,7 @@ def auc(pos, neg) -> float:
     return float(greater / (len(pos) * len(neg)))
 
 
-def metrics(records: list[Record], threshold: float, unanswerable: str) -> dict[str, float]:
+def metrics(records: list[Record], threshold: float, unanswerable: str, rerank: float = 0.0) -> dict[str, float]:
     """Figures over the answerable records and those of one unanswerable kind."""
     ans = [r for r in records if r.kind == "answerable"]
     una = [r for r in records if r.kind == unanswerable]
@@ -89,7 +118,8 @@ def metrics(records: list[Record], threshold: float, unanswerable: str) -> dict[
     return {
         "answerable": len(ans),
         "unanswerable": len(una),
-        "hit@1": float(np.mean([r.hit_rank == 1 for r in ans])),
+        "hit@1": float(np.mean([reranked_hit(r, rerank) for r in ans])),
+        "hit@1_retrieval": float(np.mean([r.hit_rank == 1 for r in ans])),
         "hit@5": float(np.mean([r.hit_rank is not None for r in ans])),
         "mrr": float(np.mean([1 / r.hit_rank if r.hit_rank else 0.0 for r in ans])),
         "answer_sentence_right": float(np.mean([r.right for r in ans])),
@@ -112,5 +142,50 @@ def load(path: Path) -> list[Record]:
     out = []
     for line in path.read_text().splitlines():
         d = json.loads(line)
-        out.append(Record(d["kind"], d["hit_rank"], d["right"], d["confidence"], tuple(d["features"])))
+        out.append(
+            Record(
+                d["kind"],
+                d["hit_rank"],
+                d["right"],
+                d["confidence"],
+                tuple(d["features"]),
+                d.get("answer_hit", False),
+                tuple(tuple(r) for r in d.get("read", ())),
+            )
+        )
     return out
+
+
+def rechoose(record: Record, choice: tuple[float, float], calibration) -> Record:
+    """The record as the answer stage would make it with these choice weights and this calibration."""
+    if not record.read:
+        return record
+    scores = [r[0] + choice[0] * r[1] + choice[1] * r[2] for r in record.read]
+    best = record.read[int(np.argmax(scores))]
+    features = best[:4]
+    return Record(
+        record.kind,
+        record.hit_rank,
+        bool(best[4]),
+        calibration.confidence(features),
+        features,
+        bool(best[5]),
+        record.read,
+    )
+
+
+RERANK_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+
+
+def reranked_hit(record: Record, weight: float) -> bool:
+    """Whether the top passage holds a gold answer when the passages the answer model read are ordered by
+    fused score + weight * their best sentence's logit (the others stay below them, as retrieved)."""
+    if weight <= 0 or not record.read:
+        return record.hit_rank == 1
+    best: dict[int, tuple[float, bool]] = {}
+    for r in record.read:
+        index, score = int(r[6]), r[7] + weight * r[0]
+        if index not in best or score > best[index][0]:
+            best[index] = (score, bool(r[5]))
+    top = max(best.items(), key=lambda kv: (kv[1][0], -kv[0]))
+    return top[1][1]

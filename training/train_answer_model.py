@@ -29,11 +29,9 @@ SEED = 13
 LAYERS = 3
 MAX_LENGTH = 128
 GROUP_SIZE = 7
-EPOCHS = 1
-TRAIN_GROUPS = 3200
-"""Groups per run, sampled with SEED: what one pass over two shared cores does in ~25 minutes."""
+EPOCHS = 2
 BATCH_GROUPS = 8
-LEARNING_RATE = 2e-4
+LEARNING_RATE = 1e-4
 WORK = Path(os.environ.get("ANSWER_WORK", "/tmp/answer"))
 MODEL_DIR = ROOT / "qa" / "answer_model"
 ONNX_NAME = "model_int8.onnx"
@@ -118,24 +116,6 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def group_logits(model, groups: list[dict], batch: int = 64) -> list[np.ndarray]:
-    import torch
-
-    pairs = [(g["question"], c) for g in groups for c in g["candidates"]]
-    out = []
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(pairs), batch):
-            tokens = model.preprocess(pairs[i : i + batch])
-            out.append(model(tokens)["scores"].view(-1).float().numpy())
-    flat = np.concatenate(out) if out else np.zeros(0)
-    result, at = [], 0
-    for g in groups:
-        result.append(flat[at : at + len(g["candidates"])])
-        at += len(g["candidates"])
-    return result
-
-
 def candidate_metrics(groups: list[dict], logits: list[np.ndarray]) -> dict[str, float]:
     """Choosing the answering sentence among a question's candidates, and telling unanswerable apart by
     the best candidate's logit (AUC against adversarial and against off-corpus questions)."""
@@ -177,136 +157,182 @@ def cosine_baseline(groups: list[dict]) -> dict[str, float]:
     return candidate_metrics(groups, logits)
 
 
-def train() -> None:
-    import torch
-    from datasets import Dataset
-    from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
-    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from torch import nn
-    from transformers import set_seed
+class AnswerScorer:
+    """Builds the torch module: the first LAYERS layers of the sentence model read the (question, sentence)
+    pair; a linear head on the mean of the token states gives the logit that the sentence answers.
+
+    The mean of the token states is the sentence model's own pooling, so the head starts from features that
+    mean something; a head on the [CLS] pooler of these weights does not learn (docs/design.md)."""
+
+    @staticmethod
+    def build(weights: Path | None = None):
+        import torch
+        from transformers import AutoModel
+
+        from index.embedder import model_path
+
+        class Scorer(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.encoder = AutoModel.from_pretrained(str(model_path()), add_pooling_layer=False)
+                self.encoder.encoder.layer = self.encoder.encoder.layer[:LAYERS]
+                self.encoder.config.num_hidden_layers = LAYERS
+                self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                states = self.encoder(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(states.dtype)
+                return self.head((states * mask).sum(1) / mask.sum(1).clamp(min=1.0)).squeeze(-1)
+
+        model = Scorer()
+        if weights is not None:
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return model
+
+
+def tokenizer():
+    from transformers import AutoTokenizer
 
     from index.embedder import model_path
 
-    torch.set_num_threads(2)
-    set_seed(SEED)
-    model = CrossEncoder(str(model_path()), num_labels=1, max_length=MAX_LENGTH, device="cpu")
-    bert = model[0].auto_model
-    bert.bert.encoder.layer = bert.bert.encoder.layer[:LAYERS]
-    bert.config.num_hidden_layers = LAYERS
+    return AutoTokenizer.from_pretrained(str(model_path()))
 
-    class NoAnswerListLoss(nn.Module):
-        """Softmax over a question's candidates and a "no answer" option of logit 0; the target is its
-        answering sentence(s), or "no answer" when none of the candidates answers."""
 
-        def __init__(self, model) -> None:
-            super().__init__()
-            self.model = model
+def score_pairs(model, tok, pairs: list[tuple[str, str]]):
+    t = tok(
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        truncation="only_second",
+        max_length=MAX_LENGTH,
+        padding=True,
+        return_tensors="pt",
+    )
+    return model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
 
-        def forward(self, inputs, labels, prompt=None, task=None):
-            queries, docs_list = inputs
-            pairs = [(q, d) for q, docs in zip(queries, docs_list) for d in docs]
-            logits = self.model(self.model.preprocess(pairs))["scores"].view(-1).float()
-            loss, at = 0.0, 0
-            for docs, lbl in zip(docs_list, labels):
-                row = torch.cat([logits[at : at + len(docs)], logits.new_zeros(1)])
-                at += len(docs)
-                lbl = lbl.float()
-                target = torch.cat([lbl, (lbl.sum() == 0).float().view(1)])
-                target = target / target.sum()
-                loss = loss - (target * torch.log_softmax(row, dim=0)).sum()
-            return loss / len(docs_list)
 
-        def get_config_dict(self):
-            return {"no_answer_logit": 0.0}
+def group_logits(model, tok, groups: list[dict], batch: int = 64) -> list[np.ndarray]:
+    import torch
 
-    sample = validation_sample()
+    pairs = [(g["question"], c) for g in groups for c in g["candidates"]]
+    model.eval()
+    with torch.no_grad():
+        flat = np.concatenate(
+            [score_pairs(model, tok, pairs[i : i + batch]).numpy() for i in range(0, len(pairs), batch)]
+        )
+    model.train()
+    result, at = [], 0
+    for g in groups:
+        result.append(flat[at : at + len(g["candidates"])])
+        at += len(g["candidates"])
+    return result
 
-    class Validation(BaseEvaluator):
-        def __init__(self) -> None:
-            super().__init__()
-            self.primary_metric = "score"
-            self.greater_is_better = True
 
-        def __call__(self, model, output_path=None, epoch=-1, steps=-1):
-            started = time.time()
-            metrics = candidate_metrics(sample, group_logits(model, sample))
-            metrics["score"] = metrics["choose_right"] + metrics["auc_adversarial"] + metrics["auc_off_corpus"]
-            log(f"validation epoch {epoch} steps {steps}: {json.dumps(metrics)} ({time.time() - started:.0f}s)")
-            with (WORK / "validation_curve.jsonl").open("a") as fh:
-                fh.write(json.dumps({"epoch": epoch, "steps": steps, **metrics}) + "\n")
-            model.train()
-            return self.prefix_name_to_metrics(metrics, "val") if hasattr(self, "prefix_name_to_metrics") else metrics
+def no_answer_list_loss(logits, groups: list[dict]):
+    """Softmax over a question's candidates and a "no answer" option of logit 0; the target is its answering
+    sentence(s), or "no answer" when none of the candidates answers."""
+    import torch
 
+    loss, at = 0.0, 0
+    for g in groups:
+        n = len(g["candidates"])
+        row = torch.cat([logits[at : at + n], logits.new_zeros(1)])
+        at += n
+        labels = torch.tensor(g["labels"], dtype=torch.float32)
+        target = torch.cat([labels, (labels.sum() == 0).float().view(1)])
+        loss = loss - (target / target.sum() * torch.log_softmax(row, dim=0)).sum()
+    return loss / len(groups)
+
+
+def train() -> None:
+    import torch
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(int(os.environ.get("ANSWER_THREADS", "2")))
+    model = AnswerScorer.build()
+    tok = tokenizer()
     groups = read_groups("train")
-    groups = random.Random(SEED).sample(groups, min(TRAIN_GROUPS, len(groups)))
-    dataset = Dataset.from_dict(
-        {
-            "question": [g["question"] for g in groups],
-            "candidates": [g["candidates"] for g in groups],
-            "labels": [g["labels"] for g in groups],
-        }
+    sample = validation_sample()
+    steps_per_epoch = (len(groups) + BATCH_GROUPS - 1) // BATCH_GROUPS
+    total = steps_per_epoch * EPOCHS
+    warmup = max(1, int(0.05 * total))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup)))
     )
-    log(f"training on {len(groups)} groups, {sum(len(g['candidates']) for g in groups)} pairs per epoch")
-    (WORK / "validation_curve.jsonl").unlink(missing_ok=True)
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(WORK / "checkpoints"),
-        num_train_epochs=EPOCHS,
-        per_device_train_batch_size=BATCH_GROUPS,
-        learning_rate=LEARNING_RATE,
-        warmup_ratio=0.05,
-        weight_decay=0.01,
-        seed=SEED,
-        data_seed=SEED,
-        eval_strategy="steps",
-        eval_steps=0.5,
-        save_strategy="steps",
-        save_steps=0.5,
-        logging_steps=25,
-        use_cpu=True,
-        dataloader_num_workers=0,
-        report_to="none",
-    )
-    validate = Validation()
-    trainer = CrossEncoderTrainer(
-        model=model, args=args, train_dataset=dataset, loss=NoAnswerListLoss(model), evaluator=validate
-    )
-    validate(model, epoch=0, steps=0)
-    trainer.train()
-    best = max(
-        (json.loads(line) for line in (WORK / "validation_curve.jsonl").read_text().splitlines()),
-        key=lambda r: r["score"],
-    )
+    checkpoints = WORK / "checkpoints"
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints.mkdir(parents=True)
+    curve = WORK / "validation_curve.jsonl"
+    curve.unlink(missing_ok=True)
+
+    def validate(step: int) -> None:
+        started = time.time()
+        metrics = candidate_metrics(sample, group_logits(model, tok, sample))
+        metrics["score"] = metrics["choose_right"] + metrics["auc_adversarial"] + metrics["auc_off_corpus"]
+        log(f"validation step {step}: {json.dumps(metrics)} ({time.time() - started:.0f}s)")
+        torch.save(model.state_dict(), checkpoints / f"step-{step}.pt")
+        with curve.open("a") as fh:
+            fh.write(json.dumps({"steps": step, **metrics}) + "\n")
+
+    log(f"training on {len(groups)} groups x {EPOCHS} epochs = {total} steps of {BATCH_GROUPS} groups")
+    model.train()
+    step, started, losses = 0, time.time(), []
+    for epoch in range(EPOCHS):
+        order = groups[:]
+        random.Random(SEED + epoch).shuffle(order)
+        for at in range(0, len(order), BATCH_GROUPS):
+            batch = order[at : at + BATCH_GROUPS]
+            logits = score_pairs(model, tok, [(g["question"], c) for g in batch for c in g["candidates"]])
+            loss = no_answer_list_loss(logits, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            losses.append(loss.item())
+            if step % 50 == 0:
+                log(f"step {step}/{total} loss {np.mean(losses[-50:]):.4f} ({time.time() - started:.0f}s)")
+            if step % (steps_per_epoch // 2) == 0 or step == total:
+                validate(step)
+    best = max((json.loads(line) for line in curve.read_text().splitlines()), key=lambda r: r["score"])
     log(f"best validation: {best}")
-    # Every epoch's checkpoint stays; the final model is the one with the best validation score.
-    final = WORK / "final"
-    shutil.rmtree(final, ignore_errors=True)
-    chosen = WORK / "checkpoints" / f"checkpoint-{best['steps']}" if best["steps"] > 0 else None
-    if chosen is None:
-        model.save(str(final))
-    else:
-        shutil.copytree(chosen, final)
-    (WORK / "chosen.json").write_text(json.dumps({"checkpoint": str(chosen), **best}))
+    shutil.copyfile(checkpoints / f"step-{best['steps']}.pt", WORK / "final.pt")
+    (WORK / "chosen.json").write_text(json.dumps(best))
 
 
 # -- export ----------------------------------------------------------------------------------------------
 
 
 def export() -> None:
-    """int8 ONNX (dynamic quantization for AVX2) and the tokenizer files into qa/answer_model/."""
-    from sentence_transformers import export_dynamic_quantized_onnx_model
-    from sentence_transformers.cross_encoder import CrossEncoder
+    """int8 ONNX (dynamic quantization) and the tokenizer file into qa/answer_model/."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    final = WORK / "final"
+    model = AnswerScorer.build(WORK / "final.pt").eval()
+    tok = tokenizer()
+    example = tok(["a question?"], ["a sentence."], return_tensors="pt")
     staging = WORK / "export"
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(final, staging, ignore=shutil.ignore_patterns("optimizer.pt", "scheduler.pt", "rng_state.pth"))
-    fp32 = CrossEncoder(str(staging), backend="onnx", device="cpu", max_length=MAX_LENGTH)
-    fp32.save_pretrained(str(staging))
-    export_dynamic_quantized_onnx_model(fp32, "avx2", str(staging), file_suffix="int8")
+    staging.mkdir(parents=True)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "pairs", 1: "tokens"} for n in names}
+    torch.onnx.export(
+        model,
+        tuple(example[n] for n in names),
+        str(staging / "model.onnx"),
+        input_names=names,
+        output_names=["logits"],
+        dynamic_axes={**axes, "logits": {0: "pairs"}},
+        opset_version=17,
+        dynamo=False,
+    )
     MODEL_DIR.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(staging / "onnx" / "model_int8.onnx", MODEL_DIR / ONNX_NAME)
-    for name in ("tokenizer.json", "config.json"):
-        shutil.copyfile(staging / name, MODEL_DIR / name)
+    quantize_dynamic(str(staging / "model.onnx"), str(MODEL_DIR / ONNX_NAME), weight_type=QuantType.QInt8)
+    tok.save_pretrained(str(staging))
+    shutil.copyfile(staging / "tokenizer.json", MODEL_DIR / "tokenizer.json")
     (MODEL_DIR / "answer_model.json").write_text(
         json.dumps({"max_length": MAX_LENGTH, "onnx": ONNX_NAME, "layers": LAYERS}, indent=2) + "\n"
     )

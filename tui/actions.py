@@ -10,10 +10,13 @@ from pathlib import Path
 
 from textual.app import SuspendNotSupported
 from textual.containers import VerticalScroll
+from textual.widgets import Static
 
+from index.locations import data_dir
 from qa.results import Citation
 from tui.commands import help_sections
-from tui.display import answer_markdown, locate, one_line
+from tui.display import locate, one_line
+from tui.markdown import answer_markdown, conversation_markdown, write_new
 from tui.messages import CitationChosen
 from tui.screens.conversations import ConversationsScreen
 from tui.screens.filter import FilterScreen
@@ -54,14 +57,14 @@ class TurnActions:
     def _corpus_root(self) -> Path:
         if self.engine is not None:
             return Path(self.engine.root)
-        from index.walk import corpus_root
+        from index.walk import corpus_root  # deferred: slow to import; the first frame does not need it
 
         return corpus_root(self.config.paths)
 
     def _read_source(self, source: str) -> str | None:
         if self.engine is not None:
             return self.engine.document_text(source)
-        from qa.cite import SourceReader
+        from qa.cite import SourceReader  # deferred: numpy; the window opens before the engine loads
 
         return SourceReader(self._corpus_root()).text_of(source)
 
@@ -75,15 +78,13 @@ class TurnActions:
         emphasis = locate(text, answer) if text is not None and answer is not None else None
         words = ()
         if span is not None and question:
-            from qa.extract import highlight_spans
+            from qa.extract import highlight_spans  # deferred: numpy; the window opens before the engine loads
 
             words = tuple((span[0] + a, span[0] + b) for a, b in highlight_spans(question, text[span[0] : span[1]]))
-        if pane.display:
-            pane.show(citation, text, span, emphasis, words)
-        else:
-            # Fill the pane once it has been laid out, so the text is wrapped and scrolled at its real size.
-            pane.display = True
-            self.call_after_refresh(pane.show, citation, text, span, emphasis, words)
+        # Filled before it is shown, so its first frame has the title; the text is wrapped and scrolled to the
+        # span once the pane has its size (SourceView.on_resize).
+        pane.show(citation, text, span, emphasis, words)
+        pane.display = True
 
     def action_close_source(self) -> None:
         """Escape: hide the source pane and go back to the question box."""
@@ -120,7 +121,11 @@ class TurnActions:
         return citation.line_start
 
     def action_open_editor(self) -> None:
-        if isinstance(self.focused, CitationList) and self.focused.current_citation is not None:
+        """e: the editor at what the source pane shows when it is open (its header's file and line, which `a`
+        or a click on the answer may have moved away from the highlighted citation), else at that citation."""
+        if self.query_one(SourcePane).display and self.shown is not None:
+            self.current_citation = self.shown[0]
+        elif isinstance(self.focused, CitationList) and self.focused.current_citation is not None:
             self.current_citation = self.focused.current_citation
         citation = self.current_citation
         if citation is None:
@@ -162,18 +167,30 @@ class TurnActions:
         self.notify("Copied the turn as Markdown (if your terminal allows clipboard access; else use Export).")
 
     def action_export_turn(self) -> None:
-        from index.locations import data_dir
-
         turn = self._selected_turn()
         if turn is None or turn.answer is None:
             self.notify("Nothing to export yet.", severity="warning")
             return
-        path = data_dir() / "exports" / f"qa-{time.strftime('%Y%m%d-%H%M%S')}-{turn.turn_id}.md"
+        self._export(answer_markdown(turn.answer), f"qa-{time.strftime('%Y%m%d-%H%M%S')}-{turn.turn_id}")
+
+    def action_export_conversation(self) -> None:
+        """ctrl+s: every turn on screen, oldest first, as one Markdown file."""
+        turns = [(turn.question, turn.answer) for turn in self.query(TurnView)]
+        if not turns:
+            self.notify("Nothing to export yet: ask a question first.", severity="warning")
+            return
+        when = time.strftime("%Y-%m-%d %H:%M %Z")
+        text = conversation_markdown(self.corpus_name, turns, when)
+        self._export(text, f"qa-conversation-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def _export(self, text: str, stem: str) -> None:
+        """Write an export under the data dir (not the corpus, which the chat watches and would index it from),
+        next to the chat history; a new name rather than over an existing file."""
+        folder = data_dir() / "exports"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(answer_markdown(turn.answer), encoding="utf-8")
+            path = write_new(folder, stem, text)
         except OSError as exc:
-            self.notify(f"Could not write {path}: {exc.strerror}.", severity="error", markup=False)
+            self.notify(f"Could not write to {folder}: {exc.strerror or exc}.", severity="error", markup=False)
             return
         self.notify(f"Exported to {path}", markup=False, timeout=10)
 
@@ -227,8 +244,6 @@ class TurnActions:
         self.query_one(SourcePane).display = False
         self.conversation_id = conversation_id
         if conversation_id is None:
-            from textual.widgets import Static
-
             conversation.mount(Static(self._welcome(), id="welcome"))
             return
         for question, answer in self.history.turns(conversation_id):

@@ -20,8 +20,10 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from index.errors import CancelledError, IndexLockedError, QAError
+from index.locations import history_db_path
 from index.preparing import listen
 from qa.config import RunConfig
+from qa.render import count
 from tui.actions import TurnActions
 from tui.commands import chat_commands
 from tui.display import one_line
@@ -30,6 +32,7 @@ from tui.loading import STAGES, WAIT_FAILED, EngineLoader, default_loader, descr
 from tui.messages import AnswerReady, AskFailed, EngineReady, IndexProgress, ModelPreparing
 from tui.settings import SettingsActions
 from tui.watch import WATCH_SECONDS, FileWatch
+from tui.widgets.conversation import Conversation
 from tui.widgets.question_input import QuestionInput
 from tui.widgets.source_view import SourcePane
 from tui.widgets.status import StatusLine
@@ -53,6 +56,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
         Binding("ctrl+b", "toggle_scores", "Score breakdown", show=False),
         Binding("ctrl+r", "reindex", "Re-index (again: cancel)"),
         Binding("ctrl+o", "conversations", "History"),
+        Binding("ctrl+s", "export_conversation", "Export chat"),
         Binding("f2", "bench", "Bench: accuracy and misses on a question file", show=False),
         Binding("ctrl+n", "new_conversation", "New conversation", show=False),
         Binding("escape", "close_source", "Close source", show=False),
@@ -101,7 +105,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def compose(self):
         yield Header()
         with Horizontal(id="main"):
-            with VerticalScroll(id="conversation"):
+            with Conversation(id="conversation"):
                 yield Static(self._welcome(), id="welcome")
             yield SourcePane(id="source-pane")
         yield StatusLine(id="status")
@@ -181,6 +185,7 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def reindex(self, rebuild: bool = False, update: bool = False, changed_paths: frozenset[str] | None = None) -> None:
         """Index the corpus again (ctrl+r), or, with update, bring it up to date after edits (tui/watch.py)."""
+        # deferred: numpy; this module loads before the first frame, the engine after it
         from qa.engine import Engine
         from qa.service import index_corpus
 
@@ -313,8 +318,6 @@ class ChatApp(TurnActions, SettingsActions, FileWatch, App):
     def _show_ready(self, n_documents: int | None = None) -> None:
         n_documents = len(self.engine.sources()) if n_documents is None else n_documents
         n_chunks = self.engine.index.n_chunks if hasattr(self.engine, "index") else 0
-        from qa.render import count
-
         self.query_one(StatusLine).set_state(
             f"Ready · {count(n_documents, 'document')}, {count(n_chunks, 'passage')}", "ready"
         )
@@ -407,8 +410,6 @@ def make_app(
     watch_seconds: float | None = WATCH_SECONDS,
 ) -> ChatApp:
     """Build the chat; tests pass a fake embedder (or a whole loader), the CLI passes nothing."""
-    from index.locations import history_db_path
-
     config = config or RunConfig()
     loader = engine_loader or default_loader(config, embedder, explicit_backend)
     return ChatApp(

@@ -101,7 +101,7 @@ def summary_text(results: dict[str, ModeResult], shown: str, modes: Sequence[str
 def _item(item: RankedItem, question: str) -> Group:
     """A ranked passage: rank and file:lines, then (indented) its score breakdown and its preview
     (qa.bench.RankedItem.text, already the window to show), the question's words marked."""
-    from qa.extract import highlight_spans
+    from qa.extract import highlight_spans  # deferred: numpy; help (via BenchScreen) imports this before the engine
 
     s = item.scores
     head = Text(f"{item.rank:>3}. ", style="bold green" if item.relevant else "bold")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from index.errors import InputError
 from qa.cli import _backend_option, _config, _index_dir_option
 
 
@@ -27,7 +28,7 @@ class ChatOptions:
     def check(self) -> None:
         """A bad question file is a one-line error now, not after the window is up."""
         if self.questions is not None:
-            from qa.questions import load_questions
+            from qa.questions import load_questions  # deferred: `qa --help` loads this module
 
             load_questions(self.questions)
 
@@ -71,13 +72,13 @@ def chat_options(command):
 def chat(options: ChatOptions) -> None:
     """Open the chat over PATHS (default seeds/)."""
     options.check()
-    import gc
+    import gc  # deferred: `qa --help` loads this module
 
     # Start-up allocates many objects (Textual, CSS) but little garbage: the cyclic GC ran ~120 times
     # before the first frame, ~0.1 s of it. The chat turns it back on once that frame is drawn.
     gc.disable()
     config = options.config()
-    from tui.app import run_chat
+    from tui.app import run_chat  # deferred: Textual; `qa --help` loads this module
 
     run_chat(config, explicit_backend=options.backend is not None, questions=options.questions)
 
@@ -100,12 +101,10 @@ def chat(options: ChatOptions) -> None:
 )
 def serve(options: ChatOptions, host: str, port: int, token: str | None) -> None:
     """Serve the chat over PATHS (default seeds/) to web browsers: one chat process per browser tab."""
-    from index.errors import InputError
-
     options.check()
     for path in options.config().paths:
         if not path.exists():
             raise InputError(f"No such file or folder: {path}.", "Check the path and try again.")
-    from tui.serve import serve_chat
+    from tui.serve import serve_chat  # deferred: aiohttp and textual-serve; `qa --help` loads this module
 
     serve_chat([sys.executable, "-m", "qa", "chat", *options.argv()], host, port, token)

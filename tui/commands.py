@@ -9,6 +9,10 @@ from typing import Protocol
 from textual.app import SystemCommand
 from textual.binding import Binding
 
+from tui.widgets.citations import CitationList
+from tui.widgets.question_input import QuestionInput
+from tui.widgets.source_view import SourcePane, SourceView
+
 K_CHOICES = (3, 5, 10, 20)
 
 
@@ -27,13 +31,14 @@ class ChatActions(Protocol):
     action_new_conversation: Callable[[], None]
     action_copy_turn: Callable[[], None]
     action_export_turn: Callable[[], None]
+    action_export_conversation: Callable[[], None]
     action_open_editor: Callable[[], None]
     action_help: Callable[[], None]
 
 
 def chat_commands(app: ChatActions) -> Iterable[SystemCommand]:
     """Everything the bindings do, plus direct choices of mode and k."""
-    from qa.engine import MODES
+    from qa.settings import MODES  # deferred: the first frame does not need it
 
     yield SystemCommand("Filter documents", "Search only some documents (ctrl+f)", app.action_filter)
     for mode in MODES:
@@ -56,7 +61,14 @@ def chat_commands(app: ChatActions) -> Iterable[SystemCommand]:
     yield SystemCommand("New conversation", "Start an empty conversation (ctrl+n)", app.action_new_conversation)
     yield SystemCommand("Copy turn as Markdown", "The selected (or last) turn with its citations", app.action_copy_turn)
     yield SystemCommand(
-        "Export turn as Markdown", "Write the selected (or last) turn to a file", app.action_export_turn
+        "Export conversation as Markdown",
+        "Every question, answer and citation to a file; the notice names it (ctrl+s)",
+        app.action_export_conversation,
+    )
+    yield SystemCommand(
+        "Export turn as Markdown",
+        "Write the selected (or last) turn to a file (s in the citations)",
+        app.action_export_turn,
     )
     yield SystemCommand("Open citation in $EDITOR", "At the cited line (e)", app.action_open_editor)
     yield SystemCommand("Help", "Keys and how the chat works (? or f1)", app.action_help)
@@ -69,10 +81,7 @@ def _keys(binding: Binding) -> str:
 
 def help_sections(app: ChatActions) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(keys, description)]) from the bindings of the app and its widgets."""
-    from tui.screens.bench import BenchScreen
-    from tui.widgets.citations import CitationList
-    from tui.widgets.question_input import QuestionInput
-    from tui.widgets.source_view import SourcePane, SourceView
+    from tui.screens.bench import BenchScreen  # deferred: the first frame does not need it
 
     def rows(bindings) -> list[tuple[str, str]]:
         return [(_keys(b), b.description) for b in bindings if isinstance(b, Binding) and b.description]

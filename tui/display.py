@@ -110,27 +110,6 @@ def passage_text(
     return Group(head, Padding(Group(*body), (0, 0, 0, 4)))
 
 
-def answer_markdown(answer: Answer) -> str:
-    """A turn as Markdown with its citations, for copy and export."""
-    lines = [f"## Q: {answer.question}", ""]
-    if answer.found and answer.answer is not None:
-        span = answer.answer
-        lines += [
-            f"**Answer** (confidence {span.confidence:.2f}, `{span.citation.label}`):",
-            "",
-            f"> {' '.join(span.citation.text.split())}",
-            "",
-        ]
-    else:
-        lines += ["**Not in the documents.** Nearest passages:", ""]
-    for p in answer.passages:
-        c = p.citation
-        stale = " (stale)" if c.stale else ""
-        lines.append(f"{p.rank}. `{c.label}` chars {c.char_start}-{c.char_end}, score {p.scores.score:.3f}{stale}")
-        lines.append(f"   > {' '.join(c.text.split())}")
-    return "\n".join(lines) + "\n"
-
-
 def locate(text: str, citation: Citation) -> tuple[int, int] | None:
     """Where the cited text is in the current file: its offsets, or where it moved to, or None."""
     if text[citation.char_start : citation.char_end] == citation.text:

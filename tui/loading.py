@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from index.errors import QAError
+from index.errors import CancelledError, IndexLockedError, QAError
 from qa.config import RunConfig
 from tui.display import one_line
 
@@ -26,9 +26,9 @@ def default_loader(config: RunConfig, embedder: Embedder | None = None, explicit
     bringing it up to date first when files were added, changed or removed since it was built."""
 
     def load(progress, cancelled, rebuild: bool = False):
+        # deferred: numpy, the model and the store load here in the worker, after the first frame
         from index.builder import pending_changes
         from index.embedder import make_embedder
-        from index.errors import CancelledError, IndexLockedError
         from index.stores import open_store
         from qa.service import check_paths, index_corpus, open_engine
 

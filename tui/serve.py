@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp_jinja2
+import click
 import jinja2
 from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
@@ -226,8 +227,6 @@ def page_url(host: str, port: int, token: str | None) -> str:
 
 def serve_chat(argv: list[str], host: str, port: int, token: str | None) -> None:
     """Serve the chat that argv starts until Ctrl-C. Off loopback a token is required: one is made if none is given."""
-    import click
-
     if token is not None and not token.strip():
         raise InputError("The token is empty.", "Give a --token with some characters, or none for a random one.")
     if token is None and not is_loopback(host):

@@ -29,7 +29,7 @@ class SettingsActions:
         self.k = k
 
     def action_cycle_mode(self) -> None:
-        from qa.engine import MODES
+        from qa.settings import MODES  # deferred: the first frame does not need it
 
         self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
 

@@ -51,7 +51,7 @@ class FileWatch:
     @work(thread=True, group="feed", exit_on_error=False)
     def open_feed(self) -> None:
         """Start the change notifications (importing watchfiles and watching every folder takes a while)."""
-        from qa.service import open_change_feed, ready_feed
+        from qa.service import open_change_feed, ready_feed  # deferred: numpy; loads in the worker
 
         feed = ready_feed(open_change_feed(self.config, on_change=lambda: self.post_message(FilesNotified())))
         if feed is not None:
@@ -85,6 +85,7 @@ class FileWatch:
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def compare_files(self, engine: Engine, changed_paths: frozenset[str] | None = None) -> None:
         """Compare the files (only changed_paths, if given) with engine's index."""
+        # deferred: numpy; loads in the worker
         from index.builder import changes_since
         from qa.service import FULL_CHECK_SECONDS, look_at_folders, watch_pause
 

@@ -17,7 +17,9 @@ from textual.widgets import Input, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from index.errors import CancelledError
+from index.errors import CancelledError, InputError
+from qa.questions import load_questions
+from qa.settings import MODES
 from tui.bench_display import coverage_note, drill_down, is_problem, outcome_row, summary_text
 from tui.loading import describe
 
@@ -102,8 +104,6 @@ class BenchScreen(ModalScreen[BenchClosed]):
     only_problems: reactive[bool] = reactive(False, init=False)
 
     def __init__(self, engine, path: Path | None, previous: BenchRun | None = None, mode: str = "hybrid") -> None:
-        from qa.engine import MODES
-
         super().__init__()
         self.engine = engine
         self.modes: tuple[str, ...] = MODES
@@ -156,9 +156,7 @@ class BenchScreen(ModalScreen[BenchClosed]):
 
     @work(thread=True, exclusive=True, group="bench", exit_on_error=False)
     def run_bench(self, path: Path, questions: tuple[Question, ...] | None, modes: tuple[str, ...]) -> None:
-        from index.errors import InputError
-        from qa.bench import bench_questions
-        from qa.questions import load_questions
+        from qa.bench import bench_questions  # deferred: numpy; loads with the first bench, in its worker
 
         worker = get_current_worker()
         if questions is None:

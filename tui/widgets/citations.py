@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 from qa.results import Answer, Citation
 from tui.display import passage_text
 from tui.messages import CitationChosen
+from tui.widgets.question_input import QuestionInput
 
 
 class CitationList(OptionList):
@@ -27,8 +28,6 @@ class CitationList(OptionList):
         """Typing a letter that is not a key of this list starts a new question instead of being lost."""
         bound = {key for binding in self.BINDINGS for key in binding.key.split(",")} | {"question_mark", "space"}
         if event.is_printable and event.character and event.key not in bound:
-            from tui.widgets.question_input import QuestionInput
-
             box = self.app.query_one(QuestionInput)
             box.focus()
             box.insert_text_at_cursor(event.character)
@@ -76,6 +75,29 @@ class CitationList(OptionList):
         if self.highlighted is None or not self.answer.passages:
             return None
         return self.answer.passages[self.highlighted].citation
+
+    _wrapped_at = -1
+    """The width the options' lines were last wrapped at."""
+
+    def render_lines(self, crop):
+        # OptionList re-wraps its options on Resize, which arrives after the first frame at a new width: that frame
+        # would show them cut at the old width (opening or closing the source pane changes the column's width).
+        if self.size.width != self._wrapped_at:
+            self._wrapped_at = self.size.width
+            self._option_render_cache.clear()
+            self._line_cache.clear()
+        return super().render_lines(crop)
+
+    def selection_rows(self) -> tuple[int, int] | None:
+        """The screen row where the highlighted option starts, and its height (None: nothing highlighted)."""
+        if self.highlighted is None:
+            return None
+        try:
+            # OptionList's own map from option to lines (what its scroll_to_highlight uses).
+            line, height = self._index_to_line[self.highlighted], self._heights[self.highlighted]
+        except (AttributeError, KeyError):  # a Textual without that map: the whole list
+            return self.region.y, self.region.height
+        return self.content_region.y + line - round(self.scroll_offset.y), height
 
     @on(OptionList.OptionHighlighted)
     def _moved(self, event: OptionList.OptionHighlighted) -> None:
