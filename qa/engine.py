@@ -256,21 +256,20 @@ class Engine:
 
 
 def rerank_by_answer(passages: list[Passage], choice: AnswerChoice, weight: float) -> list[Passage]:
-    """The answer model re-ranks the passages it read: each by its ranking score + weight x its best sentence's
-    logit. They keep the places they held among themselves; the others (unread, stale) stay where they were."""
+    """The answer model re-ranks the passages it read by their ranking score + weight x their best sentence's
+    logit (kept in `scores.answer`). They keep the places they held among themselves; the others (unread,
+    stale) stay where they were, so a passage the model found nothing in never drops below one it did not read."""
     if weight <= 0 or not choice.read:
         return passages
-    read_ids = list(dict.fromkeys(p.chunk_id for p in choice.read_passages))
     best: dict[int, float] = {}
     for sentence in choice.read:
         chunk_id = choice.read_passages[sentence.passage_index].chunk_id
         best[chunk_id] = max(best.get(chunk_id, -np.inf), sentence.logit)
-    by_id = {p.chunk_id: p for p in passages}
-    order = sorted(read_ids, key=lambda c: -(by_id[c].scores.score + weight * best.get(c, -np.inf)))
     slots = [i for i, p in enumerate(passages) if p.chunk_id in best]
+    read = sorted((passages[i] for i in slots), key=lambda p: -(p.scores.score + weight * best[p.chunk_id]))
     result = list(passages)
-    for slot, chunk_id in zip(slots, [c for c in order if c in best]):
-        result[slot] = by_id[chunk_id]
+    for slot, p in zip(slots, read):
+        result[slot] = replace(p, scores=replace(p.scores, answer=best[p.chunk_id]))
     return [replace(p, rank=i) for i, p in enumerate(result, 1)]
 
 

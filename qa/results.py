@@ -52,6 +52,9 @@ class Scores:
     sentence; only for the top passages re-ranked in hybrid mode."""
     ranking: float | None = None
     """What the order follows when it is not `fused`: fused plus the late-interaction bonus."""
+    answer: float | None = None
+    """The answer model's best logit among the passage's sentences; only for the passages it read, which are
+    ordered among themselves by score + a weight (qa/answer_model/calibration.json "rerank") x this."""
 
     @property
     def score(self) -> float:
@@ -154,6 +157,7 @@ class Answer:
                         "dense": round(p.scores.dense, 6),
                         "fused": round(p.scores.fused, 6),
                         **({"late": round(p.scores.late, 6)} if p.scores.late is not None else {}),
+                        **({"answer": round(p.scores.answer, 6)} if p.scores.answer is not None else {}),
                     },
                     "also_in": [cite(c) for c in p.also_in],
                 }

@@ -77,9 +77,9 @@ def check_payload(root: Path, payload: dict, question: str, k: int) -> None:
     for p in passages:
         assert PASSAGE_KEYS <= set(p)
         check_citation(root, p)
-        assert {"bm25", "dense", "fused"} <= set(p["scores"]) <= {"bm25", "dense", "fused", "late"}
+        assert {"bm25", "dense", "fused"} <= set(p["scores"]) <= {"bm25", "dense", "fused", "late", "answer"}
         assert all(type(v) is float for v in p["scores"].values())
-        # the score the order follows: fused, plus the late-interaction bonus (<= rerank_weight) for re-ranked passages
+        # the score: fused, plus the late-interaction bonus (<= rerank_weight) for re-ranked passages
         assert type(p["score"]) is float
         if "late" in p["scores"]:
             assert p["scores"]["fused"] <= p["score"] <= p["scores"]["fused"] + RetrievalSettings().rerank_weight + 1e-6
@@ -89,8 +89,12 @@ def check_payload(root: Path, payload: dict, question: str, k: int) -> None:
         for other in p["also_in"]:
             check_citation(root, other)
             assert other["source"] != p["source"]
-    fused = [p["score"] for p in passages]
-    assert fused == sorted(fused, reverse=True)
+    # the order: by score, except that the passages the answer model read are ordered among themselves by
+    # score + rerank x their best sentence's logit
+    weight = Calibration.bundled().rerank
+    unread = [p["score"] for p in passages if "answer" not in p["scores"]]
+    read = [p["score"] + weight * p["scores"]["answer"] for p in passages if "answer" in p["scores"]]
+    assert unread == sorted(unread, reverse=True) and read == sorted(read, reverse=True)
 
 
 @pytest.fixture
