@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS qa.passages (
     char_end bigint NOT NULL, line_start int NOT NULL, line_end int NOT NULL, n_tokens int NOT NULL,
     n_terms int NOT NULL, text text NOT NULL, text_sha256 text
 );
-ALTER TABLE qa.passages ADD COLUMN IF NOT EXISTS text_sha256 text;
 CREATE INDEX IF NOT EXISTS passages_doc ON qa.passages (doc_id);
 CREATE TABLE IF NOT EXISTS qa.units (
     id bigserial PRIMARY KEY, doc_id bigint NOT NULL, char_start bigint NOT NULL, char_end bigint NOT NULL,
@@ -70,6 +69,20 @@ CREATE INDEX IF NOT EXISTS unit_postings_term ON qa.unit_postings (term) INCLUDE
 CREATE INDEX IF NOT EXISTS unit_postings_doc ON qa.unit_postings (doc_id);
 """
 # qa.unit_vectors (id, doc_id, embedding vector(dim)) is made by the first writer that knows the dimension.
+_HAS_HASHES = (
+    "SELECT count(*) FROM pg_attribute WHERE attrelid = 'qa.passages'::regclass AND attname = 'text_sha256' "
+    "AND NOT attisdropped"
+)
+
+
+def create_tables(conn) -> None:
+    """The schema, and the passage hash column on a database written before it was kept. ALTER TABLE
+    locks the table even when the column exists, so it runs only when it is missing: an open reader
+    would otherwise block every writer."""
+    conn.execute(TABLES)
+    if not conn.execute(_HAS_HASHES).fetchone()[0]:
+        conn.execute("ALTER TABLE qa.passages ADD COLUMN text_sha256 text")
+
 
 _PASSAGES = (
     "SELECT p.id, p.doc_id, d.source, p.ordinal, p.char_start, p.char_end, p.line_start, p.line_end, p.n_tokens, "
@@ -208,11 +221,9 @@ class PgCatalog:
         )
 
     def passage_hashes(self, passage_ids: Sequence[int]) -> dict[int, str]:
-        has_column = self._rows(
-            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'qa.passages'::regclass AND attname = 'text_sha256' "
-            "AND NOT attisdropped"
-        )[0][0]
-        if not has_column:  # a database written before hashes were kept (a failed query would end the snapshot)
+        if not self._rows(_HAS_HASHES)[0][
+            0
+        ]:  # a database written before hashes were kept (a failed query would end the snapshot)
             return {}
         rows = self._rows(
             "SELECT id, text_sha256 FROM qa.passages WHERE id = ANY(%s) AND text_sha256 IS NOT NULL",

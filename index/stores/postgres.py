@@ -24,7 +24,7 @@ from index.errors import IndexCorruptError, IndexLockedError, IndexMissingError,
 from index.lexical import BM25Settings, analyze, robertson_idf
 from index.manifest import FORMAT_VERSION, BuildInfo, Manifest
 from index.stores.base import Catalog, Hits, Within
-from index.stores.pg_catalog import TABLES, PgCatalog, PgCatalogEditor, copy_rows
+from index.stores.pg_catalog import PgCatalog, PgCatalogEditor, copy_rows, create_tables
 
 EF_SEARCH = 200
 """HNSW candidates per query (raised to k when a query asks for more): benchmarks/bench_postgres.py
@@ -421,7 +421,7 @@ class PostgresStore:
                     f"Another process is writing the index at {_safe(self.url)}.", "Wait for it to finish."
                 )
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            conn.execute(TABLES)
+            create_tables(conn)
             _register_vector(conn)
             update = PgUpdate(conn, _read_manifest(conn))
             try:
