@@ -184,9 +184,15 @@ def main() -> None:
         server.stop()
     print(json.dumps(results, indent=1))
     write_result(args.name, {"server_start_s": server.seconds_to_start, "runs": results})
-    labels, pg_p50, pg_p95, emb_p50, emb_p95 = [], [], [], [], []
+    plot(args.name, results)
+
+
+def plot(name: str, results: list[dict]) -> None:
+    """docs/img/<name>.png: query p50/p95 of both stores per size (PostgreSQL at the store's ef_search), titled
+    with the machine's load (every figure here was taken on a shared 2-core machine)."""
     from index.stores.postgres import EF_SEARCH
 
+    labels, pg_p50, pg_p95, emb_p50, emb_p95 = [], [], [], [], []
     for r in results:
         chosen = next(q for q in r["postgres"]["queries"] if q["ef_search"] == EF_SEARCH)
         labels.append(f"{r['n_passages'] // 1000}k passages")
@@ -194,9 +200,11 @@ def main() -> None:
         pg_p95.append(chosen["query_p95_ms"])
         emb_p50.append(r["embedded"]["queries"][0]["query_p50_ms"])
         emb_p95.append(r["embedded"]["queries"][0]["query_p95_ms"])
+    loads = [f"{r['load_average_at_start'][0]:.1f}-{r['load_average_at_end'][0]:.1f}" for r in results]
     plot_bars(
-        args.name,
-        "Query time through the store seam (BM25 top 100 + vector top 100 + union scores), ms",
+        name,
+        f"Query time through the store seam, ms (ef_search {EF_SEARCH})\n"
+        f"LOADED 2-core machine: load average {', '.join(loads)}",
         labels,
         {"PostgreSQL p50": pg_p50, "PostgreSQL p95": pg_p95, "embedded p50": emb_p50, "embedded p95": emb_p95},
         "ms",
