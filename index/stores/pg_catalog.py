@@ -221,9 +221,8 @@ class PgCatalog:
         )
 
     def passage_hashes(self, passage_ids: Sequence[int]) -> dict[int, str]:
-        if not self._rows(_HAS_HASHES)[0][
-            0
-        ]:  # a database written before hashes were kept (a failed query would end the snapshot)
+        # a database written before hashes were kept has no column (and a failed query would end the snapshot)
+        if not self._rows(_HAS_HASHES)[0][0]:
             return {}
         rows = self._rows(
             "SELECT id, text_sha256 FROM qa.passages WHERE id = ANY(%s) AND text_sha256 IS NOT NULL",
