@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -65,8 +66,15 @@ def build(location: str, passages: list[str], vectors: np.ndarray) -> dict:
         update.start(False, BM25Settings())
         catalog = update.catalog()
         unit_ids: list[int] = []
-        for doc, seg in _documents(passages, vectors.shape[0]):
+        n = vectors.shape[0]
+        for i, (doc, seg) in enumerate(_documents(passages, n)):
             unit_ids.extend(catalog.add_document(doc, seg, 0.0).unit_ids)
+            if (i + 1) % max(1, n // 10) == 0:  # how far a long build got, if it has to be stopped
+                print(
+                    f"  {location[:12]}: {i + 1} documents, {time.perf_counter() - t0:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         update.texts_written()
         t_catalog = time.perf_counter() - t0
         update.add_vectors(np.asarray(unit_ids, dtype=np.int64), vectors)
@@ -82,6 +90,7 @@ def build(location: str, passages: list[str], vectors: np.ndarray) -> dict:
 def query_figures(location: str, claims: list[str], qvecs: np.ndarray, exact: list[set[int]], ef: int | None) -> dict:
     from index.stores import postgres
 
+    default_ef = postgres.EF_SEARCH
     if ef is not None:
         postgres.EF_SEARCH = ef
     snapshot = open_store(location).open()
@@ -109,6 +118,7 @@ def query_figures(location: str, claims: list[str], qvecs: np.ndarray, exact: li
         }
     finally:
         snapshot.close()
+        postgres.EF_SEARCH = default_ef
 
 
 def pg_sizes(url: str) -> dict:
@@ -142,7 +152,7 @@ def run(n: int, server, work: Path, efs: list[int], scifact: Path) -> dict:
     exact = [set((np.argsort(-(vectors @ q), kind="stable")[:10] + 1).tolist()) for q in qvecs[:100]]
 
     url = server.create_database(f"bench_{n}")
-    out: dict = {"n_passages": n, "n_units": n}
+    out: dict = {"n_passages": n, "n_units": n, "load_average_at_start": os.getloadavg()}
     print(f"{n}: building PostgreSQL", file=sys.stderr, flush=True)
     out["postgres"] = {"build": build(url, passages, vectors), "size": pg_sizes(url)}
     out["postgres"]["queries"] = [query_figures(url, claims, qvecs, exact, ef) for ef in efs]
@@ -150,6 +160,7 @@ def run(n: int, server, work: Path, efs: list[int], scifact: Path) -> dict:
     print(f"{n}: building embedded", file=sys.stderr, flush=True)
     out["embedded"] = {"build": build(str(folder), passages, vectors), "size": {"total_mb": folder_mb(folder)}}
     out["embedded"]["queries"] = [query_figures(str(folder), claims, qvecs, exact, None)]
+    out["load_average_at_end"] = os.getloadavg()  # 1, 5, 15 min: how loaded the 2-core machine was
     return out
 
 
@@ -173,17 +184,27 @@ def main() -> None:
         server.stop()
     print(json.dumps(results, indent=1))
     write_result(args.name, {"server_start_s": server.seconds_to_start, "runs": results})
+    plot(args.name, results)
+
+
+def plot(name: str, results: list[dict]) -> None:
+    """docs/img/<name>.png: query p50/p95 of both stores per size (PostgreSQL at the store's ef_search), titled
+    with the machine's load (every figure here was taken on a shared 2-core machine)."""
+    from index.stores.postgres import EF_SEARCH
+
     labels, pg_p50, pg_p95, emb_p50, emb_p95 = [], [], [], [], []
     for r in results:
-        chosen = next(q for q in r["postgres"]["queries"] if q["ef_search"] == 200)
+        chosen = next(q for q in r["postgres"]["queries"] if q["ef_search"] == EF_SEARCH)
         labels.append(f"{r['n_passages'] // 1000}k passages")
         pg_p50.append(chosen["query_p50_ms"])
         pg_p95.append(chosen["query_p95_ms"])
         emb_p50.append(r["embedded"]["queries"][0]["query_p50_ms"])
         emb_p95.append(r["embedded"]["queries"][0]["query_p95_ms"])
+    loads = [f"{r['load_average_at_start'][0]:.1f}-{r['load_average_at_end'][0]:.1f}" for r in results]
     plot_bars(
-        args.name,
-        "Query time through the store seam (BM25 top 100 + vector top 100 + union scores), ms",
+        name,
+        f"Query time through the store seam, ms (ef_search {EF_SEARCH})\n"
+        f"LOADED 2-core machine: load average {', '.join(loads)}",
         labels,
         {"PostgreSQL p50": pg_p50, "PostgreSQL p95": pg_p95, "embedded p50": emb_p50, "embedded p95": emb_p95},
         "ms",

@@ -87,9 +87,15 @@ CREATE TABLE IF NOT EXISTS file_stats (
     ctime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunk_hashes (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL
+);
 """
 # file_stats: the stat of each document's file when it was last read (index/walk.py FileStat).
 # Added without a format change: an index written before it has no rows, so its files are read once.
+# chunk_hashes: index/stores/base.py text_hash of each chunk's text, what a citation is checked against when
+# its file is not reachable. Added without a format change: chunks indexed before it have no hash.
 
 
 @contextlib.contextmanager

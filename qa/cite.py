@@ -1,4 +1,5 @@
-"""Cite: passages and answer spans as citations checked against the file's current contents, duplicates collapsed."""
+"""Cite: passages and answer spans as citations checked against the file's current contents (or, when the file is not
+reachable, the stored text against its hash), duplicates collapsed."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from index.errors import UndecodableError
 from index.readers import read_text
 from index.readers.text import PAGE_BREAK, page_at
-from index.stores.base import PassageRecord
+from index.stores.base import PassageRecord, text_hash
 from index.walk import FileStat
 from qa.dedup import overlap_ratio, resemblance, shingles
 from qa.fusion import Candidate
@@ -31,16 +32,25 @@ class SourceReader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._cache: dict[str, str | None] = {}
+        self._unreachable: set[str] = set()
 
     def text_of(self, source: str) -> str | None:
         """Current text of a source (decoded exactly as the indexer does), or None if unreadable."""
         if source not in self._cache:
             try:
                 text = current_text(self.root / source)
-            except (OSError, UndecodableError):
+            except OSError:  # gone, moved, or on another machine than the store
+                text = None
+                self._unreachable.add(source)
+            except UndecodableError:  # there, but no longer text the indexer would read
                 text = None
             self._cache[source] = text
         return self._cache[source]
+
+    def reachable(self, source: str) -> bool:
+        """Whether the source's file could be read (a file that no longer decodes counts as reachable: changed)."""
+        self.text_of(source)
+        return source not in self._unreachable
 
     def page_at(self, source: str, offset: int) -> int | None:
         """The page of a character of the source's current text (None: no page breaks, or unreadable)."""
@@ -72,23 +82,40 @@ def current_text(path: Path) -> str:
     return text
 
 
+StoredHashes = Callable[[Sequence[int]], Mapping[int, str]]
+"""passage ids -> the hashes of their texts as indexed (index/stores/base.py Catalog.passage_hashes)."""
+
+
+def check_passage(p: PassageRecord, reader: SourceReader, stored_hashes: StoredHashes | None) -> tuple[bool, str]:
+    """(current, check): against the file when it is reachable ("file"); otherwise the stored text against the
+    hash recorded when it was indexed ("hash"), or nothing to check it against ("none": not current)."""
+    if reader.reachable(p.source):
+        return reader.is_current(p.source, p.char_start, p.char_end, p.text), "file"
+    stored = stored_hashes([p.id]).get(p.id) if stored_hashes is not None else None
+    if stored is None:
+        return False, "none"
+    return stored == text_hash(p.text), "hash"
+
+
 def cite_passages(
     ranked: Sequence[Candidate],
     records: Mapping[int, PassageRecord],
     reader: SourceReader,
     k: int,
     duplicate_resemblance: float,
+    stored_hashes: StoredHashes | None = None,
 ) -> list[Passage]:
-    """The first k distinct passages of ranked, each cited and checked against its file (stale when its
-    text changed). A passage overlapping a kept one of the same document by half is dropped; one whose
-    shingles resemble a kept one of another document is listed in its also_in."""
+    """The first k distinct passages of ranked, each cited and checked (check_passage: against its file, or
+    its stored hash when the file is not reachable; stale when the check fails). A passage overlapping a
+    kept one of the same document by half is dropped; one whose shingles resemble a kept one of another
+    document is listed in its also_in."""
     kept: list[tuple[Candidate, Citation, frozenset, list[Citation]]] = []
     for cand in ranked:
         if len(kept) >= k:
             break
         p = records[cand.chunk_id]
         source, c0, c1, text = p.source, p.char_start, p.char_end, p.text
-        current = reader.is_current(source, c0, c1, text)
+        current, check = check_passage(p, reader, stored_hashes)
         cite = Citation(
             source,
             p.line_start,
@@ -97,7 +124,8 @@ def cite_passages(
             c1,
             text,
             stale=not current,
-            page=reader.page_at(source, c0) if current else None,
+            page=reader.page_at(source, c0) if current and check == "file" else None,
+            check=check,
         )
         sh = shingles(text)
         duplicate = False

@@ -167,7 +167,8 @@ class Engine:
         qvec: np.ndarray | None = None,
         reader: SourceReader | None = None,
     ) -> list[Passage]:
-        """Top-k passages, near-duplicates collapsed, citations verified against the files."""
+        """Top-k passages, near-duplicates collapsed, citations verified against the files (or against the stored
+        texts' hashes where a file is not reachable)."""
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise InputError(f"Unknown mode '{mode}'.", f"Use one of: {', '.join(MODES)}.")
@@ -179,7 +180,8 @@ class Engine:
             ranked = self.rerank(question, ranked)
         window = ranked[: max(4 * k, 20)]
         records = self.index.catalog.passages([c.chunk_id for c in window])
-        return cite_passages(window, records, reader, k, self.settings.duplicate_resemblance)
+        catalog = self.index.catalog
+        return cite_passages(window, records, reader, k, self.settings.duplicate_resemblance, catalog.passage_hashes)
 
     # -- answer -----------------------------------------------------------------
 

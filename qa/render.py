@@ -23,11 +23,25 @@ class PipeConsole(Console):
         raise BrokenPipeError
 
 
+def check_note(c: Citation) -> str | None:
+    """What the check of a quote found, when it is not the usual "matches the file" (qa/cite.py check_passage)."""
+    if c.check == "hash":
+        return (
+            "NOT VERIFIED: file not reachable, and the stored text does not match its hash"
+            if c.stale
+            else "verified by the stored text's hash (file not reachable)"
+        )
+    if c.check == "none":
+        return "NOT VERIFIED: file not reachable, and no stored hash to check against (run qa index)"
+    return "STALE: file changed since indexing, run qa index" if c.stale else None
+
+
 def _cite_label(c: Citation) -> Text:
     label = Text(f"{safe_line(c.label)}", style="bold cyan")
     label.append(f"  chars {c.char_start}-{c.char_end}", style="dim")
-    if c.stale:
-        label.append("  STALE: file changed since indexing, run qa index", style="bold red")
+    note = check_note(c)
+    if note is not None:
+        label.append(f"  {note}", style="bold red" if c.stale else "dim")
     return label
 
 

@@ -24,9 +24,15 @@ class Citation:
     text: str
     """The quoted text, equal to file_text[char_start:char_end] when not stale."""
     stale: bool = False
-    """The file changed (or vanished) since indexing: the quote no longer matches it."""
+    """The check failed: the file changed since indexing (the quote no longer matches it), or, the file not
+    being reachable, the stored text does not match its hash or there is no hash to check it against."""
     page: int | None = None
-    """1-based page the quote starts on, for a document with page breaks (PDFs); None otherwise."""
+    """1-based page the quote starts on, for a document with page breaks (PDFs); None otherwise (and when
+    the file is not reachable)."""
+    check: str = "file"
+    """What the quote was checked against: "file" (the file's current text), "hash" (the file is not
+    reachable: the stored text against the hash recorded when it was indexed), "none" (the file is not
+    reachable and the index has no hash for it: not verified, so stale)."""
 
     @property
     def label(self) -> str:
@@ -134,6 +140,7 @@ class Answer:
                 "char_end": c.char_end,
                 "text": c.text,
                 "stale": c.stale,
+                "check": c.check,
                 "page": c.page,
             }
 

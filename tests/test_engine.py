@@ -174,10 +174,11 @@ def test_changed_file_is_flagged_stale_and_never_quoted_wrongly(engine_factory, 
     assert "changed since indexing (harbour.txt): run qa index" in out.getvalue()
 
 
-def test_deleted_file_is_flagged_stale(engine, corpus):
+def test_a_deleted_file_is_checked_by_the_stored_hash(engine, corpus):
     (corpus / "space.txt").unlink()
     passages = engine.search("comet Jupiter tail", k=2)
-    assert passages[0].citation.source == "space.txt" and passages[0].citation.stale
+    cite = passages[0].citation
+    assert cite.source == "space.txt" and (cite.check, cite.stale) == ("hash", False)
     assert engine.document_text("space.txt") is None
 
 

@@ -55,7 +55,9 @@ def one_line(text: str, limit: int = 200) -> str:
 def label_text(citation: Citation) -> Text:
     label = Text(display_text(citation.label), style=LABEL)
     if citation.stale:
-        label.append("  STALE", style="bold red")
+        label.append("  STALE" if citation.check == "file" else "  NOT VERIFIED (file not reachable)", style="bold red")
+    elif citation.check == "hash":
+        label.append("  verified by stored hash (file not reachable)", style="dim")
     return label
 
 

@@ -14,6 +14,7 @@ sources into them), None for the whole index.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
     from index.manifest import BuildInfo, Manifest
     from index.readers import Document
     from index.walk import FileStat
+
+
+def text_hash(text: str) -> str:
+    """sha256 of a passage's text (UTF-8; a lone surrogate from a decoding is kept as it is)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
 
 Within = frozenset[int] | None
 """Document ids a search is restricted to; None: every document."""
@@ -178,6 +185,11 @@ class Catalog(Protocol):
 
     def sources_of(self, passage_ids: Sequence[int]) -> dict[int, str]:
         """passage id -> its document's source."""
+        ...
+
+    def passage_hashes(self, passage_ids: Sequence[int]) -> dict[int, str]:
+        """passage id -> text_hash of its text as indexed (none for a passage indexed before hashes were kept):
+        what a citation is checked against when its file is not reachable."""
         ...
 
     def segmentation(self, doc_id: int) -> StoredSegmentation: ...

@@ -8,6 +8,7 @@ scored in SQL with the statistics of the rows as they are (index/stores/postgres
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -24,6 +25,7 @@ from index.stores.base import (
     StoredSegmentation,
     UnitRecord,
     Within,
+    text_hash,
 )
 from index.walk import FileStat
 
@@ -38,7 +40,7 @@ CREATE TABLE IF NOT EXISTS qa.documents (
 CREATE TABLE IF NOT EXISTS qa.passages (
     id bigserial PRIMARY KEY, doc_id bigint NOT NULL, ordinal int NOT NULL, char_start bigint NOT NULL,
     char_end bigint NOT NULL, line_start int NOT NULL, line_end int NOT NULL, n_tokens int NOT NULL,
-    n_terms int NOT NULL, text text NOT NULL
+    n_terms int NOT NULL, text text NOT NULL, text_sha256 text
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON qa.passages (doc_id);
 CREATE TABLE IF NOT EXISTS qa.units (
@@ -67,19 +69,48 @@ CREATE INDEX IF NOT EXISTS unit_postings_term ON qa.unit_postings (term) INCLUDE
 CREATE INDEX IF NOT EXISTS unit_postings_doc ON qa.unit_postings (doc_id);
 """
 # qa.unit_vectors (id, doc_id, embedding vector(dim)) is made by the first writer that knows the dimension.
+_HAS_HASHES = (
+    "SELECT count(*) FROM pg_attribute WHERE attrelid = 'qa.passages'::regclass AND attname = 'text_sha256' "
+    "AND NOT attisdropped"
+)
+
+
+def create_tables(conn) -> None:
+    """The schema, and the passage hash column on a database written before it was kept. ALTER TABLE
+    locks the table even when the column exists, so it runs only when it is missing: an open reader
+    would otherwise block every writer."""
+    conn.execute(TABLES)
+    if not conn.execute(_HAS_HASHES).fetchone()[0]:
+        conn.execute("ALTER TABLE qa.passages ADD COLUMN text_sha256 text")
+
 
 _PASSAGES = (
     "SELECT p.id, p.doc_id, d.source, p.ordinal, p.char_start, p.char_end, p.line_start, p.line_end, p.n_tokens, "
     "p.text FROM qa.passages p JOIN qa.documents d ON d.id = p.doc_id"
 )
 _UNITS = "SELECT id, doc_id, char_start, char_end, n_tokens, text FROM qa.units"
+_FLUSH_ROWS = 200_000
+"""Passages and units buffered before their rows are sent (bounds the writer's memory on a large build)."""
 _ID_BLOCK = 4096
 """Ids taken from a sequence at a time (unused ones are skipped: ids are never reused)."""
+
+
+def _posting_key(row: tuple) -> tuple[str, int]:
+    return row[0], row[1]
 
 
 def row_terms(text: str, settings: BM25Settings) -> Counter:
     """A row's BM25 terms with their counts; a row without terms has EMPTY_ROW, as in the embedded store."""
     return Counter(analyze(text, settings) or [EMPTY_ROW])
+
+
+def copy_rows(conn, target: str, types: Sequence[str], rows) -> None:
+    """COPY rows into target ("table (columns)") in PostgreSQL's binary format: no text to format on this side
+    nor to parse on the server's (types: the columns' type names, in order)."""
+    with conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
 
 
 class PgCatalog:
@@ -189,6 +220,16 @@ class PgCatalog:
             )
         )
 
+    def passage_hashes(self, passage_ids: Sequence[int]) -> dict[int, str]:
+        # a database written before hashes were kept has no column (and a failed query would end the snapshot)
+        if not self._rows(_HAS_HASHES)[0][0]:
+            return {}
+        rows = self._rows(
+            "SELECT id, text_sha256 FROM qa.passages WHERE id = ANY(%s) AND text_sha256 IS NOT NULL",
+            ([int(i) for i in passage_ids],),
+        )
+        return dict(rows)
+
     def segmentation(self, doc_id: int) -> StoredSegmentation:
         units = tuple(UnitRecord(*row) for row in self._rows(f"{_UNITS} WHERE doc_id = %s ORDER BY id", (doc_id,)))
         passages = tuple(
@@ -212,14 +253,27 @@ class PgCatalogEditor(PgCatalog):
         """Document of each unit added in this update (the vectors are stored with it, for filters)."""
         self._pools: dict[str, list[int]] = {}
         self._buffer: dict[str, list[tuple]] = {}
+        self._buffered = 0
+        self.copy_seconds = 0.0
+        """Time spent sending rows (COPY), for the build's timings."""
 
     _COLUMNS = {
         "documents": "id, source, path, sha256, encoding, n_chars, indexed_at",
-        "passages": "id, doc_id, ordinal, char_start, char_end, line_start, line_end, n_tokens, n_terms, text",
+        "passages": "id, doc_id, ordinal, char_start, char_end, line_start, line_end, n_tokens, n_terms, text, "
+        "text_sha256",
         "units": "id, doc_id, char_start, char_end, n_tokens, n_terms, text",
         "passage_units": "passage_id, unit_id, doc_id",
         "passage_postings": "term, id, doc_id, tf, len",
         "unit_postings": "term, id, doc_id, tf, len",
+    }
+
+    _TYPES = {
+        "documents": ("int8", "text", "text", "text", "text", "int8", "float8"),
+        "passages": ("int8", "int8", "int4", "int8", "int8", "int4", "int4", "int4", "int4", "text", "text"),
+        "units": ("int8", "int8", "int8", "int8", "int4", "int4", "text"),
+        "passage_units": ("int8", "int8", "int8"),
+        "passage_postings": ("text", "int8", "int8", "int4", "int4"),
+        "unit_postings": ("text", "int8", "int8", "int4", "int4"),
     }
 
     def _rows(self, sql: str, params=None) -> list[tuple]:
@@ -238,12 +292,14 @@ class PgCatalogEditor(PgCatalog):
 
     def flush(self) -> None:
         """Send the buffered rows."""
-        buffer, self._buffer = self._buffer, {}
+        t = time.perf_counter()
+        buffer, self._buffer, self._buffered = self._buffer, {}, 0
         for table, rows in buffer.items():
+            if table.endswith("_postings"):  # in index order: each B-tree page is filled once, not revisited
+                rows.sort(key=_posting_key)
             if rows:
-                with self.conn.cursor().copy(f"COPY qa.{table} ({self._COLUMNS[table]}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                copy_rows(self.conn, f"qa.{table} ({self._COLUMNS[table]})", self._TYPES[table], rows)
+        self.copy_seconds += time.perf_counter() - t
 
     def delete_documents(self, doc_ids: Sequence[int]) -> None:
         ids = [int(i) for i in doc_ids]
@@ -292,10 +348,14 @@ class PgCatalogEditor(PgCatalog):
                     chunk.n_tokens,
                     n_terms,
                     chunk.text,
+                    text_hash(chunk.text),
                 )
             )
             buffer.setdefault("passage_postings", []).extend((t, pid, doc_id, tf, n_terms) for t, tf in terms.items())
             buffer.setdefault("passage_units", []).extend((pid, unit_ids[m], doc_id) for m in sorted(set(members)))
+        self._buffered += len(segmentation.units) + len(segmentation.chunks)
+        if self._buffered >= _FLUSH_ROWS:
+            self.flush()
         return AddedDocument(doc_id, tuple(unit_ids), tuple(passage_ids))
 
     def move_documents(self, paths: Mapping[str, str]) -> None:
@@ -307,6 +367,9 @@ class PgCatalogEditor(PgCatalog):
         self.flush()
         gone = list(forget) + list(stats)
         self.conn.execute("DELETE FROM qa.file_stats WHERE source = ANY(%s)", (gone,))
-        with self.conn.cursor().copy("COPY qa.file_stats (source, size, mtime_ns, ctime_ns, inode) FROM STDIN") as cp:
-            for source, st in stats.items():
-                cp.write_row((source, st.size, st.mtime_ns, st.ctime_ns, st.inode))
+        copy_rows(
+            self.conn,
+            "qa.file_stats (source, size, mtime_ns, ctime_ns, inode)",
+            ("text", "int8", "int8", "int8", "int8"),
+            [(source, st.size, st.mtime_ns, st.ctime_ns, st.inode) for source, st in stats.items()],
+        )

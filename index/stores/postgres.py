@@ -24,7 +24,7 @@ from index.errors import IndexCorruptError, IndexLockedError, IndexMissingError,
 from index.lexical import BM25Settings, analyze, robertson_idf
 from index.manifest import FORMAT_VERSION, BuildInfo, Manifest
 from index.stores.base import Catalog, Hits, Within
-from index.stores.pg_catalog import TABLES, PgCatalog, PgCatalogEditor
+from index.stores.pg_catalog import PgCatalog, PgCatalogEditor, copy_rows, create_tables
 
 EF_SEARCH = 200
 """HNSW candidates per query (raised to k when a query asks for more): benchmarks/bench_postgres.py
@@ -303,6 +303,7 @@ class PgUpdate:
 
     def texts_written(self) -> None:
         self.catalog().flush()
+        self.timings["copy_texts"] = self.catalog().copy_seconds
 
     def add_vectors(self, unit_ids: np.ndarray, vectors: np.ndarray) -> None:
         t = time.perf_counter()
@@ -311,9 +312,9 @@ class PgUpdate:
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(unit_ids):
             self._vector_table(vectors.shape[1])
-            with self.conn.cursor().copy("COPY qa.unit_vectors (id, doc_id, embedding) FROM STDIN") as copy:
-                for uid, vec in zip(np.asarray(unit_ids).tolist(), vectors):
-                    copy.write_row((uid, editor.unit_doc[uid], "[" + ",".join(map(repr, vec.tolist())) + "]"))
+            ids = np.asarray(unit_ids).tolist()
+            rows = ((uid, editor.unit_doc[uid], vec) for uid, vec in zip(ids, vectors))
+            copy_rows(self.conn, "qa.unit_vectors (id, doc_id, embedding)", ("int8", "int8", "vector"), rows)
         self.timings["save_vectors"] = self.timings.get("save_vectors", 0.0) + time.perf_counter() - t
 
     def _vector_table(self, dim: int) -> None:
@@ -420,7 +421,7 @@ class PostgresStore:
                     f"Another process is writing the index at {_safe(self.url)}.", "Wait for it to finish."
                 )
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            conn.execute(TABLES)
+            create_tables(conn)
             _register_vector(conn)
             update = PgUpdate(conn, _read_manifest(conn))
             try:

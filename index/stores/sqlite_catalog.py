@@ -19,6 +19,7 @@ from index.stores.base import (
     StoredSegmentation,
     UnitRecord,
     Within,
+    text_hash,
 )
 from index.walk import FileStat
 
@@ -179,6 +180,20 @@ class SqliteCatalog:
             )
         return out
 
+    def passage_hashes(self, passage_ids: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        try:
+            for batch in _batches(passage_ids):
+                out.update(
+                    self.conn.execute(
+                        f"SELECT chunk_id, sha256 FROM chunk_hashes WHERE chunk_id IN ({_marks(batch)})", batch
+                    )
+                )
+        except sqlite3.OperationalError as exc:  # an index written before hashes were kept has no such table
+            if "no such table" not in str(exc):
+                raise
+        return out
+
     def segmentation(self, doc_id: int) -> StoredSegmentation:
         units = tuple(
             UnitRecord(*row) for row in self.conn.execute(f"{_UNITS} WHERE doc_id = ? ORDER BY id", (doc_id,))
@@ -214,6 +229,10 @@ class SqliteCatalogEditor(SqliteCatalog):
             )
         conn.executemany(
             "DELETE FROM chunk_units WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)",
+            [(i,) for i in doc_ids],
+        )
+        conn.executemany(
+            "DELETE FROM chunk_hashes WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)",
             [(i,) for i in doc_ids],
         )
         conn.executemany("DELETE FROM units WHERE doc_id = ?", [(i,) for i in doc_ids])
@@ -255,6 +274,9 @@ class SqliteCatalogEditor(SqliteCatalog):
             conn.executemany(
                 "INSERT INTO chunk_units(chunk_id, unit_id) VALUES (?, ?)",
                 [(c.lastrowid, unit_ids[m]) for m in members],
+            )
+            conn.execute(
+                "INSERT INTO chunk_hashes(chunk_id, sha256) VALUES (?, ?)", (c.lastrowid, text_hash(chunk.text))
             )
             passage_ids.append(c.lastrowid)
             self.fresh_passages[c.lastrowid] = chunk.text
