@@ -205,7 +205,7 @@ class Engine:
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         choice = self.answer_choice(question, qvec, passages)
-        if choice is not None:
+        if choice is not None and self.answer_model is not None:  # without the model the "logits" are cosines
             passages = rerank_by_answer(passages, choice, self.calibration.rerank)
         best = _cited(choice, passages)
         timings["extract"] = (time.perf_counter() - t) * 1000
