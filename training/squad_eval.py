@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answer_metrics import roc_auc
 from training.squad_data import Question
 
 
@@ -24,8 +25,6 @@ class Record:
     """The chosen sentence is from the question's article and covers a gold answer."""
     confidence: float
     features: tuple[float, ...]
-    answer_hit: bool = False
-    """The chosen sentence's passage covers a gold answer (hit@1 when that passage is shown first)."""
     read: tuple[tuple[float, ...], ...] = ()
     """Per sentence the answer model read: logit, cosine, coverage, its passage's fused score, whether it
     covers a gold answer, whether its passage does (1.0/0.0), its passage's index among the top passages, and
@@ -52,38 +51,32 @@ def ask_all(engine, questions: list[Question], kind_of, k: int = 5) -> list[Reco
         qvec = engine.embedder.embed([q.text])[0]
         passages = engine.search(q.text, k, "hybrid", qvec=qvec)
         kind = kind_of(q)
-        hit = None
-        if kind == "answerable":
-            for p in passages:
-                c = p.citation
-                if c.source == q.article and any(c.char_start <= s and e <= c.char_end for s, e in q.answer_spans):
-                    hit = p.rank
-                    break
-        choice = engine.answer_choice(q.text, qvec, passages)
-        right = answer_hit = False
-        if choice is not None and kind == "answerable":
-            right = choice.passage.citation.source == q.article and any(
-                choice.char_start <= s and e <= choice.char_end for s, e in q.answer_spans
+
+        def covers(source: str, start: int, end: int, q=q, kind=kind) -> bool:
+            """The span is in the question's article and holds one of its gold answers."""
+            return (
+                kind == "answerable" and source == q.article and any(start <= s and e <= end for s, e in q.answer_spans)
             )
-            c = choice.passage.citation
-            answer_hit = c.source == q.article and any(c.char_start <= s and e <= c.char_end for s, e in q.answer_spans)
+
+        hit = next(
+            (p.rank for p in passages if covers(p.citation.source, p.citation.char_start, p.citation.char_end)), None
+        )
+        choice = engine.answer_choice(q.text, qvec, passages)
+        right = choice is not None and covers(choice.passage.citation.source, choice.char_start, choice.char_end)
         read = []
         for r in choice.read if choice is not None else ():
-            c = passages[r.passage_index].citation
-            ours = kind == "answerable" and c.source == q.article
-            covers = ours and any(r.char_start <= s and e <= r.char_end for s, e in q.answer_spans)
-            holds = ours and any(c.char_start <= s and e <= c.char_end for s, e in q.answer_spans)
-            fused = passages[r.passage_index].scores.fused
+            passage = passages[r.passage_index]
+            c = passage.citation
             read.append(
                 (
                     r.logit,
                     r.cosine,
                     r.coverage,
-                    fused,
-                    float(covers),
-                    float(holds),
+                    passage.scores.fused,
+                    float(covers(c.source, r.char_start, r.char_end)),
+                    float(covers(c.source, c.char_start, c.char_end)),
                     r.passage_index,
-                    passages[r.passage_index].scores.score,
+                    passage.scores.score,
                 )
             )
         records.append(
@@ -93,7 +86,6 @@ def ask_all(engine, questions: list[Question], kind_of, k: int = 5) -> list[Reco
                 right,
                 choice.confidence if choice is not None else 0.0,
                 choice.features if choice is not None else (),
-                answer_hit,
                 tuple(read),
             )
         )
@@ -101,11 +93,9 @@ def ask_all(engine, questions: list[Question], kind_of, k: int = 5) -> list[Reco
 
 
 def auc(pos, neg) -> float:
-    pos, neg = np.asarray(pos, dtype=float), np.asarray(neg, dtype=float)
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
+    """qa bench's ROC AUC (qa/answer_metrics.py) over any sequences of numbers; nan when a side is empty."""
+    value = roc_auc([float(x) for x in pos], [float(x) for x in neg])
+    return float("nan") if value is None else value
 
 
 def metrics(records: list[Record], threshold: float, unanswerable: str, rerank: float = 0.0) -> dict[str, float]:
@@ -149,7 +139,6 @@ def load(path: Path) -> list[Record]:
                 d["right"],
                 d["confidence"],
                 tuple(d["features"]),
-                d.get("answer_hit", False),
                 tuple(tuple(r) for r in d.get("read", ())),
             )
         )
@@ -169,7 +158,6 @@ def rechoose(record: Record, choice: tuple[float, float], calibration) -> Record
         bool(best[4]),
         calibration.confidence(features),
         features,
-        bool(best[5]),
         record.read,
     )
 

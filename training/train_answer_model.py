@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.squad_data import DEFAULT_DATA, ROOT, Corpus, Miner, load_questions, split  # noqa: E402
+from training.squad_eval import auc  # noqa: E402
 
 SEED = 13
 LAYERS = 3
@@ -100,20 +101,6 @@ def read_groups(name: str) -> list[dict]:
 
 
 # -- training --------------------------------------------------------------------------------------------
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(score of a positive > score of a negative), ties counted half."""
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    allv = np.concatenate([pos, neg])
-    ranks = allv.argsort().argsort().astype(float) + 1
-    # average ranks for ties
-    _, inv, counts = np.unique(allv, return_inverse=True, return_counts=True)
-    sums = np.zeros(len(counts))
-    np.add.at(sums, inv, ranks)
-    ranks = (sums / counts)[inv]
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def candidate_metrics(groups: list[dict], logits: list[np.ndarray]) -> dict[str, float]:
