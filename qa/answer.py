@@ -159,11 +159,8 @@ def answer_span(
         for i, lg in zip(near, logits)
     )
     cited = passage.citation
-    ranked = [
-        SentenceCandidate(p, s.char_start, s.char_end, s.text, float(cosines[i]), float(covers[i]), 0.0)
-        for i, (p, s) in enumerate(items)
-    ]
-    top = with_what_follows_a_heading(ranked[best], ranked, cited.char_start, cited.text)
+    candidates = [SentenceCandidate(p, s.char_start, s.char_end, s.text) for p, s in items]
+    top = with_what_follows_a_heading(candidates[best], candidates, cited.char_start, cited.text)
     text = cited.text[top.char_start - cited.char_start : top.char_end - cited.char_start]
     return AnswerChoice(
         passage=passage,

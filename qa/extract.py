@@ -13,15 +13,12 @@ from index.normalize import WORD, fold
 
 @dataclass(frozen=True)
 class SentenceCandidate:
-    """One sentence of a top passage with the features the answer stage read."""
+    """One sentence of a top passage: which passage (its index among those read), its span and its text."""
 
     passage_index: int
     char_start: int
     char_end: int
     text: str
-    dense: float
-    coverage: float
-    score: float
 
 
 def highlight_spans(question: str, sentence: str) -> tuple[tuple[int, int], ...]:
