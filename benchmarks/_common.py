@@ -16,10 +16,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 IMAGES = REPO / "docs" / "img"
-SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run as `python benchmarks/x.py` from a checkout
+
+from training.squad_data import shared_dataset  # noqa: E402
+
+SCIFACT = shared_dataset("scifact")
 
 
 def median(values: Iterable[float]) -> float:

@@ -23,13 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, percentile, plot_bars, rss_mb, write_result  # noqa: E402
+from _common import percentile, plot_bars, rss_mb, shared_dataset, write_result  # noqa: E402
 
-SQUAD = next(
-    (p / "shared" / "datasets" / "squad2" for p in REPO.parents if (p / "shared" / "datasets" / "squad2").is_dir()),
-    REPO.parent / "shared" / "datasets" / "squad2",
-)
-"""../shared/datasets/squad2 beside the checkout (or beside a folder holding it, as for a git worktree)."""
+SQUAD = shared_dataset("squad2")
 STAGES = ("ask", "render", "total")
 
 

@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent.parent / "shared" / "datasets" / "squad2"
+
+
+def shared_dataset(name: str) -> Path:
+    """../shared/datasets/NAME beside the checkout, or beside a folder holding it (as for a git worktree)."""
+    wanted = Path("shared") / "datasets" / name
+    return next((p / wanted for p in ROOT.parents if (p / wanted).is_dir()), ROOT.parent / wanted)
+
+
+DEFAULT_DATA = shared_dataset("squad2")
 SPLIT = Path(__file__).with_name("squad_split.json")
 
 # The dataset's own sentence rule: . ! ? followed by a space and a capital or a digit.
