@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from tui_helpers import ask, fake_app, screen_text, settle, sync, write_demo_corpus
+from tui_helpers import ask, fake_app, held_loader, screen_text, settle, sync, write_demo_corpus
 
 from tui.widgets.citations import CitationList
 from tui.widgets.question_input import QuestionInput
@@ -39,16 +37,7 @@ async def test_ask_shows_answer_and_numbered_citations(corpus):
 
 @sync
 async def test_question_typed_before_ready_waits_and_is_answered(corpus, fake_embedder):
-    from qa.config import RunConfig
-    from tui.app import default_loader
-
-    release = threading.Event()
-    inner = default_loader(RunConfig(corpus=(corpus,)), fake_embedder)
-
-    def slow_loader(progress, cancelled, rebuild=False):
-        release.wait(10)
-        return inner(progress, cancelled, rebuild)
-
+    slow_loader, release = held_loader(corpus, fake_embedder)
     app = fake_app(corpus, engine_loader=slow_loader)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from tui_helpers import ask, fake_app, screen_text, settle, static_text, sync, write_demo_corpus
+from tui_helpers import ask, fake_app, held_loader, screen_text, settle, static_text, sync, write_demo_corpus
 
 from tui.widgets.turn import TurnView
 
@@ -47,16 +45,7 @@ async def test_each_turn_shows_its_mode_and_filter_as_text(corpus):
 @sync
 async def test_a_queued_turn_is_asked_with_the_settings_it_shows(corpus, fake_embedder):
     """A question typed while the index loads keeps the filter it was typed under."""
-    from qa.config import RunConfig
-    from tui.app import default_loader
-
-    release = threading.Event()
-    inner = default_loader(RunConfig(corpus=(corpus,)), fake_embedder)
-
-    def slow_loader(progress, cancelled, rebuild=False):
-        release.wait(10)
-        return inner(progress, cancelled, rebuild)
-
+    slow_loader, release = held_loader(corpus, fake_embedder)
     app = fake_app(corpus, engine_loader=slow_loader)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

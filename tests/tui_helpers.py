@@ -85,6 +85,24 @@ def fake_app(corpus: Path, embedder=None, **kwargs):
     )
 
 
+def held_loader(corpus: Path, embedder):
+    """An engine loader that waits until `release.set()` (at most 10 s) before loading: the chat is up and
+    usable while its index is still loading. Returns (loader, release)."""
+    import threading
+
+    from qa.config import RunConfig
+    from tui.app import default_loader
+
+    release = threading.Event()
+    inner = default_loader(RunConfig(corpus=(corpus,)), embedder)
+
+    def loader(progress, cancelled, rebuild=False):
+        release.wait(10)
+        return inner(progress, cancelled, rebuild)
+
+    return loader, release
+
+
 def prebuild(corpus: Path, embedder=None) -> Path:
     """Index corpus where the app will look for it, so the app opens it without a first-run build."""
     from fakes import HashingEmbedder
