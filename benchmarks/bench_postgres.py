@@ -8,10 +8,12 @@ What is real and what is synthetic:
   passage: the vector table and HNSW index are then that much larger than here);
 - vectors: synthetic, drawn around 2,000 random centres (bench_query_latency.py clustered_vectors),
   queries drawn the same way; the real model is not run (embedding time is the same for both stores);
-- BM25 queries: the SciFact test claims, through each store's own BM25 (SQL postings vs bm25s arrays).
+- BM25 queries: the SciFact test claims, through each store's own BM25 (postings in segments, scored in
+  numpy, vs bm25s arrays read column by column).
 Both stores are written through the same StoreUpdate calls the builder makes and read through the same
 Snapshot calls the engine makes (index/stores/base.py). The PostgreSQL server is the throwaway one of
-tests/pg_server.py (fsync off, default shared_buffers 128 MB), on the same 2-core machine.
+tests/pg_server.py (fsync on, default shared_buffers 128 MB; the HNSW build's maintenance_work_mem from
+QA_PG_MAINTENANCE_WORK_MEM), on the same 2-core machine.
 
 One query (end to end through the seam, without the model): the passage BM25 top 100, the vector
 top 100 and the scores of the union (vector score of every candidate unit, BM25 score of every
@@ -189,7 +191,7 @@ def main() -> None:
 
 def plot(name: str, results: list[dict]) -> None:
     """docs/img/<name>.png: query p50/p95 of both stores per size (PostgreSQL at the store's ef_search), titled
-    with the machine's load (every figure here was taken on a shared 2-core machine)."""
+    with the machine's load."""
     from index.stores.postgres import EF_SEARCH
 
     labels, pg_p50, pg_p95, emb_p50, emb_p95 = [], [], [], [], []
@@ -204,7 +206,7 @@ def plot(name: str, results: list[dict]) -> None:
     plot_bars(
         name,
         f"Query time through the store seam, ms (ef_search {EF_SEARCH})\n"
-        f"LOADED 2-core machine: load average {', '.join(loads)}",
+        f"2-core machine, load average {', '.join(loads)}",
         labels,
         {"PostgreSQL p50": pg_p50, "PostgreSQL p95": pg_p95, "embedded p50": emb_p50, "embedded p95": emb_p95},
         "ms",

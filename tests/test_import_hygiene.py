@@ -133,6 +133,8 @@ STORE_IMPLEMENTATIONS = {
     "index/stores/sqlite_catalog.py",
     "index/stores/postgres.py",
     "index/stores/pg_catalog.py",
+    "index/stores/pg_lexical.py",
+    "index/stores/pg_copy.py",
 }
 """The embedded and PostgreSQL stores: the only modules that may touch FAISS, SQL and BM25 arrays."""
 STORE_INTERNALS = (
@@ -151,6 +153,8 @@ STORE_INTERNALS = (
     "pgvector",
     "index.stores.postgres",
     "index.stores.pg_catalog",
+    "index.stores.pg_lexical",
+    "index.stores.pg_copy",
 )
 STORE_NAMES = re.compile(r"\b(LexicalIndex|ColumnLexical|DenseIndex|LoadedIndex|load_index)\b|\.conn\b|\.execute\(")
 NOT_THE_INDEX = {

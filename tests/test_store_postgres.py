@@ -12,8 +12,8 @@ import pytest
 from conftest import DATA, SEEDS
 
 from index.builder import build_index
-from index.errors import IndexMissingError, StoreUnavailableError
-from index.stores import open_store
+from index.errors import IndexCorruptError, IndexMissingError, StoreUnavailableError
+from index.stores import open_store, pg_lexical
 from index.stores.postgres import PostgresStore
 from qa.engine import Engine
 from qa.evaluate import evaluate_engine
@@ -40,36 +40,43 @@ def _queries() -> list[str]:
     return [json.loads(line)["text"] for line in lines] + ["Hollande Putin coalition", "the the of", "zzzz unknown"]
 
 
-def _keyed_scores(snapshot, lexical_name: str, query: str) -> dict[tuple, float]:
-    """BM25 score of every passage (or unit), keyed by (source, char_start, char_end): ids differ by store."""
+def _row_keys(snapshot, lexical_name: str) -> dict[int, tuple]:
+    """Each passage's (or unit's) id -> (source, char_start, char_end): ids differ by store."""
     catalog = snapshot.catalog
     if lexical_name == "passage_lexical":
-        rows = {p.id: (p.source, p.char_start, p.char_end) for p in catalog.all_passages()}
-    else:
-        sources = {d.id: d.source for d in catalog.documents()}
-        rows = {u.id: (sources[u.doc_id], u.char_start, u.char_end) for u in catalog.all_units()}
+        return {p.id: (p.source, p.char_start, p.char_end) for p in catalog.all_passages()}
+    sources = {d.id: d.source for d in catalog.documents()}
+    return {u.id: (sources[u.doc_id], u.char_start, u.char_end) for u in catalog.all_units()}
+
+
+def _keyed_scores(snapshot, lexical_name: str, rows: dict[int, tuple], query: str) -> dict[tuple, float]:
+    """BM25 score of every passage (or unit), keyed by (source, char_start, char_end)."""
     ids = sorted(rows)
     scores = getattr(snapshot, lexical_name).query(query).score(ids)
     return {rows[i]: float(s) for i, s in zip(ids, scores)}
 
 
 def _assert_same_bm25(embedded_location, pg_location) -> None:
+    """Every row's score equal bit for bit, and the same top 10 in the same order."""
     embedded, pg = open_store(embedded_location).open(), open_store(pg_location).open()
     try:
         for name in ("passage_lexical", "unit_lexical"):
             assert getattr(embedded, name).num_docs == getattr(pg, name).num_docs
+            rows_e, rows_p = _row_keys(embedded, name), _row_keys(pg, name)
             positive = 0
             for query in _queries():
-                want, got = _keyed_scores(embedded, name, query), _keyed_scores(pg, name, query)
+                want, got = _keyed_scores(embedded, name, rows_e, query), _keyed_scores(pg, name, rows_p, query)
                 assert want.keys() == got.keys()
                 keys = sorted(want)
-                a = np.asarray([want[k] for k in keys])
-                b = np.asarray([got[k] for k in keys])
-                np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=query)
+                a = np.asarray([want[k] for k in keys], dtype=np.float32)
+                b = np.asarray([got[k] for k in keys], dtype=np.float32)
+                np.testing.assert_array_equal(b, a, err_msg=query)
                 positive += int((a > 0).sum())
-                # the same top 10, in the same order (scores within rounding of each other)
                 top_e, top_p = getattr(embedded, name).query(query).top(10), getattr(pg, name).query(query).top(10)
-                np.testing.assert_allclose(top_p.scores, top_e.scores, rtol=1e-5, atol=1e-6)
+                np.testing.assert_array_equal(top_p.scores, top_e.scores)
+                assert [rows_p[i] for i in top_p.ids] == [rows_e[i] for i in top_e.ids], query
+            for term in ("tumour", "cell", "hollande", "zzzz"):
+                assert getattr(pg, name).document_frequency(term) == getattr(embedded, name).document_frequency(term)
             assert positive > 100  # the queries do match: the comparison is not one of zeros
     finally:
         embedded.close()
@@ -93,6 +100,61 @@ def test_bm25_scores_equal_the_embedded_store_before_and_after_an_update(
         report = build_index([scifact_corpus], location, fake_embedder)
         assert (report.new, report.changed, report.removed) == (1, 1, 20)
     _assert_same_bm25(embedded, pg_url)
+
+
+def _lexical_tables(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Segments and removed rows per kind."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        segments = dict(conn.execute("SELECT kind, count(*) FROM qa.lexical_segments GROUP BY kind").fetchall())
+        removed = dict(conn.execute("SELECT kind, count(*) FROM qa.lexical_removed GROUP BY kind").fetchall())
+    return segments, removed
+
+
+def test_bm25_segments_merge_and_removed_rows_stay_hidden(scifact_corpus, tmp_path, pg_url, fake_embedder, monkeypatch):
+    """Updates add a segment each and record removed rows; past MAX_SEGMENTS the smaller ones merge, and
+    past REMOVED_SHARE every segment is rewritten without the removed rows. Scores stay equal throughout."""
+    monkeypatch.setattr(pg_lexical, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(pg_lexical, "REMOVED_SHARE", 1.0)  # removed rows stay in the segments, hidden
+    embedded = tmp_path / "index"
+    for location in (embedded, pg_url):
+        build_index([scifact_corpus], location, fake_embedder)
+    files = sorted(scifact_corpus.glob("scifact_*.txt"))
+    seen = []
+    for round_ in range(3):
+        files[round_].unlink()
+        files[10 + round_].write_text(f"Round {round_}: arginine in tumour cells, rewritten.", encoding="utf-8")
+        (scifact_corpus / f"new{round_}.txt").write_text(f"New abstract {round_} on tau in neurons.", encoding="utf-8")
+        for location in (embedded, pg_url):
+            build_index([scifact_corpus], location, fake_embedder)
+        _assert_same_bm25(embedded, pg_url)
+        seen.append(_lexical_tables(pg_url))
+    segments, removed = zip(*seen)
+    assert [s["passage"] for s in segments] == [2, 2, 2]  # 1 + 1, then 3 merged to 2, twice
+    counts = [r["passage"] for r in removed]  # the passages of one removed and one changed document a round
+    assert 0 < counts[0] < counts[1] < counts[2]
+    monkeypatch.setattr(pg_lexical, "REMOVED_SHARE", 0.01)
+    files[20].unlink()
+    for location in (embedded, pg_url):
+        build_index([scifact_corpus], location, fake_embedder)
+    _assert_same_bm25(embedded, pg_url)
+    assert _lexical_tables(pg_url) == ({"passage": 1, "unit": 1}, {})
+
+
+def test_an_index_written_with_postings_rows_asks_for_a_rebuild(scifact_corpus, pg_url, fake_embedder):
+    import psycopg
+
+    build_index([scifact_corpus], pg_url, fake_embedder)
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("DELETE FROM qa.meta WHERE key = 'lexical_format'")
+    with pytest.raises(IndexCorruptError, match="older layout") as err:
+        PostgresStore(pg_url).open()
+    assert "qa index --rebuild" in err.value.one_line()
+    with pytest.raises(IndexCorruptError, match="older layout"):
+        build_index([scifact_corpus], pg_url, fake_embedder)
+    build_index([scifact_corpus], pg_url, fake_embedder, rebuild=True)
+    PostgresStore(pg_url).open().close()
 
 
 def test_an_unreachable_server_and_an_empty_database_are_one_line_errors(pg_url):

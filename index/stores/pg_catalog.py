@@ -2,8 +2,7 @@
 
 Passages keep their char/line spans as columns (the page is found from the document's text when a
 passage is cited, as in the embedded store). Each passage and unit records its BM25 length (analysed
-terms), and the postings tables hold (term, row, document, term count, row length), so BM25 is
-scored in SQL with the statistics of the rows as they are (index/stores/postgres.py PgLexical).
+terms); their postings are written in segments by index/stores/pg_lexical.py.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import numpy as np
 from index.chunker import Segmentation
 from index.lexical import EMPTY_ROW, BM25Settings, analyze
 from index.readers import Document
+from index.stores import pg_lexical
 from index.stores.base import (
     AddedDocument,
     DocumentRecord,
@@ -27,6 +27,7 @@ from index.stores.base import (
     Within,
     text_hash,
 )
+from index.stores.pg_copy import copy_rows
 from index.walk import FileStat
 
 SCHEMA = "qa"
@@ -57,16 +58,6 @@ CREATE TABLE IF NOT EXISTS qa.file_stats (
     source text PRIMARY KEY, size bigint NOT NULL, mtime_ns bigint NOT NULL, ctime_ns bigint NOT NULL,
     inode bigint NOT NULL
 );
-CREATE TABLE IF NOT EXISTS qa.passage_postings (
-    term text NOT NULL, id bigint NOT NULL, doc_id bigint NOT NULL, tf int NOT NULL, len int NOT NULL
-);
-CREATE INDEX IF NOT EXISTS passage_postings_term ON qa.passage_postings (term) INCLUDE (id, doc_id, tf, len);
-CREATE INDEX IF NOT EXISTS passage_postings_doc ON qa.passage_postings (doc_id);
-CREATE TABLE IF NOT EXISTS qa.unit_postings (
-    term text NOT NULL, id bigint NOT NULL, doc_id bigint NOT NULL, tf int NOT NULL, len int NOT NULL
-);
-CREATE INDEX IF NOT EXISTS unit_postings_term ON qa.unit_postings (term) INCLUDE (id, doc_id, tf, len);
-CREATE INDEX IF NOT EXISTS unit_postings_doc ON qa.unit_postings (doc_id);
 """
 # qa.unit_vectors (id, doc_id, embedding vector(dim)) is made by the first writer that knows the dimension.
 _HAS_HASHES = (
@@ -82,6 +73,7 @@ def create_tables(conn) -> None:
     conn.execute(TABLES)
     if not conn.execute(_HAS_HASHES).fetchone()[0]:
         conn.execute("ALTER TABLE qa.passages ADD COLUMN text_sha256 text")
+    pg_lexical.create_tables(conn)
 
 
 _PASSAGES = (
@@ -91,26 +83,15 @@ _PASSAGES = (
 _UNITS = "SELECT id, doc_id, char_start, char_end, n_tokens, text FROM qa.units"
 _FLUSH_ROWS = 200_000
 """Passages and units buffered before their rows are sent (bounds the writer's memory on a large build)."""
+_SEGMENT_ROWS = 250_000
+"""Rows of one kind whose postings make a BM25 segment (more rows: fewer segments, more writer memory)."""
 _ID_BLOCK = 4096
 """Ids taken from a sequence at a time (unused ones are skipped: ids are never reused)."""
-
-
-def _posting_key(row: tuple) -> tuple[str, int]:
-    return row[0], row[1]
 
 
 def row_terms(text: str, settings: BM25Settings) -> Counter:
     """A row's BM25 terms with their counts; a row without terms has EMPTY_ROW, as in the embedded store."""
     return Counter(analyze(text, settings) or [EMPTY_ROW])
-
-
-def copy_rows(conn, target: str, types: Sequence[str], rows) -> None:
-    """COPY rows into target ("table (columns)") in PostgreSQL's binary format: no text to format on this side
-    nor to parse on the server's (types: the columns' type names, in order)."""
-    with conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(list(types))
-        for row in rows:
-            copy.write_row(row)
 
 
 class PgCatalog:
@@ -254,6 +235,10 @@ class PgCatalogEditor(PgCatalog):
         self._pools: dict[str, list[int]] = {}
         self._buffer: dict[str, list[tuple]] = {}
         self._buffered = 0
+        vocabulary: dict[str, int] = {}
+        terms: list[str] = []
+        self._postings = {kind: pg_lexical.SegmentBuffer(vocabulary, terms) for kind in pg_lexical.KINDS}
+        self._rows_of = dict.fromkeys(pg_lexical.KINDS, 0)
         self.copy_seconds = 0.0
         """Time spent sending rows (COPY), for the build's timings."""
 
@@ -263,8 +248,6 @@ class PgCatalogEditor(PgCatalog):
         "text_sha256",
         "units": "id, doc_id, char_start, char_end, n_tokens, n_terms, text",
         "passage_units": "passage_id, unit_id, doc_id",
-        "passage_postings": "term, id, doc_id, tf, len",
-        "unit_postings": "term, id, doc_id, tf, len",
     }
 
     _TYPES = {
@@ -272,8 +255,6 @@ class PgCatalogEditor(PgCatalog):
         "passages": ("int8", "int8", "int4", "int8", "int8", "int4", "int4", "int4", "int4", "text", "text"),
         "units": ("int8", "int8", "int8", "int8", "int4", "int4", "text"),
         "passage_units": ("int8", "int8", "int8"),
-        "passage_postings": ("text", "int8", "int8", "int4", "int4"),
-        "unit_postings": ("text", "int8", "int8", "int4", "int4"),
     }
 
     def _rows(self, sql: str, params=None) -> list[tuple]:
@@ -290,15 +271,18 @@ class PgCatalogEditor(PgCatalog):
         taken, self._pools[table] = pool[:n], pool[n:]
         return taken
 
-    def flush(self) -> None:
-        """Send the buffered rows."""
+    def flush(self, segments: bool = False) -> None:
+        """Send the buffered rows; segments: also write the buffered postings as BM25 segments (else only
+        a kind with _SEGMENT_ROWS rows: an update's segment is written once, at its end)."""
         t = time.perf_counter()
         buffer, self._buffer, self._buffered = self._buffer, {}, 0
         for table, rows in buffer.items():
-            if table.endswith("_postings"):  # in index order: each B-tree page is filled once, not revisited
-                rows.sort(key=_posting_key)
             if rows:
                 copy_rows(self.conn, f"qa.{table} ({self._COLUMNS[table]})", self._TYPES[table], rows)
+        for kind, postings in self._postings.items():
+            if len(postings) and (segments or self._rows_of[kind] >= _SEGMENT_ROWS):
+                pg_lexical.write_segment(self.conn, kind, postings.rows())
+                self._rows_of[kind] = 0
         self.copy_seconds += time.perf_counter() - t
 
     def delete_documents(self, doc_ids: Sequence[int]) -> None:
@@ -306,7 +290,8 @@ class PgCatalogEditor(PgCatalog):
         if not ids:
             return
         self.flush()
-        for table in ("passage_postings", "unit_postings", "passage_units", "passages", "units"):
+        pg_lexical.record_removed(self.conn, ids)
+        for table in ("passage_units", "passages", "units"):
             self.conn.execute(f"DELETE FROM qa.{table} WHERE doc_id = ANY(%s)", (ids,))
         if self._has_vectors():
             self.conn.execute("DELETE FROM qa.unit_vectors WHERE doc_id = ANY(%s)", (ids,))
@@ -330,7 +315,7 @@ class PgCatalogEditor(PgCatalog):
             buffer.setdefault("units", []).append(
                 (uid, doc_id, unit.char_start, unit.char_end, unit.n_tokens, n_terms, text)
             )
-            buffer.setdefault("unit_postings", []).extend((t, uid, doc_id, tf, n_terms) for t, tf in terms.items())
+            self._postings["unit"].add(uid, terms, n_terms)
             self.unit_doc[uid] = doc_id
         passage_ids = self._ids("passages", len(segmentation.chunks))
         for pid, chunk, members in zip(passage_ids, segmentation.chunks, segmentation.members):
@@ -351,9 +336,11 @@ class PgCatalogEditor(PgCatalog):
                     text_hash(chunk.text),
                 )
             )
-            buffer.setdefault("passage_postings", []).extend((t, pid, doc_id, tf, n_terms) for t, tf in terms.items())
+            self._postings["passage"].add(pid, terms, n_terms)
             buffer.setdefault("passage_units", []).extend((pid, unit_ids[m], doc_id) for m in sorted(set(members)))
         self._buffered += len(segmentation.units) + len(segmentation.chunks)
+        self._rows_of["unit"] += len(segmentation.units)
+        self._rows_of["passage"] += len(segmentation.chunks)
         if self._buffered >= _FLUSH_ROWS:
             self.flush()
         return AddedDocument(doc_id, tuple(unit_ids), tuple(passage_ids))

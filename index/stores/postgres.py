@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
+import os
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import IndexCorruptError, IndexLockedError, IndexMissingError, StoreUnavailableError
-from index.lexical import BM25Settings, analyze, robertson_idf
+from index.lexical import BM25Settings
 from index.manifest import FORMAT_VERSION, BuildInfo, Manifest
+from index.stores import pg_lexical
 from index.stores.base import Catalog, Hits, Within
-from index.stores.pg_catalog import PgCatalog, PgCatalogEditor, copy_rows, create_tables
+from index.stores.pg_catalog import PgCatalog, PgCatalogEditor, create_tables
+from index.stores.pg_copy import copy_rows
+from index.stores.pg_lexical import PgLexical
 
 EF_SEARCH = 200
 """HNSW candidates per query (raised to k when a query asks for more): benchmarks/bench_postgres.py
@@ -32,6 +35,15 @@ measures recall@10 against exact search at this value."""
 _LOCK_KEY = zlib.crc32(b"qa-store-writer")
 """The advisory lock a writer holds (per database)."""
 _MISSING_HINT = "Build it: qa index PATH --store URL"
+_OLD_FORMAT = "The index in this database keeps its BM25 postings in an older layout."
+_REBUILD_HINT = "Rebuild it: qa index --rebuild PATH --store URL"
+MAINTENANCE_WORK_MEM = "1GB"
+"""Memory for building the HNSW index (QA_PG_MAINTENANCE_WORK_MEM): a graph larger than this is built
+much more slowly, partly on disk. About 2 KB per vector with the default m = 16."""
+
+
+def maintenance_work_mem() -> str:
+    return os.environ.get("QA_PG_MAINTENANCE_WORK_MEM") or MAINTENANCE_WORK_MEM
 
 
 def _connect(url: str, **options):
@@ -146,89 +158,6 @@ class PgVectors:
         pass
 
 
-class PgLexicalQuery:
-    """BM25 of one query, scored in SQL from the postings: each term's posting scores are bm25s's lucene
-    formula in float32 (as index/lexical_delta.py term_scores), summed per row."""
-
-    def __init__(self, lexical: PgLexical, text: str) -> None:
-        self._lexical = lexical
-        terms = analyze(text, lexical.settings)
-        df = lexical.frequencies(terms)
-        n = lexical.num_docs
-        # duplicated query terms count again, as in the embedded store
-        self._terms = [t for t in terms if df.get(t, 0) > 0]
-        self._weights = [float(np.float32(robertson_idf(n, df[t]))) for t in self._terms]
-
-    def _select(self, where: str, params: dict, tail: str = "") -> list[tuple]:
-        lex = self._lexical
-        k1, b = lex.settings.k1, lex.settings.b
-        sql = (
-            "SELECT p.id, sum(((q.w * (p.tf::float8 / ((%(k1)s * (%(one_b)s + %(b)s * p.len::float8 / %(avg)s)) "
-            "+ p.tf::float8)))::float4)::float8)::float4 AS s "
-            f"FROM unnest(%(terms)s::text[], %(w)s::float8[]) AS q(term, w) JOIN qa.{lex.table} p ON p.term = q.term "
-            f"WHERE p.term = ANY(%(terms)s) {where} GROUP BY p.id {tail}"
-        )
-        values = dict(params, k1=k1, b=b, one_b=1 - b, avg=lex.avg_length, terms=self._terms, w=self._weights)
-        return lex.conn.execute(sql, values).fetchall()
-
-    def top(self, k: int, within: Within = None) -> Hits:
-        if not self._terms or k <= 0:
-            return Hits.empty()
-        where, params = ("AND p.doc_id = ANY(%(docs)s)", {"docs": sorted(within)}) if within is not None else ("", {})
-        rows = self._select(where, dict(params, k=k), "ORDER BY s DESC, p.id LIMIT %(k)s")
-        rows = [r for r in rows if r[1] > 0]
-        return Hits(np.asarray([r[0] for r in rows], dtype=np.int64), np.asarray([r[1] for r in rows], np.float32))
-
-    def score(self, ids: Sequence[int]) -> np.ndarray:
-        wanted = [int(i) for i in ids]
-        out = np.zeros(len(wanted), dtype=np.float32)
-        if not self._terms or not wanted:
-            return out
-        found = dict(self._select("AND p.id = ANY(%(ids)s)", {"ids": wanted}))
-        for i, row_id in enumerate(wanted):
-            out[i] = found.get(row_id, 0.0)
-        return out
-
-
-class PgLexical:
-    """BM25 over qa.passages or qa.units (their postings table), N and the mean length read once per snapshot."""
-
-    def __init__(self, conn, table: str, rows: str, settings: BM25Settings) -> None:
-        self.conn = conn
-        self.table = table
-        self.settings = settings
-        n, total = conn.execute(f"SELECT count(*), coalesce(sum(n_terms), 0) FROM qa.{rows}").fetchone()
-        self._n = int(n)
-        self.avg_length = total / n if n else math.nan
-
-    @property
-    def num_docs(self) -> int:
-        return self._n
-
-    def frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        unique = sorted(set(terms))
-        if not unique:
-            return {}
-        return dict(
-            self.conn.execute(
-                f"SELECT term, count(*) FROM qa.{self.table} WHERE term = ANY(%s) GROUP BY term", (unique,)
-            ).fetchall()
-        )
-
-    def document_frequency(self, term: str) -> int:
-        return self.frequencies([term]).get(term, 0)
-
-    def idf(self, terms: Sequence[str]) -> dict[str, float]:
-        df = self.frequencies(terms)
-        return {t: robertson_idf(self._n, df.get(t, 0)) for t in terms}
-
-    def query(self, text: str) -> PgLexicalQuery:
-        return PgLexicalQuery(self, text)
-
-    def close(self) -> None:
-        pass
-
-
 def _begin_snapshot(conn) -> None:
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
@@ -243,8 +172,8 @@ class PgSnapshot:
         self.catalog = PgCatalog(conn)
         self.vectors = PgVectors(conn, manifest.dim)
         settings = manifest.bm25_settings()
-        self.passage_lexical = PgLexical(conn, "passage_postings", "passages", settings)
-        self.unit_lexical = PgLexical(conn, "unit_postings", "units", settings)
+        self.passage_lexical = PgLexical(conn, "passage", settings)
+        self.unit_lexical = PgLexical(conn, "unit", settings)
 
     @property
     def root(self) -> Path:
@@ -281,6 +210,8 @@ class PgUpdate:
         self._editor: PgCatalogEditor | None = None
         self._bm25 = BM25Settings()
         self._committed = False
+        self.merged: dict[str, str] = {}
+        """What finish merged of the BM25 segments, per kind."""
 
     def start(self, keep: bool, bm25: BM25Settings) -> None:
         self._bm25 = bm25
@@ -288,9 +219,13 @@ class PgUpdate:
         if not keep:  # DELETE, not TRUNCATE: readers keep seeing the old rows until commit (MVCC)
             for table in ("documents", "passages", "units", "passage_units", "file_stats"):
                 self.conn.execute(f"DELETE FROM qa.{table}")
-            for table in ("passage_postings", "unit_postings", "unit_vectors"):
-                if _has_table(self.conn, f"qa.{table}"):
-                    self.conn.execute(f"DELETE FROM qa.{table}")
+            if _has_table(self.conn, "qa.unit_vectors"):
+                self.conn.execute("DELETE FROM qa.unit_vectors")
+            pg_lexical.clear(self.conn)
+            # BM25 postings as rows, before segments: nothing reads them any more
+            self.conn.execute("DROP TABLE IF EXISTS qa.passage_postings, qa.unit_postings")
+        elif self.previous is not None and not pg_lexical.check_format(self.conn):
+            raise IndexCorruptError(_OLD_FORMAT, _REBUILD_HINT)
 
     @contextlib.contextmanager
     def read_previous(self) -> Iterator[Catalog]:
@@ -302,7 +237,7 @@ class PgUpdate:
         return self._editor
 
     def texts_written(self) -> None:
-        self.catalog().flush()
+        self.catalog().flush(segments=True)
         self.timings["copy_texts"] = self.catalog().copy_seconds
 
     def add_vectors(self, unit_ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -334,18 +269,22 @@ class PgUpdate:
 
     def finish(self, built: BuildInfo) -> Manifest:
         editor = self.catalog()
-        editor.flush()
+        editor.flush(segments=True)
+        t = time.perf_counter()
+        merged = pg_lexical.finish(self.conn)
+        self.timings["bm25_segments"] = time.perf_counter() - t
+        self.merged = merged
         self._vector_table(built.dim)
         t = time.perf_counter()
         # built once the first rows are in (faster than row by row), then kept up to date by inserts
-        self.conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        self.conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem(),))
         self.conn.execute(
             "CREATE INDEX IF NOT EXISTS unit_vectors_hnsw ON qa.unit_vectors USING hnsw (embedding vector_ip_ops)"
         )
         self.timings["hnsw"] = time.perf_counter() - t
         t = time.perf_counter()
-        # fresh statistics, so the planner reads the postings by term (not a scan) from the first query on
-        self.conn.execute("ANALYZE qa.passage_postings, qa.unit_postings, qa.passages, qa.units, qa.passage_units")
+        # fresh statistics, so the planner uses the indexes from the first query on
+        self.conn.execute("ANALYZE qa.lexical_postings, qa.passages, qa.units, qa.passage_units")
         self.timings["analyze"] = time.perf_counter() - t
         manifest = Manifest(
             **asdict(built),
@@ -395,6 +334,8 @@ class PostgresStore:
                 raise IndexMissingError(f"No index at {_safe(self.url)}.", _MISSING_HINT)
             if not _has_table(conn, "qa.unit_vectors"):
                 raise IndexCorruptError(f"The index at {_safe(self.url)} has no vectors table.", _MISSING_HINT)
+            if not pg_lexical.check_format(conn):
+                raise IndexCorruptError(_OLD_FORMAT, _REBUILD_HINT)
             _register_vector(conn)
             return PgSnapshot(self.url, conn, manifest)
         except BaseException:
