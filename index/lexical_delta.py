@@ -17,7 +17,6 @@ order, then the delta's. Row ids only grow (SQLite AUTOINCREMENT), so new rows a
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 from collections import OrderedDict
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.bm25_scoring import METHODS, length_norm, term_scores
 from index.files import link_or_copy
 from index.lexical import BM25Settings
 from index.lexical_build import (
@@ -55,9 +55,6 @@ costs more per posting than reading stored scores: on a base this large a delta 
 than the update time it saves (benchmarks/bench_bm25_delta.py measures both)."""
 CACHE_POSTINGS = 2_000_000
 """Scored postings a DeltaScorer keeps (12 bytes each: 24 MB at most), least recently used dropped."""
-METHODS = ("lucene", "robertson", "atire")
-"""Methods whose score of a row without the term is zero: the ones scored column by column
-(index/lexical_column.py)."""
 
 
 def write_delta(
@@ -120,40 +117,6 @@ def write_delta(
         write_term_lines(folder / DELTA_TERMS, rows.terms)
         np.save(folder / DELTA_ROWS, rows.offsets, allow_pickle=False)  # last: its presence marks a delta
     return True
-
-
-def idf(method: str, df: int, n: int) -> float:
-    """bm25s's IDF (bm25s/scoring.py, _score_idf_*), for the column-scored methods."""
-    if method == "lucene":
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
-    if method == "atire":
-        return math.log(n / df)
-    inner = (n - df + 0.5) / (df + 0.5)  # robertson, negative IDFs clipped as bm25s does by default
-    return math.log(inner if inner >= 1 else 1)
-
-
-def length_norm(l_d: np.ndarray, l_avg, k1: float, b: float) -> np.ndarray:
-    """k1 * ((1 - b) + b * l_d / l_avg) per row (l_d int64, l_avg float64): the part of bm25s's
-    term-frequency component that depends on the row alone, computed once per row."""
-    return k1 * ((1 - b) + b * l_d / l_avg)
-
-
-def term_scores(method: str, tf: np.ndarray, norm: np.ndarray, df: int, n: int, k1: float) -> np.ndarray:
-    """float32 scores of one term's postings (norm: length_norm of each posting's row): what
-    bm25_arrays stores for them, by the same operations on the same dtypes. bm25s/scoring.py's
-    _score_tfc_* without importing bm25s, which imports scipy (slow) on the query path; the
-    denominators group as there (1 - b + x is (1 - b) + x)."""
-    weight = float(np.float32(idf(method, df, n)))  # bm25s keeps IDFs as float32
-    if method == "atire":
-        tf_array = tf.astype(np.float32)
-        tfc = (tf_array * (k1 + 1)) / (tf_array + norm)  # the numerator is a float32 product there
-    else:  # robertson; lucene uses robertson's. Counts are small integers: as float64 they are the
-        # float32 values bm25s upcasts, so the same operations run in place, with fewer passes.
-        tf_array = tf.astype(np.float64)
-        tfc = norm + tf_array
-        np.divide(tf_array, tfc, out=tfc)
-    tfc *= weight
-    return tfc.astype(np.float32)
 
 
 class DeltaScorer:

@@ -10,10 +10,11 @@ import random
 import numpy as np
 import pytest
 
+from index.bm25_scoring import idf, length_norm, term_scores
 from index.lexical import BM25Settings
 from index.lexical_build import DELTA_FILES, DELTA_ROWS, analyze_rows, has_delta, row_terms, update_postings, write_bm25
 from index.lexical_column import ColumnLexical, load_lexical
-from index.lexical_delta import idf, length_norm, term_scores, write_delta
+from index.lexical_delta import write_delta
 from tests.test_lexical_build import WORDS, random_text, same_files
 
 

@@ -5,7 +5,7 @@ the rows' ids (int64), the term's count in each (int32) and each row's length in
 little-endian in bytea. A build writes a segment per batch of rows; an update writes a segment for
 the rows it adds and records the ids of the rows it removes in qa.lexical_removed, so neither touches
 the postings of other rows. A query reads one row per segment and query term (an index look-up each,
-not a row per posting) and scores the postings with index/lexical_delta.py's term_scores: the
+not a row per posting) and scores the postings with index/bm25_scoring.py's term_scores: the
 embedded store's formula, in the same precision, with the row count, mean length and document
 frequencies of the rows as they are. Past MAX_SEGMENTS segments the writer merges the smaller ones;
 once removed rows pass REMOVED_SHARE of the rows it rewrites all of them without the removed rows.
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from index.bm25_scoring import length_norm, term_scores
 from index.lexical import BM25Settings, analyze, robertson_idf
-from index.lexical_delta import CACHE_POSTINGS, length_norm, term_scores
 from index.ranking import top_positive
 from index.stores.base import Hits, Within
 from index.stores.pg_copy import copy_rows
@@ -33,6 +33,8 @@ FORMAT = "segments-1"
 """qa.meta's lexical_format: an index written before segments has postings rows instead, and must be rebuilt."""
 MAX_SEGMENTS = 8
 REMOVED_SHARE = 0.05
+CACHE_POSTINGS = 2_000_000
+"""Scored postings a snapshot keeps per kind (12 bytes each), least recently used dropped."""
 TABLES = """
 CREATE TABLE IF NOT EXISTS qa.lexical_postings (
     kind text NOT NULL, segment int NOT NULL, term text NOT NULL,
