@@ -50,14 +50,21 @@ DIM = 384
 QUERIES = 200
 
 
+def _document(name: str, text: str):
+    seg = Segmentation([Unit(0, len(text), 100)], [Chunk(0, 0, len(text), 1, 1, 100, text)], [[0]])
+    return Document(name, Path(f"/corpus/{name}"), text, hashlib.sha256(text.encode()).hexdigest(), "utf-8"), seg
+
+
 def _documents(passages: list[str], n: int):
     for i in range(n):
-        text = passages[i % len(passages)]
-        seg = Segmentation([Unit(0, len(text), 100)], [Chunk(0, 0, len(text), 1, 1, 100, text)], [[0]])
-        doc = Document(
-            f"doc{i:08d}.txt", Path(f"/corpus/doc{i:08d}.txt"), text, hashlib.sha256(text.encode()).hexdigest(), "utf-8"
-        )
-        yield doc, seg
+        yield _document(f"doc{i:08d}.txt", passages[i % len(passages)])
+
+
+def _info() -> BuildInfo:
+    return BuildInfo(
+        model="synthetic", model_fingerprint="synthetic", dim=DIM, backend="none",
+        chunking=asdict(ChunkSettings()), bm25=asdict(BM25Settings()), roots=["/corpus"], root="/corpus",
+    )  # fmt: skip
 
 
 def build(location: str, passages: list[str], vectors: np.ndarray) -> dict:
@@ -80,13 +87,38 @@ def build(location: str, passages: list[str], vectors: np.ndarray) -> dict:
         update.texts_written()
         t_catalog = time.perf_counter() - t0
         update.add_vectors(np.asarray(unit_ids, dtype=np.int64), vectors)
-        info = BuildInfo(
-            model="synthetic", model_fingerprint="synthetic", dim=DIM, backend="none",
-            chunking=asdict(ChunkSettings()), bm25=asdict(BM25Settings()), roots=["/corpus"], root="/corpus",
-        )  # fmt: skip
-        update.finish(info)
+        update.finish(_info())
         update.commit()
     return {"build_s": time.perf_counter() - t0, "catalog_and_bm25_s": t_catalog, "timings": update.timings}
+
+
+UPDATED = 10
+"""Documents one incremental update replaces (a team's edit: a few files changed)."""
+
+
+def update_figures(location: str, passages: list[str], vectors: np.ndarray, rounds: int = 3) -> dict:
+    """Seconds for an incremental update that replaces UPDATED documents with new text (their vectors
+    unchanged), as the builder does it (delete, add, vectors, finish, commit), `rounds` times."""
+    seconds = []
+    for r in range(rounds):
+        t = time.perf_counter()
+        with open_store(location).update() as update:
+            update.start(True, BM25Settings())
+            old = [f"doc{(r * UPDATED + i):08d}.txt" for i in range(UPDATED)]
+            with update.read_previous() as previous:
+                doc_ids = list(previous.document_ids(old).values())
+            catalog = update.catalog()
+            catalog.delete_documents(doc_ids)
+            unit_ids: list[int] = []
+            for i in range(UPDATED):
+                text = f"Revised {r}: " + passages[(7 * (r * UPDATED + i)) % len(passages)]
+                unit_ids.extend(catalog.add_document(*_document(f"new{r}_{i}.txt", text), 0.0).unit_ids)
+            update.texts_written()
+            update.add_vectors(np.asarray(unit_ids, dtype=np.int64), vectors[r * UPDATED : r * UPDATED + len(unit_ids)])
+            update.finish(_info())
+            update.commit()
+        seconds.append(time.perf_counter() - t)
+    return {"documents_replaced": UPDATED, "seconds": seconds}
 
 
 def query_figures(location: str, claims: list[str], qvecs: np.ndarray, exact: list[set[int]], ef: int | None) -> dict:
@@ -114,7 +146,7 @@ def query_figures(location: str, claims: list[str], qvecs: np.ndarray, exact: li
                 recalls.append(len(set(dense.ids[:10].tolist()) & exact[i]) / 10)
         return {
             "ef_search": ef,
-            "recall_at_10": float(np.mean(recalls)),
+            "recall_at_10": float(np.mean(recalls)) if recalls else None,
             "query_p50_ms": percentile(times, 50) * 1000,
             "query_p95_ms": percentile(times, 95) * 1000,
         }
@@ -158,10 +190,15 @@ def run(n: int, server, work: Path, efs: list[int], scifact: Path) -> dict:
     print(f"{n}: building PostgreSQL", file=sys.stderr, flush=True)
     out["postgres"] = {"build": build(url, passages, vectors), "size": pg_sizes(url)}
     out["postgres"]["queries"] = [query_figures(url, claims, qvecs, exact, ef) for ef in efs]
+    out["postgres"]["update"] = update_figures(url, passages, vectors)
+    # after the updates, whose removed rows are hidden at query time (no recall: the replaced ids are gone)
+    out["postgres"]["queries_after_update"] = query_figures(url, claims, qvecs, [], None)
     folder = work / f"embedded_{n}"
     print(f"{n}: building embedded", file=sys.stderr, flush=True)
     out["embedded"] = {"build": build(str(folder), passages, vectors), "size": {"total_mb": folder_mb(folder)}}
     out["embedded"]["queries"] = [query_figures(str(folder), claims, qvecs, exact, None)]
+    out["embedded"]["update"] = update_figures(str(folder), passages, vectors)
+    out["embedded"]["queries_after_update"] = query_figures(str(folder), claims, qvecs, [], None)
     out["load_average_at_end"] = os.getloadavg()  # 1, 5, 15 min: how loaded the 2-core machine was
     return out
 
@@ -178,10 +215,10 @@ def main() -> None:
     server = start(fast=False)  # fsync on: build times as a real server's
     try:
         with tempfile.TemporaryDirectory(prefix="qa-bench-pg-") as work:
-            results = [
-                run(int(n), server, Path(work), [int(e) for e in args.ef.split(",")], args.scifact)
-                for n in args.sizes.split(",")
-            ]
+            results = []
+            for n in args.sizes.split(","):
+                results.append(run(int(n), server, Path(work), [int(e) for e in args.ef.split(",")], args.scifact))
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # a long run's sizes, as they end
     finally:
         server.stop()
     print(json.dumps(results, indent=1))
