@@ -12,8 +12,8 @@ What is real and what is synthetic:
   numpy, vs bm25s arrays read column by column).
 Both stores are written through the same StoreUpdate calls the builder makes and read through the same
 Snapshot calls the engine makes (index/stores/base.py). The PostgreSQL server is the throwaway one of
-tests/pg_server.py (fsync on, default shared_buffers 128 MB; the HNSW build's maintenance_work_mem from
-QA_PG_MAINTENANCE_WORK_MEM), on the same 2-core machine.
+tests/pg_server.py (fsync on, shared_buffers from --shared-buffers; the HNSW build's maintenance_work_mem
+from QA_PG_MAINTENANCE_WORK_MEM), on the same 2-core machine.
 
 One query (end to end through the seam, without the model): the passage BM25 top 100, the vector
 top 100 and the scores of the union (vector score of every candidate unit, BM25 score of every
@@ -209,10 +209,12 @@ def main() -> None:
     parser.add_argument("--ef", default="100,200,400", help="HNSW ef_search values (below k=100 the store uses 100)")
     parser.add_argument("--name", default="postgres")
     parser.add_argument("--scifact", type=Path, default=SCIFACT, help="the BEIR SciFact folder")
+    parser.add_argument("--shared-buffers", default="4GB", help="the server's shared_buffers")
     args = parser.parse_args()
     from pg_server import start
 
-    server = start(fast=False)  # fsync on: build times as a real server's
+    # fsync on: build times as a real server's; shared_buffers to hold the HNSW index, as docs/scale.md advises
+    server = start(fast=False, settings={"shared_buffers": args.shared_buffers})
     try:
         with tempfile.TemporaryDirectory(prefix="qa-bench-pg-") as work:
             results = []

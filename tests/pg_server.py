@@ -103,9 +103,10 @@ class PgServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start(fast: bool = True) -> PgServer:
+def start(fast: bool = True, settings: dict[str, str] | None = None) -> PgServer:
     """initdb + pg_ctl start on a free port; CREATE EXTENSION vector in template1, so every new database
-    has it. fast: no fsync (a test server's data need not survive a power cut)."""
+    has it. fast: no fsync (a test server's data need not survive a power cut); settings: more server
+    settings (e.g. {"shared_buffers": "4GB"})."""
     import psycopg  # deferred: see create_database
 
     started = time.perf_counter()
@@ -125,6 +126,7 @@ def start(fast: bool = True) -> PgServer:
         options = f"-h 127.0.0.1 -p {server.port} -k {folder} -c max_connections=200"
         if fast:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
         server._run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
         with psycopg.connect(server.url("template1"), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

@@ -142,6 +142,19 @@ def test_bm25_segments_merge_and_removed_rows_stay_hidden(scifact_corpus, tmp_pa
     assert _lexical_tables(pg_url) == ({"passage": 1, "unit": 1}, {})
 
 
+@pytest.mark.parametrize("span, count", [(1000, 7), (1 << 33, 7), (1000, 70_000), (1 << 33, 70_000)])
+def test_packed_postings_round_trip_narrow_or_wide(span, count):
+    """Ids as uint32 offsets and counts as uint16 when they fit (8 bytes a posting), wider when not."""
+    ids = np.asarray([5, 6, 5 + span], dtype=np.int64)
+    tfs, lens = np.asarray([1, count, 2]), np.asarray([3, count, 9])
+    term, n, base, packed_ids, packed_tfs, packed_lens = pg_lexical._pack("t", ids, tfs, lens)
+    assert (term, n, base) == ("t", 3, 5)
+    assert len(packed_ids) == (4 if span < 1 << 32 else 8) * 3 and len(packed_tfs) == (2 if count < 1 << 16 else 4) * 3
+    back = pg_lexical._unpack(n, base, packed_ids, packed_tfs, packed_lens)
+    for got, want in zip(back, (ids, tfs, lens)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_an_index_written_with_postings_rows_asks_for_a_rebuild(scifact_corpus, pg_url, fake_embedder):
     import psycopg
 
@@ -183,3 +196,26 @@ def test_seed_questions_get_the_same_hit_at_k_on_both_stores(seed_index_dir, pg_
             assert abs(embedded.hit_at[k] - pg.hit_at[k]) <= 0.01, (name, k, embedded.hit_at, pg.hit_at)
         assert abs(embedded.mrr - pg.mrr) <= 0.01, (name, embedded.mrr, pg.mrr)
         assert pg.hit_at[5] > 0.5  # a real comparison: both stores answer most questions
+
+
+@pytest.mark.slow
+def test_squad_questions_get_the_same_hit_at_k_on_both_stores(tmp_path, pg_url, real_embedder):
+    """Three Wikipedia articles and their 60 SQuAD questions (tests/data/squad_slice): another kind of text."""
+    squad = DATA / "squad_slice"
+    embedded = tmp_path / "index"
+    for location in (embedded, pg_url):
+        build_index([squad / "corpus"], location, real_embedder)
+    questions = load_questions(squad / "questions.jsonl")
+    answerable = [q for q in questions if q.evidence]
+    reports = []
+    for location in (embedded, pg_url):
+        engine = Engine.open(location, real_embedder)
+        try:
+            reports.append(evaluate_engine(engine, answerable, k=5))
+        finally:
+            engine.close()
+    embedded_report, pg = reports
+    for k in (1, 5):
+        assert abs(embedded_report.hit_at[k] - pg.hit_at[k]) <= 0.01, (k, embedded_report.hit_at, pg.hit_at)
+    assert abs(embedded_report.mrr - pg.mrr) <= 0.01
+    assert len(answerable) >= 25 and pg.hit_at[5] > 0.5

@@ -1,14 +1,16 @@
 """The PostgreSQL store's BM25: each term's postings packed in one row per segment, scored in numpy.
 
 A row of qa.lexical_postings holds one term's postings in one segment of one kind (passages or units):
-the rows' ids (int64), the term's count in each (int32) and each row's length in terms (int32), packed
-little-endian in bytea. A build writes a segment per batch of rows; an update writes a segment for
-the rows it adds and records the ids of the rows it removes in qa.lexical_removed, so neither touches
-the postings of other rows. A query reads one row per segment and query term (an index look-up each,
-not a row per posting) and scores the postings with index/bm25_scoring.py's term_scores: the
-embedded store's formula, in the same precision, with the row count, mean length and document
-frequencies of the rows as they are. Past MAX_SEGMENTS segments the writer merges the smaller ones;
-once removed rows pass REMOVED_SHARE of the rows it rewrites all of them without the removed rows.
+the rows' ids, the term's count in each and each row's length in terms, packed little-endian in bytea
+as narrow as they fit (ids as uint32 offsets from the row's id_base, counts and lengths as uint16: 8
+bytes a posting; wider when they do not fit, which the byte length tells). A build writes a segment
+per batch of rows; an update writes a segment for the rows it adds and records the ids of the rows it
+removes in qa.lexical_removed, so neither touches the postings of other rows. A query reads one row
+per segment and query term (an index look-up each, not a row per posting) and scores the postings
+with index/bm25_scoring.py's term_scores: the embedded store's formula, in the same precision, with
+the row count, mean length and document frequencies of the rows as they are. Past MAX_SEGMENTS
+segments the writer merges the smaller ones; once removed rows pass REMOVED_SHARE of the rows it
+rewrites all of them without the removed rows.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ CACHE_POSTINGS = 2_000_000
 """Scored postings a snapshot keeps per kind (12 bytes each), least recently used dropped."""
 TABLES = """
 CREATE TABLE IF NOT EXISTS qa.lexical_postings (
-    kind text NOT NULL, segment int NOT NULL, term text NOT NULL,
+    kind text NOT NULL, segment int NOT NULL, term text NOT NULL, n int NOT NULL, id_base bigint NOT NULL,
     ids bytea NOT NULL, tfs bytea NOT NULL, lens bytea NOT NULL, PRIMARY KEY (kind, term, segment)
 );
 CREATE TABLE IF NOT EXISTS qa.lexical_segments (
@@ -69,12 +71,29 @@ def clear(conn) -> None:
         conn.execute(f"DELETE FROM qa.{table}")
 
 
-def _pack(ids: np.ndarray, tfs: np.ndarray, lens: np.ndarray) -> tuple[bytes, bytes, bytes]:
-    return ids.astype("<i8").tobytes(), tfs.astype("<i4").tobytes(), lens.astype("<i4").tobytes()
+Packed = tuple[str, int, int, bytes, bytes, bytes]
+"""A term's postings as stored: (term, n, id_base, ids, tfs, lens)."""
 
 
-def _unpack(ids: bytes, tfs: bytes, lens: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.frombuffer(ids, "<i8"), np.frombuffer(tfs, "<i4"), np.frombuffer(lens, "<i4")
+def _narrow(values: np.ndarray) -> bytes:
+    return values.astype("<u2" if values.max(initial=0) < 1 << 16 else "<i4").tobytes()
+
+
+def _pack(term: str, ids: np.ndarray, tfs: np.ndarray, lens: np.ndarray) -> Packed:
+    base = int(ids.min())
+    offsets = ids - base
+    packed = offsets.astype("<u4") if offsets.max() < 1 << 32 else ids.astype("<i8")
+    return term, int(ids.shape[0]), base, packed.tobytes(), _narrow(tfs), _narrow(lens)
+
+
+def _widened(data: bytes, n: int) -> np.ndarray:
+    return np.frombuffer(data, "<u2" if len(data) == 2 * n else "<i4")
+
+
+def _unpack(n: int, base: int, ids: bytes, tfs: bytes, lens: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids int64, term counts, row lengths) of a stored row."""
+    row_ids = np.frombuffer(ids, "<u4").astype(np.int64) + base if len(ids) == 4 * n else np.frombuffer(ids, "<i8")
+    return row_ids, _widened(tfs, n), _widened(lens, n)
 
 
 class SegmentBuffer:
@@ -104,8 +123,8 @@ class SegmentBuffer:
         self._id.extend([row_id] * n)
         self._len.extend([length] * n)
 
-    def rows(self) -> Iterable[tuple[str, bytes, bytes, bytes]]:
-        """(term, ids, tfs, lens) per term, in term order (the primary key's), then emptied."""
+    def rows(self) -> Iterable[Packed]:
+        """Each term's packed postings, in term order (the primary key's), then emptied."""
         term = np.frombuffer(self._term, np.int32)
         order = np.argsort(term, kind="stable")
         term, ids = term[order], np.frombuffer(self._id, np.int64)[order]
@@ -115,11 +134,11 @@ class SegmentBuffer:
         ends = np.r_[starts[1:], term.size]
         named = sorted(zip((self._terms[t] for t in term[starts]), starts.tolist(), ends.tolist()))
         for name, start, end in named:
-            yield (name, *_pack(ids[start:end], tfs[start:end], lens[start:end]))
+            yield _pack(name, ids[start:end], tfs[start:end], lens[start:end])
 
 
-def write_segment(conn, kind: str, rows: Iterable[tuple[str, bytes, bytes, bytes]]) -> None:
-    """A new segment of kind from (term, ids, tfs, lens) rows."""
+def write_segment(conn, kind: str, rows: Iterable[Packed]) -> None:
+    """A new segment of kind from packed rows."""
     segment = conn.execute(
         "SELECT coalesce(max(segment), 0) + 1 FROM qa.lexical_segments WHERE kind = %s", (kind,)
     ).fetchone()[0]
@@ -127,14 +146,14 @@ def write_segment(conn, kind: str, rows: Iterable[tuple[str, bytes, bytes, bytes
 
     def tagged():
         nonlocal n
-        for term, ids, tfs, lens in rows:
-            n += len(ids) // 8
-            yield kind, segment, term, ids, tfs, lens
+        for row in rows:
+            n += row[1]
+            yield kind, segment, *row
 
     copy_rows(
         conn,
-        "qa.lexical_postings (kind, segment, term, ids, tfs, lens)",
-        ("text", "int4", "text", "bytea", "bytea", "bytea"),
+        "qa.lexical_postings (kind, segment, term, n, id_base, ids, tfs, lens)",
+        ("text", "int4", "text", "int4", "int8", "bytea", "bytea", "bytea"),
         tagged(),
     )
     if n:
@@ -210,19 +229,19 @@ def _merge(conn, kind: str, segments: list[int], purge: bool) -> None:
     for start in range(0, len(terms), _MERGE_TERMS):
         batch = terms[start : start + _MERGE_TERMS]
         columns: dict[str, list] = {}
-        for term, ids, tfs, lens in conn.execute(
-            "SELECT term, ids, tfs, lens FROM qa.lexical_postings WHERE kind = %s AND segment = ANY(%s) "
+        for term, *stored in conn.execute(
+            "SELECT term, n, id_base, ids, tfs, lens FROM qa.lexical_postings WHERE kind = %s AND segment = ANY(%s) "
             "AND term = ANY(%s) ORDER BY term, segment",
             (kind, segments, batch),
             binary=True,
         ):
-            columns.setdefault(term, []).append(_unpack(ids, tfs, lens))
+            columns.setdefault(term, []).append(_unpack(*stored))
         for term in batch:
             ids, tfs, lens = (np.concatenate(part) for part in zip(*columns[term]))
             keep = ~np.isin(ids, removed) if removed.size else slice(None)
             if keep is not slice(None) and not keep.any():
                 continue
-            merged.append((term, *_pack(ids[keep], tfs[keep], lens[keep])))
+            merged.append(_pack(term, ids[keep], tfs[keep], lens[keep]))
     conn.execute("DELETE FROM qa.lexical_postings WHERE kind = %s AND segment = ANY(%s)", (kind, segments))
     conn.execute("DELETE FROM qa.lexical_segments WHERE kind = %s AND segment = ANY(%s)", (kind, segments))
     if purge:
@@ -282,6 +301,7 @@ class PgLexical:
             self._dead[at[(at >= 0) & (at < self.size)]] = True
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         """term -> (positions, scores) of its live postings: a question's words recur."""
+        self._norm_table = np.zeros(0, dtype=np.float64)
         self._cached = 0
         self._lock = threading.Lock()  # the chat's workers may search at the same time
 
@@ -303,12 +323,13 @@ class PgLexical:
         if not missing:
             return out
         parts: dict[str, list] = {t: [] for t in missing}
-        for term, ids, tfs, lens in self.conn.execute(
-            "SELECT term, ids, tfs, lens FROM qa.lexical_postings WHERE kind = %s AND term = ANY(%s) ORDER BY segment",
+        for term, *stored in self.conn.execute(
+            "SELECT term, n, id_base, ids, tfs, lens FROM qa.lexical_postings WHERE kind = %s AND term = ANY(%s) "
+            "ORDER BY segment",
             (self.kind, missing),
             binary=True,
         ):
-            parts[term].append(_unpack(ids, tfs, lens))
+            parts[term].append(_unpack(*stored))
         s = self.settings
         for term, found in parts.items():
             column = self._score(found, s)
@@ -329,8 +350,17 @@ class PgLexical:
         df = int(at.shape[0])
         if df == 0:
             return np.zeros(0, np.intp), np.zeros(0, np.float32)
-        norm = length_norm(lens.astype(np.int64), self.avg_length, s.k1, s.b)
-        return at.astype(np.intp), term_scores(s.method, tfs, norm, df, self._n, s.k1)
+        return at.astype(np.intp), term_scores(s.method, tfs, self._norms(int(lens.max()))[lens], df, self._n, s.k1)
+
+    def _norms(self, longest: int) -> np.ndarray:
+        """length_norm of every row length up to longest, by length: a gather per posting instead of the
+        arithmetic (the same values: each is computed from the same length the same way)."""
+        norms = self._norm_table
+        if norms.shape[0] <= longest:
+            s = self.settings
+            norms = length_norm(np.arange(max(longest + 1, 256), dtype=np.int64), self.avg_length, s.k1, s.b)
+            self._norm_table = norms
+        return norms
 
     def _remember(self, term: str, column: tuple[np.ndarray, np.ndarray]) -> None:
         with self._lock:
