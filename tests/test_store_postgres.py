@@ -120,6 +120,12 @@ def test_bm25_segments_merge_and_removed_rows_stay_hidden(scifact_corpus, tmp_pa
     embedded = tmp_path / "index"
     for location in (embedded, pg_url):
         build_index([scifact_corpus], location, fake_embedder)
+    for added in range(3):  # documents only added: the merge has no removed rows to drop
+        (scifact_corpus / f"added{added}.txt").write_text(f"Added abstract {added} on arginine.", encoding="utf-8")
+        for location in (embedded, pg_url):
+            build_index([scifact_corpus], location, fake_embedder)
+    assert _lexical_tables(pg_url) == ({"passage": 2, "unit": 2}, {})
+    _assert_same_bm25(embedded, pg_url)
     files = sorted(scifact_corpus.glob("scifact_*.txt"))
     seen = []
     for round_ in range(3):

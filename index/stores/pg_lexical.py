@@ -139,9 +139,18 @@ class SegmentBuffer:
 
 def write_segment(conn, kind: str, rows: Iterable[Packed]) -> None:
     """A new segment of kind from packed rows."""
-    segment = conn.execute(
+    segment = _next_segment(conn, kind)
+    _record_segment(conn, kind, segment, _copy_segment_rows(conn, kind, segment, rows))
+
+
+def _next_segment(conn, kind: str) -> int:
+    return conn.execute(
         "SELECT coalesce(max(segment), 0) + 1 FROM qa.lexical_segments WHERE kind = %s", (kind,)
     ).fetchone()[0]
+
+
+def _copy_segment_rows(conn, kind: str, segment: int, rows: Iterable[Packed]) -> int:
+    """COPY rows into the segment; the number of postings they hold."""
     n = 0
 
     def tagged():
@@ -156,10 +165,12 @@ def write_segment(conn, kind: str, rows: Iterable[Packed]) -> None:
         ("text", "int4", "text", "int4", "int8", "bytea", "bytea", "bytea"),
         tagged(),
     )
-    if n:
-        conn.execute("INSERT INTO qa.lexical_segments VALUES (%s, %s, %s)", (kind, segment, n))
-    else:
-        conn.execute("DELETE FROM qa.lexical_postings WHERE kind = %s AND segment = %s", (kind, segment))
+    return n
+
+
+def _record_segment(conn, kind: str, segment: int, n_postings: int) -> None:
+    if n_postings:
+        conn.execute("INSERT INTO qa.lexical_segments VALUES (%s, %s, %s)", (kind, segment, n_postings))
 
 
 def record_removed(conn, doc_ids: Sequence[int]) -> None:
@@ -225,7 +236,7 @@ def _merge(conn, kind: str, segments: list[int], purge: bool) -> None:
             (kind, segments),
         ).fetchall()
     ]
-    merged = []
+    merged, n_postings = _next_segment(conn, kind), 0  # numbered past every segment, old ones included
     for start in range(0, len(terms), _MERGE_TERMS):
         batch = terms[start : start + _MERGE_TERMS]
         columns: dict[str, list] = {}
@@ -236,17 +247,21 @@ def _merge(conn, kind: str, segments: list[int], purge: bool) -> None:
             binary=True,
         ):
             columns.setdefault(term, []).append(_unpack(*stored))
+        rows = []
         for term in batch:
             ids, tfs, lens = (np.concatenate(part) for part in zip(*columns[term]))
-            keep = ~np.isin(ids, removed) if removed.size else slice(None)
-            if keep is not slice(None) and not keep.any():
-                continue
-            merged.append(_pack(term, ids[keep], tfs[keep], lens[keep]))
+            if removed.size:
+                keep = ~np.isin(ids, removed)
+                if not keep.any():
+                    continue
+                ids, tfs, lens = ids[keep], tfs[keep], lens[keep]
+            rows.append(_pack(term, ids, tfs, lens))
+        n_postings += _copy_segment_rows(conn, kind, merged, rows)  # a batch at a time: bounded memory
     conn.execute("DELETE FROM qa.lexical_postings WHERE kind = %s AND segment = ANY(%s)", (kind, segments))
     conn.execute("DELETE FROM qa.lexical_segments WHERE kind = %s AND segment = ANY(%s)", (kind, segments))
     if purge:
         conn.execute("DELETE FROM qa.lexical_removed WHERE kind = %s", (kind,))
-    write_segment(conn, kind, merged)
+    _record_segment(conn, kind, merged, n_postings)
 
 
 def check_format(conn) -> bool:
