@@ -4,6 +4,8 @@ index/lexical_delta.py, and the PostgreSQL store's segments, index/stores/pg_lex
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -44,3 +46,39 @@ def term_scores(method: str, tf: np.ndarray, norm: np.ndarray, df: int, n: int, 
         np.divide(tf_array, tfc, out=tfc)
     tfc *= weight
     return tfc.astype(np.float32)
+
+
+class ScoredColumns:
+    """Scored columns of recent terms, term -> (rows, scores), least recently used dropped past `limit`
+    postings (a question's words recur). Thread-safe: the chat's workers may search at the same time."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._columns: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> int:
+        """Postings held now."""
+        return self._held
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def get(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            column = self._columns.get(term)
+            if column is not None:
+                self._columns.move_to_end(term)
+            return column
+
+    def put(self, term: str, column: tuple[np.ndarray, np.ndarray]) -> None:
+        with self._lock:
+            if term in self._columns:
+                return
+            self._columns[term] = column
+            self._held += column[0].shape[0]
+            while self._held > self._limit and len(self._columns) > 1:
+                _, (rows, _) = self._columns.popitem(last=False)
+                self._held -= rows.shape[0]

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from index.bm25_scoring import METHODS, length_norm, term_scores
+from index.bm25_scoring import METHODS, ScoredColumns, length_norm, term_scores
 from index.files import link_or_copy
 from index.lexical import BM25Settings
 from index.lexical_build import (
@@ -142,10 +140,8 @@ class DeltaScorer:
         avg = lengths.mean() if self.num_docs else np.float64("nan")  # as bm25_arrays: the same sum, the same order
         self.base_norm = length_norm(base_lengths, avg, settings.k1, settings.b)
         self.delta_norm = length_norm(delta_lengths, avg, settings.k1, settings.b)
-        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        """term -> (rows, scores) of its column as scored here: a question's words recur."""
-        self._cached = 0
-        self._lock = threading.Lock()  # the chat's workers may search at the same time
+        self._cache = ScoredColumns(CACHE_POSTINGS)
+        """term -> (rows, scores) of its column as scored here."""
 
     def document_frequency(self, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]) -> int:
         return self._live(self.postings_of(term, base)[0])
@@ -181,10 +177,7 @@ class DeltaScorer:
         self, scores: np.ndarray, term: str, base: Callable[[], tuple[np.ndarray, np.ndarray] | None]
     ) -> None:
         """Add the term's BM25 score of every row to scores (num_docs + 1 of them: the last is the spare)."""
-        with self._lock:
-            column = self._cache.get(term)
-            if column is not None:
-                self._cache.move_to_end(term)
+        column = self._cache.get(term)
         if column is None:
             rows, tf, norm = self.postings_of(term, base)
             df = self._live(rows)
@@ -194,16 +187,5 @@ class DeltaScorer:
                 if df
                 else (rows[:0], np.zeros(0, dtype=np.float32))
             )
-            self._remember(term, column)
+            self._cache.put(term, column)
         np.add.at(scores, *column)
-
-    def _remember(self, term: str, column: tuple[np.ndarray, np.ndarray]) -> None:
-        """Keep a term's scored column, dropping the least recently used beyond CACHE_POSTINGS."""
-        with self._lock:
-            if term in self._cache:
-                return
-            self._cache[term] = column
-            self._cached += column[0].shape[0]
-            while self._cached > CACHE_POSTINGS and len(self._cache) > 1:
-                _, (rows, _) = self._cache.popitem(last=False)
-                self._cached -= rows.shape[0]

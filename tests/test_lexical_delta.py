@@ -107,7 +107,7 @@ def test_delta_updates_score_exactly_as_a_fresh_build(tmp_path, monkeypatch, met
                 assert np.array_equal(loaded.scores(query), fresh.scores(query)), query
                 assert np.array_equal(loaded.scores(query), fresh.scores(query)), query  # from the column cache
                 if cache is not None and loaded._delta is not None:
-                    assert loaded._delta._cached <= cache or len(loaded._delta._cache) == 1
+                    assert loaded._delta._cache.held <= cache or len(loaded._delta._cache) == 1
         finally:
             loaded.close()
             fresh.close()

@@ -16,14 +16,12 @@ rewrites all of them without the removed rows.
 from __future__ import annotations
 
 import math
-import threading
 from array import array
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from index.bm25_scoring import length_norm, term_scores
+from index.bm25_scoring import ScoredColumns, length_norm, term_scores
 from index.lexical import BM25Settings, analyze, robertson_idf
 from index.ranking import top_positive
 from index.stores.base import Hits, Within
@@ -314,11 +312,9 @@ class PgLexical:
             at = np.asarray(removed, dtype=np.int64) - self.low
             self._dead = np.zeros(self.size, dtype=bool)
             self._dead[at[(at >= 0) & (at < self.size)]] = True
-        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        """term -> (positions, scores) of its live postings: a question's words recur."""
+        self._cache = ScoredColumns(CACHE_POSTINGS)
+        """term -> (positions, scores) of its live postings."""
         self._norm_table = np.zeros(0, dtype=np.float64)
-        self._cached = 0
-        self._lock = threading.Lock()  # the chat's workers may search at the same time
 
     @property
     def num_docs(self) -> int:
@@ -327,14 +323,12 @@ class PgLexical:
     def _columns(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(positions, scores) of each term's live postings, from the cache or read in one statement."""
         out, missing = {}, []
-        with self._lock:
-            for term in dict.fromkeys(terms):
-                column = self._cache.get(term)
-                if column is None:
-                    missing.append(term)
-                else:
-                    self._cache.move_to_end(term)
-                    out[term] = column
+        for term in dict.fromkeys(terms):
+            column = self._cache.get(term)
+            if column is None:
+                missing.append(term)
+            else:
+                out[term] = column
         if not missing:
             return out
         parts: dict[str, list] = {t: [] for t in missing}
@@ -349,7 +343,7 @@ class PgLexical:
         for term, found in parts.items():
             column = self._score(found, s)
             out[term] = column
-            self._remember(term, column)
+            self._cache.put(term, column)
         return out
 
     def _score(self, found: list, s: BM25Settings) -> tuple[np.ndarray, np.ndarray]:
@@ -376,16 +370,6 @@ class PgLexical:
             norms = length_norm(np.arange(max(longest + 1, 256), dtype=np.int64), self.avg_length, s.k1, s.b)
             self._norm_table = norms
         return norms
-
-    def _remember(self, term: str, column: tuple[np.ndarray, np.ndarray]) -> None:
-        with self._lock:
-            if term in self._cache:
-                return
-            self._cache[term] = column
-            self._cached += column[0].shape[0]
-            while self._cached > CACHE_POSTINGS and len(self._cache) > 1:
-                _, (rows, _) = self._cache.popitem(last=False)
-                self._cached -= rows.shape[0]
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """Every row's score (by position in the id range); a repeated query term counts again, as in
